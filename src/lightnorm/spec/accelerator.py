@@ -1,0 +1,206 @@
+"""The accelerator spec: one BN hardware variant, as frozen, validated dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SpecError
+from .formats import BFPFormat, FPFormat, StorageFormat, build_fp, build_storage, storage_table
+from .rounding import round_scalar
+from .schema import AnyText, Choice, Float, Int, Text, build, param, to_table
+
+NORM_MODES = ("standard", "range")
+STORAGE_ROLES = ("x", "y", "dy", "dx")
+MAX_CHANNEL_ELEMS = 1 << 26
+
+
+def nested(builder: Any, doc: str, default: Any = dataclasses.MISSING) -> Any:
+    meta = {"nested": builder, "doc": doc}
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class BNConfig:
+    mode: str = param(Choice(*NORM_MODES), "standard (mean, variance, sqrt) or range BN")
+    chunks: int = param(
+        Int(1, 64),
+        "range BN: average the max and min of this many equal chunks and use C(n/chunks); "
+        "1 = whole-channel range. Standard BN: must be 1",
+        1,
+    )
+    eps: float = param(Float(0.0, 1.0, hi_open=True), "added to sigma (range) or variance", 1e-5)
+    momentum: float = param(Float(0.0, 1.0), "running-statistics momentum (PyTorch meaning)", 0.1)
+
+    def validate(self, path: str) -> None:
+        if self.mode == "standard" and self.chunks != 1:
+            raise SpecError(f"{path}.chunks", self.chunks, "1 for standard BN (chunks are a range "
+                            "BN option)")
+
+
+@dataclass(frozen=True)
+class HWConfig:
+    lanes: int = param(Int(1, 64, power_of_two=True), "elements processed per clock cycle")
+    max_channel_elems: int = param(
+        Int(2, MAX_CHANNEL_ELEMS),
+        "largest number of elements per channel (N*H*W) the hardware supports",
+    )
+    clock_ns: float = param(Float(0.1, 1000.0), "target clock period in ns", 5.0)
+    part: str = param(
+        Text(r"[a-z0-9][a-z0-9-]*", "an FPGA part name of lowercase letters, digits and '-'"),
+        "FPGA part for the Vitis HLS script",
+        "xczu3eg-sbva484-1-e",
+    )
+
+
+def _storage_builder(raw: Any, path: str) -> Storage:
+    if not isinstance(raw, dict):
+        raise SpecError(path, raw, "a table with keys " + ", ".join(STORAGE_ROLES))
+    for key in raw:
+        if key not in STORAGE_ROLES:
+            raise SpecError(f"{path}.{key}", raw[key], "no such key (known: "
+                            + ", ".join(STORAGE_ROLES) + ")")
+    vals = {}
+    for role in STORAGE_ROLES:
+        if role not in raw:
+            raise SpecError(f"{path}.{role}", None, "a value (the field is required)")
+        vals[role] = build_storage(raw[role], f"{path}.{role}")
+    return Storage(**vals)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Off-chip formats of the four streamed tensors."""
+
+    x: StorageFormat = nested(build_storage, "input activations")
+    y: StorageFormat = nested(build_storage, "output activations")
+    dy: StorageFormat = nested(build_storage, "incoming gradient")
+    dx: StorageFormat = nested(build_storage, "outgoing gradient")
+
+    def roles(self) -> dict[str, StorageFormat]:
+        return {r: getattr(self, r) for r in STORAGE_ROLES}
+
+
+_NAME = Text(
+    r"[a-z][a-z0-9_-]*",
+    "a lowercase name of letters, digits, '_' and '-' starting with a letter, at most 40 "
+    "characters (it becomes a file name and, with '-' as '_', a C++/Verilog identifier)",
+    max_len=40,
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One BN accelerator variant."""
+
+    name: str = param(_NAME, "variant name")
+    bn: BNConfig = nested(lambda raw, p: build(BNConfig, raw, p), "normalization")
+    hw: HWConfig = nested(lambda raw, p: build(HWConfig, raw, p), "hardware shape")
+    storage: Storage = nested(_storage_builder, "off-chip formats of x, y, dy, dx")
+    compute: FPFormat = nested(build_fp, "per-lane arithmetic (normalize, dx lanes)")
+    accum: FPFormat = nested(build_fp, "accumulators (sums over a channel)")
+    scalar: FPFormat = nested(build_fp, "per-channel scalars (mean, 1/sigma, gamma, beta...)")
+    description: str = param(AnyText(), "free text", "")
+
+    # --- identity -------------------------------------------------------------------------
+    @property
+    def ident(self) -> str:
+        """C++/Verilog identifier of the variant."""
+        return self.name.replace("-", "_")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = to_table(self)
+        d["storage"] = {r: storage_table(f) for r, f in self.storage.roles().items()}
+        return d
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    # --- derived facts --------------------------------------------------------------------
+    def min_channel_elems(self) -> int:
+        """Smallest n the hardware accepts: n >= 2 per chunk and at least one beat per chunk."""
+        k, lanes = self.bn.chunks, self.hw.lanes
+        return max(2 * k, (k - 1) * lanes + 1)
+
+    def bits_per_element(self) -> dict[str, float]:
+        return {r: f.bits_per_element for r, f in self.storage.roles().items()}
+
+    def offchip_bytes_per_element(self) -> dict[str, float]:
+        """Bytes moved per element of one BN layer (dataflow in docs/numerics.md, section 8).
+
+        Forward reads x twice (statistics pass, normalize pass) and writes y; backward reads x
+        and dy twice (reduction pass, dx pass) and writes dx.
+        """
+        b = self.bits_per_element()
+        fwd = (2 * b["x"] + b["y"]) / 8
+        bwd = (2 * b["x"] + 2 * b["dy"] + b["dx"]) / 8
+        return {"forward": fwd, "backward": bwd, "total": fwd + bwd}
+
+    def validate(self, path: str) -> None:
+        del path
+        for role, fmt in self.storage.roles().items():
+            if isinstance(fmt, BFPFormat) and fmt.block % self.hw.lanes:
+                raise SpecError(
+                    f"storage.{role}.block", fmt.block,
+                    f"a multiple of hw.lanes = {self.hw.lanes} (a beat must lie in one block)",
+                )
+        n_min = self.min_channel_elems()
+        if self.hw.max_channel_elems < n_min:
+            raise SpecError(
+                "hw.max_channel_elems", self.hw.max_channel_elems,
+                f">= {n_min} (n >= 2 elements and >= 1 beat per chunk with "
+                f"bn.chunks = {self.bn.chunks}, hw.lanes = {self.hw.lanes})",
+            )
+        s = self.scalar
+        for key, val in (("eps", self.bn.eps), ("momentum", self.bn.momentum)):
+            q = round_scalar(val, s)
+            if q == 0.0:
+                raise SpecError(f"bn.{key}", val, f"a value that does not flush to zero in the "
+                                f"scalar format {s} (smallest normal {s.min_normal:g})")
+        inv_n = round_scalar(1.0 / self.hw.max_channel_elems, s)
+        if inv_n == 0.0:
+            raise SpecError("hw.max_channel_elems", self.hw.max_channel_elems,
+                            f"a size whose 1/n does not flush to zero in the scalar format {s}")
+        if self.hw.max_channel_elems > s.max_value:
+            raise SpecError("hw.max_channel_elems", self.hw.max_channel_elems,
+                            f"at most the scalar format's largest value {s.max_value:g}")
+
+
+def check_channel_elems(spec: Spec, n: int) -> None:
+    """Reject a run whose per-channel element count the hardware cannot take."""
+    lo, hi = spec.min_channel_elems(), spec.hw.max_channel_elems
+    if not lo <= n <= hi:
+        raise SpecError("N*H*W (elements per channel)", n,
+                        f"an integer in {lo}..{hi} for spec {spec.name!r}")
+
+
+def range_constant(n: int, chunks: int) -> float:
+    """C(n/K)/K in float64: sigma_hat = (sum_k max_k - sum_k min_k) * C(n/K)/K."""
+    m = n / chunks
+    return 1.0 / math.sqrt(2.0 * math.log(m)) / chunks
+
+
+def fp_roles(spec: Spec) -> dict[str, FPFormat]:
+    return {"compute": spec.compute, "accum": spec.accum, "scalar": spec.scalar}
+
+
+def chunk_bounds(n: int, lanes: int, chunks: int) -> list[tuple[int, int]]:
+    """Element ranges [start, stop) of the K range-BN chunks of one channel of n elements.
+
+    Chunks are made of whole beats (L lanes): with B = ceil(n / L) beats, chunk k holds beats
+    floor(k*B/K) .. floor((k+1)*B/K) - 1. Only the last beat of the channel can be short.
+    """
+    beats = -(-n // lanes)
+    out = []
+    for k in range(chunks):
+        b0, b1 = (k * beats) // chunks, ((k + 1) * beats) // chunks
+        out.append((b0 * lanes, min(n, b1 * lanes)))
+    return out
