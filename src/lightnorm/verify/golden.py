@@ -1,0 +1,524 @@
+"""Bit-accurate golden model of the BN hardware, for any valid spec (docs/numerics.md).
+
+Per-element work runs in numba kernels, parallel over channels; per-channel work (finalize)
+is vectorized over channels with NumPy. The stages follow the hardware: a statistics pass over
+x, finalize, a normalize pass; in backward a reduction pass over x and dy, per-channel scalars,
+and a dx pass. Every rounding point is one call into :mod:`lightnorm.verify.fpnum`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from ..spec import Spec, check_channel_elems, chunk_bounds, range_constant
+from ..spec.formats import FPFormat
+from ..spec.rounding import encode_fp, round_scalar
+from . import fpnum
+from .encoding import (
+    S_FP,
+    S_KIND,
+    Encoded,
+    check_finite,
+    empty_encoded_arrays,
+    encode_block,
+    encode_channel,
+    make_encoded,
+    storage_params,
+)
+from .fpnum import add, mul, rnd, sub
+
+# Rows of the per-channel statistics array returned by the statistics kernel.
+ST_SUM, ST_SUMSQ, ST_SMAX, ST_SMIN = range(4)
+
+
+# ---- host-side constants (section 7) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunConstants:
+    """Per-run constants, values of the scalar format (rounded with nearest)."""
+
+    n: int
+    inv_n: float
+    c_k: float
+    eps: float
+    momentum: float
+    unbias: float
+
+    def bits(self, fmt: FPFormat) -> dict[str, int]:
+        return {k: encode_fp(getattr(self, k), fmt)
+                for k in ("inv_n", "c_k", "eps", "momentum", "unbias")}
+
+
+def constants(spec: Spec, n: int) -> RunConstants:
+    check_channel_elems(spec, n)
+    s = spec.scalar
+    ck = range_constant(n, spec.bn.chunks) if spec.bn.mode == "range" else 0.0
+    return RunConstants(
+        n=n,
+        inv_n=round_scalar(1.0 / n, s, "nearest"),
+        c_k=round_scalar(ck, s, "nearest"),
+        eps=round_scalar(spec.bn.eps, s, "nearest"),
+        momentum=round_scalar(spec.bn.momentum, s, "nearest"),
+        unbias=round_scalar(n / (n - 1), s, "nearest"),
+    )
+
+
+def run_constants(spec: Spec, n: int) -> dict[str, int]:
+    """The host constants as scalar-format bit patterns, plus n."""
+    rc = constants(spec, n)
+    return {"n": n, **rc.bits(spec.scalar)}
+
+
+# ---- kernels --------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True, inline="always")
+def _gather(x3, c, buf):  # type: ignore[no-untyped-def]
+    """Channel c of an (N, C, HW) array into stream order."""
+    nn, _, hw = x3.shape
+    i = 0
+    for a in range(nn):
+        for k in range(hw):
+            buf[i] = x3[a, c, k]
+            i += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _scatter(y3, c, buf):  # type: ignore[no-untyped-def]
+    nn, _, hw = y3.shape
+    i = 0
+    for a in range(nn):
+        for k in range(hw):
+            y3[a, c, k] = buf[i]
+            i += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
+    """Pairwise tree over w[:lanes] (a power of two), each node add_A."""
+    width = lanes
+    while width > 1:
+        half = width // 2
+        for j in range(half):
+            w[j] = add(w[2 * j], w[2 * j + 1], fa)
+        width = half
+    return w[0]
+
+
+@nb.njit(cache=True)
+def _channel_sum(vals, n, lanes, kind, square, fa, w):  # type: ignore[no-untyped-def]
+    """Channel sum of vals (or of vals^2) by the beat rules of section 6."""
+    acc = 0.0
+    for b0 in range(0, n, lanes):
+        b1 = min(n, b0 + lanes)
+        if kind == 1:  # BFP stream: exact integer beat sum (exact in float64), one rounding
+            t = 0.0
+            if square:
+                for i in range(b0, b1):
+                    t += vals[i] * vals[i]
+            else:
+                for i in range(b0, b1):
+                    t += vals[i]
+            tb = rnd(t, fa)
+        else:
+            for j in range(lanes):
+                i = b0 + j
+                if i < b1:
+                    v = vals[i]
+                    w[j] = mul(v, v, fa) if square else rnd(v, fa)
+                else:
+                    w[j] = 0.0
+            tb = _tree(w, lanes, fa)
+        acc = add(acc, tb, fa)
+    return acc
+
+
+@nb.njit(cache=True, parallel=True)
+def _stats_kernel(x3, n, st, lanes, mode, bounds, fa,  # type: ignore[no-untyped-def]
+                  xvals, xbits, xexps, stats, amax, amin):
+    """Encode x and compute the channel statistics (sum, sumsq or chunk max/min)."""
+    c_total = x3.shape[1]
+    for c in nb.prange(c_total):
+        buf = np.empty(n, np.float64)
+        w = np.empty(lanes, np.float64)
+        _gather(x3, c, buf)
+        encode_channel(buf, n, st, xvals[c], xbits[c], xexps[c])
+        v = xvals[c]
+        stats[c, ST_SUM] = _channel_sum(v, n, lanes, st[S_KIND], False, fa, w)
+        if mode == 0:
+            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, st[S_KIND], True, fa, w)
+        else:
+            smax = 0.0
+            smin = 0.0
+            for k in range(bounds.shape[0]):
+                i0 = bounds[k, 0]
+                i1 = bounds[k, 1]
+                mx = v[i0]
+                mn = v[i0]
+                imx = i0
+                imn = i0
+                for i in range(i0 + 1, i1):
+                    if v[i] > mx:
+                        mx = v[i]
+                        imx = i
+                    if v[i] < mn:
+                        mn = v[i]
+                        imn = i
+                amax[c, k] = imx
+                amin[c, k] = imn
+                smax = add(smax, rnd(mx, fa), fa)
+                smin = add(smin, rnd(mn, fa), fa)
+            stats[c, ST_SMAX] = smax
+            stats[c, ST_SMIN] = smin
+
+
+@nb.njit(cache=True, inline="always")
+def _emit(buf, n, st, ovals, obits, oexps):  # type: ignore[no-untyped-def]
+    """Encode lane results buf[:n] (format P values) into the output storage format."""
+    encode_channel(buf, n, st, ovals, obits, oexps)
+
+
+@nb.njit(cache=True, parallel=True)
+def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st,  # type: ignore[no-untyped-def]
+                      yvals, ybits, yexps, y3):
+    for c in nb.prange(xvals.shape[0]):
+        buf = np.empty(n, np.float64)
+        sc = scale_p[c]
+        sh = shift_p[c]
+        xv = xvals[c]
+        for i in range(n):
+            t = mul(rnd(xv[i], fp), sc, fp)
+            buf[i] = add(t, sh, fp)
+        _emit(buf, n, st, yvals[c], ybits[c], yexps[c])
+        _scatter(y3, c, yvals[c])
+
+
+@nb.njit(cache=True, parallel=True)
+def _reduce_kernel(dy3, n, st, lanes, xvals, mu_p, isig_p, fp, fa,  # type: ignore[no-untyped-def]
+                   dyvals, dybits, dyexps, xhat, sums):
+    """Backward pass 1: encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)."""
+    for c in nb.prange(dy3.shape[1]):
+        buf = np.empty(n, np.float64)
+        w = np.empty(lanes, np.float64)
+        _gather(dy3, c, buf)
+        encode_channel(buf, n, st, dyvals[c], dybits[c], dyexps[c])
+        xv = xvals[c]
+        xh = xhat[c]
+        m = mu_p[c]
+        s = isig_p[c]
+        for i in range(n):
+            xh[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
+        dv = dyvals[c]
+        sums[c, 0] = _channel_sum(dv, n, lanes, st[S_KIND], False, fa, w)
+        acc = 0.0
+        for b0 in range(0, n, lanes):
+            for j in range(lanes):
+                i = b0 + j
+                if i < n:
+                    w[j] = mul(rnd(dv[i], fa), rnd(xh[i], fa), fa)
+                else:
+                    w[j] = 0.0
+            acc = add(acc, _tree(w, lanes, fa), fa)
+        sums[c, 1] = acc
+
+
+@nb.njit(cache=True, parallel=True)
+def _dx_kernel(dyvals, xhat, n, mode, scale_p, mdb_p, mdg_p, cor_p,  # type: ignore[no-untyped-def]
+               amax, amin, fp, st, dxvals, dxbits, dxexps, dx3):
+    """Backward pass 2: dx lanes, encoded to the dx storage format."""
+    for c in nb.prange(dyvals.shape[0]):
+        buf = np.empty(n, np.float64)
+        dv = dyvals[c]
+        sc = scale_p[c]
+        mdb = mdb_p[c]
+        if mode == 0:
+            mdg = mdg_p[c]
+            xh = xhat[c]
+            for i in range(n):
+                g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(xh[i], mdg, fp), fp)
+                buf[i] = mul(sc, g, fp)
+        else:
+            for i in range(n):
+                buf[i] = sub(rnd(dv[i], fp), mdb, fp)
+            # argmax/argmin of each chunk get -/+ cor (both: nothing, first index wins)
+            cor = cor_p[c]
+            for k in range(amax.shape[1]):
+                ia = amax[c, k]
+                ib = amin[c, k]
+                if ia != ib:
+                    buf[ia] = sub(buf[ia], cor, fp)
+                    buf[ib] = sub(buf[ib], -cor, fp)
+            for i in range(n):
+                buf[i] = mul(sc, buf[i], fp)
+        _emit(buf, n, st, dxvals[c], dxbits[c], dxexps[c])
+        _scatter(dx3, c, dxvals[c])
+
+
+# ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
+
+
+class _Ops:
+    """The primitives of one FP format over channel vectors."""
+
+    def __init__(self, fmt: FPFormat) -> None:
+        self.fmt = fmt
+
+    def cvt(self, a: np.ndarray) -> np.ndarray:
+        return fpnum.round_array(a, self.fmt)
+
+    def add(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+        return fpnum.op_array("add", a, np.asarray(b, dtype=np.float64), self.fmt)
+
+    def sub(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+        return fpnum.op_array("sub", a, np.asarray(b, dtype=np.float64), self.fmt)
+
+    def mul(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+        return fpnum.op_array("mul", a, np.asarray(b, dtype=np.float64), self.fmt)
+
+    def recip(self, a: np.ndarray) -> np.ndarray:
+        return fpnum.op_array("recip", a, None, self.fmt)
+
+    def sqrt(self, a: np.ndarray) -> np.ndarray:
+        return fpnum.op_array("sqrt", a, None, self.fmt)
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the statistics pass and finalize produce for each channel (values of S)."""
+
+    x_enc: Encoded
+    mean: np.ndarray
+    dispersion: np.ndarray  # variance (standard) or sigma_hat (range)
+    inv_sigma: np.ndarray
+    scale: np.ndarray
+    shift: np.ndarray
+    argmax: np.ndarray  # (C, K) first index of each chunk's max (range BN)
+    argmin: np.ndarray
+    raw: np.ndarray  # (C, 4) accumulator values: sum, sumsq, sum of chunk max, of chunk min
+
+
+def _check_shape(spec: Spec, x: np.ndarray, name: str) -> tuple[int, int, int, int]:
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be an NCHW array, got shape {x.shape}")
+    n_, c, h, w = x.shape
+    check_channel_elems(spec, n_ * h * w)
+    return n_, c, h, w
+
+
+def _per_channel(name: str, a: np.ndarray | float, c: int) -> np.ndarray:
+    arr = np.broadcast_to(np.asarray(a, dtype=np.float64), (c,))
+    return check_finite(name, arr.copy())
+
+
+def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarray,
+                rc: RunConstants) -> Statistics:
+    n_, c, h, w = x.shape
+    n = n_ * h * w
+    st = storage_params(spec.storage.x)
+    fa = fpnum.fp_params(spec.accum)
+    mode = 0 if spec.bn.mode == "standard" else 1
+    k = spec.bn.chunks
+    bounds = np.array(chunk_bounds(n, spec.hw.lanes, k), dtype=np.int64)
+    xvals, xbits, xexps = empty_encoded_arrays(spec.storage.x, c, n)
+    stats = np.zeros((c, 4), np.float64)
+    amax = np.zeros((c, k), np.int64)
+    amin = np.zeros((c, k), np.int64)
+    x3 = x.reshape(n_, c, h * w)
+    _stats_kernel(x3, n, st, spec.hw.lanes, mode, bounds, fa, xvals, xbits, xexps, stats,
+                  amax, amin)
+
+    s = _Ops(spec.scalar)
+    mu = s.mul(s.cvt(stats[:, ST_SUM]), rc.inv_n)
+    if mode == 0:
+        ex2 = s.mul(s.cvt(stats[:, ST_SUMSQ]), rc.inv_n)
+        var = np.maximum(s.sub(ex2, s.mul(mu, mu)), 0.0)
+        disp = var
+        den = s.sqrt(s.add(var, rc.eps))
+    else:
+        rng_ = s.sub(s.cvt(stats[:, ST_SMAX]), s.cvt(stats[:, ST_SMIN]))
+        disp = s.mul(rng_, rc.c_k)
+        den = s.add(disp, rc.eps)
+    inv_sigma = s.recip(den)
+    scale = s.mul(gamma_s, inv_sigma)
+    shift = s.sub(beta_s, s.mul(mu, scale))
+    x_enc = make_encoded(spec.storage.x, n, xvals, xbits, xexps)
+    return Statistics(x_enc, mu, disp, inv_sigma, scale, shift, amax, amin, stats)
+
+
+def _bits(a: np.ndarray, fmt: FPFormat) -> np.ndarray:
+    return fpnum.encode_array(a, fmt)
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    """Training-mode forward. Per-channel values are values of the scalar format S."""
+
+    x_enc: Encoded
+    y_enc: Encoded
+    y: np.ndarray  # NCHW, decoded output values
+    mean: np.ndarray
+    dispersion: np.ndarray  # biased variance (standard) or sigma_hat (range)
+    inv_sigma: np.ndarray
+    scale: np.ndarray
+    shift: np.ndarray
+    gamma: np.ndarray  # gamma and beta as rounded into S
+    beta: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray | None  # standard BN
+    running_sigma: np.ndarray | None  # range BN
+    constants: RunConstants
+    scalar_fmt: FPFormat
+
+    @property
+    def x_values(self) -> np.ndarray:
+        """The input as stored (after storage quantization), NCHW."""
+        from .encoding import from_stream
+
+        return from_stream(self.x_enc.vals, self.y.shape)  # type: ignore[arg-type]
+
+    def _b(self, a: np.ndarray) -> np.ndarray:
+        return _bits(a, self.scalar_fmt)
+
+    @property
+    def mean_bits(self) -> np.ndarray:
+        return self._b(self.mean)
+
+    @property
+    def inv_sigma_bits(self) -> np.ndarray:
+        return self._b(self.inv_sigma)
+
+    @property
+    def scale_bits(self) -> np.ndarray:
+        return self._b(self.scale)
+
+    @property
+    def shift_bits(self) -> np.ndarray:
+        return self._b(self.shift)
+
+    @property
+    def gamma_bits(self) -> np.ndarray:
+        return self._b(self.gamma)
+
+    @property
+    def beta_bits(self) -> np.ndarray:
+        return self._b(self.beta)
+
+    @property
+    def dispersion_bits(self) -> np.ndarray:
+        return self._b(self.dispersion)
+
+
+def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
+            beta: np.ndarray | float = 0.0, *, running_mean: np.ndarray | None = None,
+            running_disp: np.ndarray | None = None) -> ForwardResult:
+    """Training-mode forward of BN on an NCHW float64 tensor, as the hardware computes it.
+
+    ``running_disp`` is the running variance (standard BN) or running sigma (range BN);
+    running statistics default to 0 and 1.
+    """
+    x = check_finite("x", x)
+    n_, c, h, w = _check_shape(spec, x, "x")
+    n = n_ * h * w
+    rc = constants(spec, n)
+    s = _Ops(spec.scalar)
+    gamma_s = s.cvt(_per_channel("gamma", gamma, c))
+    beta_s = s.cvt(_per_channel("beta", beta, c))
+    stt = _statistics(spec, x, gamma_s, beta_s, rc)
+
+    p = _Ops(spec.compute)
+    yvals, ybits, yexps = empty_encoded_arrays(spec.storage.y, c, n)
+    y = np.empty_like(x)
+    _normalize_kernel(stt.x_enc.vals, n, p.cvt(stt.scale), p.cvt(stt.shift),
+                      fpnum.fp_params(spec.compute), storage_params(spec.storage.y),
+                      yvals, ybits, yexps, y.reshape(n_, c, h * w))
+    y_enc = make_encoded(spec.storage.y, n, yvals, ybits, yexps)
+
+    rm = s.cvt(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
+    rd = s.cvt(_per_channel("running_disp", 1.0 if running_disp is None else running_disp, c))
+    new_rm = s.add(rm, s.mul(rc.momentum, s.sub(stt.mean, rm)))
+    v = s.mul(stt.dispersion, rc.unbias) if spec.bn.mode == "standard" else stt.dispersion
+    new_rd = s.add(rd, s.mul(rc.momentum, s.sub(v, rd)))
+    std = spec.bn.mode == "standard"
+    return ForwardResult(
+        x_enc=stt.x_enc, y_enc=y_enc, y=y, mean=stt.mean, dispersion=stt.dispersion,
+        inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=gamma_s,
+        beta=beta_s, running_mean=new_rm, running_var=new_rd if std else None,
+        running_sigma=None if std else new_rd, constants=rc, scalar_fmt=spec.scalar,
+    )
+
+
+@dataclass(frozen=True)
+class BackwardResult:
+    x_enc: Encoded
+    dy_enc: Encoded
+    dx_enc: Encoded
+    dx: np.ndarray  # NCHW decoded
+    dgamma: np.ndarray  # values of S
+    dbeta: np.ndarray
+    mean: np.ndarray
+    inv_sigma: np.ndarray
+    scalar_fmt: FPFormat
+
+    @property
+    def dgamma_bits(self) -> np.ndarray:
+        return _bits(self.dgamma, self.scalar_fmt)
+
+    @property
+    def dbeta_bits(self) -> np.ndarray:
+        return _bits(self.dbeta, self.scalar_fmt)
+
+
+def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | float = 1.0,
+             beta: np.ndarray | float = 0.0) -> BackwardResult:
+    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it."""
+    x = check_finite("x", x)
+    dy = check_finite("dy", dy)
+    n_, c, h, w = _check_shape(spec, x, "x")
+    if dy.shape != x.shape:
+        raise ValueError(f"dy has shape {dy.shape}, x has {x.shape}")
+    n = n_ * h * w
+    rc = constants(spec, n)
+    s = _Ops(spec.scalar)
+    p = _Ops(spec.compute)
+    gamma_s = s.cvt(_per_channel("gamma", gamma, c))
+    beta_s = s.cvt(_per_channel("beta", beta, c))
+    stt = _statistics(spec, x, gamma_s, beta_s, rc)
+
+    fp = fpnum.fp_params(spec.compute)
+    fa = fpnum.fp_params(spec.accum)
+    lanes = spec.hw.lanes
+    dyvals, dybits, dyexps = empty_encoded_arrays(spec.storage.dy, c, n)
+    xhat = np.empty((c, n), np.float64)
+    sums = np.zeros((c, 2), np.float64)
+    _reduce_kernel(dy.reshape(n_, c, h * w), n, storage_params(spec.storage.dy), lanes,
+                   stt.x_enc.vals, p.cvt(stt.mean), p.cvt(stt.inv_sigma), fp, fa,
+                   dyvals, dybits, dyexps, xhat, sums)
+    dbeta = s.cvt(sums[:, 0])
+    dgamma = s.cvt(sums[:, 1])
+    mdb = s.mul(dbeta, rc.inv_n)
+    mode = 0 if spec.bn.mode == "standard" else 1
+    mdg = s.mul(dgamma, rc.inv_n) if mode == 0 else np.zeros(c)
+    cor = s.mul(dgamma, rc.c_k) if mode == 1 else np.zeros(c)
+
+    dxvals, dxbits, dxexps = empty_encoded_arrays(spec.storage.dx, c, n)
+    dx = np.empty_like(x)
+    _dx_kernel(dyvals, xhat, n, mode, p.cvt(stt.scale), p.cvt(mdb), p.cvt(mdg), p.cvt(cor),
+               stt.argmax, stt.argmin, fp, storage_params(spec.storage.dx),
+               dxvals, dxbits, dxexps, dx.reshape(n_, c, h * w))
+    return BackwardResult(
+        x_enc=stt.x_enc,
+        dy_enc=make_encoded(spec.storage.dy, n, dyvals, dybits, dyexps),
+        dx_enc=make_encoded(spec.storage.dx, n, dxvals, dxbits, dxexps),
+        dx=dx, dgamma=dgamma, dbeta=dbeta, mean=stt.mean, inv_sigma=stt.inv_sigma,
+        scalar_fmt=spec.scalar,
+    )
+
+
+__all__ = [
+    "BackwardResult", "ForwardResult", "RunConstants", "backward", "constants", "forward",
+    "run_constants", "encode_block", "S_FP",
+]
