@@ -15,7 +15,7 @@ import numpy as np
 
 from ..spec.formats import BFPFormat, FPFormat, StorageFormat
 from . import fpnum
-from .fpnum import ABS, f2i, rnd
+from .fpnum import f2i, i2f, rnd
 
 # Storage parameter tuple: (kind, block, raise, emin, emax, *fp_params). kind 0 = FP, 1 = BFP.
 S_KIND, S_BLOCK, S_RAISE, S_EMIN, S_EMAX = range(5)
@@ -71,78 +71,81 @@ def _floor_log2(a_bits):  # type: ignore[no-untyped-def]
     return ex - 1023
 
 
+TWO52 = 4503599627370496.0  # 2^52: (t + 2^52) - 2^52 rounds 0 <= t < 2^52 to nearest-even
+
+
 @nb.njit(cache=True, inline="always")
-def _mantissa(a_bits, e_shared, man_bits, nearest):  # type: ignore[no-untyped-def]
-    """round(|v| / 2^(E - m + 1)) for magnitude bits a_bits (may exceed 2^m - 1)."""
-    ex = a_bits >> 52
-    if ex == 0:
-        sig = a_bits
-        ev = np.int64(-1022)
-    else:
-        sig = (a_bits & np.int64(0x000FFFFFFFFFFFFF)) | np.int64(0x0010000000000000)
-        ev = ex - 1023
-    sh = 53 + e_shared - man_bits - ev  # |v| = sig * 2^(ev - 52)
-    if sh <= 0:
-        return np.int64(1) << 62  # far above the block's range: saturates
-    if sh >= 63:
-        return np.int64(0)
-    q = sig >> sh
-    if nearest:
-        rem = sig & ((np.int64(1) << sh) - 1)
-        half = np.int64(1) << (sh - 1)
-        if rem > half or (rem == half and (q & 1)):
-            q += 1
-    return q
+def _pow2(e):  # type: ignore[no-untyped-def]
+    """2.0 ** e for any integer e that float64 can hold (incl. its subnormal range)."""
+    if -1022 <= e <= 1023:
+        return i2f((e + 1023) << 52)
+    return math.ldexp(1.0, e)
+
+
+@nb.njit(cache=True, inline="always")
+def _block_mantissas(src, start, stop, e_sh, m, nearest, mant):  # type: ignore[no-untyped-def]
+    """mant[j] = round(|src[start+j]| / 2^(e_sh - m + 1)); True if one exceeds 2^m - 1."""
+    k = m - 1 - e_sh
+    # Scaling by a power of two is exact; split it when 2^k alone would overflow float64.
+    k1 = k // 2 if k > 1000 else k
+    s1 = _pow2(k1)
+    s2 = _pow2(k - k1)
+    maxm = (np.int64(1) << m) - 1
+    carry = False
+    for i in range(start, stop):
+        t = abs(src[i]) * s1 * s2
+        if t >= 1e18:  # far above the block range (E clamped at emax): saturates
+            mm = maxm + 1
+        elif nearest:
+            mm = np.int64((t + TWO52) - TWO52)
+        else:
+            mm = np.int64(t)
+        if mm > maxm:
+            carry = True
+        mant[i - start] = mm
+    return carry
 
 
 @nb.njit(cache=True)
-def encode_block(src, start, stop, block, st, vals, bits, out_off):  # type: ignore[no-untyped-def]
+def encode_block(src, start, stop, block, st, vals, bits, out_off, mant):  # type: ignore[no-untyped-def]
     """Encode src[start:stop] (a block, possibly short) as BFP; returns the exponent field.
 
     Decoded values go to vals[out_off + j] (for the valid elements) and element patterns to
-    bits[out_off + j] for the whole block (padding patterns are 0).
+    bits[out_off + j] for the whole block (padding patterns are 0). ``mant`` is scratch space.
     """
     f = st[S_FP:]
     m = f[fpnum.P_MAN]
     nearest = f[fpnum.P_NEAREST]
     maxm = (np.int64(1) << m) - 1
-    emax_x = np.int64(-100000)
+    amax = 0.0
     for i in range(start, stop):
-        a = f2i(src[i]) & ABS
-        if a != 0:
-            e = _floor_log2(a)
-            if e > emax_x:
-                emax_x = e
-    e_sh = emax_x
+        a = abs(src[i])
+        if a > amax:
+            amax = a
+    e_sh = _floor_log2(f2i(amax)) if amax != 0.0 else st[S_EMIN]
     if e_sh < st[S_EMIN]:
         e_sh = st[S_EMIN]
     if e_sh > st[S_EMAX]:
         e_sh = st[S_EMAX]
-    while True:
-        carry = False
-        for i in range(start, stop):
-            a = f2i(src[i]) & ABS
-            mm = _mantissa(a, e_sh, m, nearest) if a != 0 else np.int64(0)
-            if mm > maxm:
-                carry = True
-                break
-        if carry and st[S_RAISE] and e_sh < st[S_EMAX]:
-            e_sh += 1  # re-round the whole block one exponent up
-            continue
-        break
-    scale = math.ldexp(1.0, e_sh - m + 1)
+    carry = _block_mantissas(src, start, stop, e_sh, m, nearest, mant)
+    if carry and st[S_RAISE] and e_sh < st[S_EMAX]:
+        e_sh += 1  # re-round the whole block one exponent up
+        _block_mantissas(src, start, stop, e_sh, m, nearest, mant)
+    scale = _pow2(e_sh - m + 1)
+    sbit = np.int64(1) << m
     for j in range(block):
         i = start + j
         if i < stop:
-            b = f2i(src[i])
-            a = b & ABS
-            mm = _mantissa(a, e_sh, m, nearest) if a != 0 else np.int64(0)
+            mm = mant[j]
             if mm > maxm:
                 mm = maxm
-            neg = b < 0 and mm != 0
             v = mm * scale
-            vals[out_off + j] = -v if neg else v
-            bits[out_off + j] = ((np.int64(1) << m) if neg else np.int64(0)) | mm
+            if src[i] < 0.0 and mm != 0:
+                vals[out_off + j] = -v
+                bits[out_off + j] = sbit | mm
+            else:
+                vals[out_off + j] = v
+                bits[out_off + j] = mm
         else:
             bits[out_off + j] = 0
     return e_sh + f[fpnum.P_BIAS]
@@ -160,10 +163,11 @@ def encode_channel(src, n, st, vals, bits, exps):  # type: ignore[no-untyped-def
     else:
         g = st[S_BLOCK]
         nblk = (n + g - 1) // g
+        mant = np.empty(g, np.int64)
         for k in range(nblk):
             s0 = k * g
             s1 = min(n, s0 + g)
-            exps[k] = encode_block(src, s0, s1, g, st, vals, bits, s0)
+            exps[k] = encode_block(src, s0, s1, g, st, vals, bits, s0, mant)
 
 
 @nb.njit(cache=True, parallel=True)

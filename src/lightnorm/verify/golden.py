@@ -270,6 +270,10 @@ class _Ops:
     def cvt(self, a: np.ndarray) -> np.ndarray:
         return fpnum.round_array(a, self.fmt)
 
+    def host(self, a: np.ndarray) -> np.ndarray:
+        """Host-provided values (gamma, beta, running statistics): rounded with nearest."""
+        return fpnum.round_array(a, self.fmt, "nearest")
+
     def add(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
         return fpnum.op_array("add", a, np.asarray(b, dtype=np.float64), self.fmt)
 
@@ -372,6 +376,7 @@ class ForwardResult:
     running_sigma: np.ndarray | None  # range BN
     constants: RunConstants
     scalar_fmt: FPFormat
+    stats: Statistics  # what the backward pass reuses (the hardware keeps it on chip)
 
     @property
     def x_values(self) -> np.ndarray:
@@ -425,8 +430,8 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
     n = n_ * h * w
     rc = constants(spec, n)
     s = _Ops(spec.scalar)
-    gamma_s = s.cvt(_per_channel("gamma", gamma, c))
-    beta_s = s.cvt(_per_channel("beta", beta, c))
+    gamma_s = s.host(_per_channel("gamma", gamma, c))
+    beta_s = s.host(_per_channel("beta", beta, c))
     stt = _statistics(spec, x, gamma_s, beta_s, rc)
 
     p = _Ops(spec.compute)
@@ -437,8 +442,8 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
                       yvals, ybits, yexps, y.reshape(n_, c, h * w))
     y_enc = make_encoded(spec.storage.y, n, yvals, ybits, yexps)
 
-    rm = s.cvt(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
-    rd = s.cvt(_per_channel("running_disp", 1.0 if running_disp is None else running_disp, c))
+    rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
+    rd = s.host(_per_channel("running_disp", 1.0 if running_disp is None else running_disp, c))
     new_rm = s.add(rm, s.mul(rc.momentum, s.sub(stt.mean, rm)))
     v = s.mul(stt.dispersion, rc.unbias) if spec.bn.mode == "standard" else stt.dispersion
     new_rd = s.add(rd, s.mul(rc.momentum, s.sub(v, rd)))
@@ -448,6 +453,7 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
         inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=gamma_s,
         beta=beta_s, running_mean=new_rm, running_var=new_rd if std else None,
         running_sigma=None if std else new_rd, constants=rc, scalar_fmt=spec.scalar,
+        stats=stt,
     )
 
 
@@ -473,8 +479,13 @@ class BackwardResult:
 
 
 def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | float = 1.0,
-             beta: np.ndarray | float = 0.0) -> BackwardResult:
-    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it."""
+             beta: np.ndarray | float = 0.0, *,
+             saved: ForwardResult | None = None) -> BackwardResult:
+    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it.
+
+    ``saved``: the forward result of the same x, gamma and beta, whose statistics are reused
+    (as the hardware keeps them from the forward pass); without it they are recomputed.
+    """
     x = check_finite("x", x)
     dy = check_finite("dy", dy)
     n_, c, h, w = _check_shape(spec, x, "x")
@@ -484,9 +495,15 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     rc = constants(spec, n)
     s = _Ops(spec.scalar)
     p = _Ops(spec.compute)
-    gamma_s = s.cvt(_per_channel("gamma", gamma, c))
-    beta_s = s.cvt(_per_channel("beta", beta, c))
-    stt = _statistics(spec, x, gamma_s, beta_s, rc)
+    gamma_s = s.host(_per_channel("gamma", gamma, c))
+    beta_s = s.host(_per_channel("beta", beta, c))
+    if saved is not None:
+        if saved.y.shape != x.shape or not (np.array_equal(saved.gamma, gamma_s)
+                                            and np.array_equal(saved.beta, beta_s)):
+            raise ValueError("saved forward result is for another x, gamma or beta")
+        stt = saved.stats
+    else:
+        stt = _statistics(spec, x, gamma_s, beta_s, rc)
 
     fp = fpnum.fp_params(spec.compute)
     fa = fpnum.fp_params(spec.accum)

@@ -1,0 +1,164 @@
+"""A slow second implementation of docs/numerics.md on exact rationals, for tiny tensors.
+
+Written straight from the contract, scalar by scalar, with ``lightnorm.spec.rounding`` as
+the only rounding; it shares no code with the numba golden model, so agreement between the
+two checks the golden model's kernels (reduction order, trees, chunks, argmax, BFP).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction as Fr
+
+import numpy as np
+
+from lightnorm.spec import BFPFormat, FPFormat, Spec, chunk_bounds, range_constant
+from lightnorm.spec.rounding import _floor_log2, round_exact, sqrt_exact
+
+
+def _rnd(v: Fr, f: FPFormat) -> Fr:
+    return round_exact(v, f)
+
+
+def _recip(v: Fr, f: FPFormat) -> Fr:
+    return Fr(f.max_value) if v == 0 else round_exact(1 / v, f)
+
+
+def quantize_bfp_block(xs: list[Fr], f: BFPFormat) -> tuple[int, list[Fr]]:
+    nz = [abs(x) for x in xs if x != 0]
+    e = max(_floor_log2(a) for a in nz) if nz else f.emin
+    e = min(max(e, f.emin), f.emax)
+
+    def mants(e: int) -> list[int]:
+        q = Fr(2) ** (e - f.man_bits + 1)
+        out = []
+        for x in xs:
+            k = abs(x) / q
+            fl = k.numerator // k.denominator
+            if f.rounding == "nearest" and (k - fl > Fr(1, 2) or (k - fl == Fr(1, 2) and fl % 2)):
+                fl += 1
+            out.append(fl)
+        return out
+
+    ms = mants(e)
+    if any(m > f.max_mantissa for m in ms) and f.carry == "raise" and e < f.emax:
+        e += 1
+        ms = mants(e)
+    q = Fr(2) ** (e - f.man_bits + 1)
+    return e, [(-1 if x < 0 else 1) * min(m, f.max_mantissa) * q for x, m in zip(xs, ms)]
+
+
+def quantize(vals: list[Fr], fmt: FPFormat | BFPFormat) -> list[Fr]:
+    if isinstance(fmt, FPFormat):
+        return [_rnd(v, fmt) for v in vals]
+    out: list[Fr] = []
+    for b in range(0, len(vals), fmt.block):
+        out += quantize_bfp_block(vals[b:b + fmt.block], fmt)[1]
+    return out
+
+
+def _tree(ws: list[Fr], a: FPFormat) -> Fr:
+    while len(ws) > 1:
+        ws = [_rnd(ws[2 * j] + ws[2 * j + 1], a) for j in range(len(ws) // 2)]
+    return ws[0]
+
+
+def channel_sum(vals: list[Fr], lanes: int, a: FPFormat, bfp: bool, square: bool) -> Fr:
+    acc = Fr(0)
+    for b0 in range(0, len(vals), lanes):
+        beat = vals[b0:b0 + lanes]
+        if bfp:
+            t = _rnd(sum((v * v if square else v) for v in beat), a)
+        else:
+            ws = [(_rnd(v * v, a) if square else _rnd(v, a)) for v in beat]
+            ws += [Fr(0)] * (lanes - len(ws))
+            t = _tree(ws, a)
+        acc = _rnd(acc + t, a)
+    return acc
+
+
+def _stream(x: np.ndarray) -> list[list[Fr]]:
+    c = x.shape[1]
+    s = x.transpose(1, 0, 2, 3).reshape(c, -1)
+    return [[Fr(float(v)) for v in row] for row in s]
+
+
+def reference(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray,
+              beta: np.ndarray) -> dict[str, list]:
+    """Forward and backward outputs, per channel, as exact values (stream order)."""
+    S, A, P = spec.scalar, spec.accum, spec.compute
+    n = x.shape[0] * x.shape[2] * x.shape[3]
+    lanes, k = spec.hw.lanes, spec.bn.chunks
+    inv_n = round_exact(Fr(1, n), S, "nearest")
+    c_k = round_exact(range_constant(n, k), S, "nearest") if spec.bn.mode == "range" else Fr(0)
+    eps = round_exact(spec.bn.eps, S, "nearest")
+    out: dict[str, list] = {k_: [] for k_ in ("y", "dx", "mean", "inv_sigma", "dgamma",
+                                               "dbeta", "scale", "shift")}
+    xs_all, dys_all = _stream(x), _stream(dy)
+    for c in range(x.shape[1]):
+        xs = quantize(xs_all[c], spec.storage.x)
+        dys = quantize(dys_all[c], spec.storage.dy)
+        g = round_exact(float(gamma[c]), S, "nearest")
+        bt = round_exact(float(beta[c]), S, "nearest")
+        xbfp = isinstance(spec.storage.x, BFPFormat)
+        sm = channel_sum(xs, lanes, A, xbfp, False)
+        mu = _rnd(_rnd(sm, S) * inv_n, S)
+        amax: list[int] = []
+        amin: list[int] = []
+        if spec.bn.mode == "standard":
+            sq = channel_sum(xs, lanes, A, xbfp, True)
+            ex2 = _rnd(_rnd(sq, S) * inv_n, S)
+            var = max(_rnd(ex2 - _rnd(mu * mu, S), S), Fr(0))
+            den = sqrt_exact(_rnd(var + eps, S), S)
+        else:
+            smax = smin = Fr(0)
+            for i0, i1 in chunk_bounds(n, lanes, k):
+                seg = xs[i0:i1]
+                mx, mn = max(seg), min(seg)
+                amax.append(i0 + seg.index(mx))  # first index attaining it
+                amin.append(i0 + seg.index(mn))
+                smax = _rnd(smax + _rnd(mx, A), A)
+                smin = _rnd(smin + _rnd(mn, A), A)
+            rng = _rnd(_rnd(smax, S) - _rnd(smin, S), S)
+            sig = _rnd(rng * c_k, S)
+            den = _rnd(sig + eps, S)
+        isig = _recip(den, S)
+        scale = _rnd(g * isig, S)
+        shift = _rnd(bt - _rnd(mu * scale, S), S)
+        scp, shp = _rnd(scale, P), _rnd(shift, P)
+        ylanes = [_rnd(_rnd(_rnd(v, P) * scp, P) + shp, P) for v in xs]
+        out["y"].append(quantize(ylanes, spec.storage.y))
+        # backward
+        mup, isp = _rnd(mu, P), _rnd(isig, P)
+        xh = [_rnd(_rnd(_rnd(v, P) - mup, P) * isp, P) for v in xs]
+        dbacc = channel_sum(dys, lanes, A, isinstance(spec.storage.dy, BFPFormat), False)
+        acc = Fr(0)
+        for b0 in range(0, n, lanes):
+            ws = [_rnd(_rnd(d, A) * _rnd(h, A), A)
+                  for d, h in zip(dys[b0:b0 + lanes], xh[b0:b0 + lanes])]
+            ws += [Fr(0)] * (lanes - len(ws))
+            acc = _rnd(acc + _tree(ws, A), A)
+        dbeta, dgamma = _rnd(dbacc, S), _rnd(acc, S)
+        mdb = _rnd(_rnd(dbeta * inv_n, S), P)
+        if spec.bn.mode == "standard":
+            mdg = _rnd(_rnd(dgamma * inv_n, S), P)
+            gl = [_rnd(_rnd(_rnd(d, P) - mdb, P) - _rnd(h * mdg, P), P) for d, h in zip(dys, xh)]
+        else:
+            cor = _rnd(_rnd(dgamma * c_k, S), P)
+            gl = [_rnd(_rnd(d, P) - mdb, P) for d in dys]
+            for ia, ib in zip(amax, amin):
+                if ia != ib:
+                    gl[ia] = _rnd(gl[ia] - cor, P)
+                    gl[ib] = _rnd(gl[ib] + cor, P)
+        dxl = [_rnd(_rnd(scale, P) * v, P) for v in gl]
+        out["dx"].append(quantize(dxl, spec.storage.dx))
+        for key, val in (("mean", mu), ("inv_sigma", isig), ("dgamma", dgamma),
+                         ("dbeta", dbeta), ("scale", scale), ("shift", shift)):
+            out[key].append(val)
+    return out
+
+
+def as_float(rows: list) -> np.ndarray:
+    return np.array([[float(v) for v in r] if isinstance(r, list) else float(r) for r in rows])
+
+
+__all__ = ["as_float", "quantize", "reference"]
