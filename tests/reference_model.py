@@ -44,7 +44,9 @@ def quantize_bfp_block(xs: list[Fr], f: BFPFormat) -> tuple[int, list[Fr]]:
         e += 1
         ms = mants(e)
     q = Fr(2) ** (e - f.man_bits + 1)
-    return e, [(-1 if x < 0 else 1) * min(m, f.max_mantissa) * q for x, m in zip(xs, ms)]
+    return e, [
+        (-1 if x < 0 else 1) * min(m, f.max_mantissa) * q for x, m in zip(xs, ms, strict=True)
+    ]
 
 
 def quantize(vals: list[Fr], fmt: FPFormat | BFPFormat) -> list[Fr]:
@@ -52,7 +54,7 @@ def quantize(vals: list[Fr], fmt: FPFormat | BFPFormat) -> list[Fr]:
         return [_rnd(v, fmt) for v in vals]
     out: list[Fr] = []
     for b in range(0, len(vals), fmt.block):
-        out += quantize_bfp_block(vals[b:b + fmt.block], fmt)[1]
+        out += quantize_bfp_block(vals[b : b + fmt.block], fmt)[1]
     return out
 
 
@@ -65,7 +67,7 @@ def _tree(ws: list[Fr], a: FPFormat) -> Fr:
 def channel_sum(vals: list[Fr], lanes: int, a: FPFormat, bfp: bool, square: bool) -> Fr:
     acc = Fr(0)
     for b0 in range(0, len(vals), lanes):
-        beat = vals[b0:b0 + lanes]
+        beat = vals[b0 : b0 + lanes]
         if bfp:
             t = _rnd(sum((v * v if square else v) for v in beat), a)
         else:
@@ -82,8 +84,9 @@ def _stream(x: np.ndarray) -> list[list[Fr]]:
     return [[Fr(float(v)) for v in row] for row in s]
 
 
-def reference(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray,
-              beta: np.ndarray) -> dict[str, list]:
+def reference(
+    spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray, beta: np.ndarray
+) -> dict[str, list]:
     """Forward and backward outputs, per channel, as exact values (stream order)."""
     S, A, P = spec.scalar, spec.accum, spec.compute
     n = x.shape[0] * x.shape[2] * x.shape[3]
@@ -91,8 +94,9 @@ def reference(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray,
     inv_n = round_exact(Fr(1, n), S, "nearest")
     c_k = round_exact(range_constant(n, k), S, "nearest") if spec.bn.mode == "range" else Fr(0)
     eps = round_exact(spec.bn.eps, S, "nearest")
-    out: dict[str, list] = {k_: [] for k_ in ("y", "dx", "mean", "inv_sigma", "dgamma",
-                                               "dbeta", "scale", "shift")}
+    out: dict[str, list] = {
+        k_: [] for k_ in ("y", "dx", "mean", "inv_sigma", "dgamma", "dbeta", "scale", "shift")
+    }
     xs_all, dys_all = _stream(x), _stream(dy)
     for c in range(x.shape[1]):
         xs = quantize(xs_all[c], spec.storage.x)
@@ -133,26 +137,37 @@ def reference(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray,
         dbacc = channel_sum(dys, lanes, A, isinstance(spec.storage.dy, BFPFormat), False)
         acc = Fr(0)
         for b0 in range(0, n, lanes):
-            ws = [_rnd(_rnd(d, A) * _rnd(h, A), A)
-                  for d, h in zip(dys[b0:b0 + lanes], xh[b0:b0 + lanes])]
+            ws = [
+                _rnd(_rnd(d, A) * _rnd(h, A), A)
+                for d, h in zip(dys[b0 : b0 + lanes], xh[b0 : b0 + lanes], strict=True)
+            ]
             ws += [Fr(0)] * (lanes - len(ws))
             acc = _rnd(acc + _tree(ws, A), A)
         dbeta, dgamma = _rnd(dbacc, S), _rnd(acc, S)
         mdb = _rnd(_rnd(dbeta * inv_n, S), P)
         if spec.bn.mode == "standard":
             mdg = _rnd(_rnd(dgamma * inv_n, S), P)
-            gl = [_rnd(_rnd(_rnd(d, P) - mdb, P) - _rnd(h * mdg, P), P) for d, h in zip(dys, xh)]
+            gl = [
+                _rnd(_rnd(_rnd(d, P) - mdb, P) - _rnd(h * mdg, P), P)
+                for d, h in zip(dys, xh, strict=True)
+            ]
         else:
             cor = _rnd(_rnd(dgamma * c_k, S), P)
             gl = [_rnd(_rnd(d, P) - mdb, P) for d in dys]
-            for ia, ib in zip(amax, amin):
+            for ia, ib in zip(amax, amin, strict=True):
                 if ia != ib:
                     gl[ia] = _rnd(gl[ia] - cor, P)
                     gl[ib] = _rnd(gl[ib] + cor, P)
         dxl = [_rnd(_rnd(scale, P) * v, P) for v in gl]
         out["dx"].append(quantize(dxl, spec.storage.dx))
-        for key, val in (("mean", mu), ("inv_sigma", isig), ("dgamma", dgamma),
-                         ("dbeta", dbeta), ("scale", scale), ("shift", shift)):
+        for key, val in (
+            ("mean", mu),
+            ("inv_sigma", isig),
+            ("dgamma", dgamma),
+            ("dbeta", dbeta),
+            ("scale", scale),
+            ("shift", shift),
+        ):
             out[key].append(val)
     return out
 

@@ -44,7 +44,7 @@ def test_fp43_every_pair(op: str, mode: str) -> None:
     v = all_values(f)
     a, b = np.repeat(v, v.size), np.tile(v, v.size)
     got = fpnum.op_array(op, a, b, f)
-    want = np.array([exact(op, x, y, f) for x, y in zip(a, b)])
+    want = np.array([exact(op, x, y, f) for x, y in zip(a, b, strict=True)])
     bad = np.nonzero(got != want)[0]
     assert a.size == 225 * 225 and bad.size == 0, [(a[i], b[i], got[i], want[i]) for i in bad[:5]]
 
@@ -88,7 +88,7 @@ def test_random_against_rationals(fmt: tuple[int, int], mode: str) -> None:
     b = fpnum.round_array(b, f)
     for op in ("add", "mul"):
         got = fpnum.op_array(op, a, b, f)
-        want = np.array([exact(op, x, y, f) for x, y in zip(a, b)])
+        want = np.array([exact(op, x, y, f) for x, y in zip(a, b, strict=True)])
         assert np.array_equal(got, want), op
     for op, src in (("recip", a), ("sqrt", np.abs(a))):
         got = fpnum.op_array(op, src, None, f)

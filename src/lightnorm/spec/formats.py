@@ -9,6 +9,7 @@ a sign and an ``m``-bit magnitude. See docs/numerics.md for the full contract.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,7 +150,7 @@ def build_fp(table: Any, path: str) -> FPFormat:
 
 def build_storage(table: Any, path: str) -> StorageFormat:
     """A storage role: ``kind = "fp"`` or ``kind = "bfp"`` plus that format's fields."""
-    if not isinstance(table, dict):
+    if not isinstance(table, Mapping):
         raise SpecError(path, table, "a table")
     kind = table.get("kind")
     rest = {k: v for k, v in table.items() if k != "kind"}

@@ -39,7 +39,7 @@ def load(name_or_path: str | os.PathLike[str]) -> Spec:
     """A preset name (``lightnorm``) or a path to a TOML file."""
     text_name = os.fspath(name_or_path)
     path = Path(text_name)
-    if text_name.endswith(".toml") or os.sep in text_name or path.exists():
+    if text_name.endswith(".toml") or os.sep in text_name or path.is_file():
         if not path.is_file():
             raise SpecError("spec", text_name, "an existing TOML file or a preset name ("
                             + ", ".join(preset_names()) + ")")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .errors import SpecError
@@ -63,7 +63,10 @@ class Float(Check):
     def __call__(self, path: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(path, value, self.describe())
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            raise SpecError(path, value, self.describe()) from None
         if not math.isfinite(v):
             raise SpecError(path, value, self.describe())
         if v < self.lo or v > self.hi or (self.lo_open and v == self.lo) or (
@@ -165,10 +168,6 @@ def to_table(obj: Any) -> dict[str, Any]:
         v = getattr(obj, f.name)
         if dataclasses.is_dataclass(v):
             out[f.name] = to_table(v)
-        elif isinstance(v, Mapping):
-            out[f.name] = {k: to_table(x) if dataclasses.is_dataclass(x) else x for k, x in v.items()}
-        elif isinstance(v, Sequence) and not isinstance(v, str):
-            out[f.name] = list(v)
         else:
             out[f.name] = v
     extra = getattr(obj, "extra_table", None)

@@ -9,6 +9,7 @@ and a dx pass. Every rounding point is one call into :mod:`lightnorm.verify.fpnu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numba as nb
 import numpy as np
@@ -25,6 +26,7 @@ from .encoding import (
     empty_encoded_arrays,
     encode_block,
     encode_channel,
+    from_stream,
     make_encoded,
     storage_params,
 )
@@ -84,16 +86,6 @@ def _gather(x3, c, buf):  # type: ignore[no-untyped-def]
     for a in range(nn):
         for k in range(hw):
             buf[i] = x3[a, c, k]
-            i += 1
-
-
-@nb.njit(cache=True, inline="always")
-def _scatter(y3, c, buf):  # type: ignore[no-untyped-def]
-    nn, _, hw = y3.shape
-    i = 0
-    for a in range(nn):
-        for k in range(hw):
-            y3[a, c, k] = buf[i]
             i += 1
 
 
@@ -184,7 +176,7 @@ def _emit(buf, n, st, ovals, obits, oexps):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True, parallel=True)
 def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st,  # type: ignore[no-untyped-def]
-                      yvals, ybits, yexps, y3):
+                      yvals, ybits, yexps):
     for c in nb.prange(xvals.shape[0]):
         buf = np.empty(n, np.float64)
         sc = scale_p[c]
@@ -194,24 +186,25 @@ def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st,  # type: ignore[no-unt
             t = mul(rnd(xv[i], fp), sc, fp)
             buf[i] = add(t, sh, fp)
         _emit(buf, n, st, yvals[c], ybits[c], yexps[c])
-        _scatter(y3, c, yvals[c])
+
+
+@nb.njit(cache=True, inline="always")
+def _xhat(xv, n, m, s, fp, out):  # type: ignore[no-untyped-def]
+    for i in range(n):
+        out[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
 
 
 @nb.njit(cache=True, parallel=True)
 def _reduce_kernel(dy3, n, st, lanes, xvals, mu_p, isig_p, fp, fa,  # type: ignore[no-untyped-def]
-                   dyvals, dybits, dyexps, xhat, sums):
+                   dyvals, dybits, dyexps, sums):
     """Backward pass 1: encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)."""
     for c in nb.prange(dy3.shape[1]):
         buf = np.empty(n, np.float64)
+        xh = np.empty(n, np.float64)
         w = np.empty(lanes, np.float64)
         _gather(dy3, c, buf)
         encode_channel(buf, n, st, dyvals[c], dybits[c], dyexps[c])
-        xv = xvals[c]
-        xh = xhat[c]
-        m = mu_p[c]
-        s = isig_p[c]
-        for i in range(n):
-            xh[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
+        _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
         dv = dyvals[c]
         sums[c, 0] = _channel_sum(dv, n, lanes, st[S_KIND], False, fa, w)
         acc = 0.0
@@ -227,9 +220,9 @@ def _reduce_kernel(dy3, n, st, lanes, xvals, mu_p, isig_p, fp, fa,  # type: igno
 
 
 @nb.njit(cache=True, parallel=True)
-def _dx_kernel(dyvals, xhat, n, mode, scale_p, mdb_p, mdg_p, cor_p,  # type: ignore[no-untyped-def]
-               amax, amin, fp, st, dxvals, dxbits, dxexps, dx3):
-    """Backward pass 2: dx lanes, encoded to the dx storage format."""
+def _dx_kernel(dyvals, xvals, n, mode, mu_p, isig_p, scale_p, mdb_p,  # type: ignore[no-untyped-def]
+               mdg_p, cor_p, amax, amin, fp, st, dxvals, dxbits, dxexps):
+    """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx."""
     for c in nb.prange(dyvals.shape[0]):
         buf = np.empty(n, np.float64)
         dv = dyvals[c]
@@ -237,7 +230,8 @@ def _dx_kernel(dyvals, xhat, n, mode, scale_p, mdb_p, mdg_p, cor_p,  # type: ign
         mdb = mdb_p[c]
         if mode == 0:
             mdg = mdg_p[c]
-            xh = xhat[c]
+            xh = np.empty(n, np.float64)
+            _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
             for i in range(n):
                 g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(xh[i], mdg, fp), fp)
                 buf[i] = mul(sc, g, fp)
@@ -255,7 +249,6 @@ def _dx_kernel(dyvals, xhat, n, mode, scale_p, mdb_p, mdg_p, cor_p,  # type: ign
             for i in range(n):
                 buf[i] = mul(sc, buf[i], fp)
         _emit(buf, n, st, dxvals[c], dxbits[c], dxexps[c])
-        _scatter(dx3, c, dxvals[c])
 
 
 # ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
@@ -274,14 +267,17 @@ class _Ops:
         """Host-provided values (gamma, beta, running statistics): rounded with nearest."""
         return fpnum.round_array(a, self.fmt, "nearest")
 
-    def add(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("add", a, np.asarray(b, dtype=np.float64), self.fmt)
+    def add(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        return fpnum.op_array("add", np.asarray(a, np.float64), np.asarray(b, np.float64),
+                              self.fmt)
 
-    def sub(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("sub", a, np.asarray(b, dtype=np.float64), self.fmt)
+    def sub(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        return fpnum.op_array("sub", np.asarray(a, np.float64), np.asarray(b, np.float64),
+                              self.fmt)
 
-    def mul(self, a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("mul", a, np.asarray(b, dtype=np.float64), self.fmt)
+    def mul(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        return fpnum.op_array("mul", np.asarray(a, np.float64), np.asarray(b, np.float64),
+                              self.fmt)
 
     def recip(self, a: np.ndarray) -> np.ndarray:
         return fpnum.op_array("recip", a, None, self.fmt)
@@ -363,7 +359,7 @@ class ForwardResult:
 
     x_enc: Encoded
     y_enc: Encoded
-    y: np.ndarray  # NCHW, decoded output values
+    shape: tuple[int, int, int, int]
     mean: np.ndarray
     dispersion: np.ndarray  # biased variance (standard) or sigma_hat (range)
     inv_sigma: np.ndarray
@@ -378,12 +374,15 @@ class ForwardResult:
     scalar_fmt: FPFormat
     stats: Statistics  # what the backward pass reuses (the hardware keeps it on chip)
 
-    @property
+    @cached_property
+    def y(self) -> np.ndarray:
+        """Decoded output values, NCHW."""
+        return from_stream(self.y_enc.vals, self.shape)
+
+    @cached_property
     def x_values(self) -> np.ndarray:
         """The input as stored (after storage quantization), NCHW."""
-        from .encoding import from_stream
-
-        return from_stream(self.x_enc.vals, self.y.shape)  # type: ignore[arg-type]
+        return from_stream(self.x_enc.vals, self.shape)
 
     def _b(self, a: np.ndarray) -> np.ndarray:
         return _bits(a, self.scalar_fmt)
@@ -436,10 +435,9 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
 
     p = _Ops(spec.compute)
     yvals, ybits, yexps = empty_encoded_arrays(spec.storage.y, c, n)
-    y = np.empty_like(x)
     _normalize_kernel(stt.x_enc.vals, n, p.cvt(stt.scale), p.cvt(stt.shift),
                       fpnum.fp_params(spec.compute), storage_params(spec.storage.y),
-                      yvals, ybits, yexps, y.reshape(n_, c, h * w))
+                      yvals, ybits, yexps)
     y_enc = make_encoded(spec.storage.y, n, yvals, ybits, yexps)
 
     rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
@@ -449,7 +447,7 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
     new_rd = s.add(rd, s.mul(rc.momentum, s.sub(v, rd)))
     std = spec.bn.mode == "standard"
     return ForwardResult(
-        x_enc=stt.x_enc, y_enc=y_enc, y=y, mean=stt.mean, dispersion=stt.dispersion,
+        x_enc=stt.x_enc, y_enc=y_enc, shape=(n_, c, h, w), mean=stt.mean, dispersion=stt.dispersion,
         inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=gamma_s,
         beta=beta_s, running_mean=new_rm, running_var=new_rd if std else None,
         running_sigma=None if std else new_rd, constants=rc, scalar_fmt=spec.scalar,
@@ -462,12 +460,22 @@ class BackwardResult:
     x_enc: Encoded
     dy_enc: Encoded
     dx_enc: Encoded
-    dx: np.ndarray  # NCHW decoded
+    shape: tuple[int, int, int, int]
     dgamma: np.ndarray  # values of S
     dbeta: np.ndarray
     mean: np.ndarray
     inv_sigma: np.ndarray
     scalar_fmt: FPFormat
+
+    @cached_property
+    def dx(self) -> np.ndarray:
+        """Decoded dx, NCHW."""
+        return from_stream(self.dx_enc.vals, self.shape)
+
+    @cached_property
+    def dy_values(self) -> np.ndarray:
+        """The incoming gradient as stored (after storage quantization), NCHW."""
+        return from_stream(self.dy_enc.vals, self.shape)
 
     @property
     def dgamma_bits(self) -> np.ndarray:
@@ -498,7 +506,7 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     gamma_s = s.host(_per_channel("gamma", gamma, c))
     beta_s = s.host(_per_channel("beta", beta, c))
     if saved is not None:
-        if saved.y.shape != x.shape or not (np.array_equal(saved.gamma, gamma_s)
+        if saved.shape != x.shape or not (np.array_equal(saved.gamma, gamma_s)
                                             and np.array_equal(saved.beta, beta_s)):
             raise ValueError("saved forward result is for another x, gamma or beta")
         stt = saved.stats
@@ -509,11 +517,10 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     fa = fpnum.fp_params(spec.accum)
     lanes = spec.hw.lanes
     dyvals, dybits, dyexps = empty_encoded_arrays(spec.storage.dy, c, n)
-    xhat = np.empty((c, n), np.float64)
     sums = np.zeros((c, 2), np.float64)
+    mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
     _reduce_kernel(dy.reshape(n_, c, h * w), n, storage_params(spec.storage.dy), lanes,
-                   stt.x_enc.vals, p.cvt(stt.mean), p.cvt(stt.inv_sigma), fp, fa,
-                   dyvals, dybits, dyexps, xhat, sums)
+                   stt.x_enc.vals, mu_p, isig_p, fp, fa, dyvals, dybits, dyexps, sums)
     dbeta = s.cvt(sums[:, 0])
     dgamma = s.cvt(sums[:, 1])
     mdb = s.mul(dbeta, rc.inv_n)
@@ -522,15 +529,14 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     cor = s.mul(dgamma, rc.c_k) if mode == 1 else np.zeros(c)
 
     dxvals, dxbits, dxexps = empty_encoded_arrays(spec.storage.dx, c, n)
-    dx = np.empty_like(x)
-    _dx_kernel(dyvals, xhat, n, mode, p.cvt(stt.scale), p.cvt(mdb), p.cvt(mdg), p.cvt(cor),
-               stt.argmax, stt.argmin, fp, storage_params(spec.storage.dx),
-               dxvals, dxbits, dxexps, dx.reshape(n_, c, h * w))
+    _dx_kernel(dyvals, stt.x_enc.vals, n, mode, mu_p, isig_p, p.cvt(stt.scale), p.cvt(mdb),
+               p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp,
+               storage_params(spec.storage.dx), dxvals, dxbits, dxexps)
     return BackwardResult(
         x_enc=stt.x_enc,
         dy_enc=make_encoded(spec.storage.dy, n, dyvals, dybits, dyexps),
         dx_enc=make_encoded(spec.storage.dx, n, dxvals, dxbits, dxexps),
-        dx=dx, dgamma=dgamma, dbeta=dbeta, mean=stt.mean, inv_sigma=stt.inv_sigma,
+        shape=(n_, c, h, w), dgamma=dgamma, dbeta=dbeta, mean=stt.mean, inv_sigma=stt.inv_sigma,
         scalar_fmt=spec.scalar,
     )
 

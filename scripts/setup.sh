@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Set up lightnorm in .venv at the repository root. Idempotent; meant for a fresh Debian 12
+# machine as root (it installs missing Debian packages with apt-get), and harmless to re-run.
+#
+#   bash scripts/setup.sh
+#
+# Debian packages, only when missing: python3 + python3-venv (for `python3 -m venv`), g++ (for
+# the C-simulation of the generated HLS C++). Python packages into .venv: lightnorm (editable)
+# with its test, torch and lint extras, then hls4ml 1.3.0 without its dependencies - it is only
+# needed for the Xilinx ap_int/ap_fixed headers it ships.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+missing=()
+if ! command -v python3 >/dev/null 2>&1; then
+    missing+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    # Debian splits ensurepip out of the standard library: `python3 -m venv` fails without it.
+    missing+=(python3-venv)
+fi
+if ! command -v g++ >/dev/null 2>&1; then
+    missing+=(g++)
+fi
+
+if ((${#missing[@]})); then
+    SUDO=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            SUDO=(sudo)
+        else
+            say "need Debian packages ${missing[*]}: run this script as root" >&2
+            exit 1
+        fi
+    fi
+    say "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A .venv left half-made (e.g. by a `python3 -m venv` that failed for lack of ensurepip) has no
+# working pip: make it again.
+if [[ -x "$VENV/bin/python" ]] && ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    say "recreating the broken virtual environment $VENV"
+    python3 -m venv --clear "$VENV"
+elif [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating the virtual environment $VENV"
+    python3 -m venv "$VENV"
+fi
+
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+say "installing lightnorm (editable) with the test, torch and lint extras"
+"${PIP[@]}" install -q -e "$ROOT[test,torch,lint]"
+say "installing hls4ml 1.3.0 (--no-deps: only its ap_types headers are used)"
+"${PIP[@]}" install -q --no-deps hls4ml==1.3.0
+
+say "done: $("$VENV/bin/lightnorm" --version) in $VENV"
