@@ -75,9 +75,9 @@ def _data(spec, shape, seed, kind="normal"):  # type: ignore[no-untyped-def]
             x[:, 1] = 1.25  # constant channel
         if shape[1] > 2:
             big = spec.storage.x.max_value
-            x[0, 2].flat[:2] = [big * 4, -big * 4]  # saturation
+            x[0, 2].flat[:2] = [min(big * 4, 1e308), -min(big * 4, 1e308)]  # saturation
             x[-1, 2].flat[-2:] = [1e-300, -3e-42]  # far below the smallest normal
-            dy[0, 2].flat[:2] = [spec.storage.dy.max_value * 2, 1e-310]
+            dy[0, 2].flat[:2] = [min(spec.storage.dy.max_value * 2, 1e308), 1e-310]
     g = rng.uniform(0.5, 1.5, shape[1])
     b = rng.uniform(-0.5, 0.5, shape[1])
     return x, dy, g, b
