@@ -267,3 +267,12 @@ def test_corrupted_spec_text_is_rejected_with_spec_error(
     with pytest.raises(SpecError) as exc:
         loads(bad, "bad.toml")
     assert "\n" not in str(exc.value)
+
+
+def test_spec_reference_doc_is_current() -> None:
+    from pathlib import Path
+
+    from lightnorm.spec.doc import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "spec.md"
+    assert doc.read_text() == render(), "run: python -m lightnorm.spec.doc > docs/spec.md"
