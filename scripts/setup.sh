@@ -6,7 +6,7 @@
 #
 # Debian packages, only when missing: python3 + python3-venv (for `python3 -m venv`), g++ (for
 # the C-simulation of the generated HLS C++). Python packages into .venv: lightnorm (editable)
-# with its test, torch and lint extras, then hls4ml 1.3.0 without its dependencies - it is only
+# with its test, train and lint extras, then hls4ml 1.3.0 without its dependencies - it is only
 # needed for the Xilinx ap_int/ap_fixed headers it ships.
 set -euo pipefail
 
@@ -54,8 +54,8 @@ elif [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-say "installing lightnorm (editable) with the test, torch and lint extras"
-"${PIP[@]}" install -q -e "$ROOT[test,torch,lint]"
+say "installing lightnorm (editable) with the test, train (torch, matplotlib, scikit-learn) and lint extras"
+"${PIP[@]}" install -q -e "$ROOT[test,train,lint]"
 say "installing hls4ml 1.3.0 (--no-deps: only its ap_types headers are used)"
 "${PIP[@]}" install -q --no-deps hls4ml==1.3.0
 

@@ -31,6 +31,7 @@ from . import __version__
 from .errors import LightnormError, UsageError
 from .spec import Spec, SpecError, check_channel_elems, load, preset_names
 from .spec.io import PRESET_PACKAGE
+from .train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy  # torch-free import
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -379,6 +380,8 @@ COMMANDS: dict[str, Command] = {
     "golden": Command(cmd_golden, "run the golden model forward and backward on random data "
                       "and report its error against the float64 ideal model",
                       arguments=_golden_args),
+    "accuracy": Command(cmd_accuracy, ACCURACY_HELP, takes_spec=False,
+                        arguments=accuracy_arguments),
 }
 
 
