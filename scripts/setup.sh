@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh
 #
 # Debian packages, only when missing: python3 + python3-venv (for `python3 -m venv`), g++ (for
-# the C-simulation of the generated HLS C++). Python packages into .venv: lightnorm (editable)
+# the C-simulation of the generated HLS C++), opensta and qflow-tech-osu018 (timing, power and
+# the OSU 0.18 um cell library). Python packages into .venv: lightnorm (editable)
 # with its test, train and lint extras, then hls4ml 1.3.0 without its dependencies - it is only
 # needed for the Xilinx ap_int/ap_fixed headers it ships.
 set -euo pipefail
@@ -25,6 +26,13 @@ elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 if ! command -v g++ >/dev/null 2>&1; then
     missing+=(g++)
+fi
+# OpenSTA (static timing and power) and the OSU 0.18 um standard cells (area, delay, power).
+if ! command -v sta >/dev/null 2>&1; then
+    missing+=(opensta)
+fi
+if [[ ! -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib ]]; then
+    missing+=(qflow-tech-osu018)
 fi
 
 if ((${#missing[@]})); then

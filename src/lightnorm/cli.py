@@ -31,6 +31,7 @@ from . import __version__
 from .errors import LightnormError, UsageError
 from .spec import Spec, SpecError, check_channel_elems, load, preset_names
 from .spec.io import PRESET_PACKAGE
+from .reports.cli_parse import PARSE_HELP, add_parse_arguments, cmd_parse
 from .train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy  # torch-free import
 
 EXIT_OK = 0
@@ -382,6 +383,7 @@ COMMANDS: dict[str, Command] = {
                       arguments=_golden_args),
     "accuracy": Command(cmd_accuracy, ACCURACY_HELP, takes_spec=False,
                         arguments=accuracy_arguments),
+    "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
 }
 
 

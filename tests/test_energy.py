@@ -1,0 +1,142 @@
+"""The off-chip memory energy model (docs/energy.md), checked against hand-computed figures."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from lightnorm.reports import energy
+from lightnorm.reports.energy import (
+    DRAM_PJ_PER_BYTE,
+    SRAM_ACCESSES_PER_BYTE,
+    SRAM_PJ_PER_BYTE,
+    channel_bits,
+    layer_energy,
+    layer_traffic_bits,
+)
+from lightnorm.spec import SpecError, from_dict, load, preset_names
+
+
+def mixed_spec() -> Any:
+    """x FP32, y FP(8,7), dy BFP(16,7,8), dx BFP(32,3,5) - one of each kind of transfer."""
+    d = load("fp32-baseline").to_dict()
+    d["name"] = "mixed"
+    d["storage"]["y"] = {"kind": "fp", "exp_bits": 8, "man_bits": 7}
+    d["storage"]["dy"] = {"kind": "bfp", "block": 16, "man_bits": 7, "exp_bits": 8}
+    d["storage"]["dx"] = {"kind": "bfp", "block": 32, "man_bits": 3, "exp_bits": 5}
+    return from_dict(d)
+
+
+def test_documented_defaults() -> None:
+    # 45 nm figures (Horowitz, ISSCC 2014): 640 pJ per 32-bit DRAM access, 5 pJ per 32-bit
+    # access of an 8 KB SRAM; a staged byte is written into and read out of the buffer.
+    assert DRAM_PJ_PER_BYTE == 640 / 4 == 160.0
+    assert SRAM_PJ_PER_BYTE == 5 / 4 == 1.25
+    assert SRAM_ACCESSES_PER_BYTE == 2
+    assert energy.DATAFLOW == {"forward": (("x", 2), ("y", 1)),
+                               "backward": (("x", 2), ("dy", 2), ("dx", 1))}
+
+
+def test_bfp_padding_of_the_last_block_counts() -> None:
+    # lightnorm: BFP(16,7,8) everywhere. Shape (2,3,3,5): n = 30 per channel, 3 channels.
+    # ceil(30/16) = 2 blocks of 16*8 + 8 = 136 bits = 272 bits = 34 bytes per channel,
+    # 102 bytes per transfer (unpadded it would be 90 * 8.5 / 8 = 95.625).
+    spec = load("lightnorm")
+    e = layer_energy(spec, (2, 3, 3, 5))
+    assert (e.elements, e.elements_per_channel) == (90, 30)
+    assert e.tensor_bytes == {"x": 102.0, "y": 102.0, "dy": 102.0, "dx": 102.0}
+    assert (e.bytes_forward, e.bytes_backward, e.bytes_total) == (306.0, 510.0, 816.0)
+    assert (e.dram_pj_forward, e.dram_pj_backward) == (306 * 160.0, 510 * 160.0)
+    assert (e.sram_pj_forward, e.sram_pj_backward) == (306 * 2.5, 510 * 2.5)
+    assert (e.memory_pj_forward, e.memory_pj_backward, e.memory_pj) == (49725.0, 82875.0,
+                                                                        132600.0)
+    assert e.memory_pj_per_element == 132600.0 / 90
+    assert (e.datapath_pj, e.total_pj, e.total_pj_forward) == (None, None, None)
+    assert layer_traffic_bits(spec, (2, 3, 3, 5)) == {
+        "forward": {"x": 2 * 816, "y": 816}, "backward": {"x": 2 * 816, "dy": 2 * 816, "dx": 816}}
+
+
+def test_mixed_formats_exact_bits() -> None:
+    # shape (1,2,5,7): n = 35, C = 2
+    # x FP32: 35*32 = 1120 bits/ch -> 280 B;  y FP(8,7): 560 bits/ch -> 140 B
+    # dy BFP(16,7,8): 3 blocks * 136 = 408 bits/ch -> 102 B
+    # dx BFP(32,3,5): 2 blocks * (32*4 + 5) = 266 bits/ch -> 66.5 B (exact bits: not rounded)
+    spec = mixed_spec()
+    assert channel_bits(spec.storage.dx, 35) == 266
+    e = layer_energy(spec, (1, 2, 5, 7))
+    assert e.tensor_bytes == {"x": 280.0, "y": 140.0, "dy": 102.0, "dx": 66.5}
+    assert e.bytes_forward == 2 * 280 + 140 == 700.0
+    assert e.bytes_backward == 2 * 280 + 2 * 102 + 66.5 == 830.5
+
+
+def test_burst_model_rounds_each_channel_transfer_up() -> None:
+    # 64-byte bursts, per channel: x 140 B -> 192, y 70 -> 128, dy 51 -> 64, dx 33.25 -> 64
+    e = layer_energy(mixed_spec(), (1, 2, 5, 7), burst_bytes=64)
+    assert e.tensor_bytes == {"x": 384.0, "y": 256.0, "dy": 128.0, "dx": 128.0}
+    assert (e.bytes_forward, e.bytes_backward) == (1024.0, 1152.0)
+    assert e.burst_bytes == 64
+
+
+def test_datapath_energy_is_added_when_given() -> None:
+    spec = load("lightnorm")
+    one = layer_energy(spec, (2, 3, 3, 5), datapath_pj_per_element=10.0)
+    assert (one.datapath_pj, one.total_pj) == (900.0, 133500.0)
+    assert (one.datapath_pj_forward, one.total_pj_forward) == (None, None)
+    split = layer_energy(spec, (2, 3, 3, 5),
+                         datapath_pj_per_element={"forward": 4.0, "backward": 6.0})
+    assert (split.datapath_pj_forward, split.datapath_pj_backward) == (360.0, 540.0)
+    assert (split.total_pj_forward, split.total_pj_backward, split.total_pj) == (
+        50085.0, 83415.0, 133500.0)
+
+
+def test_energies_can_be_overridden() -> None:
+    e = layer_energy(load("lightnorm"), (2, 3, 3, 5), dram_pj_per_byte=100.0,
+                     sram_pj_per_byte=0.5, sram_accesses_per_byte=1)
+    assert e.memory_pj == 816 * 100.0 + 816 * 0.5
+    assert (e.dram_pj_per_byte, e.sram_pj_per_byte, e.sram_accesses_per_byte) == (100.0, 0.5, 1)
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_agrees_with_spec_bytes_per_element_without_padding(name: str) -> None:
+    spec = load(name)
+    shape = (4, 2, 4, 8)  # 128 elements per channel: a whole number of blocks
+    e = layer_energy(spec, shape)
+    per = spec.offchip_bytes_per_element()
+    assert e.bytes_forward == per["forward"] * e.elements
+    assert e.bytes_backward == per["backward"] * e.elements
+
+
+def test_lightnorm_over_fp32_memory_energy_is_the_bits_ratio() -> None:
+    shape = (8, 16, 14, 14)  # n = 1568 = 98 blocks of 16
+    ln = layer_energy(load("lightnorm"), shape)
+    fp = layer_energy(load("fp32-baseline"), shape)
+    assert math.isclose(ln.memory_pj / fp.memory_pj, 8.5 / 32, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"shape": (2, 3, 3)}, "shape"),
+    ({"shape": (2, 0, 3, 3)}, "shape"),
+    ({"shape": (2, 3.0, 3, 3)}, "shape"),
+    ({"shape": 5}, "shape"),
+    ({"dram_pj_per_byte": -1.0}, "dram_pj_per_byte"),
+    ({"sram_pj_per_byte": float("nan")}, "sram_pj_per_byte"),
+    ({"sram_accesses_per_byte": -1}, "sram_accesses_per_byte"),
+    ({"burst_bytes": 0}, "burst_bytes"),
+    ({"datapath_pj_per_element": {"forward": 1.0}}, "datapath_pj_per_element"),
+    ({"datapath_pj_per_element": {"forward": 1.0, "backward": -2.0}},
+     "datapath_pj_per_element['backward']"),
+    ({"datapath_pj_per_element": True}, "datapath_pj_per_element"),
+])
+def test_bad_parameters_name_the_field(kwargs: dict[str, Any], field: str) -> None:
+    args: dict[str, Any] = {"shape": (2, 3, 3, 5), **kwargs}
+    with pytest.raises(SpecError) as info:
+        layer_energy(load("lightnorm"), **args)
+    assert str(info.value).startswith(f"{field} = "), info.value
+
+
+def test_to_dict_is_plain() -> None:
+    d = layer_energy(load("lightnorm"), (2, 3, 3, 5), datapath_pj_per_element=1.0).to_dict()
+    assert d["shape"] == [2, 3, 3, 5] and d["spec"] == "lightnorm"
+    assert d["memory_pj_per_element"] == 132600.0 / 90 and d["total_pj"] == 132690.0
