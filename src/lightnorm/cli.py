@@ -373,6 +373,65 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- generate / csim -----------------------------------------------------------------------------
+PASSES = ("forward", "backward", "both")
+VERIFY_SHAPE = "2,4,8,16"
+
+
+def _generate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--out", required=True, metavar="OUT",
+                        help="output directory (OUT/hls, OUT/rtl, OUT/manifest.json)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an OUT generated from a different spec")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .codegen import generate
+
+    spec = load(args.spec)
+    out = generate(spec, args.out, force=args.force)
+    manifest = json.loads((out / "manifest.json").read_text())
+    if args.json:
+        emit_json({"spec": spec.name, "hash": spec.hash, "out": str(out),
+                   "files": sorted(manifest.get("files", {}))})
+    else:
+        files = manifest.get("files", {})
+        _console().print(f"generated {len(files)} files for {spec.name} in {out}")
+    return EXIT_OK
+
+
+def _verify_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shape", default=VERIFY_SHAPE, metavar="N,C,H,W",
+                        help=f"NCHW shape of the random batch (default {VERIFY_SHAPE})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--pass", dest="pass_", choices=PASSES, default="both",
+                        help="which pass to verify (default both)")
+
+
+def report_verification(result: dict[str, Any], as_json: bool, what: str) -> int:
+    """Print a csim/cosim comparison and return 0 when bit-exact, 1 otherwise."""
+    if as_json:
+        emit_json(result)
+    else:
+        console = _console()
+        verdict = "bit-exact" if result["bit_exact"] else "MISMATCH"
+        console.print(f"{what} {result['spec']} ({result['pass']}): {result['elements']:,} "
+                      f"words compared, {result['mismatches']:,} mismatches: {verdict}")
+        for m in result.get("first_mismatches", [])[:10]:
+            console.print(f"  {m}")
+    return EXIT_OK if result["bit_exact"] else 1
+
+
+def cmd_csim(args: argparse.Namespace) -> int:
+    from .verify import csim
+
+    spec = load(args.spec)
+    shape = parse_shape(args.shape)
+    check_channel_elems(spec, shape[0] * shape[2] * shape[3])
+    return report_verification(csim.compare(spec, shape, args.seed, args.pass_), args.json,
+                               "C-simulation")
+
+
 # --- the table of subcommands -----------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "presets": Command(cmd_presets, "list the built-in preset specs", takes_spec=False),
@@ -384,6 +443,10 @@ COMMANDS: dict[str, Command] = {
     "accuracy": Command(cmd_accuracy, ACCURACY_HELP, takes_spec=False,
                         arguments=accuracy_arguments),
     "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
+    "generate": Command(cmd_generate, "write the HLS C++ (and RTL) project of a spec",
+                        arguments=_generate_args),
+    "csim": Command(cmd_csim, "C-simulate the generated HLS C++ against the golden model, bit "
+                    "for bit", arguments=_verify_args),
 }
 
 

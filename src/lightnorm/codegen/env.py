@@ -1,0 +1,95 @@
+"""The one Jinja2 environment of lightnorm, its filters, and the template-set hash.
+
+Templates live in the package folder ``lightnorm/hls_templates`` (files ending in ``.j2``).
+Every number a template prints is computed in Python (:mod:`lightnorm.codegen.context`); the
+filters below only format: hex literals, integer widths as types, identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+TEMPLATE_PACKAGE = "lightnorm"
+TEMPLATE_FOLDER = "hls_templates"
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def template_root() -> Path:
+    """The folder that holds the templates (an installed or editable package folder)."""
+    return Path(str(resources.files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_FOLDER)))
+
+
+def hexlit(value: int, width: int) -> str:
+    """A C/C++ hex literal of an unsigned ``width``-bit value: ``0x7bff``, ``0x7f7fffffULL``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"hexlit: expected an int, got {value!r}")
+    if value < 0 or value >= 1 << width:
+        raise ValueError(f"hexlit: {value} does not fit in {width} bits")
+    digits = max(1, -(-width // 4))
+    suffix = "ULL" if width > 31 else ""
+    return f"0x{value:0{digits}x}{suffix}"
+
+
+def apuint(width: int) -> str:
+    """The HLS unsigned type of a width: ``ap_uint<16>``."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"apuint: bad width {width!r}")
+    return f"ap_uint<{width}>"
+
+
+def cident(name: str) -> str:
+    """A checked C/C++/Verilog/Tcl identifier (``-`` becomes ``_``); anything else is an error."""
+    out = str(name).replace("-", "_")
+    if not _IDENT.fullmatch(out):
+        raise ValueError(f"cident: {name!r} is not an identifier")
+    return out
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_root())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["hexlit"] = hexlit
+    env.filters["apuint"] = apuint
+    env.filters["cident"] = cident
+    return env
+
+
+def template_names(prefix: str) -> list[str]:
+    """Sorted template names (``hls/top.cpp.j2``...) under one template sub-folder."""
+    root = template_root()
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in (root / prefix).rglob("*.j2")
+        if p.is_file()
+    )
+
+
+def template_hash(prefixes: tuple[str, ...] = ("hls",)) -> str:
+    """sha256 over the names and bytes of the templates under ``prefixes``."""
+    root = template_root()
+    h = hashlib.sha256()
+    for prefix in prefixes:
+        for name in template_names(prefix):
+            h.update(name.encode() + b"\0")
+            h.update((root / name).read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def render(name: str, ctx: Mapping[str, object]) -> str:
+    return environment().get_template(name).render(**ctx)
