@@ -17,14 +17,17 @@ from lightnorm.codegen import context, environment, generate, template_hash
 from lightnorm.codegen.env import apuint, cident, hexlit, template_names, template_root
 from lightnorm.errors import UsageError
 from lightnorm.spec import load, preset_names
+from lightnorm.codegen.rtl import render_rtl
 from lightnorm.verify import csim
 
 LIBRARY = ["ln_ap.h", "ln_fp.h", "ln_bfp.h", "ln_bn.h"]
 
 
 def expected_files(ident: str) -> set[str]:
-    return {f"hls/{n}" for n in LIBRARY + [f"{ident}_config.h", f"{ident}.h", f"{ident}.cpp",
+    spec = next(load(n) for n in preset_names() if load(n).ident == ident)
+    hls = {f"hls/{n}" for n in LIBRARY + [f"{ident}_config.h", f"{ident}.h", f"{ident}.cpp",
                                          f"tb_{ident}.cpp", "run_hls.tcl", "README.md"]}
+    return hls | {f"rtl/{n}" for n in render_rtl(spec)}
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -43,7 +46,8 @@ def test_generate_tree_and_manifest(tmp_path: Path, name: str) -> None:
     assert man["spec_hash"] == spec.hash and man["spec_name"] == spec.name
     assert man["spec"] == spec.to_dict()
     assert man["lightnorm_version"] == lightnorm.__version__
-    assert man["template_hash"] == template_hash(("hls",))
+    assert man["template_hash"] == template_hash(("hls", "rtl"))
+    assert "rtl/lightnorm_top.v" in files
     assert {"python", "jinja2"} <= set(man["tools"])
     assert set(man["files"]) == expected_files(spec.ident)
     for rel, digest in man["files"].items():

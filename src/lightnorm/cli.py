@@ -415,8 +415,9 @@ def report_verification(result: dict[str, Any], as_json: bool, what: str) -> int
     else:
         console = _console()
         verdict = "bit-exact" if result["bit_exact"] else "MISMATCH"
+        cycles = f", {result['cycles']:,} cycles" if "cycles" in result else ""
         console.print(f"{what} {result['spec']} ({result['pass']}): {result['elements']:,} "
-                      f"words compared, {result['mismatches']:,} mismatches: {verdict}")
+                      f"words compared, {result['mismatches']:,} mismatches{cycles}: {verdict}")
         for m in result.get("first_mismatches", [])[:10]:
             console.print(f"  {m}")
     return EXIT_OK if result["bit_exact"] else 1
@@ -432,6 +433,22 @@ def cmd_csim(args: argparse.Namespace) -> int:
                                "C-simulation")
 
 
+def _cosim_args(parser: argparse.ArgumentParser) -> None:
+    _verify_args(parser)
+    parser.add_argument("--waves", action="store_true",
+                        help="build with FST tracing and keep the waveform of a failing run")
+
+
+def cmd_cosim(args: argparse.Namespace) -> int:
+    from .verify import cosim
+
+    spec = load(args.spec)
+    shape = parse_shape(args.shape)
+    check_channel_elems(spec, shape[0] * shape[2] * shape[3])
+    result = cosim.compare(spec, shape, args.seed, args.pass_, waves=args.waves)
+    return report_verification(result, args.json, "co-simulation")
+
+
 # --- the table of subcommands -----------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "presets": Command(cmd_presets, "list the built-in preset specs", takes_spec=False),
@@ -445,6 +462,8 @@ COMMANDS: dict[str, Command] = {
     "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
     "generate": Command(cmd_generate, "write the HLS C++ (and RTL) project of a spec",
                         arguments=_generate_args),
+    "cosim": Command(cmd_cosim, "co-simulate the generated Verilog (Verilator + cocotb) against "
+                     "the golden model, bit for bit", arguments=_cosim_args),
     "csim": Command(cmd_csim, "C-simulate the generated HLS C++ against the golden model, bit "
                     "for bit", arguments=_verify_args),
 }

@@ -26,15 +26,24 @@ from .context import context, file_names
 from .env import render, template_hash
 
 MANIFEST = "manifest.json"
+
+
 HLS_DIR = "hls"
+RTL_DIR = "rtl"
 
 
-def render_files(spec: Spec) -> dict[str, bytes]:
-    """Every generated file of a spec: path relative to OUT -> bytes."""
-    ctx = context(spec)
+def render_files(spec: Spec, parts: tuple[str, ...] = (HLS_DIR, RTL_DIR)) -> dict[str, bytes]:
+    """Generated files of a spec (``parts``: "hls", "rtl"): path relative to OUT -> bytes."""
     out: dict[str, bytes] = {}
-    for template, name in file_names(spec).items():
-        out[f"{HLS_DIR}/{name}"] = render(template, ctx).encode("utf-8")
+    if HLS_DIR in parts:
+        ctx = context(spec)
+        for template, name in file_names(spec).items():
+            out[f"{HLS_DIR}/{name}"] = render(template, ctx).encode("utf-8")
+    if RTL_DIR in parts:
+        from .rtl import render_rtl  # the Verilog has its own environment (other delimiters)
+
+        for name, text in render_rtl(spec).items():
+            out[f"{RTL_DIR}/{name}"] = text.encode("utf-8")
     return out
 
 
@@ -53,7 +62,7 @@ def build_manifest(spec: Spec, files: dict[str, bytes]) -> dict[str, Any]:
         "spec_name": spec.name,
         "spec_hash": spec.hash,
         "spec": spec.to_dict(),
-        "template_hash": template_hash((HLS_DIR,)),
+        "template_hash": template_hash((HLS_DIR, RTL_DIR)),
         "tools": tool_versions(),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }

@@ -10,6 +10,10 @@ rename) and serialized per key with a file lock, so parallel test workers share 
 :func:`compare` runs both passes on the golden model's *encoded* inputs and compares every output
 word (y, its shared exponents, the per-channel scalars and running statistics; dx, dgamma,
 dbeta). :func:`build_units` compiles single arithmetic units for the unit tests.
+
+Speed: one call runs the top function on slices of consecutive channels on
+:func:`csim_threads` threads at once (the shim, ``csim/abi.cpp.j2``); :func:`benchmark` (and
+``python -m lightnorm.bench_csim``) measures elements/s against the golden model.
 """
 
 from __future__ import annotations
@@ -47,9 +51,11 @@ from . import encoding, fpnum, golden
 CXX = "g++"
 # -fvisibility=hidden: each library exports only its C ABI (LN_EXPORT), so two designs loaded
 # in one process (say, two specs of the same name) can never bind to each other's templates.
+# -pthread: the C ABI shim runs channel slices on std::thread (portable; no -march: the cache
+# must run on any x86-64 host).
 CXXFLAGS = ("-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-            "-fvisibility=hidden")
-ABI_VERSION = "lightnorm-csim-abi-1"
+            "-fvisibility=hidden", "-pthread")
+ABI_VERSION = "lightnorm-csim-abi-2"
 ABI_FORWARD = ("x", "x_exp", "y", "y_exp", "gamma", "beta", "mean", "inv_sigma", "scale", "shift",
                "running_mean", "running_disp")
 ABI_BACKWARD = ("x", "x_exp", "dy", "dy_exp", "dx", "dx_exp", "mean", "inv_sigma", "scale",
@@ -109,7 +115,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def compile_shared(sources: Sequence[Path], includes: Sequence[Path], target: Path,
                    cwd: Path) -> None:
-    """g++ -O2 -std=c++17 -Wall -Wextra -Werror -shared -fPIC into ``target`` (atomically)."""
+    """g++ with :data:`CXXFLAGS` (-O2 -Wall -Wextra -Werror ...) into ``target`` (atomically)."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     argv = [CXX, *CXXFLAGS, "-isystem", str(ap_types_dir())]
     for inc in includes:
@@ -142,19 +148,31 @@ def _key(*parts: object) -> str:
 # ---- the design library -------------------------------------------------------------------
 
 
+def _channel_stride(count: str) -> str:
+    """Words per channel of an array port, from its element count ``long(C) * X`` or ``C``."""
+    if count == "C":
+        return "1"
+    head = "long(C) * "
+    if not count.startswith(head):
+        raise AssertionError(f"unexpected port element count {count!r}")
+    return count[len(head):]
+
+
 def abi_context(spec: Spec) -> dict[str, Any]:
     ctx = context(spec)
     ctx["abi_version"] = ABI_VERSION
-    ctx["abi_passes"] = [
-        (ctx["top_forward"], "forward", ctx["forward_ports"], list(ABI_FORWARD)),
-        (ctx["top_backward"], "backward", ctx["backward_ports"], list(ABI_BACKWARD)),
-    ]
+    passes = []
+    for pass_, abi in (("forward", ABI_FORWARD), ("backward", ABI_BACKWARD)):
+        ports = [dict(p, stride=_channel_stride(p["count"])) if p["array"] else p
+                 for p in ctx[f"{pass_}_ports"]]
+        passes.append((ctx[f"top_{pass_}"], pass_, ports, list(abi)))
+    ctx["abi_passes"] = passes
     return ctx
 
 
 def _sources(spec: Spec) -> dict[str, bytes]:
     """Every source file of a spec's C-simulation build: the generated tree and the shim."""
-    files = dict(render_files(spec))
+    files = dict(render_files(spec, ("hls",)))
     files["manifest.json"] = manifest_bytes(build_manifest(spec, files))
     files["abi.cpp"] = render("csim/abi.cpp.j2", abi_context(spec)).encode("utf-8")
     return files
@@ -211,7 +229,8 @@ def _load(path: str, spec_hash: str) -> ctypes.CDLL:
     if lib.ln_spec_hash().decode() != spec_hash or lib.ln_abi_version().decode() != ABI_VERSION:
         raise ToolError(f"C-simulation library {path} was built for another spec or ABI")
     for fn, names in ((lib.ln_forward, ABI_FORWARD), (lib.ln_backward, ABI_BACKWARD)):
-        fn.argtypes = [_U64P] * len(names) + [ctypes.c_int64, ctypes.c_int64, _U64P]
+        fn.argtypes = [_U64P] * len(names) + [ctypes.c_int64, ctypes.c_int64, _U64P,
+                                              ctypes.c_int64]
         fn.restype = ctypes.c_int
     return lib
 
@@ -220,13 +239,38 @@ def _u64(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else np.ascontiguousarray(a, dtype=np.uint64)
 
 
+def csim_threads() -> int:
+    """Threads of one C-simulation call: ``$LIGHTNORM_CSIM_THREADS``, else the CPUs this
+    process may run on. The shim cuts the channels into that many slices (fewer for small
+    tensors) and runs the top function on each slice at once."""
+    env = os.environ.get("LIGHTNORM_CSIM_THREADS", "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ToolError(f"LIGHTNORM_CSIM_THREADS must be a positive integer, got {env!r}")
+        return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 @dataclass
 class Design:
-    """A compiled design: call its forward and backward on bit patterns."""
+    """A compiled design: call its forward and backward on bit patterns.
+
+    ``threads``: threads per call (None: :func:`csim_threads` at each call)."""
 
     spec: Spec
     lib: ctypes.CDLL
     path: Path
+    threads: int | None = None
+
+    def _threads(self) -> int:
+        return self.threads if self.threads is not None else csim_threads()
 
     def _out(self, role: str, c: int, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         fmt = self.spec.storage.roles()[role]
@@ -249,7 +293,7 @@ class Design:
         rc = self.lib.ln_forward(
             _ptr(xb), _ptr(xe), _ptr(y), _ptr(y_exp), _ptr(g), _ptr(b),
             _ptr(per["mean"]), _ptr(per["inv_sigma"]), _ptr(per["scale"]), _ptr(per["shift"]),
-            _ptr(rm), _ptr(rd), c, n, _ptr(cv))
+            _ptr(rm), _ptr(rd), c, n, _ptr(cv), self._threads())
         if rc != 0:
             raise ToolError(f"C-simulation forward refused C={c}, n={n} (status {rc})")
         out = {"y": y, **per, "running_mean": rm, "running_disp": rd}
@@ -269,7 +313,7 @@ class Design:
         rc = self.lib.ln_backward(
             _ptr(arrs[0]), _ptr(arrs[1]), _ptr(arrs[2]), _ptr(arrs[3]), _ptr(dx), _ptr(dx_exp),
             _ptr(arrs[4]), _ptr(arrs[5]), _ptr(arrs[6]), _ptr(dgamma), _ptr(dbeta), c, n,
-            _ptr(cv))
+            _ptr(cv), self._threads())
         if rc != 0:
             raise ToolError(f"C-simulation backward refused C={c}, n={n} (status {rc})")
         out = {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
@@ -544,12 +588,15 @@ def build_units(fp_formats: Iterable[FPFormat],
 
 
 def benchmark(spec: Spec | str = "lightnorm", shape: Sequence[int] = (16, 16, 32, 32),
-              seed: int = 0, repeat: int = 3) -> dict[str, Any]:
+              seed: int = 0, repeat: int = 5, threads: int | None = None) -> dict[str, Any]:
     """C-simulation elements/s next to golden-model elements/s on the same data, one run.
 
-    Times forward and backward separately (best of ``repeat``); the golden model is warmed up
-    first (numba compilation is not timed), C-simulation is timed through its ctypes call.
-    Both backward passes reuse the forward statistics (``saved=``), as the hardware does.
+    Times forward and backward separately, best of ``repeat`` rounds; each round runs the four
+    timed calls one after the other (golden forward, golden backward, C-simulation forward,
+    C-simulation backward), so that a load change on a shared machine hits both sides alike.
+    The golden model is warmed up first (numba compilation is not timed), C-simulation is timed
+    through its ctypes call on ``threads`` threads (None: :func:`csim_threads`). Both backward
+    passes reuse the forward statistics (``saved=``), as the hardware does.
     """
     sp = spec if isinstance(spec, Spec) else load_spec(spec)
     inp = make_inputs(sp, shape, seed)
@@ -558,28 +605,33 @@ def benchmark(spec: Spec | str = "lightnorm", shape: Sequence[int] = (16, 16, 32
     elems = c * n
     consts = golden.run_constants(sp, n)
     dsg = design(sp)
+    dsg.threads = threads if threads is not None else csim_threads()
     fw = golden.forward(sp, inp.x, inp.gamma, inp.beta)  # warm-up (numba) + inputs
     bw = golden.backward(sp, inp.x, inp.dy, inp.gamma, inp.beta, saved=fw)
     rm = fpnum.encode_array(inp.running_mean, sp.scalar)
     rd = fpnum.encode_array(inp.running_disp, sp.scalar)
+    cf = dsg.forward(fw.x_enc, fw.gamma_bits, fw.beta_bits, rm, rd, consts)  # warm-up
 
-    def best(fn: Any) -> float:
-        times = []
-        for _ in range(repeat):
+    calls = {
+        "golden_forward": lambda: golden.forward(sp, inp.x, inp.gamma, inp.beta),
+        "golden_backward": lambda: golden.backward(sp, inp.x, inp.dy, inp.gamma, inp.beta,
+                                                   saved=fw),
+        "csim_forward": lambda: dsg.forward(fw.x_enc, fw.gamma_bits, fw.beta_bits, rm, rd,
+                                            consts),
+        "csim_backward": lambda: dsg.backward(bw.x_enc, bw.dy_enc, cf["mean"], cf["inv_sigma"],
+                                              cf["scale"], consts),
+    }
+    best = {k: float("inf") for k in calls}
+    for _ in range(max(1, repeat)):
+        for k, fn in calls.items():
             t0 = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    cf = dsg.forward(fw.x_enc, fw.gamma_bits, fw.beta_bits, rm, rd, consts)
-    t_gf = best(lambda: golden.forward(sp, inp.x, inp.gamma, inp.beta))
-    t_gb = best(lambda: golden.backward(sp, inp.x, inp.dy, inp.gamma, inp.beta, saved=fw))
-    t_cf = best(lambda: dsg.forward(fw.x_enc, fw.gamma_bits, fw.beta_bits, rm, rd, consts))
-    t_cb = best(lambda: dsg.backward(bw.x_enc, bw.dy_enc, cf["mean"], cf["inv_sigma"],
-                                     cf["scale"], consts))
+            best[k] = min(best[k], time.perf_counter() - t0)
     res: dict[str, Any] = {"spec": sp.name, "shape": [nn, c, h, w], "elements": elems,
-                           "repeat": repeat, "numba_threads": _numba_threads()}
-    for pass_, tg, tc in (("forward", t_gf, t_cf), ("backward", t_gb, t_cb)):
+                           "repeat": repeat, "numba_threads": _numba_threads(),
+                           "csim_threads": dsg.threads}
+    for pass_ in ("forward", "backward"):
+        tg, tc = best[f"golden_{pass_}"], best[f"csim_{pass_}"]
         res[pass_] = {
             "golden_s": tg, "csim_s": tc,
             "golden_elements_per_s": elems / tg, "csim_elements_per_s": elems / tc,

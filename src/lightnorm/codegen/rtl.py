@@ -1,0 +1,564 @@
+"""Render a spec into synthesizable Verilog (``OUT/rtl/``): arithmetic units, datapaths, top.
+
+``render_rtl(spec)`` returns ``{file name: Verilog text}`` (deterministic: same spec, same
+bytes). One module per file, named after its parameters (``fp_add_e6m9_rne``,
+``bfp_enc_g16m7e8_rne_sat_e6m9_l16``...). Every number the templates print - widths, biases,
+exponent limits, max patterns, counter widths, tree shapes, the finalize program - is computed
+here; the templates (``lightnorm/hls_templates/rtl/*.v.j2``) only substitute.
+
+The Verilog templates use their own Jinja2 environment whose delimiters cannot occur in
+Verilog: ``<% %>`` statements, ``<@ @>`` expressions, ``<# #>`` comments (``{{ }}``/``{# #}``
+clash with replication and concatenation, ``<< >>`` with shifts). See docs/rtl.md for the
+architecture and the port list of ``lightnorm_top``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from lightnorm.spec import BFPFormat, FPFormat, Spec, StorageFormat
+
+TOP = "lightnorm_top"
+TB_TOP = "lightnorm_tb"
+UNIT_TOP = "unit_harness"
+RND_TAG = {"nearest": "rne", "truncate": "rtz"}
+CARRY_TAG = {"saturate": "sat", "raise": "raise"}
+
+
+# ---- the Verilog template environment ------------------------------------------------------
+
+
+def template_dir() -> Path:
+    return Path(str(resources.files("lightnorm").joinpath("hls_templates", "rtl")))
+
+
+def ulit(value: int, width: int) -> str:
+    """Unsigned sized Verilog literal: ``8'd255``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"ulit: expected an int, got {value!r}")
+    if width < 1 or not 0 <= value < 1 << width:
+        raise ValueError(f"ulit: {value} does not fit in {width} unsigned bits")
+    return f"{width}'d{value}"
+
+
+def slit(value: int, width: int) -> str:
+    """Signed sized Verilog literal: ``12'sd5``, ``-12'sd7``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"slit: expected an int, got {value!r}")
+    if width < 2 or not -(1 << (width - 1)) <= value < 1 << (width - 1):
+        raise ValueError(f"slit: {value} does not fit in {width} signed bits")
+    return f"{width}'sd{value}" if value >= 0 else f"-{width}'sd{-value}"
+
+
+def hlit(value: int, width: int) -> str:
+    """Unsigned sized hex literal: ``15'h7bff``."""
+    if width < 1 or not 0 <= value < 1 << width:
+        raise ValueError(f"hlit: {value} does not fit in {width} bits")
+    return f"{width}'h{value:x}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        block_start_string="<%",
+        block_end_string="%>",
+        variable_start_string="<@",
+        variable_end_string="@>",
+        comment_start_string="<#",
+        comment_end_string="#>",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["u"] = ulit
+    env.filters["s"] = slit
+    env.filters["h"] = hlit
+    return env
+
+
+def render_template(name: str, ctx: dict[str, Any]) -> str:
+    return environment().get_template(name).render(**ctx)
+
+
+# ---- formats as the templates see them -----------------------------------------------------
+
+
+def bits_for(n: int) -> int:
+    """Bits of an unsigned counter that holds 0..n."""
+    return max(1, int(n).bit_length())
+
+
+def fp_info(f: FPFormat) -> dict[str, Any]:
+    e, m = f.exp_bits, f.man_bits
+    emaxf = (1 << e) - 2
+    return {
+        "e": e, "m": m, "p": m + 1, "w": 1 + e + m, "bias": f.bias, "emaxf": emaxf,
+        "emin": f.emin, "emax": f.emax,
+        "maxpat": (emaxf << m) | ((1 << m) - 1),  # e+m bits, without the sign
+        "minpat": 1 << m,
+        "nearest": f.rounding == "nearest",
+        "tag": f"e{e}m{m}", "rm": RND_TAG[f.rounding], "ftag": f"e{e}m{m}_{RND_TAG[f.rounding]}",
+        "desc": str(f),
+    }
+
+
+def bfp_info(b: BFPFormat) -> dict[str, Any]:
+    return {
+        "g": b.block, "m": b.man_bits, "es": b.exp_bits, "bias": b.bias, "emin": b.emin,
+        "emax": b.emax, "maxm": b.max_mantissa, "w": b.element_width,
+        "nearest": b.rounding == "nearest", "raise_": b.carry == "raise",
+        "tag": f"g{b.block}m{b.man_bits}e{b.exp_bits}",
+        "ftag": f"g{b.block}m{b.man_bits}e{b.exp_bits}_{RND_TAG[b.rounding]}_"
+                f"{CARRY_TAG[b.carry]}",
+        "desc": str(b),
+    }
+
+
+def storage_info(fmt: StorageFormat) -> dict[str, Any]:
+    """A storage role: element width, exponent port width, unpacked significand width."""
+    if isinstance(fmt, BFPFormat):
+        i = bfp_info(fmt)
+        return {**i, "bfp": True, "ew": i["w"], "xw": fmt.exp_bits, "gw": fmt.man_bits}
+    i = fp_info(fmt)
+    return {**i, "bfp": False, "ew": i["w"], "xw": 1, "gw": i["p"]}
+
+
+def exp_bound(fmts: list[FPFormat], bfps: list[BFPFormat], lanes: int) -> int:
+    """A bound on |exponent| of every unpacked value and biased intermediate in the design."""
+    big = 8
+    for f in fmts:
+        big = max(big, 3 * (1 << f.exp_bits) + 2 * f.man_bits + 8)
+    for b in bfps:
+        lg = max(1, lanes).bit_length()
+        big = max(big, 2 * ((1 << (b.exp_bits - 1)) + b.man_bits) + 2 * b.man_bits + lg + 8
+                  + max((1 << f.exp_bits) for f in fmts))
+    return big
+
+
+# ---- the module registry -------------------------------------------------------------------
+
+
+@dataclass
+class _Mod:
+    template: str
+    ctx: dict[str, Any]
+
+
+class Modules:
+    """The parameterized modules a design needs, by name; ``text()`` renders them."""
+
+    def __init__(self, eu: int) -> None:
+        self.eu = eu  # signed width of unpacked (unbiased) exponents
+        self.xw = eu + 1  # signed width of biased exponents into the rounder
+        self.mods: dict[str, _Mod] = {}
+
+    def _add(self, name: str, template: str, **ctx: Any) -> str:
+        if name not in self.mods:
+            self.mods[name] = _Mod(template, {"name": name, "eu": self.eu, "xw": self.xw, **ctx})
+        return name
+
+    # -- generic helpers
+    def lzc(self, w: int) -> str:
+        """Leading-zero count and normalize of a w-bit vector."""
+        cw = bits_for(w)
+        return self._add(f"ln_lzc_w{w}", "ln_lzc.v.j2", w=w, cw=cw)
+
+    # -- FP
+    def round(self, f: FPFormat) -> str:
+        i = fp_info(f)
+        return self._add(f"fp_round_{i['ftag']}", "fp_round.v.j2", f=i)
+
+    def pack(self, f: FPFormat, gw: int) -> str:
+        """Unpacked value (sign, zero, exponent, gw-bit significand) rounded into f."""
+        i = fp_info(f)
+        return self._add(f"fp_pack_g{gw}_{i['ftag']}", "fp_pack.v.j2", f=i, gw=gw,
+                         round=self.round(f))
+
+    def unpack(self, f: FPFormat) -> str:
+        i = fp_info(f)
+        return self._add(f"fp_unpack_{i['tag']}", "fp_unpack.v.j2", f=i)
+
+    def cvt(self, fi: FPFormat, fo: FPFormat) -> str:
+        a, b = fp_info(fi), fp_info(fo)
+        return self._add(f"fp_cvt_{a['tag']}_to_{b['ftag']}", "fp_cvt.v.j2", fi=a, fo=b,
+                         unpack=self.unpack(fi), pack=self.pack(fo, a["p"]))
+
+    def add(self, f: FPFormat) -> str:
+        i = fp_info(f)
+        p = i["p"]
+        dmax = (1 << i["e"]) - 2  # largest exponent difference of two normal operands
+        dw = max(i["e"], bits_for(p + 3))
+        return self._add(f"fp_add_{i['ftag']}", "fp_add.v.j2", f=i, dw=dw,
+                         clamp=dmax > p + 3, lzc=self.lzc(p + 4), lw=bits_for(p + 4),
+                         round=self.round(f))
+
+    def mul(self, fi: FPFormat, fo: FPFormat) -> str:
+        a, b = fp_info(fi), fp_info(fo)
+        name = (f"fp_mul_{b['ftag']}" if a["tag"] == b["tag"]
+                else f"fp_mul_{a['tag']}_to_{b['ftag']}")
+        return self._add(name, "fp_mul.v.j2", fi=a, fo=b, round=self.round(fo),
+                         ebias=b["bias"] - 2 * a["bias"])
+
+    def recip(self, f: FPFormat) -> str:
+        i = fp_info(f)
+        return self._add(f"fp_recip_{i['ftag']}", "fp_recip.v.j2", f=i, round=self.round(f),
+                         cw=bits_for(i["p"] + 1))
+
+    def sqrt(self, f: FPFormat) -> str:
+        i = fp_info(f)
+        return self._add(f"fp_sqrt_{i['ftag']}", "fp_sqrt.v.j2", f=i, round=self.round(f),
+                         cw=bits_for(i["p"] + 1))
+
+    # -- storage decode
+    def st_unpack(self, s: StorageFormat) -> str:
+        """Storage element (+ the beat's shared exponent for BFP) -> unpacked value."""
+        if isinstance(s, FPFormat):
+            return self.unpack(s)
+        i = bfp_info(s)
+        return self._add(f"bfp_unpack_m{i['m']}e{i['es']}", "bfp_unpack.v.j2", b=i,
+                         lzc=self.lzc(i["m"]), lw=bits_for(i["m"]))
+
+    def bfp_encoder(self, b: BFPFormat, p: FPFormat, lanes: int, nw: int) -> str:
+        bi, pi = bfp_info(b), fp_info(p)
+        beats = b.block // lanes
+        return self._add(
+            f"bfp_enc_{bi['ftag']}_{pi['tag']}_l{lanes}", "bfp_encoder.v.j2",
+            b=bi, pf=pi, lanes=lanes, beats=beats, bank_beats=2 * beats,
+            iw=bits_for(max(1, beats - 1)), aw=bits_for(max(1, 2 * beats - 1)),
+            nwidth=nw, unpack=self.unpack(p),
+        )
+
+    def tree_acc(self, f: FPFormat, lanes: int) -> str:
+        """Pairwise tree over the lanes of a beat, then sequential accumulation (format f)."""
+        i = fp_info(f)
+        depth = lanes.bit_length() - 1
+        levels = [{"i": d, "n": lanes >> d} for d in range(1, depth + 1)]
+        return self._add(f"ln_tree_acc_l{lanes}_{i['ftag']}", "ln_tree_acc.v.j2", a=i,
+                         lanes=lanes, depth=depth, levels=levels, add=self.add(f))
+
+    def design(self, name: str, template: str, **ctx: Any) -> str:
+        """A spec-level composite module (its name is fixed, its body follows the spec)."""
+        return self._add(name, template, **ctx)
+
+    def text(self) -> dict[str, str]:
+        return {f"{name}.v": render_template(m.template, m.ctx)
+                for name, m in sorted(self.mods.items())}
+
+
+# ---- the whole design ----------------------------------------------------------------------
+
+
+def _fp_formats(spec: Spec) -> list[FPFormat]:
+    out = [spec.compute, spec.accum, spec.scalar]
+    out += [f for f in spec.storage.roles().values() if isinstance(f, FPFormat)]
+    return out
+
+
+def _bfp_formats(spec: Spec) -> list[BFPFormat]:
+    return [f for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
+
+
+def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
+    """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9).
+
+    Each step is ``{op, dst, a, b}``: ``op`` in cvt (accumulator -> S), add, sub, mul, sqrt,
+    recip, relu (max(a, 0)); operands name registers (``r_*``), host constants (``c_*``),
+    per-channel inputs (``p_*``) or accumulator inputs (``acc_*``).
+    """
+    std = spec.bn.mode == "standard"
+
+    def st(op: str, dst: str, a: str, b: str = "") -> dict[str, str]:
+        return {"op": op, "dst": dst, "a": a, "b": b}
+
+    fwd = [st("cvt", "r_sum", "acc_sum"), st("mul", "r_mu", "r_sum", "c_inv_n")]
+    if std:
+        fwd += [
+            st("cvt", "r_sumsq", "acc_sumsq"),
+            st("mul", "r_ex2", "r_sumsq", "c_inv_n"),
+            st("mul", "r_mu2", "r_mu", "r_mu"),
+            st("sub", "r_var0", "r_ex2", "r_mu2"),
+            st("relu", "r_disp", "r_var0"),
+            st("add", "r_vare", "r_disp", "c_eps"),
+            st("sqrt", "r_den", "r_vare"),
+        ]
+    else:
+        fwd += [
+            st("cvt", "r_smax", "acc_smax"),
+            st("cvt", "r_smin", "acc_smin"),
+            st("sub", "r_rng", "r_smax", "r_smin"),
+            st("mul", "r_disp", "r_rng", "c_c_k"),
+            st("add", "r_den", "r_disp", "c_eps"),
+        ]
+    fwd += [
+        st("recip", "r_isig", "r_den"),
+        st("mul", "r_scale", "p_gamma", "r_isig"),
+        st("mul", "r_ms", "r_mu", "r_scale"),
+        st("sub", "r_shift", "p_beta", "r_ms"),
+        st("sub", "r_d1", "r_mu", "p_run_mean"),
+        st("mul", "r_e1", "c_momentum", "r_d1"),
+        st("add", "r_run_mean", "p_run_mean", "r_e1"),
+    ]
+    if std:
+        fwd += [st("mul", "r_v", "r_disp", "c_unbias"), st("sub", "r_d2", "r_v", "p_run_disp")]
+    else:
+        fwd += [st("sub", "r_d2", "r_disp", "p_run_disp")]
+    fwd += [st("mul", "r_e2", "c_momentum", "r_d2"),
+            st("add", "r_run_disp", "p_run_disp", "r_e2")]
+    bwd = [
+        st("cvt", "r_dbeta", "acc_dbeta"),
+        st("cvt", "r_dgamma", "acc_dgamma"),
+        st("mul", "r_mdb", "r_dbeta", "c_inv_n"),
+        st("mul", "r_mdg", "r_dgamma", "c_inv_n") if std else
+        st("mul", "r_cor", "r_dgamma", "c_c_k"),
+    ]
+    return {"forward": fwd, "backward": bwd}
+
+
+FINALIZE_OUTPUTS = ("r_mu", "r_disp", "r_isig", "r_scale", "r_shift", "r_run_mean", "r_run_disp",
+                    "r_dgamma", "r_dbeta", "r_mdb", "r_mdg", "r_cor")
+
+
+def _finalize_ctx(spec: Spec) -> dict[str, Any]:
+    """Operand muxes and write-back lists of the finalize sequencer, per unit."""
+    prog = finalize_program(spec)
+    steps: list[dict[str, Any]] = []
+    for pass_, ops in (("forward", prog["forward"]), ("backward", prog["backward"])):
+        for op in ops:
+            steps.append({**op, "pass": pass_})
+    nf = len(prog["forward"])
+    for i, s in enumerate(steps):
+        s["pc"] = i
+    regs = sorted({s["dst"] for s in steps})
+    units = {u: [s for s in steps if s["op"] in ops] for u, ops in (
+        ("add", ("add", "sub")), ("mul", ("mul",)), ("cvt", ("cvt",)), ("sqrt", ("sqrt",)),
+        ("recip", ("recip",)), ("relu", ("relu",)))}
+    n = len(steps)
+    operands = {s[k] for s in steps for k in ("a", "b") if s[k]}
+    in_s = sorted(o for o in operands if o.startswith(("c_", "p_")))
+    in_a = sorted(o for o in operands if o.startswith("acc_"))
+    outputs = [r for r in FINALIZE_OUTPUTS if r in regs]
+    return {"steps": steps, "regs": regs, "units": units, "n_steps": n, "in_s": in_s,
+            "in_a": in_a, "outputs": outputs,
+            "fwd_first": 0, "fwd_last": nf - 1, "bwd_first": nf, "bwd_last": n - 1,
+            "pcw": bits_for(n)}
+
+
+def rtl_context(spec: Spec) -> dict[str, Any]:
+    """Everything the design templates print, computed from the spec."""
+    lanes = spec.hw.lanes
+    roles = spec.storage.roles()
+    fmts = _fp_formats(spec)
+    bfps = _bfp_formats(spec)
+    eu = bits_for(exp_bound(fmts, bfps, lanes)) + 1
+    reg = Modules(eu)
+    P, A, S = spec.compute, spec.accum, spec.scalar
+    st = {r: storage_info(f) for r, f in roles.items()}
+    nmax = spec.hw.max_channel_elems
+    nw = bits_for(nmax)  # element index / n counter
+    lg = lanes.bit_length() - 1
+    bmax = -(-nmax // lanes)
+    bw = bits_for(bmax)  # beat counter
+    k = spec.bn.chunks
+    rng = spec.bn.mode == "range"
+    mods: dict[str, str] = {}
+
+    # storage decode and conversions into the lanes (P) and the accumulators (A)
+    for r in ("x", "dy"):
+        f = roles[r]
+        mods[f"{r}_unpack"] = reg.st_unpack(f)
+        mods[f"{r}_to_p"] = reg.pack(P, st[r]["gw"])
+        mods[f"{r}_to_a"] = reg.pack(A, st[r]["gw"])
+    # statistics
+    xs = roles["x"]
+    if isinstance(xs, BFPFormat):
+        sw = xs.man_bits + lg  # magnitude width of a beat sum of mantissas
+        qw = 2 * xs.man_bits + lg  # ... of a beat sum of squared mantissas
+        mods["x_isum_lzc"] = reg.lzc(sw)
+        mods["x_isum_pack"] = reg.pack(A, sw)
+        if not rng:
+            mods["x_isq_lzc"] = reg.lzc(qw)
+            mods["x_isq_pack"] = reg.pack(A, qw)
+        st["x"].update(sw=sw, qw=qw, sw_cw=bits_for(sw), qw_cw=bits_for(qw))
+    elif not rng:
+        mods["x_sq"] = reg.mul(xs, A)
+    dys = roles["dy"]
+    if isinstance(dys, BFPFormat):
+        sw = dys.man_bits + lg
+        mods["dy_isum_lzc"] = reg.lzc(sw)
+        mods["dy_isum_pack"] = reg.pack(A, sw)
+        st["dy"].update(sw=sw, sw_cw=bits_for(sw))
+    mods["add_a"] = reg.add(A)
+    mods["add_p"] = reg.add(P)
+    mods["add_s"] = reg.add(S)
+    mods["mul_p"] = reg.mul(P, P)
+    mods["mul_a"] = reg.mul(A, A)
+    mods["mul_s"] = reg.mul(S, S)
+    mods["p_to_a"] = reg.cvt(P, A)
+    mods["a_to_s"] = reg.cvt(A, S)
+    mods["s_to_p"] = reg.cvt(S, P)
+    mods["recip_s"] = reg.recip(S)
+    if not rng:
+        mods["sqrt_s"] = reg.sqrt(S)
+    # outputs
+    for r in ("y", "dx"):
+        f = roles[r]
+        if isinstance(f, BFPFormat):
+            mods[f"{r}_enc"] = reg.bfp_encoder(f, P, lanes, nw)
+        else:
+            mods[f"{r}_cvt"] = reg.cvt(P, f)
+
+    fi = {"p": fp_info(P), "a": fp_info(A), "s": fp_info(S)}
+    iw = bw + lg  # element index {beat, lane}
+    mods["tree"] = reg.tree_acc(A, lanes)
+    for r, sq in (("x", not rng), ("dy", False)):
+        mods[f"sum_{r}"] = reg.design(
+            f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
+            add=mods["add_a"], tree=mods["tree"], unpack=mods[f"{r}_unpack"],
+            to_a=mods[f"{r}_to_a"], sq_mul=mods.get(f"{r}_sq", ""),
+            lzc_sum=mods.get(f"{r}_isum_lzc", ""), pack_sum=mods.get(f"{r}_isum_pack", ""),
+            lzc_sq=mods.get(f"{r}_isq_lzc", ""), pack_sq=mods.get(f"{r}_isq_pack", ""),
+        )
+    if rng:
+        mods["extrema"] = reg.design(
+            "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
+            iw=iw, chunks=k, kcw=bits_for(k), kw_idx=bits_for(max(1, k - 1)),
+            unpack=mods["x_unpack"], to_a=mods["x_to_a"], add=mods["add_a"],
+        )
+    # chunk tracker: (b+1)*K against (k+1)*B, both < (bmax+1)*K
+    tw = bits_for((bmax + 1) * k)
+    depth = lg
+    ctx = {
+        "spec_name": spec.name,
+        "spec_hash": spec.hash,
+        "desc": spec.description,
+        "top": TOP,
+        "eu": eu,
+        "xw": eu + 1,
+        "lanes": lanes,
+        "lg": lg,
+        "depth": depth,
+        "chunks": k,
+        "kw": bits_for(max(1, k - 1)),
+        "range": rng,
+        "std": not rng,
+        "nmax": nmax,
+        "nw": nw,
+        "bw": bw,
+        "tw": tw,
+        "iw": iw,
+        "st": st,
+        "fp": fi,
+        "mods": mods,
+        "fin": _finalize_ctx(spec),
+        "sw": fi["s"]["w"],
+        "one_s": (S.bias << S.man_bits),  # pattern of 1.0 in S
+    }
+    return {"ctx": ctx, "modules": reg}
+
+
+def design_files() -> dict[str, str]:
+    """Design templates rendered once per spec: template -> output file."""
+    return {
+        "ln_finalize.v.j2": "ln_finalize.v",
+        "ln_fwd_lanes.v.j2": "ln_fwd_lanes.v",
+        "ln_bwd_lanes.v.j2": "ln_bwd_lanes.v",
+        "lightnorm_top.v.j2": f"{TOP}.v",
+    }
+
+
+def render_rtl(spec: Spec) -> dict[str, str]:
+    """Every Verilog file of a spec's design (relative name -> text), plus a file list."""
+    c = rtl_context(spec)
+    ctx = c["ctx"]
+    out: dict[str, str] = {}
+    for tpl, name in design_files().items():
+        out[name] = render_template(tpl, ctx)
+    out.update(c["modules"].text())
+    files = sorted(out)
+    out["lightnorm.f"] = "".join(f"{f}\n" for f in files)
+    return dict(sorted(out.items()))
+
+
+def verilog_sources(files: dict[str, str]) -> list[str]:
+    """The Verilog file names of a rendered design (no file lists)."""
+    return [f for f in sorted(files) if f.endswith(".v")]
+
+
+# ---- verification harnesses (not part of the design) ---------------------------------------
+
+
+def render_tb(spec: Spec, depth_beats: int, depth_channels: int) -> dict[str, str]:
+    """The co-simulation harness ``lightnorm_tb`` around ``lightnorm_top`` (memories, LFSRs)."""
+    c = rtl_context(spec)["ctx"]
+    roles = spec.storage.roles()
+    lanes = spec.hw.lanes
+    words = {r: lanes * c["st"][r]["ew"] + c["st"][r]["xw"] for r in roles}
+    ctx = {**c, "tb_top": TB_TOP, "dbeats": depth_beats, "dch": depth_channels,
+           "daw": bits_for(depth_beats - 1), "dcw": bits_for(depth_channels - 1),
+           "words": words}
+    return {f"{TB_TOP}.v": render_template("lightnorm_tb.v.j2", ctx)}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One arithmetic unit in the unit-test harness: ``kind`` and its formats."""
+
+    kind: str  # add, mul, cvt, recip, sqrt
+    fin: FPFormat
+    fout: FPFormat
+
+    @property
+    def iterative(self) -> bool:
+        return self.kind in ("recip", "sqrt")
+
+
+def render_unit_harness(units: list[Unit]) -> dict[str, str]:
+    """A harness with every unit behind a selector (``sel`` = index in ``units``)."""
+    fmts = sorted({u.fin for u in units} | {u.fout for u in units},
+                  key=lambda f: (f.exp_bits, f.man_bits, f.rounding))
+    eu = bits_for(exp_bound(fmts, [], 1)) + 1
+    reg = Modules(eu)
+    rows = []
+    for i, u in enumerate(units):
+        if u.kind == "add":
+            name = reg.add(u.fout)
+        elif u.kind == "mul":
+            name = reg.mul(u.fin, u.fout)
+        elif u.kind == "cvt":
+            name = reg.cvt(u.fin, u.fout)
+        elif u.kind == "recip":
+            name = reg.recip(u.fout)
+        elif u.kind == "sqrt":
+            name = reg.sqrt(u.fout)
+        else:
+            raise ValueError(f"unknown unit kind {u.kind!r}")
+        rows.append({"i": i, "kind": u.kind, "name": name, "wi": u.fin.width,
+                     "wo": u.fout.width, "iterative": u.iterative,
+                     "binary": u.kind in ("add", "mul")})
+    out = reg.text()
+    out[f"{UNIT_TOP}.v"] = render_template("unit_harness.v.j2", {
+        "units": rows, "top": UNIT_TOP, "sw": bits_for(max(1, len(units) - 1))})
+    return dict(sorted(out.items()))
+
+
+def log2_exact(n: int) -> int:
+    k = int(math.log2(n))
+    if 1 << k != n:
+        raise ValueError(f"{n} is not a power of two")
+    return k
+
+
+__all__ = [
+    "Modules", "TB_TOP", "TOP", "UNIT_TOP", "Unit", "environment", "finalize_program",
+    "render_rtl", "render_tb", "render_unit_harness", "rtl_context", "verilog_sources",
+]

