@@ -15,9 +15,9 @@ import pytest
 import lightnorm
 from lightnorm.codegen import context, environment, generate, template_hash
 from lightnorm.codegen.env import apuint, cident, hexlit, template_names, template_root
+from lightnorm.codegen.rtl import render_rtl
 from lightnorm.errors import UsageError
 from lightnorm.spec import load, preset_names
-from lightnorm.codegen.rtl import render_rtl
 from lightnorm.verify import csim
 
 LIBRARY = ["ln_ap.h", "ln_fp.h", "ln_bfp.h", "ln_bn.h"]

@@ -29,9 +29,9 @@ from rich.table import Table
 
 from . import __version__
 from .errors import LightnormError, UsageError
+from .reports.cli_parse import PARSE_HELP, add_parse_arguments, cmd_parse
 from .spec import Spec, SpecError, check_channel_elems, load, preset_names
 from .spec.io import PRESET_PACKAGE
-from .reports.cli_parse import PARSE_HELP, add_parse_arguments, cmd_parse
 from .train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy  # torch-free import
 
 EXIT_OK = 0
