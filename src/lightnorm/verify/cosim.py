@@ -320,6 +320,8 @@ def build_model(spec: Spec, waves: bool = False) -> Path:
     """
     import cocotb_tools.config as ccfg
 
+    if waves and not any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include")):
+        raise CosimError("FST waveforms need the lz4 header (Debian: apt-get install liblz4-dev)")
     files = model_files(spec)
     flags = SIM_BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else [])
     key = _digest(files, *flags, tool_env()["CXXFLAGS"])
@@ -415,7 +417,8 @@ def edge_shape(spec: Spec) -> tuple[int, int, int, int]:
     blocks = [f.block for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
     g = max([lanes, *blocks])
     n = max(spec.min_channel_elems(), 2 * g + 1, 3 * lanes + 1, 9)
-    while n % lanes == 0 or any(n % b == 0 for b in blocks):
+    divisors = [d for d in {lanes, *blocks} if d > 1]
+    while any(n % d == 0 for d in divisors):
         n += 1
     n = min(n, spec.hw.max_channel_elems)
     return (1, 6, 1, n)
@@ -629,7 +632,26 @@ def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress:
         r["artifacts"] = str(root) if (failed or keep) else None
     if not (failed or keep):
         shutil.rmtree(root, ignore_errors=True)
+    for r in out:
+        if not r["bit_exact"]:
+            print(describe(r), file=sys.stderr)
     return out
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One human line per problem of a comparison result (first mismatches with patterns)."""
+    head = (f"{result['spec']} {result['pass']} {result.get('case', '')}: "
+            f"{result['elements']} elements compared, {result['mismatches']} mismatches")
+    lines = [head]
+    for m in result["first_mismatches"]:
+        idx = ", ".join(str(i) for i in m["index"])
+        lines.append(f"  {m['tensor']}[{idx}]: expected {m['expected']} got {m['got']}")
+    lines += [f"  error: {e}" for e in result.get("errors", [])]
+    if result.get("waveform"):
+        lines.append(f"  waveform: {result['waveform']}")
+    if result.get("artifacts"):
+        lines.append(f"  run files: {result['artifacts']}")
+    return "\n".join(lines)
 
 
 def compare(spec: Spec, shape: tuple[int, int, int, int] = (2, 4, 3, 5), seed: int = 0,
