@@ -85,9 +85,19 @@ def test_compare_api_single_pass_and_stress() -> None:
         cosim.compare(spec, shape, pass_="sideways")
 
 
+def test_short_channels_and_runs_split_by_channel() -> None:
+    """n below the lanes (one partial beat), n = 2, and channels spread over several runs."""
+    spec = load("fp32-baseline")
+    cases = [cosim.Case("partial", (1, 3, 1, 5), 4), cosim.Case("two", (1, 2, 1, 2), 5),
+             cosim.Case("split", (1, 5, 1, 17), 6)]
+    res = cosim.compare_many(spec, cases, channels_per_run=2)
+    _assert_exact(res)
+    assert [r["runs"] for r in res] == [4, 2, 6]
+
+
 TINY = {
     "name": "tiny-cosim", "bn": {"mode": "range", "chunks": 2},
-    "hw": {"lanes": 2, "max_channel_elems": 256},
+    "hw": {"lanes": 1, "max_channel_elems": 256},
     "storage": {
         "x": {"kind": "bfp", "block": 4, "man_bits": 5, "exp_bits": 6},
         "y": {"kind": "bfp", "block": 2, "man_bits": 4, "exp_bits": 5, "carry": "raise"},
@@ -110,7 +120,7 @@ def test_mismatch_reported_with_patterns_and_waveform(monkeypatch: pytest.Monkey
         d = Path(runs[0]["dir"])
         with np.load(d / "expect.npz") as z:
             ex = {k: z[k] for k in z.files}
-        ex["bits"][1, 1] ^= np.uint64(1)
+        ex["bits"][3, 0] ^= np.uint64(1)
         np.savez(d / "expect.npz", **ex)
         return runs, meta
 
@@ -118,7 +128,7 @@ def test_mismatch_reported_with_patterns_and_waveform(monkeypatch: pytest.Monkey
     r = cosim.compare(spec, (1, 2, 1, 13), seed=5, pass_="forward", waves=True)
     assert not r["bit_exact"] and r["mismatches"] == 1
     first = r["first_mismatches"][0]
-    assert first["tensor"] == "y" and first["index"] == [0, 3]  # beat 1, lane 1
+    assert first["tensor"] == "y" and first["index"] == [0, 3]  # beat 3 of channel 0
     assert int(first["expected"], 16) ^ int(first["got"], 16) == 1
     assert "y[0, 3]" in cosim.describe(r)
     assert r["waveform"] is not None and Path(r["waveform"]).stat().st_size > 0

@@ -1,7 +1,8 @@
 """Co-simulation throughput: elements/s verified through cocotb vs the bare Verilator harness.
 
-Both sides run the same Verilator model of ``lightnorm_tb`` (same sources, same compiler flags)
-on the same prepared runs, measured side by side in one process:
+Both sides run the same Verilator model of ``lightnorm_tb`` (same sources, same compiler flags:
+``-O1``, a build of its own next to the tests' ``-O0`` one) on the same prepared runs, measured
+side by side in one process:
 
 * cocotb: one simulator process launched through ``cocotb_tools.runner`` - Python start-up
   inside the simulator, every run loaded, simulated, dumped and scored against the golden
@@ -34,32 +35,32 @@ def bench(spec_name: str = "lightnorm", shape: tuple[int, int, int, int] = (16, 
     """Measure both harnesses on ``reps`` copies of one data set (forward and backward)."""
     spec = load(spec_name)
     t0 = time.perf_counter()
-    cosim.build_model(spec)
-    cosim.build_bare(spec)
+    cosim.build_model(spec, cflags=cosim.BENCH_CFLAGS)
+    cosim.build_bare(spec, cosim.BENCH_CFLAGS)
     t_build = time.perf_counter() - t0
     root = Path(tempfile.mkdtemp(prefix="ln-bench-"))
     try:
         t0 = time.perf_counter()
         runs: list[dict[str, Any]] = []
-        for r in range(reps):
-            rr, _ = cosim.prepare_runs(spec, cosim.Case(f"rep{r}", shape, seed, "both"), root,
-                                       stress, seed + r)
+        for rep in range(reps):
+            rr, _ = cosim.prepare_runs(spec, cosim.Case(f"rep{rep}", shape, seed, "both"),
+                                       root, stress, seed + rep)
             runs += rr
         t_prep = time.perf_counter() - t0
         n_, c, h, w = shape
         elements = reps * 2 * n_ * c * h * w  # y and dx elements
         t0 = time.perf_counter()
-        res_c = cosim.run_cosim(spec, runs, root)
+        res_c = cosim.run_cosim(spec, runs, root, cflags=cosim.BENCH_CFLAGS)
         t_cocotb = time.perf_counter() - t0
-        bad = [r for r in res_c if r["mismatches"] or not r["finished"]]
-        exe = cosim.build_bare(spec)
-        for r in runs:
-            cosim.write_run_txt(r)
+        bad = [x for x in res_c if x["mismatches"] or not x["finished"]]
+        exe = cosim.build_bare(spec, cosim.BENCH_CFLAGS)
+        for run in runs:
+            cosim.write_run_txt(run)
         t0 = time.perf_counter()
-        cosim.run_tool([str(exe), *[r["dir"] for r in runs]], root, root / "bare.log",
+        cosim.run_tool([str(exe), *[run["dir"] for run in runs]], root, root / "bare.log",
                        "bare harness")
         t_bare = time.perf_counter() - t0
-        cycles = sum(r["cycles"] for r in res_c)
+        cycles = sum(x["cycles"] for x in res_c)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     eps_c, eps_b = elements / t_cocotb, elements / t_bare

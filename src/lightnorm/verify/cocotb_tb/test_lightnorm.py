@@ -35,7 +35,7 @@ async def _pulse(dut: Any, name: str) -> None:
 async def lightnorm_runs(dut: Any) -> None:
     job_path = Path(os.environ["LIGHTNORM_COSIM_JOB"])
     job = json.loads(job_path.read_text())
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    Clock(dut.clk, 10, unit="ns").start()  # cocotb 2: the clock keeps its own task
     for name in ("load", "dump", "go", "mode", "channels", "n", "beats", "idle_thr", "bp_thr",
                  "seed", *CONFIG):
         getattr(dut, name).value = 0
