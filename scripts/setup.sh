@@ -34,6 +34,13 @@ fi
 if [[ ! -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib ]]; then
     missing+=(qflow-tech-osu018)
 fi
+# Verilator writes FST waveforms (`lightnorm cosim --waves`, failing co-simulation tests) with lz4.
+if [[ ! -f /usr/include/lz4.h ]]; then
+    missing+=(liblz4-dev)
+fi
+if [[ ! -f /usr/include/zlib.h ]]; then
+    missing+=(zlib1g-dev)
+fi
 
 if ((${#missing[@]})); then
     SUDO=()

@@ -8,10 +8,14 @@ and back-pressure on the streams.
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from lightnorm.codegen.rtl import render_rtl
-from lightnorm.spec import load, preset_names
+from lightnorm.reports.tools import run_tool, yosys_command
+from lightnorm.spec import dumps, from_dict, load, preset_names
 from lightnorm.verify import cosim
 
 from .test_golden import _data
@@ -32,3 +36,26 @@ def test_preset_cosim_bit_exact(name: str, kind: str) -> None:
                                                            "beta": b})
     assert res["elements"] > 0
     assert res["bit_exact"], res["first_mismatches"][:5]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_preset_elaborates_in_yosys(name: str, tmp_path: Path) -> None:
+    files = render_rtl(load(name))
+    for fname, text in files.items():
+        (tmp_path / fname).write_text(text)
+    srcs = " ".join(sorted(f for f in files if f.endswith((".v", ".sv"))))
+    (tmp_path / "elab.ys").write_text(
+        f"read_verilog -sv {srcs}\nhierarchy -check -top lightnorm_top\nproc\n"
+        "tee -o elab_stat.txt stat\n")
+    run = run_tool(yosys_command(tmp_path, "elab.ys", ["elab_stat.txt"]))
+    stat = (tmp_path / "elab_stat.txt").read_text()
+    assert "lightnorm_top" in stat, run.log_text()[-2000:]
+    assert "Number of cells" in stat or "cells" in stat
+
+
+def test_channel_shorter_than_one_beat_renders_and_lints() -> None:
+    # n counters must hold n + lanes - 1 even when max_channel_elems < lanes (was a ValueError)
+    table = tomllib.loads(dumps(load("bf16-standard")))
+    table["hw"].update(lanes=16, max_channel_elems=2)
+    spec = from_dict(table)
+    assert "%Warning" not in cosim.lint(render_rtl(spec), "lightnorm_top")

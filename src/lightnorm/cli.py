@@ -30,6 +30,8 @@ from rich.table import Table
 from . import __version__
 from .errors import LightnormError, UsageError
 from .reports.cli_parse import PARSE_HELP, add_parse_arguments, cmd_parse
+from .reports.cli_synth import SYNTH_HELP, add_synth_arguments, cmd_synth
+from .reports.units import UNITS_HELP, add_units_arguments, cmd_units
 from .spec import Spec, SpecError, check_channel_elems, load, preset_names
 from .spec.io import PRESET_PACKAGE
 from .train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy  # torch-free import
@@ -466,6 +468,8 @@ COMMANDS: dict[str, Command] = {
                      "the golden model, bit for bit", arguments=_cosim_args),
     "csim": Command(cmd_csim, "C-simulate the generated HLS C++ against the golden model, bit "
                     "for bit", arguments=_verify_args),
+    "synth": Command(cmd_synth, SYNTH_HELP, arguments=add_synth_arguments),
+    "units": Command(cmd_units, UNITS_HELP, takes_spec=False, arguments=add_units_arguments),
 }
 
 

@@ -363,8 +363,10 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
     P, A, S = spec.compute, spec.accum, spec.scalar
     st = {r: storage_info(f) for r, f in roles.items()}
     nmax = spec.hw.max_channel_elems
-    nw = bits_for(nmax)  # element index / n counter
     lg = lanes.bit_length() - 1
+    # element index / n counter; wide enough for n + lanes - 1 (the beat count rounds up) and
+    # for the lane index of the last beat, also when a channel is shorter than one beat
+    nw = max(bits_for(nmax + lanes - 1), lg + 1)
     bmax = -(-nmax // lanes)
     bw = bits_for(bmax)  # beat counter
     k = spec.bn.chunks
