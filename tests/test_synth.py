@@ -397,3 +397,19 @@ def test_synthesize_rejects_bad_runs_before_any_tool(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="clock_ns"):
         synthesize(spec, clock_ns=-1.0, cache=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_float_constants_moves_constant_pins_to_undriven_nets() -> None:
+    from lightnorm.reports.activity.netlist import CONST_NETS, float_constants
+
+    text = ("module top(a, y);\n  input a;\n  output y;\n  wire n1;\n"
+            "  NAND2X1 _1_ (\n    .A(1'h0),\n    .B(a),\n    .Y(n1)\n  );\n"
+            "  NOR2X1 _2_ (\n    .A(n1),\n    .B(1'b1),\n    .Y(y)\n  );\nendmodule\n")
+    out = float_constants(text)
+    assert "1'h0" not in out and "1'b1" not in out
+    assert ".A(ln_const0_)" in out and ".B(ln_const1_)" in out
+    assert all(f"  wire {n};" in out for n in CONST_NETS)
+    nl = read_netlist(out)
+    assert nl.rep("ln_const0_") == "1'b0" and nl.rep("ln_const1_") == "1'b1"
+    assert float_constants("module t(a);\n  input a;\nendmodule\n") == \
+        "module t(a);\n  input a;\nendmodule\n"

@@ -19,7 +19,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NoReturn
@@ -29,6 +29,21 @@ from rich.table import Table
 
 from . import __version__
 from .errors import LightnormError, UsageError
+from .flow.cli_flow import (
+    FLOW_HELP,
+    REGRESS_HELP,
+    REPORT_HELP,
+    SWEEP_HELP,
+    add_flow_arguments,
+    add_regress_arguments,
+    add_report_arguments,
+    add_sweep_arguments,
+    cmd_flow,
+    cmd_regress,
+    cmd_report,
+    cmd_sweep,
+)
+from .jsonsafe import json_safe
 from .reports.cli_parse import PARSE_HELP, add_parse_arguments, cmd_parse
 from .reports.cli_synth import SYNTH_HELP, add_synth_arguments, cmd_synth
 from .reports.units import UNITS_HELP, add_units_arguments, cmd_units
@@ -73,20 +88,9 @@ def _console() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain JSON: tuples become lists, non-finite floats (an error-free SQNR) become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def emit_json(data: Any) -> None:
     """Write ``data`` as JSON on stdout (the ``--json`` output of every command)."""
-    sys.stdout.write(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
 def _one_line(message: str) -> str:
@@ -470,6 +474,11 @@ COMMANDS: dict[str, Command] = {
                     "for bit", arguments=_verify_args),
     "synth": Command(cmd_synth, SYNTH_HELP, arguments=add_synth_arguments),
     "units": Command(cmd_units, UNITS_HELP, takes_spec=False, arguments=add_units_arguments),
+    "flow": Command(cmd_flow, FLOW_HELP, takes_spec=False, arguments=add_flow_arguments),
+    "sweep": Command(cmd_sweep, SWEEP_HELP, takes_spec=False, arguments=add_sweep_arguments),
+    "report": Command(cmd_report, REPORT_HELP, takes_spec=False, arguments=add_report_arguments),
+    "regress": Command(cmd_regress, REGRESS_HELP, takes_spec=False,
+                       arguments=add_regress_arguments),
 }
 
 

@@ -13,9 +13,9 @@ import argparse
 import json
 import math
 import sys
-from typing import Any
 
 from ..errors import UsageError
+from ..jsonsafe import json_safe
 from ..spec import load
 
 SYNTH_HELP = ("synthesize a spec's RTL on a standard-cell library (Yosys, OpenSTA): area by "
@@ -51,16 +51,6 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                      "are cached under $LIGHTNORM_CACHE/synth (default ~/.cache/lightnorm/synth).")
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def cmd_synth(args: argparse.Namespace) -> int:
     from .activity import ActivityConfig
     from .synth import BLOCKS, synthesize
@@ -79,7 +69,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                      use_cache=not getattr(args, "no_cache", False))
     data = res.to_dict()
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
         return 0
 
     from rich.console import Console

@@ -61,6 +61,7 @@ from .activity.netlist import (
     Netlist,
     annotation_lines,
     buffer_fanout,
+    float_constants,
     propagate,
     read_liberty,
     read_netlist,
@@ -274,7 +275,7 @@ FLOWS = ("flat", "hier")
 #: bump when the script of the "hier" flow changes
 HIER_FLOW_VERSION = "2"
 #: bump when the post-processing of the netlist for OpenSTA changes
-BUFFER_VERSION = "1"
+BUFFER_VERSION = "2"  # 2: constant pins on undriven nets (float_constants)
 MAX_FANOUT = 8
 
 
@@ -359,7 +360,7 @@ def synth_flat(files: Mapping[str, str], top: str, liberty: Path, lib_hash: str,
             liberty_cells = lib or read_liberty(liberty)
             text, n_buf, a_buf = buffer_fanout(
                 sta_compatible((d / "netlist_flat.v").read_text()), liberty_cells, MAX_FANOUT)
-            sta_net.write_text(text)
+            sta_net.write_text(float_constants(text))
             info.write_text(json.dumps({"buffers": n_buf, "area": a_buf}))
         binfo = json.loads(info.read_text())
     stat = parse_yosys_stat((d / "flat_stat.txt").read_text(), d / "flat_stat.txt")

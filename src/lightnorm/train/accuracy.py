@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ToolError, UsageError
+from ..jsonsafe import json_safe
 from ..spec import Spec, SpecError, load
 
 REFERENCE = "torch-fp32"
@@ -485,18 +486,8 @@ def write_results(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> di
     files = {"json": str(out / f"{stem}.json"), "plot": str(out / f"{stem}.png")}
     result["files"] = files
     plot_curves(result, Path(files["plot"]))
-    Path(files["json"]).write_text(json.dumps(_json_safe(result), indent=2) + "\n", "utf-8")
+    Path(files["json"]).write_text(json.dumps(json_safe(result), indent=2) + "\n", "utf-8")
     return files
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    return v
 
 
 def results_table(result: dict[str, Any]) -> Any:
@@ -591,7 +582,7 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
                           progress=not quiet)
     write_results(result, args.output)
     if quiet:
-        sys.stdout.write(json.dumps(_json_safe(result), indent=2) + "\n")
+        sys.stdout.write(json.dumps(json_safe(result), indent=2) + "\n")
         return 0
     from rich.console import Console
 

@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print(results_table(res))
             console.print(f"results: {files['json']}  plot: {files['plot']}")
     if args.json:
-        from .accuracy import _json_safe
+        from ..jsonsafe import json_safe
 
-        sys.stdout.write(json.dumps(_json_safe(out), indent=2) + "\n")
+        sys.stdout.write(json.dumps(json_safe(out), indent=2) + "\n")
     return 0
 
 

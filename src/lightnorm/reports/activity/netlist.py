@@ -400,6 +400,8 @@ def read_netlist(text: str) -> Netlist:
         i += 1
     if top is None:
         raise ValueError("no module in the netlist")
+    for net, const in CONST_NETS.items():
+        alias.setdefault(net, const)
     return Netlist(top, inputs, outputs, insts, alias)
 
 
@@ -616,6 +618,32 @@ def annotation_lines(netlist: Netlist, activity: Activity) -> list[str]:
 # ==================================================================================================
 # High-fanout buffering
 # ==================================================================================================
+#: undriven nets that stand for constants in the netlist OpenSTA reads (:func:`float_constants`)
+CONST_NETS = {"ln_const0_": "1'b0", "ln_const1_": "1'b1"}
+
+
+def float_constants(text: str) -> str:
+    """Connect cell pins tied to a constant (``.A(1'h0)``) to an undriven net of
+    :data:`CONST_NETS` instead.
+
+    OpenSTA 2019's ``report_power`` crashes (segmentation fault) on some netlists with constant
+    pin connections - seen on designs mapped per module (the ``hier`` flow), where ABC cannot
+    fold constants across module boundaries - also when the constant comes through an
+    ``assign``; with an undriven net it does not. Timing is unchanged (a constant starts no
+    path); for power, :func:`read_netlist` reads these nets as the constants they stand for, so
+    they are annotated with activity 0 like any constant.
+    """
+    rx = re.compile(r"^(\s*\.\w+\()\s*1'[hb]([01])\s*(\),?\s*)$", re.M)
+    out = rx.sub(lambda m: f"{m.group(1)}ln_const{m.group(2)}_{m.group(3)}", text)
+    if out == text:
+        return text
+    head_end = re.search(r"^module\b.*?\);\n", out, re.M | re.S)
+    if head_end is None:
+        raise ValueError("no module header in the netlist")
+    decl = "".join(f"  wire {n};\n" for n in CONST_NETS)
+    return out[:head_end.end()] + decl + out[head_end.end():]
+
+
 def buffer_cell(lib: Liberty) -> LibCell:
     """The strongest non-inverting single-input buffer of the library (by area; BUFX4 in OSU)."""
     cands = [c for c in lib.cells.values()

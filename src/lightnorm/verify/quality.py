@@ -1,0 +1,319 @@
+"""Numerical quality of a spec: how far its y and dx are from float64 batch normalization.
+
+This is the accuracy axis of configuration comparisons (docs/quality.md). :func:`measure` runs
+the bit-accurate golden model (:mod:`lightnorm.verify.golden`) on a fixed set of input
+distributions that batch normalization meets in training (:data:`DISTRIBUTIONS`, each with a
+fixed seed derived from its name) and compares y and dx with two float64 references
+(:mod:`lightnorm.verify.ideal`), both evaluated on the *raw* float64 inputs, so that the
+quantization of x and dy into their storage formats counts:
+
+* ``vs_own``: ideal BN of the spec's own kind (``spec.bn.mode``, its chunks and lanes, the exact
+  range-BN gradient) - what the spec's arithmetic and storage formats cost;
+* ``vs_standard``: ideal standard BN (mean and biased variance) - additionally what range BN
+  changes, which is large (sigma_hat is about 2 sigma, docs/numerics.md section 7).
+
+The summary scalar ``error = max(mean y rel RMS, mean dx rel RMS)``, both ``vs_own``, is the
+figure plotted on Pareto fronts. Run ``python -m lightnorm.verify.quality [SPEC ...]`` for a
+table of summary figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..spec import Spec, check_channel_elems, load
+from . import golden, ideal
+
+# Bump whenever the definition changes (distributions, seeds, shape rule, references, metrics,
+# summary): callers use it as part of a cache key.
+QUALITY_VERSION = 1
+
+# name -> one-line description, in the order they are measured and reported.
+DISTRIBUTIONS: dict[str, str] = {
+    "gaussian": "x ~ N(0.5, 2^2); dy ~ N(0, 0.01^2)",
+    "relu": "x = max(N(0, 1), 0) (post-ReLU half-Gaussian, half exact zeros); dy ~ N(0, 0.01^2)",
+    "laplace": "x ~ Laplace(0, 1) (heavy-tailed); dy ~ Laplace(0, 0.01/sqrt(2)) (std 0.01)",
+    "student_t": "x ~ Student t, 3 degrees of freedom (heavy-tailed); dy ~ N(0, 0.01^2)",
+    "outliers": "x ~ N(0, 1) with 0.1% of each channel's elements (at least one) moved by "
+                "+-50; dy ~ N(0, 0.01^2)",
+}
+
+# gamma ~ U(GAMMA_RANGE), beta ~ U(BETA_RANGE), one value per channel.
+GAMMA_RANGE = (0.5, 1.5)
+BETA_RANGE = (-0.5, 0.5)
+DY_STD = 1e-2
+OUTLIER_FRACTION = 1e-3
+OUTLIER_SHIFT = 50.0
+
+# The preferred shape: 8 channels of n = 4*16*16 = 1024 elements.
+DEFAULT_N = 1024
+DEFAULT_BATCH = 4
+DEFAULT_CHANNELS = 8
+
+TENSORS = ("y", "dx")
+REFERENCES = ("vs_standard", "vs_own")
+
+Shape = tuple[int, int, int, int]
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+
+
+def seed_of(name: str) -> int:
+    """The fixed seed of a distribution: the first 8 bytes of SHA-256("lightnorm.quality:NAME").
+
+    Unlike ``hash()`` it does not change between runs or Python versions.
+    """
+    digest = hashlib.sha256(f"lightnorm.quality:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """One distribution's batch: x and dy (N, C, H, W), gamma and beta (C,), all float64."""
+
+    x: np.ndarray
+    dy: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray
+
+
+def _check_shape(shape: Sequence[int]) -> Shape:
+    ok = len(shape) == 4 and all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape)
+    if not ok:
+        raise ValueError(f"shape must be four positive integers (N, C, H, W), got {shape!r}")
+    n_, c, h, w = (int(d) for d in shape)
+    return n_, c, h, w
+
+
+def inputs(name: str, shape: Sequence[int]) -> Inputs:
+    """The batch of distribution ``name`` at ``shape`` (the same for every spec).
+
+    Draws from ``numpy.random.Generator(PCG64(seed_of(name)))`` in this order: x, dy, (outlier
+    positions and signs), gamma, beta.
+    """
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {name!r} (known: {', '.join(DISTRIBUTIONS)})")
+    n_, c, h, w = dims = _check_shape(shape)
+    rng = np.random.Generator(np.random.PCG64(seed_of(name)))
+    if name == "gaussian":
+        x = rng.normal(0.5, 2.0, dims)
+        dy = rng.normal(0.0, DY_STD, dims)
+    elif name == "relu":
+        x = np.maximum(rng.standard_normal(dims), 0.0)
+        dy = rng.normal(0.0, DY_STD, dims)
+    elif name == "laplace":
+        x = rng.laplace(0.0, 1.0, dims)
+        dy = rng.laplace(0.0, DY_STD / math.sqrt(2.0), dims)
+    elif name == "student_t":
+        x = rng.standard_t(3.0, dims)
+        dy = rng.normal(0.0, DY_STD, dims)
+    else:  # outliers
+        x = rng.standard_normal(dims)
+        dy = rng.normal(0.0, DY_STD, dims)
+        n = n_ * h * w
+        k = max(1, round(OUTLIER_FRACTION * n))
+        for ch in range(c):
+            pos = rng.choice(n, size=k, replace=False)
+            sign = rng.choice(np.array([-1.0, 1.0]), size=k)
+            a, i, j = np.unravel_index(pos, (n_, h, w))
+            x[a, ch, i, j] += OUTLIER_SHIFT * sign
+    gamma = rng.uniform(*GAMMA_RANGE, size=c)
+    beta = rng.uniform(*BETA_RANGE, size=c)
+    return Inputs(x=x, dy=dy, gamma=gamma, beta=beta)
+
+
+def default_shape(spec: Spec) -> Shape:
+    """(4, 8, 16, 16) - n = 1024 elements per channel - unless the spec cannot take n = 1024.
+
+    Then n is the nearest channel length the spec accepts (``spec.hw.max_channel_elems`` when
+    that is smaller, ``spec.min_channel_elems()`` when that is larger), still with 8 channels:
+    N = 4 (or 2, or 1: the largest that divides n) and H x W the most square factorization of
+    n / N with H <= W.
+    """
+    lo, hi = spec.min_channel_elems(), spec.hw.max_channel_elems
+    n = min(max(DEFAULT_N, lo), hi)
+    batch = next(b for b in (DEFAULT_BATCH, 2, 1) if n % b == 0)
+    rest = n // batch
+    h = max(d for d in range(1, math.isqrt(rest) + 1) if rest % d == 0)
+    shape = (batch, DEFAULT_CHANNELS, h, rest // h)
+    check_channel_elems(spec, batch * h * (rest // h))
+    return shape
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+
+def _scaled_norm(a: np.ndarray) -> tuple[float, float]:
+    """(r, m) with ||a||_2 = r * m, m = max |a|, computed without overflow or underflow."""
+    m = float(np.max(np.abs(a)))
+    if m == 0.0:
+        return 0.0, 0.0
+    return math.sqrt(float(np.sum(np.square(a / m)))), m
+
+
+def error_stats(got: Any, ref: Any) -> dict[str, float | None]:
+    """Error of ``got`` against the reference ``ref`` (same shape), JSON-ready.
+
+    * ``rel_rms = ||got - ref||_2 / ||ref||_2``;
+    * ``sqnr_db = 10 log10(sum ref^2 / sum (got - ref)^2) = -20 log10(rel_rms)``;
+    * ``max_abs_err = max |got - ref|``.
+
+    Computed with scaling, so neither overflows nor underflows. ``None`` stands for a value that
+    is not a finite float: ``sqnr_db`` is None when the error is exactly zero (rel_rms 0.0,
+    SQNR +inf); every field is None if ``got`` or ``ref`` holds inf or NaN; rel_rms and
+    sqnr_db are None when ``ref`` is all zeros but ``got`` is not, and any field is None if
+    it overflows float64.
+    """
+    g = np.asarray(got, dtype=np.float64)
+    r = np.asarray(ref, dtype=np.float64)
+    if g.shape != r.shape:
+        raise ValueError(f"shape mismatch: {g.shape} vs reference {r.shape}")
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(r))):
+        return {"rel_rms": None, "sqnr_db": None, "max_abs_err": None}
+    if g.size == 0:
+        return {"rel_rms": 0.0, "sqnr_db": None, "max_abs_err": 0.0}
+    half = 0.5 * g - 0.5 * r  # (got - ref) / 2: cannot overflow
+    re, me = _scaled_norm(half)
+    rr, mr = _scaled_norm(r)
+    with np.errstate(over="ignore"):
+        max_abs = 2.0 * me
+    out: dict[str, float | None] = {"rel_rms": None, "sqnr_db": None,
+                                    "max_abs_err": max_abs if math.isfinite(max_abs) else None}
+    if me == 0.0:
+        out["rel_rms"] = 0.0
+        return out
+    if mr == 0.0:
+        return out
+    # log10 of rel_rms = (2 re me) / (rr mr), each factor finite and nonzero
+    log_rel = math.log10(2.0 * re / rr) + math.log10(me) - math.log10(mr)
+    out["sqnr_db"] = -20.0 * log_rel
+    if log_rel < 300.0:
+        rel = (2.0 * re / rr) * (me / mr)
+        out["rel_rms"] = rel if math.isfinite(rel) else None
+    return out
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    if any(v is None for v in values):
+        return None
+    return float(sum(v for v in values if v is not None) / len(values))
+
+
+# ---- the measurement ------------------------------------------------------------------------
+
+
+def _references(spec: Spec, inp: Inputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """reference name -> (y, dx) of the float64 ideal model on the raw inputs."""
+    eps = spec.bn.eps
+    own: dict[str, Any] = {"mode": spec.bn.mode, "eps": eps, "chunks": spec.bn.chunks,
+                           "lanes": spec.hw.lanes}
+    std: dict[str, Any] = {"mode": "standard", "eps": eps, "chunks": 1, "lanes": 1}
+    out = {}
+    for ref, kw in (("vs_standard", std), ("vs_own", own)):
+        y = ideal.forward(inp.x, inp.gamma, inp.beta, **kw).y
+        dx = ideal.backward(inp.x, inp.dy, inp.gamma, inp.beta, range_grad="exact", **kw).dx
+        out[ref] = (y, dx)
+    return out
+
+
+def measure(spec: Spec, shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """The numerical quality of ``spec`` (JSON-serializable; floats are finite or None).
+
+    ``shape`` (N, C, H, W) defaults to :func:`default_shape`. Layout::
+
+        {"version": QUALITY_VERSION, "shape": [N, C, H, W], "mode": spec.bn.mode,
+         "distributions": {name: {"y": {"vs_standard": stats, "vs_own": stats},
+                                  "dx": {...}}},
+         "summary": {"y_vs_own", "dx_vs_own", "y_vs_standard", "dx_vs_standard", "error"}}
+
+    with ``stats`` from :func:`error_stats`; each summary figure is the mean of rel_rms over
+    the distributions (None if any is None) and ``error = max(y_vs_own, dx_vs_own)``.
+    """
+    dims = default_shape(spec) if shape is None else _check_shape(shape)
+    check_channel_elems(spec, dims[0] * dims[2] * dims[3])
+    dists: dict[str, Any] = {}
+    for name in DISTRIBUTIONS:
+        inp = inputs(name, dims)
+        fr = golden.forward(spec, inp.x, inp.gamma, inp.beta)
+        br = golden.backward(spec, inp.x, inp.dy, inp.gamma, inp.beta, saved=fr)
+        got = {"y": fr.y, "dx": br.dx}
+        refs = _references(spec, inp)
+        dists[name] = {
+            t: {ref: error_stats(got[t], refs[ref][i]) for ref in REFERENCES}
+            for i, t in enumerate(TENSORS)
+        }
+    def mean_rel(t: str, ref: str) -> float | None:
+        return _mean_or_none([d[t][ref]["rel_rms"] for d in dists.values()])
+
+    y_own, dx_own = mean_rel("y", "vs_own"), mean_rel("dx", "vs_own")
+    summary = {
+        "y_vs_own": y_own, "dx_vs_own": dx_own,
+        "y_vs_standard": mean_rel("y", "vs_standard"),
+        "dx_vs_standard": mean_rel("dx", "vs_standard"),
+        "error": None if y_own is None or dx_own is None else max(y_own, dx_own),
+    }
+    return {"version": QUALITY_VERSION, "shape": list(dims), "mode": spec.bn.mode,
+            "distributions": dists, "summary": summary}
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+PRESETS = ("fp32-baseline", "bf16-standard", "lightnorm", "lightnorm-aggressive")
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3e}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lightnorm.verify.quality",
+        description="Numerical quality (rel RMS error of y and dx) of specs; docs/quality.md.")
+    parser.add_argument("specs", nargs="*", default=list(PRESETS),
+                        help="preset names or TOML files (default: the four presets)")
+    parser.add_argument("--json", action="store_true", help="print the full results as JSON")
+    args = parser.parse_args(argv)
+    results = {}
+    rows = []
+    for name in args.specs:
+        spec = load(name)
+        measure(spec)  # JIT warm-up (numba's on-disk cache makes later runs cheap)
+        t0 = time.perf_counter()
+        res = measure(spec)
+        dt = time.perf_counter() - t0
+        results[spec.name] = res
+        s = res["summary"]
+        rows.append(f"| {spec.name} | {res['mode']} | {_fmt(s['y_vs_own'])} | "
+                    f"{_fmt(s['dx_vs_own'])} | {_fmt(s['y_vs_standard'])} | "
+                    f"{_fmt(s['dx_vs_standard'])} | {_fmt(s['error'])} | {dt:.2f} |")
+    if args.json:
+        json.dump(results, sys.stdout, indent=2, allow_nan=False)
+        print()
+        return 0
+    print("| spec | mode | y vs own | dx vs own | y vs standard | dx vs standard | error | "
+          "time s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    return 0
+
+
+__all__ = [
+    "DISTRIBUTIONS", "Inputs", "QUALITY_VERSION", "default_shape", "error_stats", "inputs",
+    "measure", "seed_of",
+]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

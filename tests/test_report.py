@@ -1,0 +1,486 @@
+"""The comparison report (lightnorm.reports.report, docs/report.md) on synthetic summaries of the
+shape the flow's results store produces: 4 presets (fp32-baseline included) and 8 sweep points,
+some with a failed stage and some with a missing one. Checks the HTML parses and every local
+link resolves, figures are PNGs, the Markdown names every spec and links existing files, ratios
+on a hand-computed case, failed stages show their reason, a missing baseline fails cleanly and
+the CSVs round-trip."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from lightnorm.errors import LightnormError
+from lightnorm.reports import report as rep
+from lightnorm.reports.report import ReportError, ReportFiles, build_report, pareto_front
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+SHAPE = [32, 64, 28, 28]
+ELEMENTS = 32 * 64 * 28 * 28
+TOOLS = {"g++": "12.2.0", "verilator": "5.040"}
+SYNTH_TOOLS = {"yosys": "0.70", "opensta": "2.0.17"}
+
+
+def stage(metrics: dict[str, Any] | None, status: str = "ok", reason: str | None = None,
+          tools: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"status": status, "reason": reason, "finished": "2026-11-25T16:01:02Z",
+            "duration_s": 3.1, "tool_versions": dict(tools or TOOLS),
+            "metrics": metrics if status == "ok" else None}
+
+
+def synth_metrics(area: float, blocks: dict[str, float], fmax: float, power: tuple[float, float],
+                  energy: tuple[float, float]) -> dict[str, Any]:
+    assert abs(sum(blocks.values()) - area) < 1e-6 * area
+    return {"area_um2": area, "area_breakdown": blocks, "fmax_mhz": fmax, "clock_ns": 5.0,
+            "timing_met": fmax >= 200.0,
+            "power_mw": {"forward": power[0], "backward": power[1]},
+            "energy_pj_per_element": {"forward": energy[0], "backward": energy[1]},
+            "gate_equivalents": {"nand2_area": area / 24.0},
+            "liberty": "/usr/share/qflow/tech/osu018/osu018_stdcells.lib",
+            "tool_versions": SYNTH_TOOLS}
+
+
+def energy_metrics(fwd_b: float, bwd_b: float, datapath: float | None) -> dict[str, Any]:
+    mem = (fwd_b + bwd_b) * 162.5
+    return {"shape": SHAPE, "elements": ELEMENTS,
+            "offchip_bytes_per_element": {"forward": fwd_b, "backward": bwd_b,
+                                          "total": fwd_b + bwd_b},
+            "memory_pj_per_element": mem, "datapath_pj_per_element": datapath,
+            "total_pj_per_element": None if datapath is None else mem + datapath,
+            "memory_pj": mem * ELEMENTS, "datapath_pj": None if datapath is None
+            else datapath * ELEMENTS,
+            "total_pj": None if datapath is None else (mem + datapath) * ELEMENTS}
+
+
+def quality_metrics(err: float) -> dict[str, Any]:
+    one = {"rel_rms": err, "max_abs_err": 10 * err, "sqnr_db": 20.0 if err else None}
+    per = {"y": {"vs_standard": one, "vs_own": one}, "dx": {"vs_standard": one, "vs_own": one}}
+    return {"shape": [8, 4, 16, 16], "mode": "range",
+            "distributions": {"gaussian": per, "uniform": per},
+            "summary": {"y_vs_own": err / 2, "dx_vs_own": err / 3, "y_vs_standard": err,
+                        "dx_vs_standard": err * 0.9, "error": err}}
+
+
+def verify(elements: int = 1234, cycles: int | None = None) -> dict[str, Any]:
+    m: dict[str, Any] = {"bit_exact": True, "elements": elements, "mismatches": 0}
+    if cycles is not None:
+        m["cycles"] = cycles
+    return m
+
+
+def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
+            bytes_: tuple[float, float], err: float, *, preset: bool = True,
+            sweep: str | None = None, point: dict[str, Any] | None = None,
+            bfp: float = 0.0) -> dict[str, Any]:
+    rest = area - bfp
+    blocks = {"statistics": 0.15 * rest, "finalize": 0.05 * rest, "normalize": 0.15 * rest,
+              "bfp_codec": bfp, "backward": 0.6 * rest, "control": 0.05 * rest}
+    return {
+        "spec": spec, "spec_hash": f"{abs(hash(spec + json.dumps(point))):016x}" * 4,
+        "preset": preset, "sweep": sweep, "point": point,
+        "stages": {
+            "csim": stage(verify()),
+            "cosim": stage(verify(cycles=4321)),
+            "synth": stage(synth_metrics(area, blocks, fmax, (1460.7, 1732.8), energy),
+                           tools=SYNTH_TOOLS),
+            "energy": stage(energy_metrics(*bytes_, energy[0] + energy[1])),
+            "quality": stage(quality_metrics(err)),
+        },
+    }
+
+
+def make_summaries() -> list[dict[str, Any]]:
+    out = [
+        summary("fp32-baseline", 22_050_000.0, 68.8, (4971.0, 4463.0), (12.0, 20.0), 0.0),
+        summary("lightnorm", 6_777_178.0, 42.6, (1219.0, 1287.0), (3.1875, 5.3125), 2.1e-3,
+                bfp=700_626.0),
+        summary("lightnorm-aggressive", 5_100_000.0, 45.0, (980.0, 1010.0), (2.5, 4.0),
+                8.4e-3, bfp=500_000.0),
+        summary("bf16-standard", 9_900_000.0, 51.0, (2100.0, 2250.0), (6.0, 10.0), 4.0e-3),
+    ]
+    # two presets ran beside the sweep (lightnorm.flow: preset, the sweep's name, no point)
+    for s in out[2:4]:
+        s["sweep"] = "man-block"
+    # failed and missing stages among the presets
+    out[3]["stages"]["cosim"] = stage(None, "failed",
+                                      "y mismatch at element 17 | lane 3\n(see cosim.log)")
+    del out[2]["stages"]["quality"]
+    # 8 sweep points, named as lightnorm.flow.sweep names them
+    for k, (man, block) in enumerate((m, b) for m in (5, 7) for b in (8, 16, 32, 64)):
+        err = 2.0 ** -man * (1 + block / 64)
+        area = 4e6 + man * 3e5 + 2e7 / block
+        out.append(summary(f"man-block-{k:08x}", area, 40.0 + man, (900.0 + 40 * man, 950.0),
+                           (2.0 + 8 / block, 4.0 + 8 / block), err, preset=False,
+                           sweep="man-block",
+                           point={"compute.man_bits": man, "storage.*.block": block},
+                           bfp=area * 0.1))
+    out[5]["stages"]["synth"] = stage(None, "failed", "ABC crashed (trap in Abc_NodeFromMap_rec)")
+    out[5]["stages"]["energy"] = stage(None, "skipped", "needs synth, which did not succeed")
+    out[7]["stages"]["energy"] = stage(None, "error", "shape (1, 2) is not four integers")
+    del out[9]["stages"]["csim"]
+    out[11]["stages"]["csim"] = {**stage(None, "failed", "C-simulation not bit-exact: 3 "
+                                         "mismatches in 1234 compared values; case edge"),
+                                 "metrics": {"bit_exact": False, "elements": 1234,
+                                             "mismatches": 3}}
+    out[10]["stages"]["energy"]["metrics"]["datapath_pj_per_element"] = None
+    out[10]["stages"]["energy"]["metrics"]["total_pj_per_element"] = None
+    out[10]["stages"]["energy"]["metrics"]["total_pj"] = None
+    return out
+
+
+class LinkCollector(HTMLParser):
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+            "track", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value is not None:
+                self.links.append(value)
+            if name == "id" and value:
+                self.ids.add(value)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_html(path: Path) -> LinkCollector:
+    p = LinkCollector()
+    p.feed(path.read_text(encoding="utf-8"))
+    p.close()
+    return p
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportFiles, list[dict[str, Any]]]:
+    summaries = make_summaries()
+    out = tmp_path_factory.mktemp("rep") / "report"
+    files = build_report(summaries, out, title="Test report", generated=WHEN)
+    return files, summaries
+
+
+def test_files_exist_and_figures_are_png(built: tuple[ReportFiles, Any]) -> None:
+    files, _ = built
+    assert files.html.is_file() and files.markdown.is_file()
+    names = {p.name for p in files.figures}
+    assert names == {"area_by_block.png", "energy_per_element.png", "pareto_area_error.png",
+                     "pareto_energy_error.png"}
+    for fig in files.figures:
+        assert fig.parent.name == "figures"
+        assert fig.read_bytes()[:8] == PNG_MAGIC, fig
+    assert files.csv and all(p.is_file() and p.parent.name == "data" for p in files.csv)
+    # no temporary folder left next to the report
+    assert [p.name for p in files.html.parent.parent.iterdir()] == ["report"]
+
+
+def test_html_parses_and_local_links_resolve(built: tuple[ReportFiles, Any]) -> None:
+    files, summaries = built
+    p = parse_html(files.html)
+    assert p.errors == [] and p.stack == []
+    assert p.links
+    root = files.html.parent
+    local = 0
+    for link in p.links:
+        parts = urlsplit(link)
+        assert not parts.scheme and not parts.netloc, f"non-local link {link}"  # self-contained
+        if not parts.path:
+            assert parts.fragment in p.ids, f"dangling anchor {link}"
+            continue
+        target = root / unquote(parts.path)
+        assert target.is_file(), link
+        assert target.resolve().is_relative_to(root.resolve())
+        local += 1
+    srcs = {link for link in p.links if link.startswith("figures/")}
+    assert srcs == {f"figures/{f.name}" for f in files.figures}
+    assert {f"data/{c.name}" for c in files.csv} <= set(p.links)
+    assert local >= len(files.figures) + len(files.csv)
+    text = " ".join(p.text)
+    for name in ("Test report", "2026-11-26 09:30 UTC", "fp32-baseline", "(32, 64, 28, 28)"):
+        assert name in text
+    for s in summaries:
+        assert s["spec"] in text
+
+
+def test_markdown_names_every_spec_and_links_existing_files(
+        built: tuple[ReportFiles, Any]) -> None:
+    files, summaries = built
+    md = files.markdown.read_text(encoding="utf-8")
+    labels = [r["label"] for r in read_csv(files.html.parent / "data" / "overview.csv")]
+    assert len(labels) == len(summaries) == len(set(labels))
+    plain = md.replace("\\", "")
+    for label in labels:
+        assert label in plain, label
+    import re
+    targets = re.findall(r"\]\(([^)\s]+)\)", md)
+    assert targets
+    for t in targets:
+        assert (files.markdown.parent / t).is_file(), t
+    for fig in files.figures:
+        assert f"](figures/{fig.name})" in md
+    # table rows all have the same number of cells as their header (pipes in text escaped)
+    for block in md.split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln.startswith("|")]
+        if lines:
+            counts = {len(re.findall(r"(?<!\\)\|", ln)) for ln in lines}
+            assert len(counts) == 1, block
+
+
+def test_ratios_hand_computed(built: tuple[ReportFiles, Any]) -> None:
+    files, _ = built
+    rows = {r["label"]: r for r in read_csv(files.html.parent / "data" / "ratios.csv")}
+    ln = rows["lightnorm"]
+    assert float(ln["area_ratio_baseline_over_spec"]) == pytest.approx(22_050_000 / 6_777_178)
+    assert float(ln["energy_forward_ratio_baseline_over_spec"]) == pytest.approx(4971 / 1219)
+    assert float(ln["energy_backward_ratio_baseline_over_spec"]) == pytest.approx(4463 / 1287)
+    assert float(ln["offchip_bytes_ratio_spec_over_baseline"]) == pytest.approx(8.5 / 32)
+    assert float(ln["memory_energy_ratio_baseline_over_spec"]) == pytest.approx(32 / 8.5)
+    base_total = 32 * 162.5 + 4971 + 4463
+    ln_total = 8.5 * 162.5 + 1219 + 1287
+    assert float(ln["total_energy_ratio_baseline_over_spec"]) == pytest.approx(
+        base_total / ln_total)
+    base = rows["fp32-baseline"]
+    assert all(float(base[k]) == 1.0 for k in base if k.endswith(("_spec", "_baseline")))
+    # displayed, with the direction in the header
+    html = files.html.read_text(encoding="utf-8")
+    assert "area: baseline / spec (× smaller)" in html
+    assert "off-chip bytes/elem: spec / baseline (fraction)" in html
+    for shown in ("3.25×", "4.08×", "3.47×", "0.266×", "3.76×"):
+        assert shown in html, shown
+    # a sweep point whose synth failed has no area ratio: an empty CSV cell and a dash
+    failed = [r for r in rows.values() if r["label"].endswith("block=16]")
+              and "man_bits=5" in r["label"]]
+    assert failed and failed[0]["area_ratio_baseline_over_spec"] == ""
+
+
+def test_failed_and_missing_stages_show_reason(built: tuple[ReportFiles, Any]) -> None:
+    files, _ = built
+    html = files.html.read_text(encoding="utf-8")
+    md = files.markdown.read_text(encoding="utf-8")
+    for text in (html, md.replace("\\", "")):
+        assert "failed: ABC crashed (trap in Abc_NodeFromMap_rec)" in text
+        assert "energy skipped: needs synth, which did not succeed" in text
+        assert "failed: C-simulation not bit-exact: 3 mismatches" in text
+        assert "failed: y mismatch at element 17 | lane 3 (see cosim.log)" in text
+        assert "error: shape (1, 2) is not four integers" in text
+        assert "quality missing" in text
+        assert "csim missing" in text
+    assert "\\|" in md  # the pipe in the reason is escaped, not a column break
+    ov = {r["label"]: r for r in read_csv(files.html.parent / "data" / "overview.csv")}
+    assert ov["bf16-standard"]["cosim"].startswith("failed: y mismatch")
+    assert "quality missing" in ov["lightnorm-aggressive"]["stages_not_ok"]
+    assert ov["lightnorm-aggressive"]["error"] == ""  # no silent zero
+    assert ov["lightnorm"]["stages_not_ok"] == ""
+    # datapath missing: memory present, total empty
+    en = [r for r in read_csv(files.html.parent / "data" / "energy.csv")
+          if r["datapath_pj_per_element"] == "" and r["energy_status"] == "ok"]
+    assert len(en) == 1 and en[0]["memory_pj_per_element"] != "" and en[0]["total_pj"] == ""
+
+
+def test_csv_round_trip(built: tuple[ReportFiles, Any]) -> None:
+    files, summaries = built
+    data = files.html.parent / "data"
+    by_hash = {(s["spec_hash"]): s for s in summaries}
+    syn = read_csv(data / "synthesis.csv")
+    assert len(syn) == len(summaries)
+    for row in syn:
+        s = by_hash[row["spec_hash"]]
+        st = s["stages"]["synth"]
+        assert row["spec"] == s["spec"]
+        assert row["preset"] == ("true" if s["preset"] else "false")
+        assert (json.loads(row["point"]) if row["point"] else None) == s["point"]
+        if st["status"] != "ok":
+            assert row["synth_status"].startswith("failed: ")
+            assert row["area_um2"] == "" and row["fmax_mhz"] == ""
+            continue
+        m = st["metrics"]
+        assert float(row["area_um2"]) == m["area_um2"]
+        assert float(row["fmax_mhz"]) == m["fmax_mhz"]
+        assert float(row["power_backward_mw"]) == m["power_mw"]["backward"]
+        assert float(row["energy_forward_pj_per_element"]) == \
+            m["energy_pj_per_element"]["forward"]
+    blocks = read_csv(data / "area_by_block.csv")
+    for row in blocks:
+        st = by_hash[row["spec_hash"]]["stages"]["synth"]
+        if st["status"] == "ok":
+            for b, v in st["metrics"]["area_breakdown"].items():
+                assert float(row[f"{b}_um2"]) == v
+    q = {r["spec_hash"]: r for r in read_csv(data / "quality.csv")}
+    for h, s in by_hash.items():
+        st = s["stages"].get("quality")
+        assert (q[h]["error"] == "") if st is None else \
+            float(q[h]["error"]) == st["metrics"]["summary"]["error"]
+    sweep = read_csv(data / "sweep_man-block.csv")
+    assert len(sweep) == 8
+    assert {r["compute.man_bits"] for r in sweep} == {"5", "7"}
+
+
+def test_pareto_front_and_sweep_flags(built: tuple[ReportFiles, Any]) -> None:
+    assert pareto_front([]) == []
+    pts = [(1.0, 5.0), (2.0, 3.0), (1.5, 6.0), (3.0, 3.0), (0.5, 9.0), (4.0, 1.0)]
+    assert pareto_front(pts) == [4, 0, 1, 5]
+    files, summaries = built
+    rows = read_csv(files.html.parent / "data" / "sweep_man-block.csv")
+    ok = [r for r in rows if r["area_um2"] and r["error"]]
+    pts = [(float(r["error"]), float(r["area_um2"])) for r in ok]
+    want = {ok[i]["label"] for i in pareto_front(pts)}
+    assert {r["label"] for r in rows if r["pareto_area_error"] == "true"} == want
+    assert all(r["pareto_area_error"] == "" for r in rows if not r["area_um2"])
+    assert {r["pareto_area_error"] for r in ok} == {"true", "false"}
+    # presets run beside the sweep are not sweep points; what cannot be plotted is listed
+    assert not any(r["preset"] == "true" for r in rows)
+    html = files.html.read_text(encoding="utf-8")
+    assert "Not plotted (no area_um2 or no error): lightnorm-aggressive, man-block-00000001" in html
+
+
+def test_missing_baseline_raises_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    summaries = [s for s in make_summaries() if s["spec"] != "fp32-baseline"]
+    out = tmp_path / "out"
+    with pytest.raises(ReportError) as exc:
+        build_report(summaries, out)
+    msg = str(exc.value)
+    assert "\n" not in msg and "fp32-baseline" in msg and "missing" in msg
+    assert isinstance(exc.value, LightnormError) and exc.value.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+    # baseline present but its synth failed: an existing report folder stays untouched
+    out.mkdir()
+    (out / "keep.txt").write_text("old")
+    bad = make_summaries()
+    bad[0]["stages"]["synth"] = stage(None, "failed", "ABC crashed\nafter 25 min")
+    with pytest.raises(ReportError) as exc:
+        build_report(bad, out)
+    assert "\n" not in str(exc.value) and "synth" in str(exc.value)
+    assert "ABC crashed after 25 min" in str(exc.value)
+    bad = make_summaries()
+    del bad[0]["stages"]["energy"]
+    with pytest.raises(ReportError, match="energy is missing"):
+        build_report(bad, out)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_failure_while_writing_leaves_nothing(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("plot failed")
+
+    monkeypatch.setattr(rep, "_plot_energy", boom)
+    with pytest.raises(RuntimeError):
+        build_report(make_summaries()[:4], tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
+    summaries = make_summaries()[:4]   # presets only: no sweep, no Pareto figures
+    xls = copy.deepcopy(summaries[1]["stages"]["synth"])
+    xls["metrics"]["area_um2"] = 6_777_178.0 * 1.5
+    xls["metrics"]["fmax_mhz"] = 85.2
+    summaries[1]["stages"]["synth_xls"] = xls
+    summaries[2]["stages"]["synth_xls"] = stage(None, "failed", "xls: codegen_main failed")
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    files = build_report(summaries, out, generated=WHEN)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png"}
+    rows = {r["label"]: r for r in read_csv(out / "data" / "synth_vs_synth_xls.csv")}
+    assert set(rows) == {"lightnorm", "lightnorm-aggressive"}
+    assert float(rows["lightnorm"]["area_um2_ratio_synth_xls_over_synth"]) == pytest.approx(1.5)
+    assert float(rows["lightnorm"]["fmax_mhz_ratio_synth_xls_over_synth"]) == \
+        pytest.approx(85.2 / 42.6)
+    assert rows["lightnorm-aggressive"]["area_um2_ratio_synth_xls_over_synth"] == ""
+    html = files.html.read_text(encoding="utf-8")
+    assert "Template RTL vs XLS RTL" in html and "failed: xls: codegen_main failed" in html
+    p = parse_html(files.html)
+    assert p.errors == []
+    for link in p.links:
+        if not link.startswith("#"):
+            assert (out / link).is_file(), link
+    assert [x.name for x in tmp_path.iterdir()] == ["r"]
+
+
+def test_formats() -> None:
+    assert rep.fmt_mm2(6_777_178.0) == "6.777"
+    assert rep.fmt_mhz(43.44) == "43.4"
+    assert rep.fmt_int(1219.4) == "1219"
+    assert rep.fmt_err(0.0021) == "2.10e-03"
+    assert rep.fmt_err(0.0) == "0"
+    assert rep.fmt_sig(8.5) == "8.50" and rep.fmt_sig(32.0) == "32.0"
+    assert rep.fmt_sig(1.5e-7) == "1.50e-07"
+    assert rep.fmt_ratio(22_050_000 / 6_777_178) == "3.25×"
+    assert rep.fmt_mj(3886.8 * ELEMENTS) == "6.24"
+    assert rep.fmt_sig(float("nan")) == "nan"
+    assert rep.md_escape("a|b\nc *d*") == "a\\|b c \\*d\\*"
+
+
+def test_bad_input_is_a_report_error(tmp_path: Path) -> None:
+    with pytest.raises(ReportError):
+        build_report([], tmp_path / "x")
+    with pytest.raises(ReportError, match="no spec name"):
+        build_report([{"stages": {}}], tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
+    """Wrong types, NaN, a stage that is a string or has no status: a report, no crash, and
+    no number invented for what is not a number."""
+    base = make_summaries()[0]
+    odd = copy.deepcopy(make_summaries()[1])
+    st = odd["stages"]
+    st["synth"]["metrics"]["area_breakdown"] = "n/a"
+    st["synth"]["metrics"]["power_mw"] = 12.0
+    st["synth"]["metrics"]["fmax_mhz"] = "fast"
+    st["synth"]["metrics"]["clock_ns"] = "5ns"
+    st["synth"]["metrics"]["energy_pj_per_element"]["forward"] = float("nan")
+    st["energy"]["metrics"]["shape"] = "32x64"
+    st["quality"]["metrics"]["distributions"] = {"gaussian": ["not", "a", "mapping"]}
+    st["quality"]["metrics"]["summary"] = None
+    st["csim"] = "passed"
+    st["cosim"] = {"metrics": {"bit_exact": True}}
+    st["synth_xls"] = {"status": "ok", "metrics": None}
+    odd["point"] = {"a.b": 1, "c.b": 2}
+    files = build_report([base, odd], tmp_path / "r", baseline="fp32-baseline")
+    rows = {r["label"]: r for r in read_csv(tmp_path / "r" / "data" / "synthesis.csv")}
+    ln = rows["lightnorm"]
+    assert ln["fmax_mhz"] == "" and ln["power_forward_mw"] == ""
+    assert ln["energy_forward_pj_per_element"] == "nan"
+    ratios = {r["label"]: r for r in read_csv(tmp_path / "r" / "data" / "ratios.csv")}
+    assert ratios["lightnorm"]["energy_forward_ratio_baseline_over_spec"] == ""
+    html = files.html.read_text(encoding="utf-8")
+    assert "error: malformed stage record (str)" in html
+    assert "Template RTL vs XLS RTL" in html
+    assert parse_html(files.html).errors == []
+    assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png"}
+    for fig in files.figures:
+        assert fig.read_bytes()[:8] == PNG_MAGIC
+    # the baseline alone
+    files = build_report([base], tmp_path / "b", baseline="fp32-baseline")
+    assert "1.00×" in files.html.read_text(encoding="utf-8")
