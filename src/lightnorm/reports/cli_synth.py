@@ -40,9 +40,10 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tensor simulated for the switching activity (default 2 channels "
                              "of 256 beats)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the simulated data")
-    parser.add_argument("--flow", choices=("auto", "flat", "hier"), default="auto",
-                        help="timing/power netlist: flat (flatten, then map), hier (map per "
-                             "module, then flatten), auto (flat, hier if ABC crashes; default)")
+    parser.add_argument("--flow", choices=("auto", "flat", "hier"), default="hier",
+                        help="timing/power netlist: hier (map per module, then flatten; "
+                             "default: works for every preset), flat (flatten, then map; ABC "
+                             "crashes on fp32-baseline), auto (flat, hier if ABC crashes)")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute every stage instead of reading the cache")
     parser.epilog = ("area from a hierarchical synthesis; timing and power from a flat, "
@@ -65,7 +66,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UsageError(f"--seed = {seed}: expected a non-negative integer")
     res = synthesize(spec, liberty=getattr(args, "liberty", None), clock_ns=clock,
                      activity=ActivityConfig(shape=shape, seed=seed),
-                     flow=getattr(args, "flow", "auto"),
+                     flow=getattr(args, "flow", "hier"),
                      use_cache=not getattr(args, "no_cache", False))
     data = res.to_dict()
     if getattr(args, "json", False):

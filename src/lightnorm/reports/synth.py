@@ -624,7 +624,7 @@ def _ff_nets(netlist: Netlist, lib: Liberty) -> list[str]:
 
 
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
-               activity: ActivityConfig | None = None, *, flow: str = "auto",
+               activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
                timeout_s: float | None = None) -> SynthResult:
     """Synthesize ``spec``'s ``lightnorm_top`` and report area, timing, power and energy.
