@@ -418,3 +418,19 @@ def test_regress_default_specs_skip_sweep_files(tmp_path: Path) -> None:
     names = regress.default_specs(tmp_path)
     assert names[-1].endswith("tiny-flow.toml") and not any("s.toml" in n for n in names)
     assert load(names[0]).name == names[0]  # presets first
+
+
+def test_report_missing_baseline_exits_2_with_one_line(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    spec_path = _spec_file(tmp_path)
+    assert main(["flow", str(spec_path), "-o", str(out), "--stages", "generate,quality",
+                 "--jobs", "1", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert "error" in body["report"]  # no synthesis for the ratios: the flow says so, no crash
+    for argv, needle in ((["report", str(out), "--baseline", "nope"], "nope"),
+                         (["report", str(out), "--baseline", "tiny-flow"], "synth")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err
+    assert not (out / "report").exists()
