@@ -197,7 +197,7 @@ def test_flow_end_to_end_then_fully_cached(tmp_path: Path,
     # without --json: the comparison table and the report's path on stdout
     assert main([a for a in argv if a != "--json"]) == 0
     text = capsys.readouterr().out
-    assert "tiny-flow" in text and "bit-exact" in text and f"report: {html}" in text
+    assert "tiny-flow" in text and "exact" in text and f"report: {html}" in text
 
 
 def test_flow_bad_input_exits_2_and_writes_nothing(tmp_path: Path,

@@ -207,7 +207,7 @@ def _status(summary: Mapping[str, Any], stage: str) -> str:
     if ent is None:
         return "-"
     s = ent["status"]
-    return {"ok": "bit-exact" if stage in st.VERIFY_STAGES else "ok"}.get(s, s.upper())
+    return {"ok": "exact" if stage in st.VERIFY_STAGES else "ok"}.get(s, s.upper())
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -219,9 +219,8 @@ def table_rows(summaries: Sequence[Mapping[str, Any]], baseline: str | None
     base = next((s for s in summaries if s["spec"] == baseline), None)
     base_area = None if base is None else _metric(base, "synth", "area_um2")
     base_e = None if base is None else _metric(base, "synth", "energy_pj_per_element", "forward")
-    head = ["spec", "csim", "cosim", "area mm2", f"{baseline or 'base'}/area", "Fmax MHz",
-            "E fwd pJ/el", f"{baseline or 'base'}/E fwd", "E bwd pJ/el", "bytes/el",
-            "layer pJ/el", "error"]
+    head = ["spec", "csim", "cosim", "area mm2", "x area", "Fmax MHz", "E fwd pJ/el",
+            "x E fwd", "E bwd pJ/el", "bytes/el", "layer pJ/el", "error"]
     rows = []
     for s in summaries:
         area = _metric(s, "synth", "area_um2")
@@ -246,7 +245,11 @@ def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) ->
     from rich.table import Table
 
     head, rows = table_rows(summaries, baseline)
-    t = Table(title="lightnorm comparison", show_lines=False)
+    t = Table(title="lightnorm comparison", show_lines=False,
+              caption=f"x area, x E fwd: {baseline} / spec (times smaller); E: datapath energy "
+                      "per element; layer: datapath + off-chip memory per element of one BN "
+                      "layer; error: numerical error vs the ideal model of the spec's own mode "
+                      "(docs/quality.md)")
     for h in head:
         t.add_column(h, justify="left" if h == "spec" else "right", no_wrap=True)
     for r in rows:
@@ -258,7 +261,9 @@ def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) ->
     for s in summaries:
         for stage, ent in s["stages"].items():
             if ent["status"] in ("failed", "error", "skipped"):
-                print(f"  {s['spec']} {stage} {ent['status']}: {ent.get('reason')}")
+                reason = str(ent.get("reason"))
+                reason = reason if len(reason) <= 300 else reason[:297] + "..."
+                print(f"  {s['spec']} {stage} {ent['status']}: {reason}")
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -290,7 +295,8 @@ def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, ti
         if "html" in report:
             print(f"report: {report['html']}")
         else:
-            print(f"no report: {report['error']}")
+            err = str(report["error"])
+            print("no report: " + (err if len(err) <= 300 else err[:297] + "..."))
         print(f"results store: {out / 'results.sqlite'}")
     return 1 if failed else 0
 
