@@ -27,7 +27,7 @@ def expected_files(ident: str) -> set[str]:
     spec = next(load(n) for n in preset_names() if load(n).ident == ident)
     hls = {f"hls/{n}" for n in LIBRARY + [f"{ident}_config.h", f"{ident}.h", f"{ident}.cpp",
                                          f"tb_{ident}.cpp", "run_hls.tcl", "README.md"]}
-    return hls | {f"rtl/{n}" for n in render_rtl(spec)}
+    return hls | {f"rtl/{n}" for n in render_rtl(spec)} | {"xls/lightnorm_xls.x"}
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -46,7 +46,7 @@ def test_generate_tree_and_manifest(tmp_path: Path, name: str) -> None:
     assert man["spec_hash"] == spec.hash and man["spec_name"] == spec.name
     assert man["spec"] == spec.to_dict()
     assert man["lightnorm_version"] == lightnorm.__version__
-    assert man["template_hash"] == template_hash(("hls", "rtl"))
+    assert man["template_hash"] == template_hash(("hls", "rtl", "xls"))
     assert "rtl/lightnorm_top.v" in files
     assert {"python", "jinja2"} <= set(man["tools"])
     assert set(man["files"]) == expected_files(spec.ident)

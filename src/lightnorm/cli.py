@@ -50,6 +50,7 @@ from .reports.units import UNITS_HELP, add_units_arguments, cmd_units
 from .spec import Spec, SpecError, check_channel_elems, load, preset_names
 from .spec.io import PRESET_PACKAGE
 from .train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy  # torch-free import
+from .xls.cli_hls import HLS_HELP, add_hls_arguments, cmd_hls
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -466,7 +467,7 @@ COMMANDS: dict[str, Command] = {
     "accuracy": Command(cmd_accuracy, ACCURACY_HELP, takes_spec=False,
                         arguments=accuracy_arguments),
     "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
-    "generate": Command(cmd_generate, "write the HLS C++ (and RTL) project of a spec",
+    "generate": Command(cmd_generate, "write the HLS C++, RTL and XLS DSLX of a spec",
                         arguments=_generate_args),
     "cosim": Command(cmd_cosim, "co-simulate the generated Verilog (Verilator + cocotb) against "
                      "the golden model, bit for bit", arguments=_cosim_args),
@@ -479,6 +480,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command(cmd_report, REPORT_HELP, takes_spec=False, arguments=add_report_arguments),
     "regress": Command(cmd_regress, REGRESS_HELP, takes_spec=False,
                        arguments=add_regress_arguments),
+    "hls": Command(cmd_hls, HLS_HELP, arguments=add_hls_arguments),
 }
 
 

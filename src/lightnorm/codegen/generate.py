@@ -30,10 +30,13 @@ MANIFEST = "manifest.json"
 
 HLS_DIR = "hls"
 RTL_DIR = "rtl"
+XLS_DIR = "xls"
 
 
-def render_files(spec: Spec, parts: tuple[str, ...] = (HLS_DIR, RTL_DIR)) -> dict[str, bytes]:
-    """Generated files of a spec (``parts``: "hls", "rtl"): path relative to OUT -> bytes."""
+def render_files(spec: Spec, parts: tuple[str, ...] = (HLS_DIR, RTL_DIR, XLS_DIR)
+                 ) -> dict[str, bytes]:
+    """Generated files of a spec (``parts``: "hls", "rtl", "xls"): path relative to OUT ->
+    bytes."""
     out: dict[str, bytes] = {}
     if HLS_DIR in parts:
         ctx = context(spec)
@@ -44,6 +47,11 @@ def render_files(spec: Spec, parts: tuple[str, ...] = (HLS_DIR, RTL_DIR)) -> dic
 
         for name, text in render_rtl(spec).items():
             out[f"{RTL_DIR}/{name}"] = text.encode("utf-8")
+    if XLS_DIR in parts:
+        from ..xls.design import render_xls  # DSLX for Google XLS (docs/xls.md)
+
+        for name, text in render_xls(spec).items():
+            out[f"{XLS_DIR}/{name}"] = text.encode("utf-8")
     return out
 
 
@@ -62,7 +70,7 @@ def build_manifest(spec: Spec, files: dict[str, bytes]) -> dict[str, Any]:
         "spec_name": spec.name,
         "spec_hash": spec.hash,
         "spec": spec.to_dict(),
-        "template_hash": template_hash((HLS_DIR, RTL_DIR)),
+        "template_hash": template_hash((HLS_DIR, RTL_DIR, XLS_DIR)),
         "tools": tool_versions(),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }

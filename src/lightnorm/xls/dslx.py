@@ -1,0 +1,360 @@
+"""Render DSLX (Google XLS's HLS language) for the arithmetic units of a spec (``OUT/xls/``).
+
+Every unit implements one primitive of docs/numerics.md bit-exactly: ``add``, ``mul`` (also
+from one FP format into another), ``cvt``, ``recip`` and ``sqrt``, each in both rounding modes
+of the spec (``nearest``, ``truncate``). They share one rounding function per destination
+format (``fp_round_<tag>_<rm>``: subnormal grid below the normal range, flush after rounding,
+saturation, +0), so the contract sits in one place, as in the template RTL.
+
+Where the standard library's ``apfloat`` agrees with the contract - ``add`` and ``mul`` of one
+format into the same format with round-to-nearest-even - it is used by default (with a two-line
+fix-up: IEEE infinity -> largest finite, -0 -> +0); ``apfloat=False`` selects the own code for
+those too. Truncation, mixed-format products, conversions, reciprocal and square root have no
+``apfloat`` counterpart that matches the contract (``apfloat`` rounds only to nearest even, and
+has no correctly rounded reciprocal or square root), so they are always own code.
+
+As for the RTL (:mod:`lightnorm.codegen.rtl`), every number the templates print is computed
+here; the templates (``lightnorm/hls_templates/xls/*.x.j2``) substitute. Their Jinja2
+delimiters are the RTL's (``<% %>``, ``<@ @>``, ``<# #>``), which cannot occur in DSLX.
+Function names follow the RTL module names (``fp_add_e5m10_rne``, ``fp_mul_e5m4_to_e8m23_rtz``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from lightnorm.codegen.rtl import Unit, bfp_info, bits_for, exp_bound, fp_info
+from lightnorm.spec import ROUNDING_MODES, BFPFormat, FPFormat, SpecError
+
+UNIT_KINDS = ("add", "mul", "cvt", "recip", "sqrt")
+RND_TAG = {"nearest": "rne", "truncate": "rtz"}
+BINARY_KINDS = ("add", "mul")
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+# ---- the template environment --------------------------------------------------------------
+
+
+def template_dir() -> Path:
+    return Path(str(resources.files("lightnorm").joinpath("hls_templates", "xls")))
+
+
+def ulit(value: int, width: int) -> str:
+    """Unsigned DSLX literal: ``uN[8]:255``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"ulit: expected an int, got {value!r}")
+    if width < 1 or not 0 <= value < 1 << width:
+        raise ValueError(f"ulit: {value} does not fit in {width} unsigned bits")
+    return f"uN[{width}]:{value}"
+
+
+def hlit(value: int, width: int) -> str:
+    """Unsigned DSLX literal in hex (bit patterns): ``uN[15]:0x7dff``."""
+    ulit(value, width)
+    return f"uN[{width}]:0x{value:x}"
+
+
+def slit(value: int, width: int) -> str:
+    """Signed DSLX literal: ``sN[12]:-5``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"slit: expected an int, got {value!r}")
+    if width < 2 or not -(1 << (width - 1)) <= value < 1 << (width - 1):
+        raise ValueError(f"slit: {value} does not fit in {width} signed bits")
+    return f"sN[{width}]:{value}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        block_start_string="<%",
+        block_end_string="%>",
+        variable_start_string="<@",
+        variable_end_string="@>",
+        comment_start_string="<#",
+        comment_end_string="#>",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["u"] = ulit
+    env.filters["s"] = slit
+    env.filters["h"] = hlit
+    return env
+
+
+def render_template(name: str, ctx: dict[str, Any]) -> str:
+    return environment().get_template(name).render(**ctx)
+
+
+def check_ident(name: str) -> str:
+    """A DSLX function or module name: lower-case identifier (spec names are checked too)."""
+    if not _IDENT.fullmatch(name):
+        raise ValueError(f"{name!r} is not a lower-case DSLX identifier")
+    return name
+
+
+# ---- formats --------------------------------------------------------------------------------
+
+
+def check_rounding(f: FPFormat, what: str) -> None:
+    """The XLS backend implements exactly the spec's rounding modes; anything else is an error."""
+    if f.rounding not in ROUNDING_MODES:
+        raise SpecError(f"{what}.rounding", f.rounding,
+                        f"one of {', '.join(ROUNDING_MODES)} (the XLS backend's modes)")
+
+
+def exponent_width(fmts: list[FPFormat], bfps: list[BFPFormat] | None = None,
+                   lanes: int = 1) -> int:
+    """Signed width of every unbiased exponent in the generated code (the RTL's bound)."""
+    return bits_for(exp_bound(fmts, bfps or [], lanes)) + 1
+
+
+def fp_ctx(f: FPFormat) -> dict[str, Any]:
+    """The RTL's format constants (:func:`lightnorm.codegen.rtl.fp_info`) plus the few the DSLX
+    templates print besides."""
+    i = fp_info(f)
+    p, m, e = i["p"], i["m"], i["e"]
+    return {
+        **i,
+        "ones_p": (1 << p) - 1,  # the top p bits of a value that rounds up to min_normal
+        "pow_p": 1 << p,
+        "reserved": (1 << e) - 1,  # the all-ones exponent field (IEEE inf/NaN)
+        "sqrt_par": (m + p + 1) % 2,  # parity of the radicand shift, see fp_sqrt.x.j2
+        "signbit": 1 << (i["w"] - 1),
+    }
+
+
+# ---- the function registry ------------------------------------------------------------------
+
+
+@dataclass
+class _Fn:
+    template: str
+    ctx: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A verification wrapper with one array parameter (``xls.c_api.jit_fn_predict``):
+    ``n_in`` input words of ``word`` bits, ``n_out`` output words of ``wo`` bits."""
+
+    name: str
+    fn: str
+    word: int
+    n_in: int
+    wo: int
+    n_out: int = 1
+    args: tuple[int, ...] = ()  # width of each scalar argument (the word is cast to it)
+
+
+@dataclass
+class DslxModule:
+    """A rendered DSLX module: its text, the function of each requested unit, and (when rendered
+    for verification) the batch wrappers by the function they wrap."""
+
+    name: str
+    text: str
+    functions: dict[Unit, str]
+    batch: dict[str, Batch] = field(default_factory=dict)
+    uses_apfloat: bool = False
+
+    def batch_of(self, unit: Unit) -> Batch:
+        b = self.batch.get(self.functions[unit])
+        if b is None:
+            raise ValueError(f"{unit}: the module was rendered without batch wrappers")
+        return b
+
+
+class Functions:
+    """The parameterized DSLX functions a module needs, in definition order (callees first)."""
+
+    def __init__(self, xw: int, apfloat: bool = True) -> None:
+        self.xw = xw  # signed width of unbiased exponents
+        self.apfloat = apfloat
+        self.fns: dict[str, _Fn] = {}
+        self.batches: dict[str, Batch] = {}
+        self.uses_apfloat = False
+        self.uses_std = False
+
+    def _add(self, name: str, template: str, **ctx: Any) -> str:
+        if name not in self.fns:
+            self.fns[name] = _Fn(template, {"name": check_ident(name), "xw": self.xw, **ctx})
+        return name
+
+    # -- FP primitives
+    def unpack(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        return self._add(f"fp_unpack_{i['tag']}", "fp_unpack.x.j2", f=i)
+
+    def round(self, f: FPFormat) -> str:
+        check_rounding(f, "format")
+        i = fp_ctx(f)
+        return self._add(f"fp_round_{i['ftag']}", "fp_round.x.j2", f=i)
+
+    def neg(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        return self._add(f"fp_neg_{i['tag']}", "fp_neg.x.j2", f=i)
+
+    def _apfloat_ok(self, fi: FPFormat, fo: FPFormat, kind: str) -> bool:
+        """apfloat agrees with the contract for one format into itself, nearest-even - except
+        ``apfloat::mul`` with a 1-bit fraction, whose sticky bit lands on the round bit
+        (measured: FP(3,1) 0.375 * 0.375 gives 0.25 instead of a flushed 0)."""
+        return (self.apfloat and fi.exp_bits == fo.exp_bits and fi.man_bits == fo.man_bits
+                and fo.rounding == "nearest" and (kind == "add" or fo.man_bits >= 2))
+
+    def add(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        name = f"fp_add_{i['ftag']}"
+        if self._apfloat_ok(f, f, "add"):
+            self.uses_apfloat = True
+            return self._add(name, "fp_apfloat.x.j2", f=i, op="add", sym="+")
+        return self._add(name, "fp_add.x.j2", f=i, unpack=self.unpack(f), round=self.round(f))
+
+    def mul(self, fi: FPFormat, fo: FPFormat) -> str:
+        a, b = fp_ctx(fi), fp_ctx(fo)
+        name = (f"fp_mul_{b['ftag']}" if a["tag"] == b["tag"]
+                else f"fp_mul_{a['tag']}_to_{b['ftag']}")
+        if self._apfloat_ok(fi, fo, "mul"):
+            self.uses_apfloat = True
+            return self._add(name, "fp_apfloat.x.j2", f=b, op="mul", sym="*")
+        self.uses_std = True
+        return self._add(name, "fp_mul.x.j2", fi=a, fo=b, unpack=self.unpack(fi),
+                         round=self.round(fo), sw=max(2 * a["p"], b["p"] + 1))
+
+    def cvt(self, fi: FPFormat, fo: FPFormat) -> str:
+        a, b = fp_ctx(fi), fp_ctx(fo)
+        return self._add(f"fp_cvt_{a['tag']}_to_{b['ftag']}", "fp_cvt.x.j2", fi=a, fo=b,
+                         unpack=self.unpack(fi), round=self.round(fo),
+                         sw=max(a["p"], b["p"] + 1))
+
+    def recip(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        return self._add(f"fp_recip_{i['ftag']}", "fp_recip.x.j2", f=i, unpack=self.unpack(f),
+                         round=self.round(f))
+
+    def sqrt(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        return self._add(f"fp_sqrt_{i['ftag']}", "fp_sqrt.x.j2", f=i, unpack=self.unpack(f),
+                         round=self.round(f))
+
+    def unit(self, u: Unit) -> str:
+        """The function of one arithmetic unit (``rtl.Unit``: kind, input and output format)."""
+        check_rounding(u.fout, f"{u.kind} output")
+        if u.kind == "add":
+            if u.fin != u.fout:
+                raise ValueError(f"add: input {u.fin} and output {u.fout} must be one format")
+            return self.add(u.fout)
+        if u.kind == "mul":
+            return self.mul(u.fin, u.fout)
+        if u.kind == "cvt":
+            return self.cvt(u.fin, u.fout)
+        if u.kind in ("recip", "sqrt"):
+            if (u.fin.exp_bits, u.fin.man_bits) != (u.fout.exp_bits, u.fout.man_bits):
+                raise ValueError(f"{u.kind}: input {u.fin} and output {u.fout} must be one "
+                                 "format")
+            return self.recip(u.fout) if u.kind == "recip" else self.sqrt(u.fout)
+        raise ValueError(f"unknown unit kind {u.kind!r} (expected one of {UNIT_KINDS})")
+
+    # -- BFP storage
+    def bfp_cvt(self, b: BFPFormat, f: FPFormat) -> str:
+        """A BFP element and its block's exponent field -> cvt into FP format f."""
+        bi, fi = bfp_info(b), fp_ctx(f)
+        return self._add(f"bfp_cvt_m{b.man_bits}e{b.exp_bits}_to_{fi['ftag']}", "bfp_cvt.x.j2",
+                         b=bi, f=fi, round=self.round(f), sw=max(b.man_bits, fi["p"] + 1))
+
+    def bfp_encode(self, b: BFPFormat, f: FPFormat) -> str:
+        """A block of ``b.block`` values of FP format f -> (exponent field, elements)."""
+        check_rounding(f, "format")
+        if b.rounding not in ROUNDING_MODES:
+            raise SpecError("bfp.rounding", b.rounding, f"one of {', '.join(ROUNDING_MODES)}")
+        bi, fi = bfp_info(b), fp_ctx(f)
+        rm = RND_TAG[b.rounding]
+        fb = fi["p"] + 1  # fraction bits of the element's fixed-point image
+        core = f"m{b.man_bits}e{b.exp_bits}_{rm}_{fi['tag']}"
+        unpack = self.unpack(f)
+        elem = self._add(f"bfp_round_{core}", "bfp_encode.x.j2", part="elem", b=bi, f=fi,
+                         unpack=unpack, fb=fb, xwid=fi["p"] + fb + b.man_bits + 1,
+                         qw=fi["p"] + b.man_bits + 2, g=b.block)
+        lanes = self._add(f"bfp_round_g{b.block}{core}", "bfp_encode.x.j2", part="lanes",
+                          b=bi, f=fi, elem=elem, g=b.block)
+        return self._add(f"bfp_enc_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2", part="block",
+                         b=bi, f=fi, unpack=unpack, lanes_fn=lanes, g=b.block)
+
+    # -- lanes (format P)
+    def norm_lane(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        return self._add(f"ln_norm_lane_{i['ftag']}", "ln_norm_lane.x.j2", f=i,
+                         add=self.add(f), mul=self.mul(f, f))
+
+    def xhat_lane(self, f: FPFormat) -> str:
+        i = fp_ctx(f)
+        return self._add(f"ln_xhat_lane_{i['ftag']}", "ln_xhat_lane.x.j2", f=i,
+                         add=self.add(f), mul=self.mul(f, f), neg=self.neg(f))
+
+    def dx_lane(self, f: FPFormat, standard: bool) -> str:
+        i = fp_ctx(f)
+        mode = "std" if standard else "range"
+        return self._add(f"ln_dx_lane_{mode}_{i['ftag']}", "ln_dx_lane.x.j2", f=i,
+                         std=standard, add=self.add(f), mul=self.mul(f, f), neg=self.neg(f))
+
+    # -- verification wrappers
+    def batch(self, fn: str, args: list[int], wo: int) -> Batch:
+        """Wrap ``fn(a0: uN[args[0]], ...) -> uN[wo]``."""
+        b = Batch(f"batch_{fn}", fn, max(args), len(args), wo, 1, tuple(args))
+        self.batches.setdefault(fn, b)
+        return b
+
+    def batch_bfp_encode(self, fn: str, b: BFPFormat, f: FPFormat) -> Batch:
+        """Wrap a block encoder: ``block`` words in, exponent field then elements out."""
+        bt = Batch(f"batch_{fn}", fn, f.width, b.block, max(b.exp_bits, b.man_bits + 1),
+                   b.block + 1)
+        self.batches.setdefault(fn, bt)
+        return bt
+
+    def text(self, module: str, source: str) -> str:
+        head = render_template("header.x.j2", {"module": module, "source": source,
+                                               "apfloat": self.uses_apfloat,
+                                               "std": self.uses_std})
+        body = "".join(render_template(f.template, f.ctx) for f in self.fns.values())
+        if self.batches:
+            body += "\n// ---- verification wrappers (JIT batches), not part of the design\n"
+            for fn, bt in self.batches.items():
+                body += render_template("batch.x.j2", {
+                    "name": bt.name, "fn": fn, "word": bt.word, "n_in": bt.n_in, "wo": bt.wo,
+                    "n_out": bt.n_out, "bfp": bt.n_out > 1, "args": bt.args})
+        return head + body
+
+
+def _unit_args(u: Unit) -> list[int]:
+    return [u.fin.width] * (2 if u.kind in BINARY_KINDS else 1)
+
+
+def render_units(units: list[Unit], *, module: str = "ln_units", apfloat: bool = True,
+                 batch: bool = False, source: str = "a unit list") -> DslxModule:
+    """One DSLX module with a function per unit (and, with ``batch``, JIT batch wrappers)."""
+    check_ident(module)
+    fmts = sorted({u.fin for u in units} | {u.fout for u in units},
+                  key=lambda f: (f.exp_bits, f.man_bits, f.rounding))
+    reg = Functions(exponent_width(fmts), apfloat=apfloat)
+    fns = {u: reg.unit(u) for u in units}
+    if batch:
+        for u in units:
+            reg.batch(fns[u], _unit_args(u), u.fout.width)
+    text = reg.text(module, source)
+    return DslxModule(module, text, fns, dict(reg.batches), reg.uses_apfloat)
+
+
+__all__ = [
+    "BINARY_KINDS", "Batch", "DslxModule", "Functions", "UNIT_KINDS", "Unit", "check_ident",
+    "environment", "exponent_width", "fp_ctx", "hlit", "render_units", "slit", "ulit",
+]

@@ -1,0 +1,340 @@
+"""The DSLX datapath pieces (XLS backend) against the golden model's primitives.
+
+BFP decode (element + shared exponent -> an FP format): every (exponent field, element) pair.
+BFP block encode: random and edge blocks against :func:`lightnorm.verify.encoding.encode`,
+with coverage of the cases that matter counted and asserted (raise, saturation, clamping,
+all-zero and flushed blocks). The normalize, x_hat and dx lanes: random vectors against the
+same compositions of :mod:`lightnorm.verify.fpnum` primitives the golden model evaluates. A
+spec's whole DSLX module (:mod:`lightnorm.xls.design`) for every preset: each role through the
+JIT against its reference, and the pipelined Verilog of one preset linted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("xls")
+
+from lightnorm.codegen.rtl import Unit  # noqa: E402
+from lightnorm.spec import BFPFormat, FPFormat, load, preset_names  # noqa: E402
+from lightnorm.verify import cosim, encoding, fpnum  # noqa: E402
+from lightnorm.xls import compile as xc  # noqa: E402
+from lightnorm.xls import design as xd  # noqa: E402
+from lightnorm.xls import dslx  # noqa: E402
+
+E5M4 = FPFormat(5, 4, "nearest")
+E6M9 = FPFormat(6, 9, "nearest")
+E8M7T = FPFormat(8, 7, "truncate")
+FP32 = FPFormat(8, 23, "nearest")
+
+# (BFP format, lane format P): both rounding modes, both carry rules, elements narrower and
+# wider than P's significand, shared-exponent ranges narrower and wider than P's
+BFP_CASES = [
+    (BFPFormat(4, 3, 4, "nearest", "raise"), E5M4),
+    (BFPFormat(2, 6, 3, "truncate", "saturate"), E5M4),
+    (BFPFormat(8, 7, 5, "nearest", "saturate"), E5M4),
+    (BFPFormat(4, 5, 6, "truncate", "raise"), E5M4),
+    (BFPFormat(16, 7, 8, "nearest", "saturate"), E6M9),
+    (BFPFormat(1, 12, 7, "nearest", "raise"), E6M9),
+    (BFPFormat(8, 5, 8, "nearest", "raise"), FP32),
+    (BFPFormat(16, 23, 8, "truncate", "saturate"), FP32),
+]
+
+
+def _ids(case: tuple[BFPFormat, FPFormat]) -> str:
+    b, f = case
+    return f"{b.tag}_{b.rounding[0]}{b.carry[0]}_{f.tag}"
+
+
+def _off_reserved(f: FPFormat, x: np.ndarray) -> np.ndarray:
+    ef = (x >> np.uint64(f.man_bits)) & np.uint64((1 << f.exp_bits) - 1)
+    x[ef == (1 << f.exp_bits) - 1] ^= np.uint64(1 << f.man_bits)
+    return x
+
+
+def _random_patterns(f: FPFormat, shape: tuple[int, ...], rng: np.random.Generator
+                     ) -> np.ndarray:
+    return _off_reserved(f, rng.integers(0, 1 << f.width, shape, dtype=np.uint64))
+
+
+def _near(f: FPFormat, a: np.ndarray, rng: np.random.Generator, spread: int = 2) -> np.ndarray:
+    m, w = f.man_bits, f.width
+    d = rng.integers(-spread, spread + 1, a.shape).astype(np.int64)
+    b = (a.astype(np.int64) + (d << m) + rng.integers(-3, 4, a.shape)) & ((1 << w) - 1)
+    b = b.astype(np.uint64) ^ (rng.integers(0, 2, a.shape).astype(np.uint64) << np.uint64(w - 1))
+    return _off_reserved(f, b)
+
+
+@pytest.fixture(scope="module")
+def xls_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xls_cache")
+
+
+def _bfp_module(b: BFPFormat, f: FPFormat) -> tuple[dslx.DslxModule, dslx.Batch, dslx.Batch]:
+    reg = dslx.Functions(dslx.exponent_width([f], [b], 1))
+    dec = reg.batch(reg.bfp_cvt(b, f), [b.exp_bits, b.man_bits + 1], f.width)
+    enc_fn = reg.bfp_encode(b, f)
+    enc = reg.batch_bfp_encode(enc_fn, b, f)
+    name = f"bfp_{b.tag}_{f.tag}"
+    return dslx.DslxModule(name, reg.text(name, "test"), {}, dict(reg.batches)), dec, enc
+
+
+# ---- BFP decode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", BFP_CASES, ids=_ids)
+def test_bfp_decode_exhaustive(case: tuple[BFPFormat, FPFormat], xls_cache: Path) -> None:
+    b, f = case
+    mod, dec, _ = _bfp_module(b, f)
+    fields = np.arange(1, (1 << b.exp_bits) - 1, dtype=np.uint64)  # E in [emin, emax]
+    elems = np.arange(1 << (b.man_bits + 1), dtype=np.uint64)
+    if fields.size * elems.size > 2_000_000:  # 23-bit elements: every field, 4096 elements
+        rng = np.random.default_rng(7)
+        elems = np.unique(np.concatenate([
+            elems[:1024], elems[-1024:], rng.choice(elems, 2048, replace=False)]))
+    ef, el = (x.ravel() for x in np.meshgrid(fields, elems))
+    got = xc.batch_jit(mod, dec, cache=xls_cache)(ef, el)
+    mag = (el & np.uint64(b.max_mantissa)).astype(np.float64)
+    val = mag * np.exp2(ef.astype(np.float64) - b.bias - b.man_bits + 1)
+    val = np.where((el >> np.uint64(b.man_bits)) & np.uint64(1), -val, val)
+    exp = fpnum.encode_array(fpnum.round_array(val, f), f)
+    bad = np.nonzero(got != exp)[0]
+    assert bad.size == 0, (f"{dec.fn}: {bad.size}/{got.size} wrong, first field "
+                           f"{int(ef[bad[0]])} element {int(el[bad[0]]):#x}: expected "
+                           f"{int(exp[bad[0]]):#x} got {int(got[bad[0]]):#x}")
+
+
+# ---- BFP encode -----------------------------------------------------------------------------
+
+
+def _blocks(b: BFPFormat, f: FPFormat, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n blocks of lane results: random, near one another, tiny/huge, with zeros and ties."""
+    g = b.block
+    x = _random_patterns(f, (n, g), rng)
+    q = n // 6
+    x[q:2 * q] = _near(f, np.repeat(x[q:2 * q, :1], g, axis=1), rng)  # one binade or two
+    x[2 * q:3 * q] = _near(f, np.repeat(x[2 * q:3 * q, :1], g, axis=1), rng, spread=0)
+    # all-ones significands at the block maximum: the elements that carry when rounded
+    top = x[3 * q:4 * q]
+    top |= np.uint64((1 << f.man_bits) - 1)
+    x[3 * q:4 * q] = _off_reserved(f, top)
+    x[4 * q:4 * q + q // 2] &= np.uint64(1 << (f.width - 1))  # signed zeros
+    x[4 * q + q // 2:5 * q, ::2] = 0  # half zeros
+    x[-4:] = 0  # all-zero blocks
+    return x
+
+
+def _coverage(b: BFPFormat, f: FPFormat, x: np.ndarray, exps: np.ndarray,
+              bits: np.ndarray) -> dict[str, int]:
+    vals = fpnum.decode_array(x.astype(np.int64), f)
+    nz = vals != 0
+    with np.errstate(divide="ignore"):
+        lg = np.where(nz, np.floor(np.log2(np.abs(np.where(nz, vals, 1.0)))), -1e9)
+    emax_blk = lg.max(axis=1)
+    e_out = exps.reshape(-1).astype(np.int64) - b.bias
+    mags = bits & np.uint64(b.max_mantissa)
+    return {
+        "all_zero": int(np.count_nonzero(~nz.any(axis=1))),
+        "clamp_low": int(np.count_nonzero(nz.any(axis=1) & (emax_blk < b.emin))),
+        "clamp_high": int(np.count_nonzero(emax_blk > b.emax)),
+        "raised": int(np.count_nonzero(nz.any(axis=1) & (e_out > np.maximum(emax_blk, b.emin)))),
+        "saturated": int(np.count_nonzero(mags == np.uint64(b.max_mantissa))),
+        "flushed": int(np.count_nonzero(nz & (mags == 0))),
+    }
+
+
+@pytest.mark.parametrize("case", BFP_CASES, ids=_ids)
+def test_bfp_encode_blocks(case: tuple[BFPFormat, FPFormat], xls_cache: Path) -> None:
+    b, f = case
+    mod, _, enc = _bfp_module(b, f)
+    rng = np.random.default_rng(1000 + b.block * 31 + b.man_bits)
+    n = max(2000, 60_000 // b.block)
+    x = _blocks(b, f, n, rng)
+    got = xc.batch_jit(mod, enc, cache=xls_cache)(*[x[:, j] for j in range(b.block)])
+    ref = encoding.encode(fpnum.decode_array(x.astype(np.int64), f), b)
+    assert ref.exps is not None
+    exp = np.concatenate([ref.exps, ref.bits], axis=1)
+    bad = np.nonzero((got != exp).any(axis=1))[0]
+    assert bad.size == 0, (f"{enc.fn}: {bad.size}/{n} blocks wrong, first block "
+                           f"{[hex(int(v)) for v in x[bad[0]]]}: expected "
+                           f"{[hex(int(v)) for v in exp[bad[0]]]} got "
+                           f"{[hex(int(v)) for v in got[bad[0]]]}")
+    cov = _coverage(b, f, x, ref.exps, ref.bits)
+    assert cov["all_zero"] > 0, cov
+    if b.block > 1:  # an element far below the block maximum rounds to 0
+        assert cov["flushed"] > 0, cov
+    if b.carry == "raise" and b.rounding == "nearest" and b.man_bits < f.precision:
+        assert cov["raised"] > 0, cov  # only a dropped bit can round up past 2^m - 1
+    if b.emax < f.emax:
+        assert cov["clamp_high"] > 0 and cov["saturated"] > 0, cov
+    if b.emin > f.emin:
+        assert cov["clamp_low"] > 0, cov
+
+
+# ---- lanes ----------------------------------------------------------------------------------
+
+LANE_FORMATS = [E5M4, E8M7T, FP32]
+
+
+# the own-code variant differs from the apfloat one only for nearest-even formats
+LANE_CASES = [(f, True) for f in LANE_FORMATS] + [
+    (f, False) for f in LANE_FORMATS if f.rounding == "nearest"]
+
+
+@pytest.mark.parametrize(("f", "apfloat"), LANE_CASES,
+                         ids=[f"{f.tag}{f.rounding[0]}-{'apfloat' if a else 'own'}"
+                              for f, a in LANE_CASES])
+def test_lanes_random(f: FPFormat, apfloat: bool, xls_cache: Path) -> None:
+    reg = dslx.Functions(dslx.exponent_width([f]), apfloat=apfloat)
+    lanes = {
+        "norm": reg.batch(reg.norm_lane(f), [f.width] * 3, f.width),
+        "xhat": reg.batch(reg.xhat_lane(f), [f.width] * 3, f.width),
+        "dx_std": reg.batch(reg.dx_lane(f, True), [f.width] * 5, f.width),
+        "dx_range": reg.batch(reg.dx_lane(f, False), [f.width] * 4, f.width),
+    }
+    name = f"lanes_{f.tag}_{f.rounding[0]}"
+    mod = dslx.DslxModule(name, reg.text(name, "test"), {}, dict(reg.batches))
+    rng = np.random.default_rng(99)
+    n = 60_000
+
+    def op(o: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return fpnum.op_array(o, a, b, f)
+
+    for kind, bt in lanes.items():
+        ins = [_random_patterns(f, (n,), rng) for _ in range(bt.n_in)]
+        ins[1][: n // 2] = _near(f, ins[0][: n // 2], rng)  # cancellation in the first sub
+        if kind == "dx_std":
+            ins[2][n // 2:] = _near(f, ins[0][n // 2:], rng)
+        got = xc.batch_jit(mod, bt, cache=xls_cache)(*ins)
+        v = [fpnum.decode_array(x.astype(np.int64), f) for x in ins]
+        if kind == "norm":
+            r = op("add", op("mul", v[0], v[1]), v[2])
+        elif kind == "xhat":
+            r = op("mul", op("sub", v[0], v[1]), v[2])
+        elif kind == "dx_std":
+            r = op("mul", v[4], op("sub", op("sub", v[0], v[2]), op("mul", v[1], v[3])))
+        else:
+            r = op("mul", v[3], op("sub", op("sub", v[0], v[2]), v[1]))
+        exp = fpnum.encode_array(r, f)
+        bad = np.nonzero(got != exp)[0]
+        assert bad.size == 0, (f"{bt.fn}: {bad.size}/{n} wrong, first inputs "
+                               f"{[hex(int(x[bad[0]])) for x in ins]}")
+
+
+# ---- a spec's whole module ------------------------------------------------------------------
+
+
+def _role_reference(spec_name: str, role: str, top: xd.Top, ins: list[np.ndarray]
+                    ) -> np.ndarray:
+    spec = load(spec_name)
+    P, A, S = spec.compute, spec.accum, spec.scalar
+    roles = spec.storage.roles()
+    fmt = {"p": P, "a": A, "s": S}
+    kind, _, tag = role.partition("_")
+    if kind in ("add", "mul") and tag in fmt:
+        f = fmt[tag]
+        return cosim.unit_reference(Unit(kind, f, f), ins[0], ins[1])
+    if kind in ("recip", "sqrt"):
+        return cosim.unit_reference(Unit(kind, S, S), ins[0])
+    if role in ("p_to_a", "a_to_s", "s_to_p"):
+        src, dst = fmt[role[0]], fmt[role[-1]]
+        return cosim.unit_reference(Unit("cvt", src, dst), ins[0])
+    if role in ("x_to_p", "x_to_a", "dy_to_p", "dy_to_a"):
+        st = roles[role.split("_")[0]]
+        dst = fmt[role[-1]]
+        if isinstance(st, FPFormat):
+            return cosim.unit_reference(Unit("cvt", st, dst), ins[0])
+        mag = (ins[1] & np.uint64(st.max_mantissa)).astype(np.float64)
+        val = mag * np.exp2(ins[0].astype(np.float64) - st.bias - st.man_bits + 1)
+        val = np.where((ins[1] >> np.uint64(st.man_bits)) & np.uint64(1), -val, val)
+        return fpnum.encode_array(fpnum.round_array(val, dst), dst)
+    if role == "x_sq":
+        st = roles["x"]
+        assert isinstance(st, FPFormat)
+        return cosim.unit_reference(Unit("mul", st, A), ins[0], ins[1])
+    if role in ("y_enc", "dx_enc"):
+        st = roles[role.split("_")[0]]
+        if isinstance(st, FPFormat):
+            return cosim.unit_reference(Unit("cvt", P, st), ins[0])
+        x = np.stack(ins, axis=1)
+        ref = encoding.encode(fpnum.decode_array(x.astype(np.int64), P), st)
+        assert ref.exps is not None
+        return np.concatenate([ref.exps, ref.bits], axis=1)
+    v = [fpnum.decode_array(x.astype(np.int64), P) for x in ins]
+
+    def op(o: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return fpnum.op_array(o, a, b, P)
+
+    if role == "norm_lane":
+        r = op("add", op("mul", v[0], v[1]), v[2])
+    elif role == "xhat_lane":
+        r = op("mul", op("sub", v[0], v[1]), v[2])
+    elif role == "dx_lane" and len(v) == 5:
+        r = op("mul", v[4], op("sub", op("sub", v[0], v[2]), op("mul", v[1], v[3])))
+    elif role == "dx_lane":
+        r = op("mul", v[3], op("sub", op("sub", v[0], v[2]), v[1]))
+    else:
+        raise AssertionError(f"no reference for role {role}")
+    return fpnum.encode_array(r, P)
+
+
+def _role_inputs(spec_name: str, top: xd.Top, rng: np.random.Generator, n: int
+                 ) -> list[np.ndarray]:
+    spec = load(spec_name)
+    P, A, S = spec.compute, spec.accum, spec.scalar
+    roles = spec.storage.roles()
+    src = {"p": P, "a": A, "s": S}
+    r = top.role
+    if r in ("x_to_p", "x_to_a", "dy_to_p", "dy_to_a") and isinstance(
+            roles[r.split("_")[0]], BFPFormat):
+        st = roles[r.split("_")[0]]
+        assert isinstance(st, BFPFormat)
+        ef = rng.integers(1, (1 << st.exp_bits) - 1, n, dtype=np.uint64)
+        return [ef, rng.integers(0, 1 << (st.man_bits + 1), n, dtype=np.uint64)]
+    if r in ("x_to_p", "x_to_a", "dy_to_p", "dy_to_a", "x_sq"):
+        f = roles[r.split("_")[0]]
+    elif r in ("y_enc", "dx_enc", "norm_lane", "xhat_lane", "dx_lane"):
+        f = P
+    elif r in ("p_to_a", "a_to_s", "s_to_p"):
+        f = src[r[0]]
+    else:
+        f = src[r.split("_")[1]]
+    assert isinstance(f, FPFormat)
+    ins = [_random_patterns(f, (n,), rng) for _ in range(top.batch.n_in)]
+    if top.batch.n_in >= 2:
+        ins[1][: n // 2] = _near(f, ins[0][: n // 2], rng)
+    return ins
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_spec_module_roles(preset: str, xls_cache: Path) -> None:
+    spec = load(preset)
+    d = xd.design(spec)
+    assert d.dslx.text == xd.design(spec).dslx.text  # deterministic
+    assert xd.render_xls(spec) == {"lightnorm_xls.x": d.dslx.text}
+    rng = np.random.default_rng(5)
+    expected_roles = {"add_p", "mul_p", "add_a", "add_s", "mul_s", "recip_s", "y_enc",
+                      "dx_enc", "x_to_p", "norm_lane", "dx_lane"}
+    assert expected_roles <= {t.role for t in d.tops}
+    assert ("sqrt_s" in {t.role for t in d.tops}) == (spec.bn.mode == "standard")
+    for top in d.tops:
+        n = 20_000 // (top.batch.n_in if top.batch.n_out > 1 else 1)
+        ins = _role_inputs(preset, top, rng, n)
+        got = xc.batch_jit(d.dslx, top.batch, cache=xls_cache)(*ins)
+        exp = _role_reference(preset, top.role, top, ins)
+        assert got.shape == exp.shape, top.role
+        bad = np.nonzero((got != exp).reshape(got.shape[0], -1).any(axis=1))[0]
+        assert bad.size == 0, f"{preset} {top.role} ({top.fn}): {bad.size}/{n} wrong"
+
+
+def test_spec_module_pipelines_lint_clean(xls_cache: Path) -> None:
+    spec = load("lightnorm")
+    d = xd.design(spec)
+    opts = xc.CodegenOptions(clock_ps=int(spec.hw.clock_ns * 1000))
+    for fn in d.functions():
+        p = xc.pipeline(d.dslx, fn, xd.VERILOG_PREFIX + fn, opts, cache=xls_cache)
+        assert p.module == f"xls_{fn}" and f"module xls_{fn}(" in p.verilog
+        xc.lint(p)
