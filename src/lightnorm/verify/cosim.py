@@ -388,7 +388,9 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS) -> P
         raise CosimError("FST waveforms need the lz4 header (Debian: apt-get install liblz4-dev)")
     files = model_files(spec)
     flags = [*VLT_OPT, "-CFLAGS", cflags] + (["--trace-fst", "--trace-structs"] if waves else [])
-    key = _digest(files, *flags, tool_env()["CXXFLAGS"])
+    # the binary's runpath names this environment's cocotb library: a model built from another
+    # virtual environment (moved or deleted) would not load
+    key = _digest(files, *flags, tool_env()["CXXFLAGS"], str(ccfg.libs_dir))
     d = model_dir(spec, waves, cflags)
     bdir = d / "build"
     exe = bdir / rtl.TB_TOP
