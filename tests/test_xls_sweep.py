@@ -1,4 +1,4 @@
-"""Opt-in sweep (``LIGHTNORM_XLS_SWEEP=1``, ~3 minutes): every FP(e, m) of at most 10 bits,
+"""Sweep (~3 minutes on one core): every FP(e, m) of at most 10 bits,
 both rounding modes, every unit kind through the XLS JIT against the golden primitives on
 every input pair - the measurement quoted in docs/xls.md. The regular suite covers a selection
 of these formats (test_xls_units.py)."""
@@ -6,7 +6,6 @@ of these formats (test_xls_units.py)."""
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -19,9 +18,6 @@ from lightnorm.verify import cosim  # noqa: E402
 from lightnorm.xls import compile as xc  # noqa: E402
 from lightnorm.xls import dslx  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.environ.get("LIGHTNORM_XLS_SWEEP") != "1",
-                                reason="opt-in: set LIGHTNORM_XLS_SWEEP=1")
-
 FORMATS = [FPFormat(e, m, r) for e in range(2, 9) for m in range(1, 8) if e + m <= 9
            for r in ("nearest", "truncate")]
 
@@ -32,7 +28,6 @@ def _valid(f: FPFormat) -> np.ndarray:
     return p[ef != (1 << f.exp_bits) - 1]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("apfloat", [True, False], ids=["apfloat", "own"])
 def test_every_small_format_exhaustive(apfloat: bool) -> None:
     units = [Unit(k, f, f) for f in FORMATS for k in ("add", "mul", "recip", "sqrt")]
