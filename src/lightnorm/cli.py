@@ -444,6 +444,9 @@ def _cosim_args(parser: argparse.ArgumentParser) -> None:
     _verify_args(parser)
     parser.add_argument("--waves", action="store_true",
                         help="build with FST tracing and keep the waveform of a failing run")
+    parser.add_argument("--backend", choices=("template", "xls"), default="template",
+                        help="design under lightnorm_top: the template RTL (default) or its "
+                             "shell around XLS-generated arithmetic (docs/xls.md)")
 
 
 def cmd_cosim(args: argparse.Namespace) -> int:
@@ -452,7 +455,8 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     spec = load(args.spec)
     shape = parse_shape(args.shape)
     check_channel_elems(spec, shape[0] * shape[2] * shape[3])
-    result = cosim.compare(spec, shape, args.seed, args.pass_, waves=args.waves)
+    result = cosim.compare(spec, shape, args.seed, args.pass_, waves=args.waves,
+                           backend=getattr(args, "backend", "template"))
     return report_verification(result, args.json, "co-simulation")
 
 

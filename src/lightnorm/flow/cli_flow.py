@@ -45,10 +45,10 @@ def _stages(text: str | None) -> tuple[str, ...]:
     if text is None:
         return st.STAGES
     got = tuple(s.strip() for s in text.split(",") if s.strip())
-    bad = [s for s in got if s not in st.STAGES]
+    bad = [s for s in got if s not in st.ALL_STAGES]
     if bad or not got:
         raise UsageError(f"--stages = {text!r}: expected a comma-separated list of "
-                         + ", ".join(st.STAGES))
+                         + ", ".join(st.ALL_STAGES))
     return got
 
 
@@ -70,7 +70,9 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="specs run in parallel on a local process pool (default: the CPUs)")
     p.add_argument("--stages", default=None, metavar="LIST",
-                   help="comma-separated subset of " + ",".join(st.STAGES) + " (default all)")
+                   help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
+                        " (default " + ",".join(st.STAGES) + "; synth_xls: the XLS backend's "
+                        "design, docs/xls.md)")
     p.add_argument("--clock-ns", type=float, default=None, metavar="T",
                    help="synthesis clock period (default each spec's hw.clock_ns)")
     p.add_argument("--liberty", default=None, metavar="PATH",

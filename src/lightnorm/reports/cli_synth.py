@@ -1,5 +1,6 @@
-"""``lightnorm synth SPEC [--liberty PATH] [--clock-ns T] [--json]``: area, timing, power and
-energy of a spec's RTL (:func:`lightnorm.reports.synth.synthesize`, docs/synthesis.md).
+"""``lightnorm synth SPEC [--liberty PATH] [--clock-ns T] [--backend template|xls] [--json]``:
+area, timing, power and energy of a spec's RTL (:func:`lightnorm.reports.synth.synthesize`,
+docs/synthesis.md; the xls backend: docs/xls.md).
 
 Registered in :data:`lightnorm.cli.COMMANDS` as
 ``Command(cmd_synth, SYNTH_HELP, arguments=add_synth_arguments)`` (``SPEC`` and ``--json`` are
@@ -44,6 +45,9 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing/power netlist: hier (map per module, then flatten; "
                              "default: works for every preset), flat (flatten, then map; ABC "
                              "crashes on fp32-baseline), auto (flat, hier if ABC crashes)")
+    parser.add_argument("--backend", choices=("template", "xls"), default="template",
+                        help="design under lightnorm_top: the template RTL (default) or its "
+                             "shell around XLS-generated arithmetic (docs/xls.md)")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute every stage instead of reading the cache")
     parser.epilog = ("area from a hierarchical synthesis; timing and power from a flat, "
@@ -67,7 +71,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     res = synthesize(spec, liberty=getattr(args, "liberty", None), clock_ns=clock,
                      activity=ActivityConfig(shape=shape, seed=seed),
                      flow=getattr(args, "flow", "hier"),
-                     use_cache=not getattr(args, "no_cache", False))
+                     use_cache=not getattr(args, "no_cache", False),
+                     backend=getattr(args, "backend", "template"))
     data = res.to_dict()
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
@@ -77,7 +82,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-    console.print(f"[bold]{res.spec}[/bold] on {res.liberty} at {res.clock_ns:g} ns"
+    console.print(f"[bold]{res.spec}[/bold] ({res.backend} RTL) on {res.liberty} at "
+                  f"{res.clock_ns:g} ns"
                   f"{' (cached)' if res.cached else ''}", markup=True)
     summary = Table(show_header=False, title="summary")
     summary.add_column("figure", style="bold")
@@ -85,6 +91,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     ge = res.gate_equivalents
     summary.add_row("area (hierarchical)", f"{res.area_um2:,.0f} um2 ({res.area_um2 / 1e6:.3f} "
                     "mm2)")
+    if res.xls_area_um2 is not None:
+        summary.add_row("XLS-generated modules (xls_*)", f"{res.xls_area_um2:,.0f} um2 ("
+                        f"{100 * res.xls_area_um2 / res.area_um2:.1f}% of the area)"
+                        if res.area_um2 else "-")
     summary.add_row("area (flat, buffered: timing/power netlist)", f"{res.area_flat_um2:,.0f} um2")
     summary.add_row(f"gate equivalents (area / {res.nand2_cell})", f"{ge['nand2_area']:,.0f}")
     summary.add_row("gate equivalents (generic CMOS transistors / 4)",

@@ -81,7 +81,7 @@ from .tools import find_osu018_liberty, run_tool, sta_command, tool_versions, yo
 #: bump when a Yosys script changes (invalidates cached syntheses)
 SCRIPT_VERSION = "1"
 #: bump when what a result holds or how it is computed from the stages changes
-RESULT_VERSION = "3"
+RESULT_VERSION = "4"
 #: the blocks of the area breakdown, in report order
 BLOCKS = ("statistics", "finalize", "normalize", "bfp_codec", "backward", "control")
 PASSES = ("forward", "backward")
@@ -275,7 +275,7 @@ FLOWS = ("flat", "hier")
 #: bump when the script of the "hier" flow changes
 HIER_FLOW_VERSION = "2"
 #: bump when the post-processing of the netlist for OpenSTA changes
-BUFFER_VERSION = "2"  # 2: constant pins on undriven nets (float_constants)
+BUFFER_VERSION = "3"  # 3: constants driven from a port by tie logic (float_constants)
 MAX_FANOUT = 8
 
 
@@ -360,7 +360,7 @@ def synth_flat(files: Mapping[str, str], top: str, liberty: Path, lib_hash: str,
             liberty_cells = lib or read_liberty(liberty)
             text, n_buf, a_buf = buffer_fanout(
                 sta_compatible((d / "netlist_flat.v").read_text()), liberty_cells, MAX_FANOUT)
-            sta_net.write_text(float_constants(text))
+            sta_net.write_text(float_constants(text, liberty_cells))
             info.write_text(json.dumps({"buffers": n_buf, "area": a_buf}))
         binfo = json.loads(info.read_text())
     stat = parse_yosys_stat((d / "flat_stat.txt").read_text(), d / "flat_stat.txt")
@@ -573,6 +573,10 @@ class SynthResult:
     cache_key: str
     #: True when this object came from the cache
     cached: bool = False
+    #: the design under ``lightnorm_top``: "template" RTL or "xls" (lightnorm.xls.backend)
+    backend: str = "template"
+    #: area of the XLS-generated modules (``xls_*``) in the hierarchical synthesis (xls backend)
+    xls_area_um2: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -627,14 +631,17 @@ def _ff_nets(netlist: Netlist, lib: Liberty) -> list[str]:
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
-               timeout_s: float | None = None) -> SynthResult:
+               timeout_s: float | None = None, backend: str = "template") -> SynthResult:
     """Synthesize ``spec``'s ``lightnorm_top`` and report area, timing, power and energy.
 
     ``liberty``: a liberty file (default the OSU 0.18 um cells); ``clock_ns``: the target clock
     (default ``spec.hw.clock_ns``); ``activity``: the simulated workload (default
     :class:`ActivityConfig`: x ~ N(0, 1), dy ~ N(0, 0.01^2), 2 channels of 256 beats);
     ``flow``: how the timing/power netlist is made (:func:`synth_flat`): "flat", "hier", or
-    "auto" (flat, and hier when ABC crashes on the flat design). Raises
+    "auto" (flat, and hier when ABC crashes on the flat design); ``backend``: "template"
+    (:func:`render_rtl`) or "xls" (the template shell around XLS-generated arithmetic,
+    :func:`lightnorm.xls.backend.render_xls_rtl`, its pipelines scheduled at this clock; the
+    switching activity is the template design's simulation: see docs/xls.md). Raises
     :class:`~lightnorm.errors.ToolError` when a tool is missing or fails.
     """
     t_start = time.perf_counter()
@@ -647,12 +654,22 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     cfg = (activity or ActivityConfig()).resolve(spec)
     shape = cfg.shape or (1, 1, 1, 1)
     check_channel_elems(spec, shape[0] * shape[2] * shape[3])  # SpecError before any tool runs
+    if backend not in ("template", "xls"):
+        raise SpecError("backend", backend, "template or xls")
     lib = library(liberty)
-    files = render_rtl(spec)
+    backend_key: tuple[str, ...] = ()
+    if backend == "xls":
+        from ..xls.backend import render_xls_rtl
+        from ..xls.compile import xls_version
+
+        files = render_xls_rtl(spec, clock_ns=clk)
+        backend_key = ("backend", backend, xls_version())
+    else:
+        files = render_rtl(spec)
     rtl_hash = files_digest(files)
     key = _digest("result", spec.hash, rtl_hash, lib.sha256, clk, yosys_package_version(),
                   sta_version(), verilator_version(), cfg.to_dict(), SCRIPT_VERSION,
-                  RESULT_VERSION, BUFFER_VERSION, flow)
+                  RESULT_VERSION, BUFFER_VERSION, flow, *backend_key)
     result_file = cache / "results" / f"{key[:32]}.json"
     if use_cache and result_file.is_file():
         try:
@@ -669,6 +686,13 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         notes.append("cell types without area in the hierarchical stat: "
                      + ", ".join(hier.stat.unknown_area_types))
     breakdown = area_breakdown(hier.stat)
+    xls_area = None
+    if backend == "xls":
+        xls_area = area_breakdown(hier.stat, classify_fn=lambda m, parent, _top: (
+            "xls" if m.startswith("xls_") or parent == "xls" else "template")).get("xls", 0.0)
+        notes.append("xls backend: switching activity from the template design's simulation "
+                     "(same registers and ports; the XLS arithmetic is combinational and "
+                     "bit-exact, its recip/sqrt pipeline registers take the mean activity)")
     if not hier.generic_transistors_complete:
         notes.append("stat -tech cmos did not know every generic cell: the transistor count "
                       "is a lower bound")
@@ -772,7 +796,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         seconds={"hierarchical_synthesis": hier.seconds, "flat_synthesis": flat.seconds,
                  "activity_build": sim.build_seconds, "activity_simulation": sim.sim_seconds,
                  "sta": sta_secs, "total_this_call": time.perf_counter() - t_start},
-        notes=notes, cache_key=key[:32],
+        notes=notes, cache_key=key[:32], backend=backend, xls_area_um2=xls_area,
     )
     result_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = result_file.with_suffix(".tmp")

@@ -362,18 +362,42 @@ def unit_reference(unit: rtl.Unit, a_bits: np.ndarray, b_bits: np.ndarray | None
 # ---- the co-simulation model (cocotb + Verilator), one build per spec ----------------------
 
 PASSES = ("forward", "backward", "both")
-def model_files(spec: Spec) -> dict[str, str]:
+#: design backends behind ``lightnorm_top``: the template RTL, or its shell around XLS-generated
+#: arithmetic (:func:`lightnorm.xls.backend.render_xls_rtl`, docs/xls.md)
+BACKENDS = ("template", "xls")
+
+
+def _backend_tag(backend: str) -> str:
+    """"" for the template RTL, else a cache-key part naming the backend and its tool version."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "template":
+        return ""
+    from ..xls.compile import xls_version
+
+    return f"-xls{xls_version()}"
+
+
+def model_files(spec: Spec, backend: str = "template") -> dict[str, str]:
     """Design + harness sources of the co-simulation model."""
-    return {**rtl.render_rtl(spec), **rtl.render_tb(spec, TB_DEPTH_BEATS, TB_DEPTH_CHANNELS)}
+    if _backend_tag(backend):
+        from ..xls.backend import render_xls_rtl
+
+        design = render_xls_rtl(spec)
+    else:
+        design = rtl.render_rtl(spec)
+    return {**design, **rtl.render_tb(spec, TB_DEPTH_BEATS, TB_DEPTH_CHANNELS)}
 
 
-def model_dir(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS) -> Path:
-    """``<cache>/<spec hash>``: the tests' model; variants get a suffix (-fst, -O1)."""
+def model_dir(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
+              backend: str = "template") -> Path:
+    """``<cache>/<spec hash>``: the tests' model; variants get a suffix (-fst, -O1, -xls<v>)."""
     suffix = ("-fst" if waves else "") + ("" if cflags == TEST_CFLAGS else cflags)
-    return cache_root() / (spec.hash + suffix)
+    return cache_root() / (spec.hash + _backend_tag(backend) + suffix)
 
 
-def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS) -> Path:
+def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
+                backend: str = "template") -> Path:
     """Build (once per spec hash and sources) the Verilator model of ``lightnorm_tb``.
 
     The command is the one cocotb's Verilator runner issues (its ``verilator.cpp`` main, VPI,
@@ -386,12 +410,14 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS) -> P
 
     if waves and not any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include")):
         raise CosimError("FST waveforms need the lz4 header (Debian: apt-get install liblz4-dev)")
-    files = model_files(spec)
+    files = model_files(spec, backend)
     flags = [*VLT_OPT, "-CFLAGS", cflags] + (["--trace-fst", "--trace-structs"] if waves else [])
+    tag = _backend_tag(backend)
     # the binary's runpath names this environment's cocotb library: a model built from another
     # virtual environment (moved or deleted) would not load
-    key = _digest(files, *flags, tool_env()["CXXFLAGS"], str(ccfg.libs_dir))
-    d = model_dir(spec, waves, cflags)
+    key = _digest(files, *flags, tool_env()["CXXFLAGS"], str(ccfg.libs_dir),
+                  *([tag] if tag else []))
+    d = model_dir(spec, waves, cflags, backend)
     bdir = d / "build"
     exe = bdir / rtl.TB_TOP
     with _Lock(d.parent / f"{d.name}.lock"):
@@ -631,11 +657,11 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int,
 
 
 def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = False,
-              cflags: str = TEST_CFLAGS) -> list[dict[str, Any]]:
+              cflags: str = TEST_CFLAGS, backend: str = "template") -> list[dict[str, Any]]:
     """One simulator process for a list of prepared runs; their scoreboard results."""
     from cocotb_tools.runner import get_results, get_runner
 
-    bdir = build_model(spec, waves, cflags)
+    bdir = build_model(spec, waves, cflags, backend)
     use_tool_env()
     job = root / "job.json"
     job.write_text(json.dumps({"spec": spec.name, "runs": runs}, indent=1))
@@ -661,18 +687,20 @@ def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = 
 
 
 def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress: float = 0.25,
-                 seed: int = 0, keep: bool = False, channels_per_run: int | None = None
-                 ) -> list[dict[str, Any]]:
-    """Co-simulate several cases in one simulator process; one result dict per case."""
+                 seed: int = 0, keep: bool = False, channels_per_run: int | None = None,
+                 backend: str = "template") -> list[dict[str, Any]]:
+    """Co-simulate several cases in one simulator process; one result dict per case.
+    ``backend``: "template" (the template RTL) or "xls" (XLS-generated arithmetic in the
+    template shell, :mod:`lightnorm.xls.backend`)."""
     t0 = time.perf_counter()
-    base = model_dir(spec, waves) / "runs"
+    base = model_dir(spec, waves, backend=backend) / "runs"
     base.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     all_runs: list[dict[str, Any]] = []
     for case in cases:
         runs, _ = prepare_runs(spec, case, root, stress, seed, channels_per_run)
         all_runs += runs
-    results = run_cosim(spec, all_runs, root, waves)
+    results = run_cosim(spec, all_runs, root, waves, backend=backend)
     by_name = {r["name"]: r for r in results}
     out = []
     failed = False
@@ -695,7 +723,7 @@ def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress:
             "spec": spec.name, "pass": case.pass_, "case": case.name, "shape": list(case.shape),
             "elements": elements, "mismatches": mism, "bit_exact": ok,
             "first_mismatches": first, "errors": errors, "cycles": sum(cyc.values()),
-            "cycles_by_pass": cyc, "runs": len(mine),
+            "cycles_by_pass": cyc, "runs": len(mine), "backend": backend,
         })
     wall = time.perf_counter() - t0
     fst = root / "dump.fst"
@@ -735,7 +763,7 @@ def default_shape(spec: Spec) -> tuple[int, int, int, int]:
 
 def compare(spec: Spec, shape: tuple[int, int, int, int] | None = None, seed: int = 0,
             pass_: str = "both", waves: bool = False, data: dict[str, Any] | None = None,
-            stress: float = 0.25) -> dict[str, Any]:
+            stress: float = 0.25, backend: str = "template") -> dict[str, Any]:
     """Co-simulate ``lightnorm_top`` on one data set and compare bit by bit with the golden model.
 
     Returns ``spec``, ``pass``, ``elements`` (compared tensor elements and per-channel values),
@@ -745,12 +773,14 @@ def compare(spec: Spec, shape: tuple[int, int, int, int] | None = None, seed: in
     (the FST file, kept on failure when ``waves``) and ``artifacts`` (run directory, kept on
     failure). ``data`` may override ``x``, ``dy`` (NCHW), ``gamma``, ``beta``,
     ``running_mean``, ``running_disp``; ``stress`` is the probability of an idle cycle on each
-    source and of back-pressure on each sink. ``shape`` defaults to :func:`default_shape`.
+    source and of back-pressure on each sink. ``shape`` defaults to :func:`default_shape`;
+    ``backend`` selects the design under ``lightnorm_top`` (:data:`BACKENDS`).
     """
     if shape is None:
         shape = default_shape(spec)
     case = Case("case", tuple(int(v) for v in shape), seed, pass_, data)  # type: ignore[arg-type]
-    return compare_many(spec, [case], waves=waves, stress=stress, seed=seed)[0]
+    return compare_many(spec, [case], waves=waves, stress=stress, seed=seed,
+                        backend=backend)[0]
 
 
 # ---- the bare Verilator C++ harness of the same model (no cocotb) --------------------------

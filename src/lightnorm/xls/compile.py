@@ -345,6 +345,37 @@ def pipeline(mod: DslxModule, fn: str, module_name: str | None = None,
     return res
 
 
+def combinational(mod: DslxModule, fn: str, module_name: str | None = None, *,
+                  cache: bool | Path | None = True) -> Pipeline:
+    """One function as a combinational Verilog module (XLS's ``combinational`` generator: no
+    clock, no registers; ports = the function's parameters and ``out``), cached.
+
+    Returned as a :class:`Pipeline` with ``latency = stages = 0``, ``clock_ps = 0`` and
+    ``delay_model = "none"`` (nothing is scheduled)."""
+    name = module_name or fn
+    root = _root(cache)
+    key = cache_key("combinational", mod.name, fn, name, mod.text)
+    hit = _cache_get(root, key, ("meta.json", f"{name}.v"))
+    if hit is not None:
+        meta = json.loads(hit["meta.json"])
+        return Pipeline(verilog=hit[f"{name}.v"], cached=True, **meta)
+    opt = optimized_ir(mod, fn, cache=cache)
+    c = _c_api()
+
+    def gen() -> str:
+        pkg = c.Package.parse_ir(opt)
+        res = pkg.schedule_and_codegen(generator="combinational", module_name=name,
+                                       use_system_verilog=False)
+        return str(res.get_verilog_text())
+
+    verilog = _run("combinational codegen", fn, gen)
+    res = Pipeline(unit=fn, module=name, verilog=verilog, latency=0, stages=0, clock_ps=0,
+                   delay_model="none", xls_version=xls_version())
+    _cache_put(root, key, {"meta.json": json.dumps(res.meta(), indent=2, sort_keys=True) + "\n",
+                           f"{name}.v": verilog, "opt.ir": opt})
+    return res
+
+
 # ---- lint -----------------------------------------------------------------------------------
 
 WAIVER_FILE = "xls_lint_waivers.vlt"
@@ -378,6 +409,7 @@ def lint(p: Pipeline) -> str:
 __all__ = [
     "CodegenOptions", "DEFAULT_CLOCK_NS", "DEFAULT_DELAY_MODEL", "DELAY_MODELS", "Jit",
     "LINT_WAIVERS", "Pipeline", "WAIVER_FILE", "batch_jit", "cache_key", "cache_root",
+    "combinational",
     "dslx_to_ir", "ir_name", "lint", "optimized_ir", "pipeline", "unit_jit", "valid_latency",
     "xls_version",
 ]

