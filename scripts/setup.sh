@@ -69,7 +69,7 @@ elif [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-say "installing lightnorm (editable) with the test, train (torch, matplotlib, scikit-learn) and lint extras"
+say "installing lightnorm (editable) with the test, train (torch, scikit-learn) and lint extras"
 "${PIP[@]}" install -q -e "$ROOT[test,train,lint]"
 say "installing hls4ml 1.3.0 (--no-deps: only its ap_types headers are used)"
 "${PIP[@]}" install -q --no-deps hls4ml==1.3.0
