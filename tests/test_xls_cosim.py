@@ -19,7 +19,7 @@ pytest.importorskip("xls")
 
 from lightnorm import cli  # noqa: E402
 from lightnorm.codegen import rtl  # noqa: E402
-from lightnorm.spec import Spec, from_dict, load, preset_names  # noqa: E402
+from lightnorm.spec import BFPFormat, Spec, from_dict, load, preset_names  # noqa: E402
 from lightnorm.verify import cosim  # noqa: E402
 from lightnorm.xls import backend  # noqa: E402
 from lightnorm.xls.compile import xls_version  # noqa: E402
@@ -84,34 +84,106 @@ def _ports(verilog: str) -> str:
 # ---- structure -----------------------------------------------------------------------------
 
 
+#: XLS modules / generated modules in the design per preset (docs/xls.md): operator adapters
+#: (template module names) + per-lane modules (ln_norm_lane, ln_dx_lane, 3 storage decoders)
+COUNTS = {"lightnorm": (12, 8, 5), "lightnorm-aggressive": (14, 10, 5),
+          "fp32-baseline": (7, 5, 5), "bf16-standard": (13, 11, 5)}
+
+
+def _regs(verilog: str) -> list[str]:
+    """The valid/last/mask register chain of a lane pipeline (its cycle timing)."""
+    return re.findall(r"^\s*([vlm]\d <= [^;]+);", verilog, re.MULTILINE)
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_design_structure(preset: str) -> None:
     """Every add/mul/cvt/recip/sqrt of the template design is an adapter around an XLS module;
-    the wrapper and the rest of the shell are the template's, byte for byte."""
+    the lanes' normalize and dx arithmetic and the x/dy storage decoders of the lanes are
+    generated per-lane modules around XLS modules (norm_lane, dx_lane, bfp_cvt/cvt) inside the
+    backend's copies of the lane pipelines, which keep the template's register stages; the
+    wrapper, finalize and the rest of the shell are the template's, byte for byte."""
     spec = load(preset)
     tpl = rtl.render_rtl(spec)
     b = backend.build(spec)
     files = b.files
     kinds = {"fp_add_": "add", "fp_mul_": "mul", "fp_cvt_": "cvt", "fp_recip_": "recip",
              "fp_sqrt_": "sqrt"}
+    ops = [r for r in b.replaced if r.kind not in backend.LANE_KINDS]
+    lanes = {r.module: r for r in b.replaced if r.kind in backend.LANE_KINDS}
     expected = sorted(f[:-2] for f in tpl if f.startswith(tuple(kinds)))
-    assert sorted(r.module for r in b.replaced) == expected
+    assert sorted(r.module for r in ops) == expected
+    n_xls, n_ops, n_lane = COUNTS[preset]
+    assert (len(b.xls_modules()), len(ops), len(lanes)) == (n_xls, n_ops, n_lane)
     for r in b.replaced:
         assert f"{r.xls_module} u_xls (" in files[f"{r.module}.v"]
         assert files[f"{r.xls_module}.v"].startswith(f"module {r.xls_module}(")
+        assert r.xls_module == "xls_" + r.function
         assert r.generator == ("pipeline" if r.kind in ("recip", "sqrt") else "combinational")
         assert (r.latency >= 2) == (r.generator == "pipeline")
+        assert r.module not in b.template_modules and r.xls_module not in b.template_modules
+    for r in ops:
         # the adapter keeps the template module's ports
         assert _ports_of(files[f"{r.module}.v"], r.module) == _ports_of(tpl[f"{r.module}.v"],
                                                                         r.module)
+    # the per-lane modules and the DSLX functions behind them
+    roles = spec.storage.roles()
+    mode = "std" if spec.bn.mode == "standard" else "range"
+    assert lanes["ln_norm_lane"].function.startswith("ln_norm_lane_")
+    assert lanes["ln_dx_lane"].function.startswith(f"ln_dx_lane_{mode}_")
+    for name, role in (("ln_x_to_p", "x"), ("ln_dy_to_p", "dy"), ("ln_dy_to_a", "dy")):
+        assert lanes[name].kind == "decode"
+        bfp = isinstance(roles[role], BFPFormat)
+        assert lanes[name].function.startswith("bfp_cvt_" if bfp else "fp_cvt_"), name
+        assert _ports_of(files[f"{name}.v"], name).count("input") == (2 if bfp else 1)
+    fwd, bwd = files["ln_fwd_lanes.v"], files["ln_bwd_lanes.v"]
+    ctx_mods = rtl.rtl_context(spec)["ctx"]["mods"]
+    assert "ln_norm_lane u_norm (" in fwd and "ln_x_to_p u_to_p (" in fwd
+    assert "ln_dx_lane u_dx (" in bwd and "ln_x_to_p u_xp (" in bwd
+    assert "ln_dy_to_p u_dp (" in bwd and "ln_dy_to_a u_da (" in bwd
+    # the template's lane arithmetic and decoders are not instantiated in the lanes any more
+    # (add_P and mul_P stay for x - mu and x_hat in the backward lanes)
+    for role in ("mul_p", "add_p", "x_unpack", "x_to_p"):
+        assert f"{ctx_mods[role]} u_" not in fwd, role
+    for role in ("x_unpack", "x_to_p", "dy_unpack", "dy_to_p", "dy_to_a"):
+        assert f"{ctx_mods[role]} u_" not in bwd, role
+    ops_bwd = set(re.findall(r"^\s*fp_\w+ (u_\w+) \(", bwd, re.MULTILINE))
+    assert ops_bwd <= {"u_d", "u_xh", "u_xa", "u_prod", "u_cvt"}, ops_bwd
+    assert {"u_d", "u_xh", "u_xa", "u_prod"} <= ops_bwd
+    assert set(re.findall(r"^\s*fp_\w+ (u_\w+) \(", fwd, re.MULTILINE)) <= {"u_cvt"}
+    # same cycle timing: the lanes' valid/last/mask register chains are the template's
+    for name in ("ln_fwd_lanes.v", "ln_bwd_lanes.v"):
+        assert files[name] != tpl[name]
+        assert _regs(files[name]) == _regs(tpl[name]) and _regs(files[name])
     assert _ports(files["lightnorm_top.v"]) == _ports(tpl["lightnorm_top.v"])
-    for name in ("lightnorm_top.v", "ln_finalize.v", "ln_fwd_lanes.v", "ln_bwd_lanes.v"):
+    for name in ("lightnorm_top.v", "ln_finalize.v"):
         assert files[name] == tpl[name]
+    for name in ("ln_fwd_lanes", "ln_bwd_lanes"):
+        assert _ports_of(files[f"{name}.v"], name) == _ports_of(tpl[f"{name}.v"], name)
     assert "fp_round" not in " ".join(r.module for r in b.replaced)
     assert set(b.dropped).isdisjoint(f[:-2] for f in files)
     assert files["lightnorm.f"].split() == sorted(f for f in files if f.endswith(".v"))
     # deterministic (and served from the XLS cache)
     assert backend.render_xls_rtl(spec) == files
+
+
+def test_lane_options() -> None:
+    """lanes="template" keeps the template's lane pipelines (XLS operators only); decode=
+    "template" keeps the template's storage decoders inside the XLS lanes."""
+    spec = load("lightnorm")
+    tpl = rtl.render_rtl(spec)
+    t = backend.build(spec, lanes="template", decode="template")
+    assert not {r.kind for r in t.replaced} & set(backend.LANE_KINDS)
+    for name in ("ln_fwd_lanes.v", "ln_bwd_lanes.v"):
+        assert t.files[name] == tpl[name]
+    d = backend.build(spec, decode="template")
+    assert {r.kind for r in d.replaced if r.kind in backend.LANE_KINDS} == {"norm_lane",
+                                                                            "dx_lane"}
+    mods = rtl.rtl_context(spec)["ctx"]["mods"]
+    assert f"{mods['x_unpack']} u_unpack (" in d.files["ln_fwd_lanes.v"]
+    assert "ln_norm_lane u_norm (" in d.files["ln_fwd_lanes.v"]
+    for bad in ({"lanes": "maybe"}, {"decode": "maybe"}, {"lanes": "template"}):
+        with pytest.raises(ValueError):
+            backend.build(spec, **bad)
 
 
 def _ports_of(verilog: str, module: str) -> str:
@@ -123,7 +195,7 @@ def _ports_of(verilog: str, module: str) -> str:
 def test_iterative_template_option() -> None:
     spec = load("fp32-baseline")
     b = backend.build(spec, iterative="template")
-    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt"}
+    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", *backend.LANE_KINDS}
     assert b.files["fp_recip_e8m23_rne.v"] == rtl.render_rtl(spec)["fp_recip_e8m23_rne.v"]
     with pytest.raises(ValueError):
         backend.build(spec, iterative="maybe")
@@ -177,7 +249,8 @@ def test_model_cache_is_per_backend() -> None:
 
 
 def test_miswired_adapter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The XLS adder of the lanes fed with (a, a) instead of (a, b): mismatches reported."""
+    """The XLS adder of the lanes (x - mu in the backward lanes; the forward lanes use the XLS
+    normalize lane) fed with (a, a) instead of (a, b): mismatches reported."""
     table = {**TINY_RANGE, "name": "tiny-xls-broken"}
     spec = from_dict(table)
     orig = backend.render_xls_rtl
@@ -192,7 +265,31 @@ def test_miswired_adapter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         return files
 
     monkeypatch.setattr(backend, "render_xls_rtl", broken)
-    r = cosim.compare(spec, (1, 2, 1, 13), seed=5, pass_="forward", backend="xls")
+    r = cosim.compare(spec, (1, 2, 1, 13), seed=5, pass_="backward", backend="xls")
+    assert not r["bit_exact"] and r["mismatches"] > 0 and r["first_mismatches"]
+
+
+@pytest.mark.parametrize(("target", "pattern", "repl", "pass_"), [
+    ("ln_norm_lane.v", r"\.shift\(shift\)", ".shift(scale)", "forward"),
+    ("ln_dx_lane.v", r"\.mdb\(mdb\)", ".mdb(dy)", "backward"),
+    ("ln_x_to_p.v", r"\.ef\(ef\)", ".ef(ef + 1'b1)", "forward"),
+], ids=["norm_lane", "dx_lane", "x_decoder"])
+def test_miswired_lane_module_is_caught(monkeypatch: pytest.MonkeyPatch, target: str,
+                                        pattern: str, repl: str, pass_: str) -> None:
+    """A miswired XLS per-lane module (normalize lane, dx lane, BFP x decoder): mismatches."""
+    spec = from_dict({**TINY_RANGE, "name": "tiny-xls-broken-lane"})
+    orig = backend.render_xls_rtl
+
+    def broken(*args: Any, **kw: Any) -> dict[str, str]:
+        files = dict(orig(*args, **kw))
+        text = files[target]
+        bad = re.sub(pattern, repl, text)
+        assert bad != text
+        files[target] = bad
+        return files
+
+    monkeypatch.setattr(backend, "render_xls_rtl", broken)
+    r = cosim.compare(spec, (1, 2, 1, 13), seed=5, pass_=pass_, backend="xls")
     assert not r["bit_exact"] and r["mismatches"] > 0 and r["first_mismatches"]
 
 

@@ -77,7 +77,10 @@ def test_bad_backend_rejected_before_any_tool(tmp_path: Path) -> None:
 
 def test_tiny_xls_design_replaces_the_operators() -> None:
     b = backend.build(from_dict(TINY))
-    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", "recip"}
+    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", "recip", "norm_lane", "dx_lane",
+                                           "decode"}
+    assert {r.module for r in b.replaced if r.kind in backend.LANE_KINDS} == {
+        "ln_norm_lane", "ln_dx_lane", "ln_x_to_p", "ln_dy_to_p", "ln_dy_to_a"}
 
 
 @needs_tools

@@ -44,7 +44,8 @@ def compile_time(spec_name: str) -> dict[str, Any]:
     xmods = b.xls_modules()
     return {
         "spec": spec.name, "compile_seconds": secs, "xls_modules": len(xmods),
-        "replaced_template_modules": len(b.replaced),
+        "replaced_template_modules": sum(r.kind not in backend.LANE_KINDS for r in b.replaced),
+        "lane_modules": sorted(r.module for r in b.replaced if r.kind in backend.LANE_KINDS),
         "pipelines": sorted({f"{r.xls_module} (latency {r.latency})" for r in b.replaced
                              if r.generator == "pipeline"}),
         "xls_verilog_lines": sum(b.files[f"{m}.v"].count("\n") for m in xmods),
