@@ -81,7 +81,7 @@ from .tools import find_osu018_liberty, run_tool, sta_command, tool_versions, yo
 #: bump when a Yosys script changes (invalidates cached syntheses)
 SCRIPT_VERSION = "1"
 #: bump when what a result holds or how it is computed from the stages changes
-RESULT_VERSION = "4"
+RESULT_VERSION = "5"
 #: the blocks of the area breakdown, in report order
 BLOCKS = ("statistics", "finalize", "normalize", "bfp_codec", "backward", "control")
 PASSES = ("forward", "backward")
@@ -275,7 +275,7 @@ FLOWS = ("flat", "hier")
 #: bump when the script of the "hier" flow changes
 HIER_FLOW_VERSION = "2"
 #: bump when the post-processing of the netlist for OpenSTA changes
-BUFFER_VERSION = "3"  # 3: constants driven from a port by tie logic (float_constants)
+BUFFER_VERSION = "4"  # 4: constant pins on undriven nets (float_constants)
 MAX_FANOUT = 8
 
 
@@ -360,7 +360,7 @@ def synth_flat(files: Mapping[str, str], top: str, liberty: Path, lib_hash: str,
             liberty_cells = lib or read_liberty(liberty)
             text, n_buf, a_buf = buffer_fanout(
                 sta_compatible((d / "netlist_flat.v").read_text()), liberty_cells, MAX_FANOUT)
-            sta_net.write_text(float_constants(text, liberty_cells))
+            sta_net.write_text(float_constants(text))
             info.write_text(json.dumps({"buffers": n_buf, "area": a_buf}))
         binfo = json.loads(info.read_text())
     stat = parse_yosys_stat((d / "flat_stat.txt").read_text(), d / "flat_stat.txt")

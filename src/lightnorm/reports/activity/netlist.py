@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -396,8 +396,7 @@ def read_netlist(text: str) -> Netlist:
                             if len(conn_bits) == 1:
                                 pins[pm.group(1)] = conn_bits[0]
                     i += 1
-                if not name.startswith(_TIE_PREFIX):  # constant drivers: their nets are aliases
-                    insts.append(Instance(name, cell, pins))
+                insts.append(Instance(name, cell, pins))
         i += 1
     if top is None:
         raise ValueError("no module in the netlist")
@@ -627,72 +626,31 @@ def _snap(p: float, eps: float = 1e-9) -> float:
 # ==================================================================================================
 # High-fanout buffering
 # ==================================================================================================
-#: nets that stand for constants in the netlist OpenSTA reads (:func:`float_constants`)
+#: undriven nets that stand for constants in the netlist OpenSTA reads (:func:`float_constants`)
 CONST_NETS = {"ln_const0_": "1'b0", "ln_const1_": "1'b1"}
-_TIE_INV = "ln_tie_n_"
-_TIE_PREFIX = "ln_tie"  # instance names of the cells that drive CONST_NETS
 
 
-def _cell_with(lib: Liberty, table: Sequence[int], what: str) -> LibCell:
-    """The smallest combinational cell whose single output has truth table ``table``."""
-    k = len(table).bit_length() - 1
-    cands = []
-    for c in lib.cells.values():
-        if c.sequential or c.three_state or len(c.inputs) != k or len(c.outputs) != 1:
-            continue
-        fn = next(iter(c.outputs.values()))
-        if not fn:
-            continue
-        try:
-            order, tt = truth_table(fn, c.inputs)
-        except ValueError:
-            continue
-        if len(order) == k and list(tt) == list(table):
-            cands.append(c)
-    if not cands:
-        raise ValueError(f"{lib.path}: no {what} cell (needed to tie constants)")
-    return min(cands, key=lambda c: c.area)
-
-
-def float_constants(text: str, lib: Liberty, exclude: Iterable[str] = ("clk",)) -> str:
-    """Connect cell pins tied to a constant (``.A(1'h0)``) to the nets of :data:`CONST_NETS`,
-    driven by logic from an input port: ``NOR(p, !p)`` = 0, ``NAND(p, !p)`` = 1.
+def float_constants(text: str) -> str:
+    """Connect cell pins tied to a constant (``.A(1'h0)``) to an undriven net of
+    :data:`CONST_NETS` instead.
 
     OpenSTA 2019's ``report_power`` crashes (segmentation fault) on some netlists with constant
     pin connections - seen on designs mapped per module (the ``hier`` flow), where ABC cannot
     fold constants across module boundaries - also when the constant comes through an
-    ``assign``; with the constants produced by logic it does not (undriven nets avoid the crash
-    too, but leave NaN activities). OpenSTA then does not know these nets are constant: paths
-    through logic they feed count in timing. For power, :func:`read_netlist` reads them as the
-    constants they stand for, so they are annotated with activity 0.
+    ``assign``; with an undriven net it does not (driving them from a port by tie logic was
+    tried: NaN power on other netlists). OpenSTA then does not know these nets are constant:
+    paths through logic they feed count in timing. For power, :func:`read_netlist` reads them
+    as the constants they stand for, so they are annotated with activity 0 like any constant.
     """
     rx = re.compile(r"^(\s*\.\w+\()\s*1'[hb]([01])\s*(\),?\s*)$", re.M)
     out = rx.sub(lambda m: f"{m.group(1)}ln_const{m.group(2)}_{m.group(3)}", text)
     if out == text:
         return text
-    nl = read_netlist(text)
-    skip = {sta_name(e) for e in exclude}
-    port = next((p for p in nl.inputs if p not in skip), None)
-    if port is None:
-        raise ValueError("no input port to derive constants from")
-    inv, nor2, nand2 = (_cell_with(lib, [1, 0], "inverter"), _cell_with(lib, [1, 0, 0, 0], "NOR2"),
-                        _cell_with(lib, [1, 1, 1, 0], "NAND2"))
-    src = port if re.fullmatch(r"[A-Za-z_][\w$]*", port) else f"\\{port} "
-
-    def inst(cell: LibCell, name: str, ins: Sequence[str], out_net: str) -> str:
-        pins = [f"    .{p}({n})" for p, n in zip(cell.inputs, ins, strict=True)]
-        pins.append(f"    .{next(iter(cell.outputs))}({out_net})")
-        return f"  {cell.name} {name} (\n" + ",\n".join(pins) + "\n  );\n"
-
     head_end = re.search(r"^module\b.*?\);\n", out, re.M | re.S)
-    end = out.rfind("endmodule")
-    if head_end is None or end < 0:
-        raise ValueError("no module in the netlist")
-    decl = "".join(f"  wire {n};\n" for n in (*CONST_NETS, _TIE_INV))
-    cells = (inst(inv, "ln_tie_inv_", [src], _TIE_INV)
-             + inst(nor2, "ln_tie0_", [src, _TIE_INV], "ln_const0_")
-             + inst(nand2, "ln_tie1_", [src, _TIE_INV], "ln_const1_"))
-    return out[:head_end.end()] + decl + out[head_end.end():end] + cells + out[end:]
+    if head_end is None:
+        raise ValueError("no module header in the netlist")
+    decl = "".join(f"  wire {n};\n" for n in CONST_NETS)
+    return out[:head_end.end()] + decl + out[head_end.end():]
 
 
 def buffer_cell(lib: Liberty) -> LibCell:
