@@ -199,6 +199,15 @@ def test_flow_end_to_end_then_fully_cached(tmp_path: Path,
     text = capsys.readouterr().out
     assert "tiny-flow" in text and "exact" in text and f"report: {html}" in text
 
+    # a run of one spec and one stage still reports everything the store holds for the flow
+    html.unlink()
+    assert main(["flow", str(spec_path), "-o", str(flow_dir / "out"), "--stages", "quality",
+                 "--baseline", "tiny-base", "--json"]) == 0
+    part = json.loads(capsys.readouterr().out)
+    assert [list(s["stages"]) for s in part["specs"]] == [["quality"]]
+    assert part["baseline"] == "tiny-base" and Path(part["report"]["html"]).is_file()
+    assert "tiny-base" in Path(part["report"]["markdown"]).read_text()
+
 
 def test_flow_bad_input_exits_2_and_writes_nothing(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -283,10 +283,14 @@ def _write_report(summaries: Sequence[Mapping[str, Any]], out: Path, baseline: s
 
 
 def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, title: str,
-            as_json: bool, extra: Mapping[str, Any] | None = None) -> int:
+            as_json: bool, collection: str, extra: Mapping[str, Any] | None = None) -> int:
     from .runner import spec_failed
+    from .store import ResultStore
 
-    report = _write_report(summaries, out / "report", baseline, title)
+    # the report covers everything the store holds for this collection (earlier runs with other
+    # specs or stages included); the table and the exit status cover this run
+    recorded = ResultStore(out).summaries([collection])
+    report = _write_report(recorded or summaries, out / "report", baseline, title)
     failed = [s["spec"] for s in summaries if spec_failed(s)]
     if as_json:
         print(json.dumps({"out_dir": str(out), "store": str(out / "results.sqlite"),
@@ -336,13 +340,16 @@ def cmd_flow(args: argparse.Namespace) -> int:
     presets = set(preset_names())
     jobs = [Job(s, "flow", n in presets and s.name == n, None) for n, s in zip(names, specs,
                                                                                 strict=True)]
-    baseline = args.baseline or (BASELINE if BASELINE in [s.name for s in specs]
+    from .store import ResultStore
+
+    recorded = {m["spec"] for m in ResultStore(out).members("flow")} if out.is_dir() else set()
+    baseline = args.baseline or (BASELINE if BASELINE in {s.name for s in specs} | recorded
                                  else specs[0].name)
     try:
         summaries = _run(jobs, opts, out, workers, args.json)
     except KeyboardInterrupt:
         return _interrupted("flow")
-    return _finish(summaries, out, baseline, "lightnorm flow", args.json)
+    return _finish(summaries, out, baseline, "lightnorm flow", args.json, "flow")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -374,7 +381,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(f"sweep {sweep.name}")
     skipped = [{"point": p.name, "coords": p.coords, "reason": p.reason} for p in sweep.invalid]
-    return _finish(summaries, out, baseline, f"sweep {sweep.name}", args.json,
+    return _finish(summaries, out, baseline, f"sweep {sweep.name}", args.json, sweep.name,
                    {"sweep": sweep.name, "skipped": skipped})
 
 
