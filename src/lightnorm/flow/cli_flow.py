@@ -328,6 +328,7 @@ def _interrupted(what: str) -> int:
 # --- the commands --------------------------------------------------------------------------------
 def cmd_flow(args: argparse.Namespace) -> int:
     from .runner import Job
+    from .store import ResultStore
 
     names = args.specs or preset_names()
     specs: list[Spec] = [load(n) for n in names]  # every spec checked before anything runs
@@ -340,8 +341,6 @@ def cmd_flow(args: argparse.Namespace) -> int:
     presets = set(preset_names())
     jobs = [Job(s, "flow", n in presets and s.name == n, None) for n, s in zip(names, specs,
                                                                                 strict=True)]
-    from .store import ResultStore
-
     recorded = {m["spec"] for m in ResultStore(out).members("flow")} if out.is_dir() else set()
     baseline = args.baseline or (BASELINE if BASELINE in {s.name for s in specs} | recorded
                                  else specs[0].name)
