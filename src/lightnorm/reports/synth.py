@@ -198,15 +198,19 @@ def hierarchical_script(srcs: Sequence[str], top: str) -> str:
     ])
 
 
-def flat_script(srcs: Sequence[str], top: str, clock_ps: int) -> str:
+def mapped_script(srcs: Sequence[str], top: str, clock_ps: int, flow: str) -> str:
+    """The timing/power netlist: ``flat`` flattens, then one ABC run over the whole design;
+    ``hier`` maps each module once (ABC buffering and sizing inside it), then flattens."""
     abc = ABC_SCRIPT.format(ps=clock_ps)
+    per_module = flow != "flat"
     return "\n".join([
         "read_verilog " + " ".join(srcs),
         f"hierarchy -check -top {top}",
-        f"synth -top {top} -flatten",
+        f"synth -top {top}" + ("" if per_module else " -flatten"),
         f"dfflibmap -liberty {LIB_NAME}",
         f'abc -liberty {LIB_NAME} -script "{abc}"',
         "opt_clean",
+        *([f"flatten {top}", f"hierarchy -top {top}", "opt_clean"] if per_module else []),
         "setundef -zero",
         "splitnets -ports -format __",
         f"tee -o flat_stat.txt stat -liberty {LIB_NAME}",
@@ -279,27 +283,6 @@ BUFFER_VERSION = "4"  # 4: constant pins on undriven nets (float_constants)
 MAX_FANOUT = 8
 
 
-def hier_mapped_script(srcs: Sequence[str], top: str, clock_ps: int) -> str:
-    """Map each module once (ABC buffering and sizing inside it), then flatten the netlist."""
-    abc = ABC_SCRIPT.format(ps=clock_ps)
-    return "\n".join([
-        "read_verilog " + " ".join(srcs),
-        f"hierarchy -check -top {top}",
-        f"synth -top {top}",
-        f"dfflibmap -liberty {LIB_NAME}",
-        f'abc -liberty {LIB_NAME} -script "{abc}"',
-        "opt_clean",
-        f"flatten {top}",
-        f"hierarchy -top {top}",
-        "opt_clean",
-        "setundef -zero",
-        "splitnets -ports -format __",
-        f"tee -o flat_stat.txt stat -liberty {LIB_NAME}",
-        "write_verilog -noattr -noexpr netlist_flat.v",
-        "",
-    ])
-
-
 class AbcCrash(ToolError):
     """Yosys's ABC (WebAssembly) crashed on a design (too big for the flat flow)."""
 
@@ -335,8 +318,7 @@ def synth_flat(files: Mapping[str, str], top: str, liberty: Path, lib_hash: str,
             if d.exists():
                 shutil.rmtree(d)
             srcs = _write_sources(d, files, liberty)
-            script = (flat_script(srcs, top, clock_ps) if flow == "flat"
-                      else hier_mapped_script(srcs, top, clock_ps))
+            script = mapped_script(srcs, top, clock_ps, flow)
             try:
                 secs = _run_yosys(d, "flat.ys", script, ("netlist_flat.v", "flat_stat.txt"),
                                   f"{flow} synthesis of {top} at {clock_ns:g} ns", cache,
