@@ -1,4 +1,4 @@
-"""The one Jinja2 environment of lightnorm, its filters, and the template-set hash.
+"""The Jinja2 environments of lightnorm, their filters, and the template-set hash.
 
 Templates live in the package folder ``lightnorm/hls_templates`` (files ending in ``.j2``).
 Every number a template prints is computed in Python (:mod:`lightnorm.codegen.context`); the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,12 +27,49 @@ def template_root() -> Path:
     return Path(str(resources.files(TEMPLATE_PACKAGE).joinpath(TEMPLATE_FOLDER)))
 
 
+#: delimiters of the hardware templates (Verilog, DSLX): braces and brackets are their syntax
+HW_DELIMITERS = {
+    "block_start_string": "<%", "block_end_string": "%>",
+    "variable_start_string": "<@", "variable_end_string": "@>",
+    "comment_start_string": "<#", "comment_end_string": "#>",
+}
+
+
+def make_environment(root: Path, filters: Mapping[str, Callable[..., str]],
+                     **delimiters: str) -> jinja2.Environment:
+    """A strict Jinja2 environment over the templates in ``root`` with ``filters``."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+        **delimiters,  # type: ignore[arg-type]
+    )
+    env.filters.update(filters)
+    return env
+
+
+def check_unsigned(who: str, value: int, width: int) -> None:
+    """A literal filter's check: ``value`` is an int that fits in ``width`` unsigned bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{who}: expected an int, got {value!r}")
+    if width < 1 or not 0 <= value < 1 << width:
+        raise ValueError(f"{who}: {value} does not fit in {width} unsigned bits")
+
+
+def check_signed(who: str, value: int, width: int) -> None:
+    """A literal filter's check: ``value`` is an int that fits in ``width`` signed bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{who}: expected an int, got {value!r}")
+    if width < 2 or not -(1 << (width - 1)) <= value < 1 << (width - 1):
+        raise ValueError(f"{who}: {value} does not fit in {width} signed bits")
+
+
 def hexlit(value: int, width: int) -> str:
     """A C/C++ hex literal of an unsigned ``width``-bit value: ``0x7bff``, ``0x7f7fffffULL``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"hexlit: expected an int, got {value!r}")
-    if value < 0 or value >= 1 << width:
-        raise ValueError(f"hexlit: {value} does not fit in {width} bits")
+    check_unsigned("hexlit", value, width)
     digits = max(1, -(-width // 4))
     suffix = "ULL" if width > 31 else ""
     return f"0x{value:0{digits}x}{suffix}"
@@ -55,18 +92,8 @@ def cident(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_root())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["hexlit"] = hexlit
-    env.filters["apuint"] = apuint
-    env.filters["cident"] = cident
-    return env
+    return make_environment(template_root(),
+                            {"hexlit": hexlit, "apuint": apuint, "cident": cident})
 
 
 def template_names(prefix: str) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
 from lightnorm.spec import BFPFormat, FPFormat, Spec, StorageFormat
 
 TOP = "lightnorm_top"
@@ -40,49 +41,25 @@ def template_dir() -> Path:
 
 def ulit(value: int, width: int) -> str:
     """Unsigned sized Verilog literal: ``8'd255``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"ulit: expected an int, got {value!r}")
-    if width < 1 or not 0 <= value < 1 << width:
-        raise ValueError(f"ulit: {value} does not fit in {width} unsigned bits")
+    check_unsigned("ulit", value, width)
     return f"{width}'d{value}"
 
 
 def slit(value: int, width: int) -> str:
     """Signed sized Verilog literal: ``12'sd5``, ``-12'sd7``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"slit: expected an int, got {value!r}")
-    if width < 2 or not -(1 << (width - 1)) <= value < 1 << (width - 1):
-        raise ValueError(f"slit: {value} does not fit in {width} signed bits")
+    check_signed("slit", value, width)
     return f"{width}'sd{value}" if value >= 0 else f"-{width}'sd{-value}"
 
 
 def hlit(value: int, width: int) -> str:
     """Unsigned sized hex literal: ``15'h7bff``."""
-    if width < 1 or not 0 <= value < 1 << width:
-        raise ValueError(f"hlit: {value} does not fit in {width} bits")
+    check_unsigned("hlit", value, width)
     return f"{width}'h{value:x}"
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        block_start_string="<%",
-        block_end_string="%>",
-        variable_start_string="<@",
-        variable_end_string="@>",
-        comment_start_string="<#",
-        comment_end_string="#>",
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["u"] = ulit
-    env.filters["s"] = slit
-    env.filters["h"] = hlit
-    return env
+    return make_environment(template_dir(), {"u": ulit, "s": slit, "h": hlit}, **HW_DELIMITERS)
 
 
 def render_template(name: str, ctx: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import jinja2
 
+from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
 from lightnorm.codegen.rtl import Unit, bfp_info, bits_for, exp_bound, fp_info
 from lightnorm.spec import ROUNDING_MODES, BFPFormat, FPFormat, SpecError
 
@@ -48,48 +49,25 @@ def template_dir() -> Path:
 
 def ulit(value: int, width: int) -> str:
     """Unsigned DSLX literal: ``uN[8]:255``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"ulit: expected an int, got {value!r}")
-    if width < 1 or not 0 <= value < 1 << width:
-        raise ValueError(f"ulit: {value} does not fit in {width} unsigned bits")
+    check_unsigned("ulit", value, width)
     return f"uN[{width}]:{value}"
 
 
 def hlit(value: int, width: int) -> str:
     """Unsigned DSLX literal in hex (bit patterns): ``uN[15]:0x7dff``."""
-    ulit(value, width)
+    check_unsigned("hlit", value, width)
     return f"uN[{width}]:0x{value:x}"
 
 
 def slit(value: int, width: int) -> str:
     """Signed DSLX literal: ``sN[12]:-5``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"slit: expected an int, got {value!r}")
-    if width < 2 or not -(1 << (width - 1)) <= value < 1 << (width - 1):
-        raise ValueError(f"slit: {value} does not fit in {width} signed bits")
+    check_signed("slit", value, width)
     return f"sN[{width}]:{value}"
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        block_start_string="<%",
-        block_end_string="%>",
-        variable_start_string="<@",
-        variable_end_string="@>",
-        comment_start_string="<#",
-        comment_end_string="#>",
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["u"] = ulit
-    env.filters["s"] = slit
-    env.filters["h"] = hlit
-    return env
+    return make_environment(template_dir(), {"u": ulit, "s": slit, "h": hlit}, **HW_DELIMITERS)
 
 
 def render_template(name: str, ctx: dict[str, Any]) -> str:
