@@ -18,6 +18,8 @@ from lightnorm.codegen import rtl
 from lightnorm.spec import FPFormat, load, preset_names
 from lightnorm.verify import cosim
 
+from .patterns import edge_patterns, valid_patterns
+
 PRESETS = preset_names()
 E4M3 = FPFormat(4, 3, "nearest")
 E4M3T = FPFormat(4, 3, "truncate")
@@ -42,24 +44,6 @@ BIG_UNITS = [
     rtl.Unit("cvt", FP32, E6M9), rtl.Unit("cvt", E6M9, FP32), rtl.Unit("cvt", FP32, E5M6T),
     rtl.Unit("cvt", E11M23, FP32T), rtl.Unit("cvt", FP32, E11M23),
 ]
-
-
-def _valid_patterns(f: FPFormat) -> np.ndarray:
-    """Every pattern of a format except the reserved all-ones exponent."""
-    p = np.arange(1 << f.width, dtype=np.uint64)
-    ef = (p >> np.uint64(f.man_bits)) & np.uint64((1 << f.exp_bits) - 1)
-    return p[ef != (1 << f.exp_bits) - 1]
-
-
-def _edge_patterns(f: FPFormat) -> np.ndarray:
-    """Zeros (both signs, subnormal patterns), extremes of each binade edge, near 1 and max."""
-    m, e = f.man_bits, f.exp_bits
-    emaxf = (1 << e) - 2
-    fr = [0, 1, 2, (1 << m) - 1, (1 << m) - 2, 1 << (m - 1), (1 << (m - 1)) + 1]
-    ex = [0, 1, 2, 3, f.bias - 1, f.bias, f.bias + 1, emaxf - 2, emaxf - 1, emaxf]
-    out = {(ef << m) | fv for ef in ex if 0 <= ef <= emaxf for fv in fr if 0 <= fv < 1 << m}
-    out |= {s | (1 << (e + m)) for s in list(out)}
-    return np.array(sorted(out), dtype=np.uint64)
 
 
 def _random_patterns(f: FPFormat, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -180,7 +164,7 @@ def test_yosys_elaborates(preset: str, tmp_path: Path) -> None:
 def test_fp43_exhaustive(small_harness: cosim.UnitHarness) -> None:
     jobs = []
     for idx, u in enumerate(SMALL_UNITS):
-        pa = _valid_patterns(u.fin)
+        pa = valid_patterns(u.fin)
         if u.kind in ("add", "mul"):
             a, b = np.meshgrid(pa, pa)
             jobs.append((idx, a.ravel(), b.ravel()))
@@ -197,7 +181,7 @@ def test_fp32_random_and_edges(big_harness: cosim.UnitHarness) -> None:
     n = 100_000
     jobs = []
     for idx, u in enumerate(BIG_UNITS):
-        edges = _edge_patterns(u.fin)
+        edges = edge_patterns(u.fin)
         if u.kind in ("add", "mul"):
             ea, eb = np.meshgrid(edges, edges)
             a = np.concatenate([ea.ravel(), _random_patterns(u.fin, n, rng)])

@@ -24,21 +24,11 @@ from lightnorm.verify import cosim  # noqa: E402
 from lightnorm.xls import backend  # noqa: E402
 from lightnorm.xls.compile import xls_version  # noqa: E402
 
+from .test_cosim import TINY  # noqa: E402
+
 PRESETS = preset_names()
 
-TINY_RANGE = {
-    "name": "tiny-xls-range", "bn": {"mode": "range", "chunks": 2},
-    "hw": {"lanes": 1, "max_channel_elems": 256},
-    "storage": {
-        "x": {"kind": "bfp", "block": 4, "man_bits": 5, "exp_bits": 6},
-        "y": {"kind": "bfp", "block": 2, "man_bits": 4, "exp_bits": 5, "carry": "raise"},
-        "dy": {"kind": "fp", "exp_bits": 5, "man_bits": 6},
-        "dx": {"kind": "fp", "exp_bits": 5, "man_bits": 4, "rounding": "truncate"},
-    },
-    "compute": {"exp_bits": 6, "man_bits": 7},
-    "accum": {"exp_bits": 7, "man_bits": 10, "rounding": "truncate"},
-    "scalar": {"exp_bits": 8, "man_bits": 12},
-}
+TINY_RANGE = dict(TINY, name="tiny-xls-range")  # the template cosim tests' tiny spec
 TINY_STD = {
     "name": "tiny-xls-std", "bn": {"mode": "standard"},
     "hw": {"lanes": 2, "max_channel_elems": 256},

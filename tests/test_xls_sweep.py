@@ -18,14 +18,10 @@ from lightnorm.verify import cosim  # noqa: E402
 from lightnorm.xls import compile as xc  # noqa: E402
 from lightnorm.xls import dslx  # noqa: E402
 
+from .patterns import valid_patterns  # noqa: E402
+
 FORMATS = [FPFormat(e, m, r) for e in range(2, 9) for m in range(1, 8) if e + m <= 9
            for r in ("nearest", "truncate")]
-
-
-def _valid(f: FPFormat) -> np.ndarray:
-    p = np.arange(1 << f.width, dtype=np.uint64)
-    ef = (p >> np.uint64(f.man_bits)) & np.uint64((1 << f.exp_bits) - 1)
-    return p[ef != (1 << f.exp_bits) - 1]
 
 
 @pytest.mark.parametrize("apfloat", [True, False], ids=["apfloat", "own"])
@@ -39,7 +35,7 @@ def test_every_small_format_exhaustive(apfloat: bool) -> None:
     mod = dslx.render_units(units, module="sweep", apfloat=apfloat, batch=True)
     bad = []
     for u in units:
-        pa = _valid(u.fin)
+        pa = valid_patterns(u.fin)
         jit = xc.unit_jit(mod, u)
         if u.kind in dslx.BINARY_KINDS:
             a, b = (x.ravel() for x in np.meshgrid(pa, pa))

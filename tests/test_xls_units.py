@@ -26,6 +26,8 @@ from lightnorm.verify import cosim  # noqa: E402
 from lightnorm.xls import compile as xc  # noqa: E402
 from lightnorm.xls import dslx  # noqa: E402
 
+from .patterns import edge_patterns, valid_patterns  # noqa: E402
+
 E3M2 = FPFormat(3, 2, "nearest")
 E4M3 = FPFormat(4, 3, "nearest")
 E4M3T = FPFormat(4, 3, "truncate")
@@ -70,26 +72,6 @@ def _units(units: list[Unit], apfloat: bool) -> list[Unit]:
 # ---- input patterns -------------------------------------------------------------------------
 
 
-def _valid_patterns(f: FPFormat) -> np.ndarray:
-    """Every pattern of a format except the reserved all-ones exponent (never an input)."""
-    p = np.arange(1 << f.width, dtype=np.uint64)
-    ef = (p >> np.uint64(f.man_bits)) & np.uint64((1 << f.exp_bits) - 1)
-    return p[ef != (1 << f.exp_bits) - 1]
-
-
-def _edge_patterns(f: FPFormat) -> np.ndarray:
-    """Zeros (both signs, subnormal patterns), both ends of binades around 1, emin and emax."""
-    m, e = f.man_bits, f.exp_bits
-    emaxf = (1 << e) - 2
-    fr = [0, 1, 2, 3, (1 << m) - 1, (1 << m) - 2, 1 << (m - 1), (1 << (m - 1)) + 1,
-          (1 << (m - 1)) - 1]
-    ex = [0, 1, 2, 3, f.bias - 1, f.bias, f.bias + 1, emaxf - 2, emaxf - 1, emaxf,
-          (f.bias + 1) // 2, f.bias + f.bias // 2]
-    out = {(ef << m) | fv for ef in ex if 0 <= ef <= emaxf for fv in fr if 0 <= fv < 1 << m}
-    out |= {s | (1 << (e + m)) for s in list(out)}
-    return np.array(sorted(out), dtype=np.uint64)
-
-
 def _off_reserved(f: FPFormat, x: np.ndarray) -> np.ndarray:
     ef = (x >> np.uint64(f.man_bits)) & np.uint64((1 << f.exp_bits) - 1)
     x[ef == (1 << f.exp_bits) - 1] ^= np.uint64(1 << f.man_bits)
@@ -112,7 +94,7 @@ def _near(f: FPFormat, a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _pairs(u: Unit, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
     """>= N_RANDOM random vectors plus every pair (or value) of the edge set."""
-    edges = _edge_patterns(u.fin)
+    edges = edge_patterns(u.fin)
     if u.kind in dslx.BINARY_KINDS:
         ea, eb = np.meshgrid(edges, edges)
         a = np.concatenate([ea.ravel(), _random_patterns(u.fin, N_RANDOM, rng)])
@@ -228,7 +210,7 @@ def test_unit_format_mismatch_is_rejected() -> None:
 def test_small_formats_exhaustive(small_module: dslx.DslxModule, xls_cache: Path) -> None:
     jobs: list[tuple[Unit, np.ndarray, np.ndarray | None]] = []
     for u in small_module.functions:
-        pa = _valid_patterns(u.fin)
+        pa = valid_patterns(u.fin)
         if u.kind in dslx.BINARY_KINDS:
             a, b = np.meshgrid(pa, pa)
             jobs.append((u, a.ravel(), b.ravel()))
@@ -252,7 +234,7 @@ def test_the_check_can_fail(xls_cache: Path) -> None:
     """A unit of the wrong rounding mode is caught (the comparison is not vacuous)."""
     mod = dslx.render_units([Unit("add", E4M3T, E4M3T), Unit("mul", E4M3T, E4M3T)],
                             module="wrong_units", batch=True)
-    pa = _valid_patterns(E4M3)
+    pa = valid_patterns(E4M3)
     a, b = (x.ravel() for x in np.meshgrid(pa, pa))
     for kind in ("add", "mul"):
         got = xc.unit_jit(mod, Unit(kind, E4M3T, E4M3T), cache=xls_cache)(a, b)
