@@ -155,6 +155,15 @@ GOLDEN_SOURCES = ("verify/golden.py", "verify/fpnum.py", "verify/encoding.py", "
                   "verify/quality.py", "spec/accelerator.py", "spec/formats.py")
 
 
+@functools.lru_cache(maxsize=64)
+def rendered_digest(spec: Spec, parts: tuple[str, ...]) -> str:
+    """Digest of a spec's generated files (``parts`` of ``render_files``), rendered once per
+    process: four stage keys of a spec need it."""
+    from ..codegen.generate import render_files
+
+    return files_digest(render_files(spec, parts=parts))
+
+
 # --- stage keys --------------------------------------------------------------------------------
 def verify_shape(spec: Spec) -> tuple[int, int, int, int]:
     """Random-data shape of csim: 4 channels of n = 509 elements (prime: never a multiple of
@@ -166,25 +175,23 @@ def verify_shape(spec: Spec) -> tuple[int, int, int, int]:
 def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                  deps: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Everything besides tools that the stage's result depends on (recorded in the store)."""
-    from ..codegen.generate import render_files
-
     if stage == "generate":
-        return {"files": files_digest(render_files(spec))}
+        return {"files": rendered_digest(spec, ("hls", "rtl", "xls"))}
     if stage == "csim":
-        return {"hls": files_digest(render_files(spec, parts=("hls",))),
+        return {"hls": rendered_digest(spec, ("hls",)),
                 "shape": list(verify_shape(spec)), "seeds": list(opts.seeds), "edge": True,
                 "code": _source_digest(*CSIM_SOURCES)}
     if stage == "cosim":
         from ..verify import cosim
 
-        return {"rtl": files_digest(render_files(spec, parts=("rtl",))),
+        return {"rtl": rendered_digest(spec, ("rtl",)),
                 "shape": list(cosim.default_shape(spec)), "seeds": list(opts.seeds),
                 "edge": list(cosim.edge_shape(spec)), "code": _source_digest(*COSIM_SOURCES)}
     if stage == "synth":
         from ..reports.synth import library
 
         lib = library(opts.liberty)
-        return {"rtl": files_digest(render_files(spec, parts=("rtl",))),
+        return {"rtl": rendered_digest(spec, ("rtl",)),
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
                 "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
                 "code": _source_digest(*SYNTH_SOURCES)}
