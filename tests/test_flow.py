@@ -166,9 +166,7 @@ def test_flow_end_to_end_then_fully_cached(tmp_path: Path,
     base_path = _spec_file(flow_dir, base)
     argv = ["flow", str(spec_path), str(base_path), "-o", str(flow_dir / "out"), "--shape",
             "2,4,8,8", "--baseline", "tiny-base", "--jobs", "1", "--json"]
-    t0 = time.perf_counter()
     code = main(argv)
-    first_s = time.perf_counter() - t0
     out = json.loads(capsys.readouterr().out)
     assert code == 0, [(s["spec"], k, v["reason"]) for s in out["specs"]
                        for k, v in s["stages"].items() if v["status"] != "ok"]
@@ -184,13 +182,10 @@ def test_flow_end_to_end_then_fully_cached(tmp_path: Path,
     assert html.is_file() and Path(out["report"]["markdown"]).is_file()
     assert (flow_dir / "out" / "designs" / "tiny-flow" / "manifest.json").is_file()
 
-    t0 = time.perf_counter()
     assert main(argv) == 0
-    second_s = time.perf_counter() - t0
     again = json.loads(capsys.readouterr().out)
     for s in again["specs"]:
         assert all(v.get("cached") for v in s["stages"].values()), s["stages"]
-    assert second_s < max(15.0, first_s / 5)
     store = ResultStore(flow_dir / "out", create=False)
     assert len(store.rows()) == 2 * len(st.STAGES)  # nothing recorded twice
 
