@@ -46,12 +46,12 @@ from typing import Any
 
 from ..codegen.rtl import TOP, render_rtl, verilog_sources
 from ..errors import ToolError
+from ..locks import file_lock
 from ..spec import Spec, SpecError, check_channel_elems
 from .activity import (
     ActivityConfig,
     PassActivity,
     cache_dir_default,
-    file_lock,
     simulate,
     sources_for,
     verilator_version,

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..codegen import rtl
+from ..locks import file_lock
 from ..spec import BFPFormat, FPFormat, Spec, StorageFormat
 from . import fpnum
 
@@ -117,27 +118,6 @@ def _write_tree(d: Path, files: dict[str, str]) -> None:
         p = d / name
         if not p.exists() or p.read_text() != text:
             p.write_text(text)
-
-
-class _Lock:
-    """An exclusive lock file around one build directory (parallel pytest workers)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> _Lock:
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "w")
-        fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
 
 
 def lint(files: dict[str, str], top: str, workdir: Path | None = None,
@@ -229,7 +209,7 @@ def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
                   tool_env()["CXXFLAGS"])
     exe = build_dir / "obj" / f"V{top}"
     stamp = build_dir / "stamp"
-    with _Lock(build_dir.parent / f"{build_dir.name}.lock"):
+    with file_lock(build_dir.parent / f"{build_dir.name}.lock"):
         if exe.exists() and stamp.exists() and stamp.read_text() == key:
             return exe
         if build_dir.exists():
@@ -420,7 +400,7 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
     d = model_dir(spec, waves, cflags, backend)
     bdir = d / "build"
     exe = bdir / rtl.TB_TOP
-    with _Lock(d.parent / f"{d.name}.lock"):
+    with file_lock(d.parent / f"{d.name}.lock"):
         stamp = d / "stamp"
         if exe.exists() and stamp.exists() and stamp.read_text() == key:
             return bdir

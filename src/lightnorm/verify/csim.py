@@ -19,7 +19,6 @@ Speed: one call runs the top function on slices of consecutive channels on
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -28,8 +27,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +42,7 @@ from ..codegen.context import bfp_type, fp_type, testbench_shape
 from ..codegen.env import render, template_hash
 from ..codegen.generate import manifest_bytes
 from ..errors import ToolError
+from ..locks import file_lock
 from ..spec import BFPFormat, FPFormat, Spec, check_channel_elems
 from ..spec import load as load_spec
 from . import encoding, fpnum, golden
@@ -100,17 +99,6 @@ def cache_root() -> Path:
     base = os.environ.get("LIGHTNORM_CACHE")
     root = Path(base) if base else Path.home() / ".cache" / "lightnorm"
     return root / "csim"
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def compile_shared(sources: Sequence[Path], includes: Sequence[Path], target: Path,
@@ -198,7 +186,7 @@ def build(spec: Spec) -> Path:
     lib = entry / f"lib{spec.ident}-{key}.so"
     if lib.is_file():
         return lib
-    with _locked(entry / ".lock"):
+    with file_lock(entry / ".lock"):
         if lib.is_file():
             return lib
         src = entry / "src"
@@ -575,7 +563,7 @@ def build_units(fp_formats: Iterable[FPFormat],
     entry = cache_root() / f"units-{key}"
     lib = entry / f"libunits-{key}.so"
     if not lib.is_file():
-        with _locked(entry / ".lock"):
+        with file_lock(entry / ".lock"):
             if not lib.is_file():
                 for name, data in files.items():
                     (entry / name).parent.mkdir(parents=True, exist_ok=True)

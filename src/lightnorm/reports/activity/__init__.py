@@ -17,8 +17,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ToolError
+from ...locks import file_lock
 from ...spec import Spec, check_channel_elems
 from .harness import HARNESS_CPP
 from .vcd import VcdActivity, read_vcd
@@ -117,20 +117,6 @@ def _digest(*parts: str) -> str:
     for p in parts:
         h.update(p.encode() + b"\0")
     return h.hexdigest()
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created if missing) for the duration of the block."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def verilator_version() -> str | None:
