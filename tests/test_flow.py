@@ -31,17 +31,10 @@ from lightnorm.flow.store import ResultStore, StoreError
 from lightnorm.flow.sweep import SweepError, load_sweep
 from lightnorm.spec import dumps, from_dict, load
 
-TINY = {
-    "name": "tiny-flow",
-    "bn": {"mode": "range", "chunks": 2, "eps": 1e-2},
-    "hw": {"lanes": 2, "max_channel_elems": 4096},
-    "storage": {r: {"kind": "bfp", "block": 2, "man_bits": 3, "exp_bits": 4}
-                for r in ("x", "y", "dy", "dx")},
-    "compute": {"exp_bits": 4, "man_bits": 3},
-    "accum": {"exp_bits": 5, "man_bits": 6},
-    "scalar": {"exp_bits": 5, "man_bits": 6},
-}
-QUICK = ("generate", "csim", "quality")  # no simulator or synthesis: seconds per spec
+from .test_synth import TINY as SYNTH_TINY
+
+# the synthesis tests' tiny spec, with channels long enough for the flow's verification shapes
+TINY = dict(SYNTH_TINY, name="tiny-flow", hw={"lanes": 2, "max_channel_elems": 4096})
 
 
 def _spec_file(tmp: Path, table: dict[str, Any] = TINY) -> Path:
