@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from . import __version__, cliargs
 from .errors import LightnormError, UsageError
 from .flow.cli_flow import (
     FLOW_HELP,
@@ -233,19 +233,8 @@ GOLDEN_MAX_ELEMS = 1 << 24
 
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
-    """``"N,C,H,W"`` -> four positive integers, or :class:`UsageError`."""
-    parts = [p.strip() for p in text.split(",")]
-    expected = "N,C,H,W: four positive integers separated by commas, e.g. " + DEFAULT_SHAPE
-    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
-        raise UsageError(f"--shape = {text!r}: expected {expected}")
-    n, c, h, w = (int(p) for p in parts)
-    if min(n, c, h, w) < 1:
-        raise UsageError(f"--shape = {text!r}: expected {expected}")
-    total = n * c * h * w
-    if total > GOLDEN_MAX_ELEMS:
-        raise UsageError(f"--shape = {text!r}: expected at most {GOLDEN_MAX_ELEMS:,} elements "
-                         f"in all (got {total:,})")
-    return n, c, h, w
+    """``"N,C,H,W"`` -> four positive integers, at most what the golden model takes in one call."""
+    return cliargs.parse_shape(text, GOLDEN_MAX_ELEMS, DEFAULT_SHAPE)
 
 
 def _golden_args(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cliargs import parse_shape
 from ..errors import UsageError
 from ..spec import Spec, load, preset_names
 from . import stages as st
@@ -34,13 +35,6 @@ BASELINE = "fp32-baseline"
 
 
 # --- argument helpers ----------------------------------------------------------------------------
-def _shape(text: str) -> tuple[int, int, int, int]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UsageError(f"--shape = {text!r}: expected N,C,H,W (four positive integers)")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
-
-
 def _stages(text: str | None) -> tuple[str, ...]:
     if text is None:
         return st.STAGES
@@ -123,7 +117,7 @@ def add_regress_arguments(p: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace, out: Path, stages: tuple[str, ...] | None = None,
              layer_shape: Sequence[int] | None = None, clock: float | None = None
              ) -> st.FlowOptions:
-    shape = _shape(args.shape) if args.shape else tuple(layer_shape or st.DEFAULT_LAYER_SHAPE)
+    shape = parse_shape(args.shape) if args.shape else tuple(layer_shape or st.DEFAULT_LAYER_SHAPE)
     if args.clock_ns is not None and not (math.isfinite(args.clock_ns) and args.clock_ns > 0):
         raise UsageError(f"--clock-ns = {args.clock_ns}: expected a positive period in ns")
     liberty = args.liberty

@@ -15,19 +15,13 @@ import json
 import math
 import sys
 
+from ..cliargs import parse_shape
 from ..errors import UsageError
 from ..jsonsafe import json_safe
 from ..spec import load
 
 SYNTH_HELP = ("synthesize a spec's RTL on a standard-cell library (Yosys, OpenSTA): area by "
               "block, Fmax, power and energy per element from a simulation")
-
-
-def _shape(text: str) -> tuple[int, int, int, int]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UsageError(f"--shape = {text!r}: expected N,C,H,W (four positive integers)")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
 def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +58,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     clock = getattr(args, "clock_ns", None)
     if clock is not None and not (math.isfinite(clock) and clock > 0):
         raise UsageError(f"--clock-ns = {clock!r}: expected a positive period in ns")
-    shape = _shape(args.shape) if getattr(args, "shape", None) else None
+    shape = parse_shape(args.shape) if getattr(args, "shape", None) else None
     seed = int(getattr(args, "seed", 0))
     if seed < 0:
         raise UsageError(f"--seed = {seed}: expected a non-negative integer")
