@@ -400,9 +400,17 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path,
 
 def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
     summaries = make_summaries()[:4]   # presets only: no sweep, no Pareto figures
+    tpl = summaries[1]["stages"]["synth"]["metrics"]
+    side_t = {"area_um2": tpl["area_um2"], "area_breakdown": tpl["area_breakdown"],
+              "fmax_mhz": 40.5, "timing_met": True,
+              "energy_pj_per_element": {"forward": 1200.0, "backward": 1300.0},
+              "cycles": {"forward": 600, "backward": 300}}
+    side_x = {**side_t, "area_um2": tpl["area_um2"] * 1.5, "fmax_mhz": 44.0,
+              "area_breakdown": {k: 1.5 * v for k, v in tpl["area_breakdown"].items()},
+              "cycles": {"forward": 450, "backward": 300}}
     xls = copy.deepcopy(summaries[1]["stages"]["synth"])
-    xls["metrics"]["area_um2"] = 6_777_178.0 * 1.5
-    xls["metrics"]["fmax_mhz"] = 85.2
+    xls["metrics"]["comparison"] = {"clock_ns": 25.0, "both_met": True, "template": side_t,
+                                    "xls": side_x}
     summaries[1]["stages"]["synth_xls"] = xls
     summaries[2]["stages"]["synth_xls"] = stage(None, "failed", "xls: codegen_main failed")
     out = tmp_path / "r"
@@ -411,12 +419,20 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
     files = build_report(summaries, out, generated=WHEN)
     assert (out / "notes.txt").read_text() == "mine"
     assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png"}
-    rows = {r["label"]: r for r in read_csv(out / "data" / "synth_vs_synth_xls.csv")}
+    rows = {r["label"]: r for r in read_csv(out / "data" / "template_vs_xls.csv")}
     assert set(rows) == {"lightnorm", "lightnorm-aggressive"}
-    assert float(rows["lightnorm"]["area_um2_ratio_synth_xls_over_synth"]) == pytest.approx(1.5)
-    assert float(rows["lightnorm"]["fmax_mhz_ratio_synth_xls_over_synth"]) == \
-        pytest.approx(85.2 / 42.6)
-    assert rows["lightnorm-aggressive"]["area_um2_ratio_synth_xls_over_synth"] == ""
+    ln = rows["lightnorm"]
+    assert float(ln["clock_ns"]) == 25.0 and ln["both_met"] == "true"
+    assert float(ln["area_um2_ratio_xls_over_template"]) == pytest.approx(1.5)
+    assert float(ln["fmax_mhz_ratio_xls_over_template"]) == pytest.approx(44.0 / 40.5)
+    assert float(ln["cycles_forward_ratio_xls_over_template"]) == pytest.approx(0.75)
+    assert rows["lightnorm-aggressive"]["area_um2_ratio_xls_over_template"] == ""
+    blocks = read_csv(out / "data" / "template_vs_xls_blocks.csv")
+    assert {b["block"] for b in blocks} == set(rep.BLOCKS)
+    assert all(b["label"] == "lightnorm" for b in blocks)
+    for b in blocks:
+        if float(b["area_um2_template"]) > 0:
+            assert float(b["ratio_xls_over_template"]) == pytest.approx(1.5)
     html = files.html.read_text(encoding="utf-8")
     assert "Template RTL vs XLS RTL" in html and "failed: xls: codegen_main failed" in html
     p = parse_html(files.html)

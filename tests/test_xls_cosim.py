@@ -3,8 +3,9 @@ and co-simulation with the template's cocotb testbench, bit-exact against the go
 
 Every preset forward and backward on random data and on the edge cases of ``cosim.edge_data``
 (one simulator launch per spec: ``compare_many``), with random idle cycles on the sources and
-random back-pressure on the sinks; two small specs with truncation, BFP carry-raise and one lane;
-a deliberately miswired XLS adapter must be caught.
+random back-pressure on the sinks; two small specs with truncation, BFP carry-raise, one lane and
+standard BN on BFP storage (the sum-of-squares beat); deliberately miswired XLS modules must be
+caught.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ TINY_STD = {
     "name": "tiny-xls-std", "bn": {"mode": "standard"},
     "hw": {"lanes": 2, "max_channel_elems": 256},
     "storage": {
-        "x": {"kind": "fp", "exp_bits": 5, "man_bits": 3, "rounding": "truncate"},
+        "x": {"kind": "bfp", "block": 2, "man_bits": 5, "exp_bits": 5, "rounding": "truncate"},
         "y": {"kind": "fp", "exp_bits": 4, "man_bits": 3},
         "dy": {"kind": "bfp", "block": 2, "man_bits": 6, "exp_bits": 5},
         "dx": {"kind": "bfp", "block": 4, "man_bits": 3, "exp_bits": 4, "rounding": "truncate",
@@ -75,9 +76,10 @@ def _ports(verilog: str) -> str:
 
 
 #: XLS modules / generated modules in the design per preset (docs/xls.md): operator adapters
-#: (template module names) + per-lane modules (ln_norm_lane, ln_dx_lane, 3 storage decoders)
-COUNTS = {"lightnorm": (12, 8, 5), "lightnorm-aggressive": (14, 10, 5),
-          "fp32-baseline": (7, 5, 5), "bf16-standard": (13, 11, 5)}
+#: (template module names) + per-lane modules (ln_norm_lane, ln_dx_lane, 3 storage decoders);
+#: the two finalize pipelines and (BFP x) the beat-sum modules come on top
+COUNTS = {"lightnorm": (13, 6, 5), "lightnorm-aggressive": (13, 6, 5),
+          "fp32-baseline": (7, 3, 5), "bf16-standard": (12, 8, 5)}
 
 
 def _regs(verilog: str) -> list[str]:
@@ -87,28 +89,36 @@ def _regs(verilog: str) -> list[str]:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_design_structure(preset: str) -> None:
-    """Every add/mul/cvt/recip/sqrt of the template design is an adapter around an XLS module;
-    the lanes' normalize and dx arithmetic and the x/dy storage decoders of the lanes are
-    generated per-lane modules around XLS modules (norm_lane, dx_lane, bfp_cvt/cvt) inside the
-    backend's copies of the lane pipelines, which keep the template's register stages; the
-    wrapper, finalize and the rest of the shell are the template's, byte for byte."""
+    """Every add/mul/cvt of the template design outside the finalize is an adapter around an
+    XLS module; the lanes' normalize and dx arithmetic and the x/dy storage decoders of the
+    lanes are generated per-lane modules around XLS modules (norm_lane, dx_lane, bfp_cvt/cvt)
+    inside the backend's copies of the lane pipelines, which keep the template's register
+    stages; ln_finalize (template ports) runs two XLS pipelines and no template operator; the
+    wrapper and the rest of the shell are the template's, byte for byte."""
     spec = load(preset)
     tpl = rtl.render_rtl(spec)
     b = backend.build(spec)
     files = b.files
     kinds = {"fp_add_": "add", "fp_mul_": "mul", "fp_cvt_": "cvt", "fp_recip_": "recip",
              "fp_sqrt_": "sqrt"}
-    ops = [r for r in b.replaced if r.kind not in backend.LANE_KINDS]
+    ops = [r for r in b.replaced if r.kind not in (*backend.LANE_KINDS, "finalize", "beat")]
+    beats = {r.module: r for r in b.replaced if r.kind == "beat"}
     lanes = {r.module: r for r in b.replaced if r.kind in backend.LANE_KINDS}
-    expected = sorted(f[:-2] for f in tpl if f.startswith(tuple(kinds)))
+    fin = {r.function.split("_")[2]: r for r in b.replaced if r.kind == "finalize"}
+    # every template operator left in the design is an adapter; the reciprocal and square
+    # root served only the template's finalize sequencer
+    expected = sorted(f[:-2] for f in files if f.startswith(tuple(kinds)))
     assert sorted(r.module for r in ops) == expected
+    assert not any(f.startswith(("fp_recip_", "fp_sqrt_")) for f in files)
     n_xls, n_ops, n_lane = COUNTS[preset]
     assert (len(b.xls_modules()), len(ops), len(lanes)) == (n_xls, n_ops, n_lane)
     for r in b.replaced:
-        assert f"{r.xls_module} u_xls (" in files[f"{r.module}.v"]
+        if r.kind != "finalize":  # checked below
+            assert f"{r.xls_module} u_xls (" in files[f"{r.module}.v"]
         assert files[f"{r.xls_module}.v"].startswith(f"module {r.xls_module}(")
         assert r.xls_module == "xls_" + r.function
-        assert r.generator == ("pipeline" if r.kind in ("recip", "sqrt") else "combinational")
+        assert r.generator == ("pipeline" if r.kind in ("recip", "sqrt", "finalize")
+                               else "combinational")
         assert (r.latency >= 2) == (r.generator == "pipeline")
         assert r.module not in b.template_modules and r.xls_module not in b.template_modules
     for r in ops:
@@ -145,8 +155,24 @@ def test_design_structure(preset: str) -> None:
         assert files[name] != tpl[name]
         assert _regs(files[name]) == _regs(tpl[name]) and _regs(files[name])
     assert _ports(files["lightnorm_top.v"]) == _ports(tpl["lightnorm_top.v"])
-    for name in ("lightnorm_top.v", "ln_finalize.v"):
-        assert files[name] == tpl[name]
+    assert files["lightnorm_top.v"] == tpl["lightnorm_top.v"]
+    # the finalize: the template's ports around the forward and backward XLS pipelines
+    mode = "std" if spec.bn.mode == "standard" else "range"
+    assert sorted(fin) == ["bwd", "fwd"]
+    assert _ports_of(files["ln_finalize.v"], "ln_finalize") == _ports_of(
+        tpl["ln_finalize.v"], "ln_finalize")
+    for tag, r in fin.items():
+        assert r.module == "ln_finalize" and r.function.startswith(f"ln_fin_{tag}_{mode}_")
+        assert f"{r.xls_module} u_{tag} (" in files["ln_finalize.v"]
+    assert not re.findall(r"^\s*fp_\w+ u_", files["ln_finalize.v"], re.MULTILINE)
+    assert fin["fwd"].latency > fin["bwd"].latency
+    # the statistics step of BFP storage: the template's beat-sum modules around XLS ones
+    bfp_beats = sorted(f[:-2] for f in tpl if f.startswith("ln_bfp_beat_"))
+    assert sorted(beats) == bfp_beats
+    assert bool(bfp_beats) == isinstance(roles["x"], BFPFormat)
+    for name, r in beats.items():
+        assert r.function == name and r.generator == "combinational"
+        assert _ports_of(files[f"{name}.v"], name) == _ports_of(tpl[f"{name}.v"], name)
     for name in ("ln_fwd_lanes", "ln_bwd_lanes"):
         assert _ports_of(files[f"{name}.v"], name) == _ports_of(tpl[f"{name}.v"], name)
     assert "fp_round" not in " ".join(r.module for r in b.replaced)
@@ -182,13 +208,22 @@ def _ports_of(verilog: str, module: str) -> str:
     return m.group(1)
 
 
-def test_iterative_template_option() -> None:
+def test_finalize_and_iterative_options() -> None:
+    """finalize="template" keeps the template's sequencer, with XLS recip/sqrt pipelines
+    behind its handshake or, with iterative="template", its iterative units."""
     spec = load("fp32-baseline")
-    b = backend.build(spec, iterative="template")
+    tpl = rtl.render_rtl(spec)
+    f = backend.build(spec, finalize="template")
+    assert f.files["ln_finalize.v"] == tpl["ln_finalize.v"]
+    piped = {r.module: r for r in f.replaced if r.kind in ("recip", "sqrt")}
+    assert sorted(piped) == ["fp_recip_e8m23_rne", "fp_sqrt_e8m23_rne"]
+    assert all(r.generator == "pipeline" and r.latency >= 2 for r in piped.values())
+    b = backend.build(spec, finalize="template", iterative="template")
     assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", *backend.LANE_KINDS}
-    assert b.files["fp_recip_e8m23_rne.v"] == rtl.render_rtl(spec)["fp_recip_e8m23_rne.v"]
-    with pytest.raises(ValueError):
-        backend.build(spec, iterative="maybe")
+    assert b.files["fp_recip_e8m23_rne.v"] == tpl["fp_recip_e8m23_rne.v"]
+    for bad in ({"iterative": "maybe"}, {"finalize": "maybe"}):
+        with pytest.raises(ValueError):
+            backend.build(spec, **bad)
     with pytest.raises(ValueError):
         cosim.model_files(spec, backend="vhdl")
 
@@ -263,19 +298,23 @@ def test_miswired_adapter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     ("ln_norm_lane.v", r"\.shift\(shift\)", ".shift(scale)", "forward"),
     ("ln_dx_lane.v", r"\.mdb\(mdb\)", ".mdb(dy)", "backward"),
     ("ln_x_to_p.v", r"\.ef\(ef\)", ".ef(ef + 1'b1)", "forward"),
-], ids=["norm_lane", "dx_lane", "x_decoder"])
+    ("ln_bfp_beat_sum_", r"\.mask\(in_mask\)", ".mask(~in_mask)", "forward"),
+    ("ln_finalize.v", r"r_scale, r_shift", "r_shift, r_scale", "forward"),
+], ids=["norm_lane", "dx_lane", "x_decoder", "beat_sum", "finalize"])
 def test_miswired_lane_module_is_caught(monkeypatch: pytest.MonkeyPatch, target: str,
                                         pattern: str, repl: str, pass_: str) -> None:
-    """A miswired XLS per-lane module (normalize lane, dx lane, BFP x decoder): mismatches."""
+    """A miswired XLS module (normalize lane, dx lane, BFP x decoder, the statistics beat sum,
+    the finalize's result order): mismatches."""
     spec = from_dict({**TINY_RANGE, "name": "tiny-xls-broken-lane"})
     orig = backend.render_xls_rtl
 
     def broken(*args: Any, **kw: Any) -> dict[str, str]:
         files = dict(orig(*args, **kw))
-        text = files[target]
+        name = next(f for f in files if f.startswith(target))
+        text = files[name]
         bad = re.sub(pattern, repl, text)
         assert bad != text
-        files[target] = bad
+        files[name] = bad
         return files
 
     monkeypatch.setattr(backend, "render_xls_rtl", broken)

@@ -18,8 +18,9 @@ import pytest
 
 pytest.importorskip("xls")
 
+from lightnorm.codegen import rtl  # noqa: E402
 from lightnorm.codegen.rtl import Unit  # noqa: E402
-from lightnorm.spec import BFPFormat, FPFormat, load, preset_names  # noqa: E402
+from lightnorm.spec import BFPFormat, FPFormat, Spec, dumps, load, loads, preset_names  # noqa: E402,E501
 from lightnorm.verify import cosim, encoding, fpnum  # noqa: E402
 from lightnorm.xls import compile as xc  # noqa: E402
 from lightnorm.xls import design as xd  # noqa: E402
@@ -227,10 +228,101 @@ def test_lanes_random(f: FPFormat, apfloat: bool, xls_cache: Path) -> None:
 # ---- a spec's whole module ------------------------------------------------------------------
 
 
+#: plausible values of the finalize inputs (the other half of the test vectors are random
+#: patterns): sums over a channel of n ~ 100 elements, host constants, per-channel parameters
+_FIN_VALUES = {
+    "acc_sum": lambda r, n: 100 * r.standard_normal(n),
+    "acc_sumsq": lambda r, n: 100 * (1 + r.random(n)) + 50 * r.standard_normal(n) ** 2,
+    "acc_smax": lambda r, n: 3 + r.random(n),
+    "acc_smin": lambda r, n: -3 - r.random(n),
+    "acc_dbeta": lambda r, n: 10 * r.standard_normal(n),
+    "acc_dgamma": lambda r, n: 10 * r.standard_normal(n),
+    "c_inv_n": lambda r, n: np.full(n, 1 / 100),
+    "c_eps": lambda r, n: np.full(n, 1e-5),
+    "c_momentum": lambda r, n: np.full(n, 0.1),
+    "c_c_k": lambda r, n: np.full(n, 0.33),
+    "c_unbias": lambda r, n: np.full(n, 100 / 99),
+    "p_gamma": lambda r, n: 1 + 0.1 * r.standard_normal(n),
+    "p_beta": lambda r, n: 0.1 * r.standard_normal(n),
+    "p_run_mean": lambda r, n: 0.1 * r.standard_normal(n),
+    "p_run_disp": lambda r, n: 1 + r.random(n),
+}
+
+
+def _beat_reference(spec: Spec, role: str, ins: list[np.ndarray]) -> np.ndarray:
+    """Exact beat sums (float64 is exact here: at most 52 significant bits) rounded into A."""
+    b = spec.storage.roles()[role.split("_")[0]]
+    assert isinstance(b, BFPFormat)
+    lanes = spec.hw.lanes
+    ef, elems, mask = ins[0], np.stack(ins[1:-1], axis=1), ins[-1]
+    on = ((mask[:, None] >> np.arange(lanes, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+    mag = np.where(on, elems & np.uint64(b.max_mantissa), 0).astype(np.float64)
+    neg = ((elems >> np.uint64(b.man_bits)) & np.uint64(1)).astype(bool)
+    scale = ef.astype(np.float64) - b.bias - b.man_bits + 1
+    if role.endswith("_sq"):
+        val = np.ldexp((mag * mag).sum(axis=1), (2 * scale).astype(np.int64))
+    else:
+        val = np.ldexp(np.where(neg, -mag, mag).sum(axis=1), scale.astype(np.int64))
+    return fpnum.encode_array(fpnum.round_array(val, spec.accum), spec.accum)
+
+
+def _beat_inputs(spec: Spec, role: str, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Random beats, and edge cases: masked lanes, all-zero beats, full-scale mantissas of one
+    sign, sums that cancel to zero, the extreme exponent fields."""
+    b = spec.storage.roles()[role.split("_")[0]]
+    assert isinstance(b, BFPFormat)
+    lanes = spec.hw.lanes
+    ef = rng.integers(0, 1 << b.exp_bits, n, dtype=np.uint64)
+    elems = rng.integers(0, 1 << (b.man_bits + 1), (n, lanes), dtype=np.uint64)
+    mask = np.full(n, (1 << lanes) - 1, np.uint64)
+    q = n // 8
+    mask[:q] = rng.integers(0, 1 << lanes, q, dtype=np.uint64)  # partial last beats
+    elems[q:2 * q] = b.max_mantissa  # full scale, positive
+    elems[2 * q:3 * q] = b.max_mantissa | (1 << b.man_bits)  # full scale, negative
+    half = lanes // 2
+    if half:  # +M, -M pairs: the sum cancels to zero
+        elems[3 * q:4 * q, half:] = elems[3 * q:4 * q, :half] ^ np.uint64(1 << b.man_bits)
+    elems[4 * q:5 * q] = 0
+    ef[5 * q:6 * q] = rng.choice([0, 1, (1 << b.exp_bits) - 1], q).astype(np.uint64)
+    return [ef, *elems.T.copy(), mask]
+
+
+def _finalize_program(spec_name: str, role: str) -> tuple[list[dict[str, str]], list[str],
+                                                          list[str]]:
+    prog = rtl.finalize_program(load(spec_name))["forward" if role == "fin_fwd" else "backward"]
+    params, outs = dslx.finalize_io(prog, rtl.FINALIZE_OUTPUTS)
+    return prog, params, outs
+
+
+def _finalize_reference(spec_name: str, role: str, ins: list[np.ndarray]) -> np.ndarray:
+    """The finalize program evaluated step by step with the golden primitives."""
+    spec = load(spec_name)
+    A, S = spec.accum, spec.scalar
+    prog, params, outs = _finalize_program(spec_name, role)
+    v = {n: fpnum.decode_array(x.astype(np.int64), A if n.startswith("acc_") else S)
+         for n, x in zip(params, ins, strict=True)}
+    for st in prog:
+        a = v[st["a"]]
+        if st["op"] == "cvt":
+            r = fpnum.round_array(a, S)
+        elif st["op"] == "relu":
+            r = np.where(a < 0, 0.0, a)
+        elif st["op"] in ("recip", "sqrt"):
+            r = fpnum.op_array(st["op"], a, None, S)
+        else:
+            r = fpnum.op_array(st["op"], a, v[st["b"]], S)
+        v[st["dst"]] = r
+    return np.stack([fpnum.encode_array(v[o], S) for o in outs], axis=1)
+
+
 def _role_reference(spec_name: str, role: str, top: xd.Top, ins: list[np.ndarray]
                     ) -> np.ndarray:
     spec = load(spec_name)
     P, A, S = spec.compute, spec.accum, spec.scalar
+    if role in ("fin_fwd", "fin_bwd"):
+        return _finalize_reference(spec_name, role, ins)
+    if role.endswith(("_beat_sum", "_beat_sq")):
+        return _beat_reference(spec, role, ins)
     roles = spec.storage.roles()
     fmt = {"p": P, "a": A, "s": S}
     kind, _, tag = role.partition("_")
@@ -288,6 +380,18 @@ def _role_inputs(spec_name: str, top: xd.Top, rng: np.random.Generator, n: int
     roles = spec.storage.roles()
     src = {"p": P, "a": A, "s": S}
     r = top.role
+    if r.endswith(("_beat_sum", "_beat_sq")):
+        return _beat_inputs(spec, r, rng, n)
+    if r in ("fin_fwd", "fin_bwd"):
+        _, params, _ = _finalize_program(spec_name, r)
+        out = []
+        for name in params:
+            f = A if name.startswith("acc_") else S
+            x = _random_patterns(f, (n,), rng)
+            x[: n // 2] = fpnum.encode_array(
+                fpnum.round_array(_FIN_VALUES[name](rng, n // 2), f), f)
+            out.append(x)
+        return out
     if r in ("x_to_p", "x_to_a", "dy_to_p", "dy_to_a") and isinstance(
             roles[r.split("_")[0]], BFPFormat):
         st = roles[r.split("_")[0]]
@@ -317,11 +421,12 @@ def test_spec_module_roles(preset: str, xls_cache: Path) -> None:
     assert xd.render_xls(spec) == {"lightnorm_xls.x": d.dslx.text}
     rng = np.random.default_rng(5)
     expected_roles = {"add_p", "mul_p", "add_a", "add_s", "mul_s", "recip_s", "y_enc",
-                      "dx_enc", "x_to_p", "norm_lane", "dx_lane"}
+                      "dx_enc", "x_to_p", "norm_lane", "dx_lane", "fin_fwd", "fin_bwd"}
     assert expected_roles <= {t.role for t in d.tops}
     assert ("sqrt_s" in {t.role for t in d.tops}) == (spec.bn.mode == "standard")
     for top in d.tops:
-        n = 20_000 // (top.batch.n_in if top.batch.n_out > 1 else 1)
+        n = 20_000 // (top.batch.n_in if top.batch.n_out > 1 and not top.batch.tuple_out
+                       else 1)
         ins = _role_inputs(preset, top, rng, n)
         got = xc.batch_jit(d.dslx, top.batch, cache=xls_cache)(*ins)
         exp = _role_reference(preset, top.role, top, ins)
@@ -338,3 +443,37 @@ def test_spec_module_pipelines_lint_clean(xls_cache: Path) -> None:
         p = xc.pipeline(d.dslx, fn, xd.VERILOG_PREFIX + fn, opts, cache=xls_cache)
         assert p.module == f"xls_{fn}" and f"module xls_{fn}(" in p.verilog
         xc.lint(p)
+
+
+def _std_bfp_spec(tmp_path: Path) -> str:
+    """A standard-BN spec with BFP storage (no preset has one): the x beats need squares."""
+    text = (dumps(load("lightnorm")).replace('mode = "range"\nchunks = 8',
+                                             'mode = "standard"\nchunks = 1')
+            .replace('name = "lightnorm"', 'name = "std-bfp"').replace("lanes = 16", "lanes = 4")
+            .replace("block = 16", "block = 8"))
+    loads(text)  # valid
+    path = tmp_path / "std-bfp.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("which", ["lightnorm", "std-bfp"])
+def test_bfp_beat_statistics(which: str, tmp_path: Path, xls_cache: Path) -> None:
+    """The statistics step of BFP storage (exact integer beat sums and sums of squares,
+    rounded once into A) against exact sums, on random beats and the edge cases of
+    _beat_inputs."""
+    name = _std_bfp_spec(tmp_path) if which == "std-bfp" else which
+    spec = load(name)
+    d = xd.design(spec)
+    tops = [t for t in d.tops if t.role.endswith(("_beat_sum", "_beat_sq"))]
+    std = spec.bn.mode == "standard"
+    assert {t.role for t in tops} == {"x_beat_sum", "dy_beat_sum"} | ({"x_beat_sq"} if std
+                                                                      else set())
+    rng = np.random.default_rng(21)
+    for top in tops:
+        ins = _beat_inputs(spec, top.role, rng, 40_000)
+        got = xc.batch_jit(d.dslx, top.batch, cache=xls_cache)(*ins)
+        exp = _beat_reference(spec, top.role, ins)
+        bad = np.nonzero(got != exp)[0]
+        assert bad.size == 0, f"{which} {top.role}: {bad.size} wrong, first {bad[:3]}"
+        assert (exp == 0).any() and (exp != 0).mean() > 0.5  # zeros and values both covered

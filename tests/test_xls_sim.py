@@ -37,8 +37,16 @@ def test_pipelines_match_the_jit_and_their_latency(preset: str) -> None:
     inputs = []
     for i, t in enumerate(tops):
         b = t.batch
+        block = b.n_out > 1 and not b.tuple_out
         n = N // b.n_in if b.n_out > 1 else N
-        if b.n_out > 1:  # a block encoder: one array port of n_in elements
+        if b.beat:  # a BFP beat: ef, one array port of L elements, the lane mask
+            es, ew, lanes = b.args
+            elems = [rng.integers(0, 1 << ew, n, dtype=np.uint64) for _ in range(lanes)]
+            ef = rng.integers(0, 1 << es, n, dtype=np.uint64)
+            mask = rng.integers(0, 1 << lanes, n, dtype=np.uint64)
+            jobs.append((i, [ef, elems, mask]))
+            words = [ef, *elems, mask]
+        elif block:  # a block encoder: one array port of n_in elements
             words = [rng.integers(0, 1 << b.word, n, dtype=np.uint64) for _ in range(b.n_in)]
             jobs.append((i, [words]))
         else:
@@ -51,7 +59,10 @@ def test_pipelines_match_the_jit_and_their_latency(preset: str) -> None:
     for t, p, words, res in zip(tops, pipes, inputs, results, strict=True):
         b = t.batch
         exp = xc.batch_jit(d.dslx, b)(*words)
-        if b.n_out > 1:
+        if b.tuple_out:  # the finalize: a tuple, element 0 in the high bits
+            got = np.stack([res.field((b.n_out - 1 - k) * b.wo, b.wo)
+                            for k in range(b.n_out)], axis=1)
+        elif b.n_out > 1:
             st = spec.storage.roles()[t.role.split("_")[0]]
             mw = st.man_bits + 1
             got = np.stack([res.field(b.n_in * mw, st.exp_bits)]

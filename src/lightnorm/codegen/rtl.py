@@ -143,6 +143,14 @@ class Modules:
             self.mods[name] = _Mod(template, {"name": name, "eu": self.eu, "xw": self.xw, **ctx})
         return name
 
+    def bfp_beat(self, b: BFPFormat, s: dict[str, Any], a: dict[str, Any], lanes: int,
+                 sq: bool, lzc: str, pack: str) -> str:
+        """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements, rounded
+        into the accumulator format (combinational; a statistics step)."""
+        what = "sq" if sq else "sum"
+        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a['ftag']}",
+                         "ln_bfp_beat.v.j2", s=s, a=a, lanes=lanes, sq=sq, lzc=lzc, pack=pack)
+
     # -- generic helpers
     def lzc(self, w: int) -> str:
         """Leading-zero count and normalize of a w-bit vector."""
@@ -399,12 +407,18 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
     iw = bw + lg  # element index {beat, lane}
     mods["tree"] = reg.tree_acc(A, lanes)
     for r, sq in (("x", not rng), ("dy", False)):
+        f = roles[r]
+        if isinstance(f, BFPFormat):  # the beat's exact integer sums (combinational modules)
+            mods[f"{r}_beat_sum"] = reg.bfp_beat(f, st[r], fi["a"], lanes, False,
+                                                 mods[f"{r}_isum_lzc"], mods[f"{r}_isum_pack"])
+            if sq:
+                mods[f"{r}_beat_sq"] = reg.bfp_beat(f, st[r], fi["a"], lanes, True,
+                                                    mods[f"{r}_isq_lzc"], mods[f"{r}_isq_pack"])
         mods[f"sum_{r}"] = reg.design(
             f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
             add=mods["add_a"], tree=mods["tree"], unpack=mods[f"{r}_unpack"],
             to_a=mods[f"{r}_to_a"], sq_mul=mods.get(f"{r}_sq", ""),
-            lzc_sum=mods.get(f"{r}_isum_lzc", ""), pack_sum=mods.get(f"{r}_isum_pack", ""),
-            lzc_sq=mods.get(f"{r}_isq_lzc", ""), pack_sq=mods.get(f"{r}_isq_pack", ""),
+            beat_sum=mods.get(f"{r}_beat_sum", ""), beat_sq=mods.get(f"{r}_beat_sq", ""),
         )
     if rng:
         mods["extrema"] = reg.design(

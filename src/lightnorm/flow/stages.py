@@ -37,7 +37,7 @@ NEEDS: dict[str, tuple[str, ...]] = {"energy": ("synth",)}
 VERIFY_STAGES = ("csim", "cosim")
 #: bump when what a stage computes changes without a change in its inputs or tools
 STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1,
-                  "synth_xls": 1}
+                  "synth_xls": 2}
 DEFAULT_LAYER_SHAPE = (32, 64, 28, 28)
 #: layer shape of the energy figures in bench_synth and docs/benchmarks.md
 SYNTH_FLOWS = ("hier", "flat", "auto")
@@ -196,15 +196,19 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
                 "code": _source_digest(*SYNTH_SOURCES)}
     if stage == "synth_xls":
+        # both designs: the comparison synthesizes the template again at the common clock
+        from ..reports import backend_compare as bc
         from ..reports.synth import library
         from ..xls.backend import render_xls_rtl
 
         lib = library(opts.liberty)
-        clock = float(opts.clock_ns or spec.hw.clock_ns)
-        return {"rtl_xls": files_digest(render_xls_rtl(spec, clock_ns=clock)),
+        return {"rtl_xls": files_digest(render_xls_rtl(spec, clock_ns=spec.hw.clock_ns)),
+                "rtl": rendered_digest(spec, ("rtl",)),
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
-                "clock_ns": clock, "flow": opts.synth_flow,
-                "code": _source_digest(*SYNTH_SOURCES, "xls/*.py")}
+                "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
+                "common_clock": [bc.MARGIN, bc.GRID_NS, bc.MAX_ROUNDS],
+                "code": _source_digest(*SYNTH_SOURCES, "reports/backend_compare.py",
+                                       "xls/*.py")}
     if stage == "energy":
         from ..reports import energy
 
@@ -299,11 +303,14 @@ def run_synth(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
 
 
 def run_synth_xls(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
-    from ..reports.synth import synthesize
+    """The XLS design's synthesis at the common clock where it and the template both meet
+    timing (``comparison``: both sides, the clocks tried, the ratios)."""
+    from ..reports.backend_compare import compare_backends
 
-    res = synthesize(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow, backend="xls")
-    metrics = json_safe(res.to_dict())
+    comp = compare_backends(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow)
+    metrics = json_safe(comp.xls.to_dict())
     metrics.pop("cached", None)
+    metrics["comparison"] = json_safe(comp.summary())
     return "ok", None, metrics
 
 

@@ -613,7 +613,8 @@ def _ff_nets(netlist: Netlist, lib: Liberty) -> list[str]:
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
-               timeout_s: float | None = None, backend: str = "template") -> SynthResult:
+               timeout_s: float | None = None, backend: str = "template",
+               xls_clock_ns: float | None = None) -> SynthResult:
     """Synthesize ``spec``'s ``lightnorm_top`` and report area, timing, power and energy.
 
     ``liberty``: a liberty file (default the OSU 0.18 um cells); ``clock_ns``: the target clock
@@ -622,8 +623,9 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     ``flow``: how the timing/power netlist is made (:func:`synth_flat`): "flat", "hier", or
     "auto" (flat, and hier when ABC crashes on the flat design); ``backend``: "template"
     (:func:`render_rtl`) or "xls" (the template shell around XLS-generated arithmetic,
-    :func:`lightnorm.xls.backend.render_xls_rtl`, its pipelines scheduled at this clock; the
-    switching activity is the template design's simulation: see docs/xls.md). Raises
+    :func:`lightnorm.xls.backend.render_xls_rtl`, its pipelines scheduled by XLS at
+    ``xls_clock_ns``, default this clock; the switching activity and cycle counts come from a
+    simulation of the design synthesized, whichever backend). Raises
     :class:`~lightnorm.errors.ToolError` when a tool is missing or fails.
     """
     t_start = time.perf_counter()
@@ -644,7 +646,10 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         from ..xls.backend import render_xls_rtl
         from ..xls.compile import xls_version
 
-        files = render_xls_rtl(spec, clock_ns=clk)
+        xclk = float(xls_clock_ns if xls_clock_ns is not None else clk)
+        if not (math.isfinite(xclk) and xclk > 0):
+            raise SpecError("xls_clock_ns", xls_clock_ns, "a positive clock period in ns")
+        files = render_xls_rtl(spec, clock_ns=xclk)
         backend_key = ("backend", backend, xls_version())
     else:
         files = render_rtl(spec)
@@ -672,9 +677,8 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     if backend == "xls":
         xls_area = area_breakdown(hier.stat, classify_fn=lambda m, parent, _top: (
             "xls" if m.startswith("xls_") or parent == "xls" else "template")).get("xls", 0.0)
-        notes.append("xls backend: switching activity from the template design's simulation "
-                     "(same registers and ports; the XLS arithmetic is combinational and "
-                     "bit-exact, its recip/sqrt pipeline registers take the mean activity)")
+        notes.append("xls backend: switching activity and cycle counts from a simulation of "
+                     "the XLS design itself")
     if not hier.generic_transistors_complete:
         notes.append("stat -tech cmos did not know every generic cell: the transistor count "
                       "is a lower bound")
@@ -689,7 +693,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
                 raise
             notes.append(f"{exc}; the timing and power netlist was mapped per module instead "
                          "(flow 'hier')")
-    sim = simulate(spec, cfg, cache=cache, use_cache=use_cache)
+    sim = simulate(spec, cfg, cache=cache, use_cache=use_cache, design=files)
 
     t_sta = time.perf_counter()
     netlist = read_netlist(flat.netlist_path.read_text())

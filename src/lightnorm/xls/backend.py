@@ -51,7 +51,7 @@ from .compile import (
     pipeline,
     xls_version,
 )
-from .dslx import DslxModule, Functions, Unit, exponent_width
+from .dslx import DslxModule, Functions, Unit, exponent_width, finalize_io
 from .dslx import template_dir as dslx_template_dir
 from .sim import ports
 
@@ -63,9 +63,15 @@ REPLACED = {"fp_add.v.j2": "add", "fp_mul.v.j2": "mul", "fp_cvt.v.j2": "cvt",
 ITERATIVE = ("recip", "sqrt")
 ITERATIVE_MODES = ("xls", "template")
 LANE_MODES = ("xls", "template")
+FINALIZE_MODES = ("xls", "template")
+STATISTICS_MODES = ("xls", "template")
+#: the statistics steps of BFP storage (template modules ``ln_bfp_beat_*``, by role)
+BEAT_ROLES = ("x_beat_sum", "x_beat_sq", "dy_beat_sum")
 #: the XLS backend's own copies of the lane pipelines (hls_templates/xls/rtl/): the template's
 #: register stages and handshake around the XLS lanes and storage decoders
 LANE_FILES = {"ln_fwd_lanes.v.j2": "ln_fwd_lanes.v", "ln_bwd_lanes.v.j2": "ln_bwd_lanes.v"}
+#: the finalize unit around the two XLS finalize pipelines (template ports and handshake)
+FINALIZE_FILE = "ln_finalize.v.j2"
 #: per-lane kinds: generated modules (no template counterpart) instantiated in those copies
 LANE_KINDS = ("norm_lane", "dx_lane", "decode")
 
@@ -76,7 +82,7 @@ class Replaced:
 
     module: str  # the template module's name (the adapter keeps it), or a generated per-lane
     #              module of the XLS lane copies (kinds in LANE_KINDS)
-    kind: str  # add, mul, cvt, recip, sqrt, norm_lane, dx_lane, decode
+    kind: str  # add, mul, cvt, recip, sqrt, norm_lane, dx_lane, decode, finalize, beat
     function: str  # DSLX function
     xls_module: str  # the XLS-generated Verilog module
     generator: str  # combinational | pipeline
@@ -222,7 +228,8 @@ def _bfp_formats(spec: Spec) -> list[BFPFormat]:
 
 
 def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: str = "xls",
-          decode: str = "xls", clock_ns: float | None = None,
+          decode: str = "xls", finalize: str = "xls", statistics: str = "xls",
+          clock_ns: float | None = None,
           delay_model: str = DEFAULT_DELAY_MODEL,
           cache: bool | Path | None = True) -> XlsBackend:
     """The XLS backend's design of ``spec`` and what in it comes from XLS.
@@ -233,10 +240,16 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     backend's copies, whose per-lane normalize and dx arithmetic are the XLS lanes
     ``norm_lane``/``dx_lane``) or "template" (the template's lanes, with XLS operators).
     ``decode`` (only with ``lanes="xls"``): "xls" (the lanes decode x and dy storage with XLS
-    ``bfp_cvt``/``cvt``) or "template" (the template's unpack + pack). Compiles through the
-    XLS disk cache."""
+    ``bfp_cvt``/``cvt``) or "template" (the template's unpack + pack). ``finalize``: "xls"
+    (``ln_finalize`` runs the forward and backward programs as two XLS pipelines scheduled at
+    ``clock_ns``) or "template" (the template's sequencer over shared units, whose reciprocal
+    and square root ``iterative`` chooses). ``statistics``: "xls" (the exact integer beat sums
+    of BFP storage, ``ln_bfp_beat_*``, are XLS ``bfp_beat`` functions behind the template
+    module's ports) or "template". Compiles through the XLS disk cache."""
     for opt, val, modes in (("iterative", iterative, ITERATIVE_MODES),
-                            ("lanes", lanes, LANE_MODES), ("decode", decode, LANE_MODES)):
+                            ("lanes", lanes, LANE_MODES), ("decode", decode, LANE_MODES),
+                            ("finalize", finalize, FINALIZE_MODES),
+                            ("statistics", statistics, STATISTICS_MODES)):
         if val not in modes:
             raise ValueError(f"{opt} = {val!r}: expected one of {modes}")
     if decode == "xls" and lanes == "template":
@@ -245,7 +258,7 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     files = {k: v for k, v in rtl.render_rtl(spec).items() if k.endswith(".v")}
     mods = c["modules"].mods
     roles_m: dict[str, str] = c["ctx"]["mods"]  # role -> template module
-    P, A = spec.compute, spec.accum
+    P, A, S = spec.compute, spec.accum, spec.scalar
     std = spec.bn.mode == "standard"
     roles = spec.storage.roles()
     reg = Functions(exponent_width(_fp_formats(spec), _bfp_formats(spec), spec.hw.lanes),
@@ -253,9 +266,18 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     todo: list[tuple[str, str, str]] = []  # (template module, kind, function)
     for name, m in sorted(mods.items()):
         kind = REPLACED.get(m.template)
-        if kind is None or (kind in ITERATIVE and iterative == "template"):
+        # the reciprocal and square root serve only the template's finalize sequencer
+        if kind is None or (kind in ITERATIVE and (iterative == "template"
+                                                   or finalize == "xls")):
             continue
         todo.append((name, kind, reg.unit(_unit(kind, m.ctx))))
+    if statistics == "xls":
+        for role in BEAT_ROLES:
+            name = roles_m.get(role, "")
+            st = roles[role.split("_")[0]]
+            if name and isinstance(st, BFPFormat) and name not in {t[0] for t in todo}:
+                todo.append((name, "beat", reg.bfp_beat(st, A, spec.hw.lanes,
+                                                        role.endswith("_sq"))))
     # per-lane modules of the backend's lane copies: (module, kind, function, what, replaces,
     # [(XLS port, port, width)], (output, width))
     lane_todo: list[tuple[str, str, str, str, str, list[tuple[str, str, int]],
@@ -293,6 +315,13 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     for name, kind, *_ in lane_todo:
         if kind != "decode":
             xl["norm" if kind == "norm_lane" else "dx"] = name
+    # the finalize programs: (tag, pass, function, inputs, results)
+    fin_todo: list[tuple[str, str, str, list[str], list[str]]] = []
+    if finalize == "xls":
+        prog = rtl.finalize_program(spec)
+        for tag, pass_ in (("fwd", "forward"), ("bwd", "backward")):
+            fn = reg.finalize(prog[pass_], pass_, S, A, std, rtl.FINALIZE_OUTPUTS)
+            fin_todo.append((tag, pass_, fn, *finalize_io(prog[pass_], rtl.FINALIZE_OUTPUTS)))
     text = reg.text(MODULE, f"spec {spec.name} ({spec.hash[:16]}), XLS backend of lightnorm_top")
     dmod = DslxModule(MODULE, text, {}, {}, reg.uses_apfloat)
     clk_ps = int(round(1000 * (clock_ns if clock_ns is not None else spec.hw.clock_ns)))
@@ -322,11 +351,28 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
         files[f"{name}.v"] = _adapter_lane(name, what, p, fn, conns, o)
         out.replaced.append(Replaced(name, kind, fn, p.module, "combinational", 0, p.cached,
                                      replaces))
+    env = _lane_environment()
     if lanes == "xls":
         ctx: dict[str, Any] = {**c["ctx"], "xl": xl}
-        env = _lane_environment()
         for tpl_name, fname in LANE_FILES.items():
             files[fname] = env.get_template(tpl_name).render(**ctx)
+    if fin_todo:
+        passes = []
+        for tag, pass_, fn, params, outs in fin_todo:
+            p = get(fn, True)
+            xins, wo = ports(p.verilog, p.module)
+            if [x.name for x in xins] != params or wo != S.width * len(outs):
+                raise ValueError(f"{p.module}: ports {xins} -> {wo} do not match {params}")
+            passes.append({"tag": tag, "pass_": pass_, "function": fn, "module": p.module,
+                           "latency": p.latency, "params": params, "outs": outs,
+                           "out_width": wo})
+            out.replaced.append(Replaced(
+                "ln_finalize", "finalize", fn, p.module, "pipeline", p.latency, p.cached,
+                f"ln_finalize: the {pass_} program of the sequencer and its shared units"))
+        files["ln_finalize.v"] = env.get_template(FINALIZE_FILE).render(
+            **c["ctx"], passes=passes, xls_version=xls_version(), clock_ps=clk_ps,
+            delay_model=delay_model,
+            port_list=_port_list(files["ln_finalize.v"], "ln_finalize"))
     keep = _reachable(files, rtl.TOP)
     out.dropped = sorted(f[:-2] for f in files if f[:-2] not in keep)
     files = {f: t for f, t in files.items() if f[:-2] in keep}
@@ -342,13 +388,15 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
 
 
 def render_xls_rtl(spec: Spec, *, apfloat: bool = True, iterative: str = "xls",
-                   lanes: str = "xls", decode: str = "xls", clock_ns: float | None = None,
+                   lanes: str = "xls", decode: str = "xls", finalize: str = "xls",
+                   statistics: str = "xls", clock_ns: float | None = None,
                    delay_model: str = DEFAULT_DELAY_MODEL,
                    cache: bool | Path | None = True) -> dict[str, str]:
     """The design files of the XLS backend (file name -> text, plus ``lightnorm.f``); the top
     is ``lightnorm_top`` with the template's port list (docs/rtl.md section 4)."""
     return build(spec, apfloat=apfloat, iterative=iterative, lanes=lanes, decode=decode,
-                 clock_ns=clock_ns, delay_model=delay_model, cache=cache).files
+                 finalize=finalize, statistics=statistics, clock_ns=clock_ns,
+                 delay_model=delay_model, cache=cache).files
 
 
 #: ``verilator -Wall`` waivers of the XLS design (see docs/xls.md): XLS's partly used node
@@ -359,5 +407,6 @@ lint_off -rule UNUSEDSIGNAL -file "*xls_*.v" -match "Bits of signal are not used
 """
 
 
-__all__ = ["ITERATIVE_MODES", "LANE_FILES", "LANE_KINDS", "LANE_MODES", "LINT_WAIVERS", "MODULE",
-           "REPLACED", "Replaced", "XlsBackend", "build", "render_xls_rtl"]
+__all__ = ["BEAT_ROLES", "FINALIZE_MODES", "ITERATIVE_MODES", "LANE_FILES", "LANE_KINDS",
+           "LANE_MODES", "LINT_WAIVERS", "MODULE", "REPLACED", "STATISTICS_MODES", "Replaced",
+           "XlsBackend", "build", "render_xls_rtl"]

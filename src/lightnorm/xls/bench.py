@@ -3,10 +3,12 @@
 * DSLX -> Verilog time of the backend's design (:func:`lightnorm.xls.backend.build`), uncached:
   a fresh temporary ``LIGHTNORM_XLS_CACHE`` and an empty in-process DSLX -> IR memo per spec;
   the XLS modules it generates and their Verilog size;
-* with ``--synth``: area of the XLS design and of the template RTL through the same synthesis
-  flow (:func:`lightnorm.reports.synth.synthesize`: same liberty, same clock), their ratio, the
-  share of the XLS-generated modules in the XLS design's area, and Fmax of both. The synthesis
-  cache makes repeated runs cheap; a 16-lane preset costs minutes per design when uncached.
+* with ``--synth``: the XLS design and the template RTL through the same synthesis flow at a
+  common clock where both meet timing (:func:`lightnorm.reports.backend_compare.
+  compare_backends`: same liberty, same clock, same workload): area and its ratio, the share
+  of the XLS-generated modules in the XLS design's area, Fmax, cycles per pass and energy
+  per element of both. The synthesis cache makes repeated runs cheap; a 16-lane preset costs
+  minutes per design when uncached.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def compile_time(spec_name: str) -> dict[str, Any]:
     xmods = b.xls_modules()
     return {
         "spec": spec.name, "compile_seconds": secs, "xls_modules": len(xmods),
-        "replaced_template_modules": sum(r.kind not in backend.LANE_KINDS for r in b.replaced),
+        "replaced_template_modules": len({r.module for r in b.replaced
+                                          if r.kind not in backend.LANE_KINDS}),
         "lane_modules": sorted(r.module for r in b.replaced if r.kind in backend.LANE_KINDS),
         "pipelines": sorted({f"{r.xls_module} (latency {r.latency})" for r in b.replaced
                              if r.generator == "pipeline"}),
@@ -55,20 +58,24 @@ def compile_time(spec_name: str) -> dict[str, Any]:
 
 
 def synth_pair(spec_name: str, clock_ns: float | None, liberty: str | None) -> dict[str, Any]:
-    from lightnorm.reports.synth import synthesize
+    from lightnorm.reports.backend_compare import compare_backends
 
-    spec = load(spec_name)
-    t = synthesize(spec, liberty, clock_ns, backend="template")
-    x = synthesize(spec, liberty, clock_ns, backend="xls")
+    c = compare_backends(load(spec_name), liberty, clock_ns)
+    t, x = c.template, c.xls
     xa = x.xls_area_um2 or 0.0
     return {
-        "clock_ns": x.clock_ns, "liberty": x.liberty,
+        "clock_ns": c.clock_ns, "both_met": c.both_met, "clocks_tried": len(c.rounds),
+        "xls_clock_ns": c.xls_clock_ns, "liberty": x.liberty,
         "template_area_um2": t.area_um2, "xls_area_um2": x.area_um2,
         "area_ratio": x.area_um2 / t.area_um2, "xls_generated_um2": xa,
         "xls_generated_share": xa / x.area_um2 if x.area_um2 else None,
         "template_fmax_mhz": t.fmax_mhz, "xls_fmax_mhz": x.fmax_mhz,
+        "template_cycles": c.summary()["template"]["cycles"],
+        "xls_cycles": c.summary()["xls"]["cycles"],
         "template_pj_per_element": t.energy_pj_per_element,
         "xls_pj_per_element": x.energy_pj_per_element,
+        "area_by_block": {b: [t.area_breakdown.get(b), x.area_breakdown.get(b)]
+                          for b in t.area_breakdown},
         "synth_cached": {"template": t.cached, "xls": x.cached},
     }
 
@@ -92,10 +99,17 @@ def main(argv: list[str] | None = None) -> int:
             line = (f"{row['spec']:22s} DSLX->Verilog {row['compile_seconds']:6.2f} s  "
                     f"{row['xls_modules']:2d} XLS modules, {row['xls_verilog_lines']:6d} lines")
             if args.synth:
-                line += (f"  area XLS/template {row['xls_area_um2']:,.0f}/"
+                e_t, e_x = row["template_pj_per_element"], row["xls_pj_per_element"]
+                line += (f"\n  at {row['clock_ns']:g} ns (both meet it: {row['both_met']}): "
+                         f"area XLS/template {row['xls_area_um2']:,.0f}/"
                          f"{row['template_area_um2']:,.0f} um2 = {row['area_ratio']:.3f}, "
                          f"XLS-generated {100 * row['xls_generated_share']:.1f}%, Fmax "
-                         f"{row['xls_fmax_mhz']:.1f}/{row['template_fmax_mhz']:.1f} MHz")
+                         f"{row['xls_fmax_mhz']:.1f}/{row['template_fmax_mhz']:.1f} MHz, "
+                         f"cycles fwd {row['xls_cycles']['forward']}/"
+                         f"{row['template_cycles']['forward']}, bwd "
+                         f"{row['xls_cycles']['backward']}/{row['template_cycles']['backward']}"
+                         f", pJ/element fwd {e_x['forward']:.0f}/{e_t['forward']:.0f}, bwd "
+                         f"{e_x['backward']:.0f}/{e_t['backward']:.0f}")
             print(line, flush=True)
     if args.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")

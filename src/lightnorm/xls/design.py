@@ -9,17 +9,20 @@ docs/numerics.md sections 8 and 9 (normalize, x_hat, dx). Each role is a DSLX fu
 :mod:`lightnorm.xls.compile` schedules into its own pipelined Verilog module ``xls_<function>``
 (roles that share a function share the module).
 
-Not here yet (see docs/xls.md): the statistics step (BFP block sums), the per-channel
-finalize sequencer and the streaming top with its valid/ready shell.
+The per-channel finalize is two straight-line functions (``fin_fwd``, ``fin_bwd``: the
+forward and backward programs of :func:`lightnorm.codegen.rtl.finalize_program`), which XLS
+pipelines as a whole. Not here yet (see docs/xls.md): the statistics step (BFP block sums)
+and the streaming top with its valid/ready shell.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lightnorm.codegen.rtl import FINALIZE_OUTPUTS, finalize_program
 from lightnorm.spec import BFPFormat, FPFormat, Spec
 
-from .dslx import Batch, DslxModule, Functions, exponent_width
+from .dslx import Batch, DslxModule, Functions, exponent_width, finalize_io
 
 MODULE = "lightnorm_xls"
 VERILOG_PREFIX = "xls_"
@@ -46,6 +49,11 @@ ROLE_HELP = {
     "norm_lane": "normalize lane: add(mul(x, scale), shift)",
     "xhat_lane": "x_hat lane: mul(sub(x, mu), inv_sigma)",
     "dx_lane": "dx lane",
+    "x_beat_sum": "statistics: exact sum of a BFP x beat, rounded into A",
+    "x_beat_sq": "statistics: exact sum of squares of a BFP x beat into A (standard BN)",
+    "dy_beat_sum": "statistics: exact sum of a BFP dy beat into A",
+    "fin_fwd": "finalize, forward program (S; straight-line, pipelined)",
+    "fin_bwd": "finalize, backward program (S)",
 }
 
 
@@ -136,9 +144,22 @@ def design(spec: Spec, apfloat: bool = True) -> XlsDesign:
             tops.append((f"{r}_enc", fn, reg.batch_bfp_encode(fn, f, P)))
         else:
             unit(f"{r}_enc", reg.cvt(P, f), [P.width], f.width)
+    # the statistics step of BFP storage: a beat's exact integer sums, rounded into A
+    for r, sq in [("x", False), ("dy", False)] + ([("x", True)] if std else []):
+        f = roles[r]
+        if isinstance(f, BFPFormat):
+            fn = reg.bfp_beat(f, A, spec.hw.lanes, sq)
+            tops.append((f"{r}_beat_{'sq' if sq else 'sum'}", fn,
+                         reg.batch_beat(fn, f, spec.hw.lanes, A.width)))
     unit("norm_lane", reg.norm_lane(P), [P.width] * 3, P.width)
     unit("xhat_lane", reg.xhat_lane(P), [P.width] * 3, P.width)
     unit("dx_lane", reg.dx_lane(P, std), [P.width] * (5 if std else 4), P.width)
+    prog = finalize_program(spec)
+    for role, pass_ in (("fin_fwd", "forward"), ("fin_bwd", "backward")):
+        fn = reg.finalize(prog[pass_], pass_, S, A, std, FINALIZE_OUTPUTS)
+        params, outs = finalize_io(prog[pass_], FINALIZE_OUTPUTS)
+        widths = [A.width if n.startswith("acc_") else S.width for n in params]
+        tops.append((role, fn, reg.batch_tuple(fn, widths, S.width, len(outs))))
 
     source = f"spec {spec.name} ({spec.hash[:16]})"
     text = reg.text(MODULE, source)

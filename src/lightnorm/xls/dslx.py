@@ -133,6 +133,8 @@ class Batch:
     wo: int
     n_out: int = 1
     args: tuple[int, ...] = ()  # width of each scalar argument (the word is cast to it)
+    tuple_out: bool = False  # the function returns a tuple of n_out values (else BFP block)
+    beat: bool = False  # a BFP beat: words (ef, element 0..L-1, mask), args = (es, ew, L)
 
 
 @dataclass
@@ -250,6 +252,17 @@ class Functions:
         return self._add(f"bfp_cvt_m{b.man_bits}e{b.exp_bits}_to_{fi['ftag']}", "bfp_cvt.x.j2",
                          b=bi, f=fi, round=self.round(f), sw=max(b.man_bits, fi["p"] + 1))
 
+    def bfp_beat(self, b: BFPFormat, f: FPFormat, lanes: int, sq: bool) -> str:
+        """A beat of ``lanes`` BFP elements (one exponent field, a lane mask) -> the exact sum
+        of their values (``sq``: of their squares) rounded into FP format f."""
+        bi, fi = bfp_info(b), fp_ctx(f)
+        lg = lanes.bit_length() - 1
+        w = (2 * b.man_bits if sq else b.man_bits) + lg  # magnitude width of the exact sum
+        what = "sq" if sq else "sum"
+        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{fi['ftag']}",
+                         "ln_bfp_beat.x.j2", b=bi, a=fi, L=lanes, sq=sq, w=w, iw=w + 1,
+                         rw=max(w, fi["p"] + 1), round=self.round(f))
+
     def bfp_encode(self, b: BFPFormat, f: FPFormat) -> str:
         """A block of ``b.block`` values of FP format f -> (exponent field, elements)."""
         check_rounding(f, "format")
@@ -285,7 +298,42 @@ class Functions:
         return self._add(f"ln_dx_lane_{mode}_{i['ftag']}", "ln_dx_lane.x.j2", f=i,
                          std=standard, add=self.add(f), mul=self.mul(f, f), neg=self.neg(f))
 
+    # -- the per-channel finalize (scalar format S; accumulator inputs in A)
+    def finalize(self, steps: list[dict[str, str]], pass_: str, s: FPFormat, a: FPFormat,
+                 standard: bool, outputs: tuple[str, ...]) -> str:
+        """One pass of the finalize program (``rtl.finalize_program``) as a straight-line
+        function of its inputs (:func:`finalize_io`) returning the ``outputs`` it writes."""
+        si, ai = fp_ctx(s), fp_ctx(a)
+        params, outs = finalize_io(steps, outputs)
+        ops = {st["op"] for st in steps}
+        fns = {"add": self.add(s) if ops & {"add", "sub"} else "",
+               "neg": self.neg(s) if "sub" in ops else "",
+               "mul": self.mul(s, s) if "mul" in ops else "",
+               "cvt": self.cvt(a, s) if "cvt" in ops else "",
+               "recip": self.recip(s) if "recip" in ops else "",
+               "sqrt": self.sqrt(s) if "sqrt" in ops else ""}
+        mode = "std" if standard else "range"
+        tag = {"forward": "fwd", "backward": "bwd"}[pass_]
+        return self._add(f"ln_fin_{tag}_{mode}_{si['ftag']}_{ai['tag']}", "ln_finalize.x.j2",
+                         s=si, a=ai, pass_=pass_, steps=steps, fns=fns, outs=outs,
+                         params=[(n, a.width if n.startswith("acc_") else s.width)
+                                 for n in params])
+
     # -- verification wrappers
+    def batch_tuple(self, fn: str, args: list[int], wo: int, n_out: int) -> Batch:
+        """Wrap ``fn(a0: uN[args[0]], ...) -> (uN[wo], ...)`` (``n_out`` values)."""
+        b = Batch(f"batch_{fn}", fn, max(args), len(args), wo, n_out, tuple(args), True)
+        self.batches.setdefault(fn, b)
+        return b
+
+    def batch_beat(self, fn: str, b: BFPFormat, lanes: int, wo: int) -> Batch:
+        """Wrap a BFP beat function: words ef, the ``lanes`` elements, the lane mask."""
+        ew = b.man_bits + 1
+        bt = Batch(f"batch_{fn}", fn, max(b.exp_bits, ew, lanes), lanes + 2, wo, 1,
+                   (b.exp_bits, ew, lanes), beat=True)
+        self.batches.setdefault(fn, bt)
+        return bt
+
     def batch(self, fn: str, args: list[int], wo: int) -> Batch:
         """Wrap ``fn(a0: uN[args[0]], ...) -> uN[wo]``."""
         b = Batch(f"batch_{fn}", fn, max(args), len(args), wo, 1, tuple(args))
@@ -309,8 +357,20 @@ class Functions:
             for fn, bt in self.batches.items():
                 body += render_template("batch.x.j2", {
                     "name": bt.name, "fn": fn, "word": bt.word, "n_in": bt.n_in, "wo": bt.wo,
-                    "n_out": bt.n_out, "bfp": bt.n_out > 1, "args": bt.args})
+                    "n_out": bt.n_out, "bfp": bt.n_out > 1 and not bt.tuple_out,
+                    "tuple_out": bt.tuple_out, "beat": bt.beat, "args": bt.args})
         return head + body
+
+
+def finalize_io(steps: list[dict[str, str]], outputs: tuple[str, ...]
+                ) -> tuple[list[str], list[str]]:
+    """Inputs (operands no step writes: ``acc_*`` first, then ``c_*``/``p_*``, each sorted)
+    and results (the ``outputs`` some step writes, in that order) of a finalize pass."""
+    written = {st["dst"] for st in steps}
+    used = {st[k] for st in steps for k in ("a", "b") if st[k] and st[k] not in written}
+    params = sorted(n for n in used if n.startswith("acc_")) + sorted(
+        n for n in used if not n.startswith("acc_"))
+    return params, [r for r in outputs if r in written]
 
 
 def _unit_args(u: Unit) -> list[int]:
@@ -334,5 +394,6 @@ def render_units(units: list[Unit], *, module: str = "ln_units", apfloat: bool =
 
 __all__ = [
     "BINARY_KINDS", "Batch", "DslxModule", "Functions", "UNIT_KINDS", "Unit", "check_ident",
-    "environment", "exponent_width", "fp_ctx", "hlit", "render_units", "slit", "ulit",
+    "environment", "exponent_width", "finalize_io", "fp_ctx", "hlit", "render_units", "slit",
+    "ulit",
 ]

@@ -140,9 +140,12 @@ def _merge(acc: dict[str, tuple[int, int, np.ndarray, np.ndarray]], vcd: VcdActi
 
 
 def simulate(spec: Spec, config: ActivityConfig | None = None, cache: Path | None = None,
-             use_cache: bool = True) -> SimulatedActivity:
+             use_cache: bool = True, design: dict[str, str] | None = None
+             ) -> SimulatedActivity:
     """Simulate one forward and one backward run; toggle counts of every signal of the DUT.
 
+    ``design``: the files under ``lightnorm_top`` (default: the template RTL of ``spec``; the
+    XLS backend passes its own design, so its activity and cycle counts are its own).
     Cached under ``cache/activity`` by the design and harness sources, the Verilator version
     and the workload (``config``).
     """
@@ -159,7 +162,8 @@ def simulate(spec: Spec, config: ActivityConfig | None = None, cache: Path | Non
     per = max(1, min(c, cosim.TB_DEPTH_CHANNELS, cosim.TB_DEPTH_BEATS // beats))
     depth_beats = _pow2(per * beats)
     depth_ch = _pow2(per)
-    files = {**rtl.render_rtl(spec), **rtl.render_tb(spec, depth_beats, depth_ch)}
+    files = {**(rtl.render_rtl(spec) if design is None else design),
+             **rtl.render_tb(spec, depth_beats, depth_ch)}
     build_key = _digest(*(f"{k}\0{v}" for k, v in sorted(files.items())), HARNESS_CPP,
                         " ".join(VERILATOR_OPT), str(verilator_version()))[:24]
     run_key = _digest(build_key, json.dumps(cfg.to_dict(), sort_keys=True),
