@@ -77,8 +77,9 @@ def _ports(verilog: str) -> str:
 
 #: XLS modules / generated modules in the design per preset (docs/xls.md): operator adapters
 #: (template module names) + per-lane modules (ln_norm_lane, ln_dx_lane, 3 storage decoders);
-#: the two finalize pipelines and (BFP x) the beat-sum modules come on top
-COUNTS = {"lightnorm": (13, 6, 5), "lightnorm-aggressive": (13, 6, 5),
+#: the two finalize pipelines, (BFP x) the beat-sum modules and (BFP y/dx) the encoders'
+#: scan and quantizer come on top
+COUNTS = {"lightnorm": (15, 6, 5), "lightnorm-aggressive": (15, 6, 5),
           "fp32-baseline": (7, 3, 5), "bf16-standard": (12, 8, 5)}
 
 
@@ -101,8 +102,10 @@ def test_design_structure(preset: str) -> None:
     files = b.files
     kinds = {"fp_add_": "add", "fp_mul_": "mul", "fp_cvt_": "cvt", "fp_recip_": "recip",
              "fp_sqrt_": "sqrt"}
-    ops = [r for r in b.replaced if r.kind not in (*backend.LANE_KINDS, "finalize", "beat")]
+    ops = [r for r in b.replaced
+           if r.kind not in (*backend.LANE_KINDS, "finalize", "beat", "scan", "quant")]
     beats = {r.module: r for r in b.replaced if r.kind == "beat"}
+    codec = {r.module: r for r in b.replaced if r.kind in ("scan", "quant")}
     lanes = {r.module: r for r in b.replaced if r.kind in backend.LANE_KINDS}
     fin = {r.function.split("_")[2]: r for r in b.replaced if r.kind == "finalize"}
     # every template operator left in the design is an adapter; the reciprocal and square
@@ -170,9 +173,16 @@ def test_design_structure(preset: str) -> None:
     bfp_beats = sorted(f[:-2] for f in tpl if f.startswith("ln_bfp_beat_"))
     assert sorted(beats) == bfp_beats
     assert bool(bfp_beats) == isinstance(roles["x"], BFPFormat)
-    for name, r in beats.items():
+    # the BFP output encoders: their beat exponent scan and element quantizer from XLS
+    bfp_sides = sorted(f[:-2] for f in tpl if f.startswith(("bfp_scan_", "bfp_quant_")))
+    assert sorted(codec) == bfp_sides
+    assert len(bfp_sides) == 2 * len({spec.storage.roles()[r] for r in ("y", "dx")
+                                      if isinstance(roles[r], BFPFormat)})
+    for name, r in {**beats, **codec}.items():
         assert r.function == name and r.generator == "combinational"
         assert _ports_of(files[f"{name}.v"], name) == _ports_of(tpl[f"{name}.v"], name)
+    for enc in (f[:-2] for f in files if f.startswith("bfp_enc_")):  # the buffer stays
+        assert files[f"{enc}.v"] == tpl[f"{enc}.v"] and enc in b.template_modules
     for name in ("ln_fwd_lanes", "ln_bwd_lanes"):
         assert _ports_of(files[f"{name}.v"], name) == _ports_of(tpl[f"{name}.v"], name)
     assert "fp_round" not in " ".join(r.module for r in b.replaced)
@@ -300,12 +310,16 @@ def test_miswired_adapter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     ("ln_x_to_p.v", r"\.ef\(ef\)", ".ef(ef + 1'b1)", "forward"),
     ("ln_bfp_beat_sum_", r"\.mask\(in_mask\)", ".mask(~in_mask)", "forward"),
     ("ln_finalize.v", r"r_scale, r_shift", "r_shift, r_scale", "forward"),
-], ids=["norm_lane", "dx_lane", "x_decoder", "beat_sum", "finalize"])
+    ("bfp_quant_", r"\.eb\(eb\)", ".eb(eb - 1'b1)", "forward"),
+], ids=["norm_lane", "dx_lane", "x_decoder", "beat_sum", "finalize", "bfp_quant"])
 def test_miswired_lane_module_is_caught(monkeypatch: pytest.MonkeyPatch, target: str,
-                                        pattern: str, repl: str, pass_: str) -> None:
+                                        pattern: str, repl: str, pass_: str,
+                                        request: pytest.FixtureRequest) -> None:
     """A miswired XLS module (normalize lane, dx lane, BFP x decoder, the statistics beat sum,
-    the finalize's result order): mismatches."""
-    spec = from_dict({**TINY_RANGE, "name": "tiny-xls-broken-lane"})
+    the finalize's result order, the BFP y encoder's quantizer): mismatches."""
+    # one spec name (so one model directory) per case: the cases run in parallel
+    case = request.node.callspec.id.replace("_", "-")
+    spec = from_dict({**TINY_RANGE, "name": f"tiny-xls-broken-{case}"})
     orig = backend.render_xls_rtl
 
     def broken(*args: Any, **kw: Any) -> dict[str, str]:

@@ -249,6 +249,71 @@ _FIN_VALUES = {
 }
 
 
+def _encoder_side_inputs(spec: Spec, role: str, batch: dslx.Batch, rng: np.random.Generator,
+                         n: int) -> list[np.ndarray]:
+    """The streaming BFP encoder's sides: beats of lane results (with zeros, all-zero beats
+    and significands whose top bits are ones: the "raise" carry), or one lane result and a
+    block exponent in the BFP range (two's complement, the width of the batch argument)."""
+    P = spec.compute
+    b = spec.storage.roles()[role.split("_")[0]]
+    assert isinstance(b, BFPFormat)
+    if role.endswith("_scan"):
+        x = _random_patterns(P, (n, spec.hw.lanes), rng)
+        q = n // 4
+        x[:q][rng.random((q, spec.hw.lanes)) < 0.5] = 0
+        x[q:2 * q] = 0
+        top = ((1 << (b.man_bits + 1)) - 1) << max(0, P.man_bits - b.man_bits)
+        x[2 * q:3 * q] |= np.uint64(top & ((1 << P.man_bits) - 1))  # carries, if P is wider
+        x[2 * q:3 * q, 1:] = (x[2 * q:3 * q, :1] & np.uint64(((1 << P.exp_bits) - 1)
+                                                              << P.man_bits)) | (
+            x[2 * q:3 * q, 1:] & np.uint64(~(((1 << P.exp_bits) - 1) << P.man_bits)
+                                           & ((1 << P.width) - 1)))  # one exponent per beat
+        return list(x.T.copy())
+    x = _random_patterns(P, (n,), rng)
+    eb = rng.integers(b.emin, b.emax + 1, n)
+    # half: a block exponent at or a little above the element's own (elements in range)
+    own = ((x.astype(np.int64) >> P.man_bits) & ((1 << P.exp_bits) - 1)) - P.bias
+    near = np.clip(own + rng.integers(-1, b.man_bits + 2, n), b.emin, b.emax)
+    eb[: n // 2] = near[: n // 2]
+    return [x, (eb & ((1 << batch.args[1]) - 1)).astype(np.uint64)]
+
+
+def _encoder_side_reference(spec: Spec, role: str, batch: dslx.Batch, ins: list[np.ndarray]
+                            ) -> np.ndarray:
+    P = spec.compute
+    b = spec.storage.roles()[role.split("_")[0]]
+    assert isinstance(b, BFPFormat)
+    if role.endswith("_scan"):
+        xw = batch.wo - 2
+        x = np.stack(ins, axis=1).astype(np.int64)
+        ef = (x >> P.man_bits) & ((1 << P.exp_bits) - 1)
+        nz = ef != 0
+        e = np.where(nz, ef - P.bias, np.iinfo(np.int64).min)
+        em = e.max(axis=1)
+        anyn = nz.any(axis=1)
+        em = np.where(anyn, em, 0)
+        frac = x & ((1 << P.man_bits) - 1)
+        sig = frac | (1 << P.man_bits)  # p bits with the hidden one
+        p, m = P.man_bits + 1, b.man_bits
+        if b.carry == "raise" and b.rounding == "nearest" and m < p:
+            wc = (((sig >> (p - m)) == (1 << m) - 1) & (((sig >> (p - m - 1)) & 1) == 1))
+            carry = (nz & (e == em[:, None]) & wc).any(axis=1)
+        else:
+            carry = np.zeros(len(x), bool)
+        out = ((anyn.astype(np.int64) << (xw + 1)) | (carry.astype(np.int64) << xw)
+               | (em & ((1 << xw) - 1)))
+        return out.astype(np.uint64)
+    xw = batch.args[1]
+    eb = ins[1].astype(np.int64)
+    eb = np.where(eb >= 1 << (xw - 1), eb - (1 << xw), eb)
+    val = fpnum.decode_array(ins[0].astype(np.int64), P)
+    mag = np.ldexp(np.abs(val), (b.man_bits - 1 - eb).astype(np.int64))
+    q = np.rint(mag) if b.rounding == "nearest" else np.floor(mag)
+    q = np.minimum(q, b.max_mantissa).astype(np.int64)
+    neg = (val < 0) & (q != 0)
+    return ((neg.astype(np.int64) << b.man_bits) | q).astype(np.uint64)
+
+
 def _beat_reference(spec: Spec, role: str, ins: list[np.ndarray]) -> np.ndarray:
     """Exact beat sums (float64 is exact here: at most 52 significant bits) rounded into A."""
     b = spec.storage.roles()[role.split("_")[0]]
@@ -323,6 +388,8 @@ def _role_reference(spec_name: str, role: str, top: xd.Top, ins: list[np.ndarray
         return _finalize_reference(spec_name, role, ins)
     if role.endswith(("_beat_sum", "_beat_sq")):
         return _beat_reference(spec, role, ins)
+    if role.endswith(("_scan", "_quant")):
+        return _encoder_side_reference(spec, role, top.batch, ins)
     roles = spec.storage.roles()
     fmt = {"p": P, "a": A, "s": S}
     kind, _, tag = role.partition("_")
@@ -382,6 +449,8 @@ def _role_inputs(spec_name: str, top: xd.Top, rng: np.random.Generator, n: int
     r = top.role
     if r.endswith(("_beat_sum", "_beat_sq")):
         return _beat_inputs(spec, r, rng, n)
+    if r.endswith(("_scan", "_quant")):
+        return _encoder_side_inputs(spec, r, top.batch, rng, n)
     if r in ("fin_fwd", "fin_bwd"):
         _, params, _ = _finalize_program(spec_name, r)
         out = []

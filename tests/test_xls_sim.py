@@ -37,7 +37,7 @@ def test_pipelines_match_the_jit_and_their_latency(preset: str) -> None:
     inputs = []
     for i, t in enumerate(tops):
         b = t.batch
-        block = b.n_out > 1 and not b.tuple_out
+        block = (b.n_out > 1 and not b.tuple_out) or b.array_in
         n = N // b.n_in if b.n_out > 1 else N
         if b.beat:  # a BFP beat: ef, one array port of L elements, the lane mask
             es, ew, lanes = b.args
@@ -62,7 +62,7 @@ def test_pipelines_match_the_jit_and_their_latency(preset: str) -> None:
         if b.tuple_out:  # the finalize: a tuple, element 0 in the high bits
             got = np.stack([res.field((b.n_out - 1 - k) * b.wo, b.wo)
                             for k in range(b.n_out)], axis=1)
-        elif b.n_out > 1:
+        elif b.n_out > 1 and not b.array_in:
             st = spec.storage.roles()[t.role.split("_")[0]]
             mw = st.man_bits + 1
             got = np.stack([res.field(b.n_in * mw, st.exp_bits)]

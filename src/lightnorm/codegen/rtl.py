@@ -219,8 +219,20 @@ class Modules:
             f"bfp_enc_{bi['ftag']}_{pi['tag']}_l{lanes}", "bfp_encoder.v.j2",
             b=bi, pf=pi, lanes=lanes, beats=beats, bank_beats=2 * beats,
             iw=bits_for(max(1, beats - 1)), aw=bits_for(max(1, 2 * beats - 1)),
-            nwidth=nw, unpack=self.unpack(p),
+            nwidth=nw, scan=self.bfp_scan(b, p, lanes), quant=self.bfp_quant(b, p),
         )
+
+    def bfp_scan(self, b: BFPFormat, p: FPFormat, lanes: int) -> str:
+        """The exponent scan of a beat of lane results for a block (combinational)."""
+        bi, pi = bfp_info(b), fp_info(p)
+        return self._add(f"bfp_scan_{bi['ftag']}_{pi['tag']}_l{lanes}", "bfp_scan.v.j2",
+                         b=bi, pf=pi, lanes=lanes, unpack=self.unpack(p))
+
+    def bfp_quant(self, b: BFPFormat, p: FPFormat) -> str:
+        """One lane result as a BFP element at the block exponent (combinational)."""
+        bi, pi = bfp_info(b), fp_info(p)
+        return self._add(f"bfp_quant_{bi['ftag']}_{pi['tag']}", "bfp_quant.v.j2", b=bi,
+                         pf=pi, unpack=self.unpack(p))
 
     def tree_acc(self, f: FPFormat, lanes: int) -> str:
         """Pairwise tree over the lanes of a beat, then sequential accumulation (format f)."""
@@ -400,6 +412,8 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
         f = roles[r]
         if isinstance(f, BFPFormat):
             mods[f"{r}_enc"] = reg.bfp_encoder(f, P, lanes, nw)
+            mods[f"{r}_enc_scan"] = reg.bfp_scan(f, P, lanes)  # (its two sides, by role)
+            mods[f"{r}_enc_quant"] = reg.bfp_quant(f, P)
         else:
             mods[f"{r}_cvt"] = reg.cvt(P, f)
 
@@ -416,8 +430,9 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
                                                     mods[f"{r}_isq_lzc"], mods[f"{r}_isq_pack"])
         mods[f"sum_{r}"] = reg.design(
             f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
-            add=mods["add_a"], tree=mods["tree"], unpack=mods[f"{r}_unpack"],
-            to_a=mods[f"{r}_to_a"], sq_mul=mods.get(f"{r}_sq", ""),
+            add=mods["add_a"], tree=mods["tree"], sq_mul=mods.get(f"{r}_sq", ""),
+            # FP storage: cvt_A(x) per lane (masked lanes select +0)
+            cvt_a=reg.cvt(f, A) if isinstance(f, FPFormat) else "",
             beat_sum=mods.get(f"{r}_beat_sum", ""), beat_sq=mods.get(f"{r}_beat_sq", ""),
         )
     if rng:

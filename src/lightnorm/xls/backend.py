@@ -67,6 +67,9 @@ FINALIZE_MODES = ("xls", "template")
 STATISTICS_MODES = ("xls", "template")
 #: the statistics steps of BFP storage (template modules ``ln_bfp_beat_*``, by role)
 BEAT_ROLES = ("x_beat_sum", "x_beat_sq", "dy_beat_sum")
+CODEC_MODES = ("xls", "template")
+#: the streaming BFP encoders' write and read sides (``bfp_scan_*``, ``bfp_quant_*``)
+ENCODER_ROLES = ("y_enc_scan", "y_enc_quant", "dx_enc_scan", "dx_enc_quant")
 #: the XLS backend's own copies of the lane pipelines (hls_templates/xls/rtl/): the template's
 #: register stages and handshake around the XLS lanes and storage decoders
 LANE_FILES = {"ln_fwd_lanes.v.j2": "ln_fwd_lanes.v", "ln_bwd_lanes.v.j2": "ln_bwd_lanes.v"}
@@ -82,7 +85,8 @@ class Replaced:
 
     module: str  # the template module's name (the adapter keeps it), or a generated per-lane
     #              module of the XLS lane copies (kinds in LANE_KINDS)
-    kind: str  # add, mul, cvt, recip, sqrt, norm_lane, dx_lane, decode, finalize, beat
+    kind: str  # add, mul, cvt, recip, sqrt, norm_lane, dx_lane, decode, finalize, beat,
+    #            scan, quant
     function: str  # DSLX function
     xls_module: str  # the XLS-generated Verilog module
     generator: str  # combinational | pipeline
@@ -229,7 +233,7 @@ def _bfp_formats(spec: Spec) -> list[BFPFormat]:
 
 def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: str = "xls",
           decode: str = "xls", finalize: str = "xls", statistics: str = "xls",
-          clock_ns: float | None = None,
+          codec: str = "xls", clock_ns: float | None = None,
           delay_model: str = DEFAULT_DELAY_MODEL,
           cache: bool | Path | None = True) -> XlsBackend:
     """The XLS backend's design of ``spec`` and what in it comes from XLS.
@@ -245,11 +249,15 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     ``clock_ns``) or "template" (the template's sequencer over shared units, whose reciprocal
     and square root ``iterative`` chooses). ``statistics``: "xls" (the exact integer beat sums
     of BFP storage, ``ln_bfp_beat_*``, are XLS ``bfp_beat`` functions behind the template
-    module's ports) or "template". Compiles through the XLS disk cache."""
+    module's ports) or "template". ``codec``: "xls" (the BFP output encoders' beat exponent
+    scan ``bfp_scan_*`` and element quantizer ``bfp_quant_*`` are XLS functions; the
+    two-bank block buffer and its handshake stay template) or "template". Compiles through
+    the XLS disk cache."""
     for opt, val, modes in (("iterative", iterative, ITERATIVE_MODES),
                             ("lanes", lanes, LANE_MODES), ("decode", decode, LANE_MODES),
                             ("finalize", finalize, FINALIZE_MODES),
-                            ("statistics", statistics, STATISTICS_MODES)):
+                            ("statistics", statistics, STATISTICS_MODES),
+                            ("codec", codec, CODEC_MODES)):
         if val not in modes:
             raise ValueError(f"{opt} = {val!r}: expected one of {modes}")
     if decode == "xls" and lanes == "template":
@@ -278,6 +286,14 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
             if name and isinstance(st, BFPFormat) and name not in {t[0] for t in todo}:
                 todo.append((name, "beat", reg.bfp_beat(st, A, spec.hw.lanes,
                                                         role.endswith("_sq"))))
+    if codec == "xls":
+        for role in ENCODER_ROLES:
+            name = roles_m.get(role, "")
+            st = roles[role.split("_")[0]]
+            if name and isinstance(st, BFPFormat) and name not in {t[0] for t in todo}:
+                kind = role.rsplit("_", 1)[1]
+                todo.append((name, kind, reg.bfp_scan(st, P, spec.hw.lanes) if kind == "scan"
+                             else reg.bfp_quant(st, P)))
     # per-lane modules of the backend's lane copies: (module, kind, function, what, replaces,
     # [(XLS port, port, width)], (output, width))
     lane_todo: list[tuple[str, str, str, str, str, list[tuple[str, str, int]],
@@ -389,13 +405,14 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
 
 def render_xls_rtl(spec: Spec, *, apfloat: bool = True, iterative: str = "xls",
                    lanes: str = "xls", decode: str = "xls", finalize: str = "xls",
-                   statistics: str = "xls", clock_ns: float | None = None,
+                   statistics: str = "xls", codec: str = "xls",
+                   clock_ns: float | None = None,
                    delay_model: str = DEFAULT_DELAY_MODEL,
                    cache: bool | Path | None = True) -> dict[str, str]:
     """The design files of the XLS backend (file name -> text, plus ``lightnorm.f``); the top
     is ``lightnorm_top`` with the template's port list (docs/rtl.md section 4)."""
     return build(spec, apfloat=apfloat, iterative=iterative, lanes=lanes, decode=decode,
-                 finalize=finalize, statistics=statistics, clock_ns=clock_ns,
+                 finalize=finalize, statistics=statistics, codec=codec, clock_ns=clock_ns,
                  delay_model=delay_model, cache=cache).files
 
 
@@ -407,6 +424,6 @@ lint_off -rule UNUSEDSIGNAL -file "*xls_*.v" -match "Bits of signal are not used
 """
 
 
-__all__ = ["BEAT_ROLES", "FINALIZE_MODES", "ITERATIVE_MODES", "LANE_FILES", "LANE_KINDS",
-           "LANE_MODES", "LINT_WAIVERS", "MODULE", "REPLACED", "STATISTICS_MODES", "Replaced",
-           "XlsBackend", "build", "render_xls_rtl"]
+__all__ = ["BEAT_ROLES", "CODEC_MODES", "ENCODER_ROLES", "FINALIZE_MODES", "ITERATIVE_MODES",
+           "LANE_FILES", "LANE_KINDS", "LANE_MODES", "LINT_WAIVERS", "MODULE", "REPLACED",
+           "STATISTICS_MODES", "Replaced", "XlsBackend", "build", "render_xls_rtl"]

@@ -49,6 +49,10 @@ ROLE_HELP = {
     "norm_lane": "normalize lane: add(mul(x, scale), shift)",
     "xhat_lane": "x_hat lane: mul(sub(x, mu), inv_sigma)",
     "dx_lane": "dx lane",
+    "y_scan": "BFP y encoder, write side: a beat's largest exponent and carry",
+    "y_quant": "BFP y encoder, read side: one element at the block exponent",
+    "dx_scan": "BFP dx encoder, write side",
+    "dx_quant": "BFP dx encoder, read side",
     "x_beat_sum": "statistics: exact sum of a BFP x beat, rounded into A",
     "x_beat_sq": "statistics: exact sum of squares of a BFP x beat into A (standard BN)",
     "dy_beat_sum": "statistics: exact sum of a BFP dy beat into A",
@@ -142,6 +146,13 @@ def design(spec: Spec, apfloat: bool = True) -> XlsDesign:
         if isinstance(f, BFPFormat):
             fn = reg.bfp_encode(f, P)
             tops.append((f"{r}_enc", fn, reg.batch_bfp_encode(fn, f, P)))
+            # the streaming encoder's two sides (the template's bfp_scan_* / bfp_quant_*)
+            fn = reg.bfp_scan(f, P, spec.hw.lanes)
+            tops.append((f"{r}_scan", fn, reg.batch_array(fn, P.width, spec.hw.lanes,
+                                                          reg.xw + 2)))
+            fn = reg.bfp_quant(f, P)
+            tops.append((f"{r}_quant", fn, reg.batch(fn, [P.width, reg.xw], f.man_bits + 1,
+                                                     (False, True))))
         else:
             unit(f"{r}_enc", reg.cvt(P, f), [P.width], f.width)
     # the statistics step of BFP storage: a beat's exact integer sums, rounded into A

@@ -135,6 +135,8 @@ class Batch:
     args: tuple[int, ...] = ()  # width of each scalar argument (the word is cast to it)
     tuple_out: bool = False  # the function returns a tuple of n_out values (else BFP block)
     beat: bool = False  # a BFP beat: words (ef, element 0..L-1, mask), args = (es, ew, L)
+    array_in: bool = False  # one array parameter of n_in words, one output word
+    signed: tuple[bool, ...] = ()  # per scalar argument: cast to sN (two's complement word)
 
 
 @dataclass
@@ -263,23 +265,46 @@ class Functions:
                          "ln_bfp_beat.x.j2", b=bi, a=fi, L=lanes, sq=sq, w=w, iw=w + 1,
                          rw=max(w, fi["p"] + 1), round=self.round(f))
 
-    def bfp_encode(self, b: BFPFormat, f: FPFormat) -> str:
-        """A block of ``b.block`` values of FP format f -> (exponent field, elements)."""
+    def _bfp_elem(self, b: BFPFormat, f: FPFormat) -> str:
+        """One value of FP format f as a BFP element at a given block exponent (+ carry)."""
         check_rounding(f, "format")
         if b.rounding not in ROUNDING_MODES:
             raise SpecError("bfp.rounding", b.rounding, f"one of {', '.join(ROUNDING_MODES)}")
         bi, fi = bfp_info(b), fp_ctx(f)
-        rm = RND_TAG[b.rounding]
         fb = fi["p"] + 1  # fraction bits of the element's fixed-point image
-        core = f"m{b.man_bits}e{b.exp_bits}_{rm}_{fi['tag']}"
-        unpack = self.unpack(f)
-        elem = self._add(f"bfp_round_{core}", "bfp_encode.x.j2", part="elem", b=bi, f=fi,
-                         unpack=unpack, fb=fb, xwid=fi["p"] + fb + b.man_bits + 1,
+        core = f"m{b.man_bits}e{b.exp_bits}_{RND_TAG[b.rounding]}_{fi['tag']}"
+        return self._add(f"bfp_round_{core}", "bfp_encode.x.j2", part="elem", b=bi, f=fi,
+                         unpack=self.unpack(f), fb=fb, xwid=fi["p"] + fb + b.man_bits + 1,
                          qw=fi["p"] + b.man_bits + 2, g=b.block)
+
+    def bfp_encode(self, b: BFPFormat, f: FPFormat) -> str:
+        """A block of ``b.block`` values of FP format f -> (exponent field, elements)."""
+        elem = self._bfp_elem(b, f)
+        bi, fi = bfp_info(b), fp_ctx(f)
+        core = elem[len("bfp_round_"):]
         lanes = self._add(f"bfp_round_g{b.block}{core}", "bfp_encode.x.j2", part="lanes",
                           b=bi, f=fi, elem=elem, g=b.block)
         return self._add(f"bfp_enc_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2", part="block",
-                         b=bi, f=fi, unpack=unpack, lanes_fn=lanes, g=b.block)
+                         b=bi, f=fi, unpack=self.unpack(f), lanes_fn=lanes, g=b.block)
+
+    def bfp_quant(self, b: BFPFormat, f: FPFormat) -> str:
+        """The streaming encoder's read side: one value of FP format f as a BFP element at
+        the block's exponent (the template's ``bfp_quant_*``)."""
+        elem = self._bfp_elem(b, f)
+        bi, fi = bfp_info(b), fp_ctx(f)
+        return self._add(f"bfp_quant_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2",
+                         part="quant", b=bi, f=fi, elem=elem)
+
+    def bfp_scan(self, b: BFPFormat, f: FPFormat, lanes: int) -> str:
+        """The streaming encoder's write side: a beat of ``lanes`` values of FP format f ->
+        {any nonzero, carry at the largest exponent, the largest exponent} (the template's
+        ``bfp_scan_*``)."""
+        check_rounding(f, "format")
+        bi, fi = bfp_info(b), fp_ctx(f)
+        return self._add(f"bfp_scan_{bi['ftag']}_{fi['tag']}_l{lanes}", "bfp_encode.x.j2",
+                         part="scan", b=bi, f=fi, g=lanes, unpack=self.unpack(f),
+                         wc=b.carry == "raise" and b.rounding == "nearest"
+                         and b.man_bits < fi["p"])
 
     # -- lanes (format P)
     def norm_lane(self, f: FPFormat) -> str:
@@ -334,9 +359,17 @@ class Functions:
         self.batches.setdefault(fn, bt)
         return bt
 
-    def batch(self, fn: str, args: list[int], wo: int) -> Batch:
-        """Wrap ``fn(a0: uN[args[0]], ...) -> uN[wo]``."""
-        b = Batch(f"batch_{fn}", fn, max(args), len(args), wo, 1, tuple(args))
+    def batch_array(self, fn: str, word: int, n_in: int, wo: int) -> Batch:
+        """Wrap ``fn(x: uN[word][n_in]) -> uN[wo]``."""
+        bt = Batch(f"batch_{fn}", fn, word, n_in, wo, 1, array_in=True)
+        self.batches.setdefault(fn, bt)
+        return bt
+
+    def batch(self, fn: str, args: list[int], wo: int,
+              signed: tuple[bool, ...] = ()) -> Batch:
+        """Wrap ``fn(a0: uN[args[0]], ...) -> uN[wo]`` (``signed[i]``: argument i is sN)."""
+        b = Batch(f"batch_{fn}", fn, max(args), len(args), wo, 1, tuple(args),
+                  signed=signed or (False,) * len(args))
         self.batches.setdefault(fn, b)
         return b
 
@@ -358,7 +391,8 @@ class Functions:
                 body += render_template("batch.x.j2", {
                     "name": bt.name, "fn": fn, "word": bt.word, "n_in": bt.n_in, "wo": bt.wo,
                     "n_out": bt.n_out, "bfp": bt.n_out > 1 and not bt.tuple_out,
-                    "tuple_out": bt.tuple_out, "beat": bt.beat, "args": bt.args})
+                    "tuple_out": bt.tuple_out, "beat": bt.beat, "array_in": bt.array_in,
+                    "signed": bt.signed, "args": bt.args})
         return head + body
 
 
