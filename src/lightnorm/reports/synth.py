@@ -559,6 +559,8 @@ class SynthResult:
     backend: str = "template"
     #: area of the XLS-generated modules (``xls_*``) in the hierarchical synthesis (xls backend)
     xls_area_um2: float | None = None
+    #: the delay target the timing netlist was mapped at (None: ``clock_ns``)
+    map_clock_ns: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -614,7 +616,8 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
                timeout_s: float | None = None, backend: str = "template",
-               xls_clock_ns: float | None = None) -> SynthResult:
+               xls_clock_ns: float | None = None,
+               map_clock_ns: float | None = None) -> SynthResult:
     """Synthesize ``spec``'s ``lightnorm_top`` and report area, timing, power and energy.
 
     ``liberty``: a liberty file (default the OSU 0.18 um cells); ``clock_ns``: the target clock
@@ -625,7 +628,10 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     (:func:`render_rtl`) or "xls" (the template shell around XLS-generated arithmetic,
     :func:`lightnorm.xls.backend.render_xls_rtl`, its pipelines scheduled by XLS at
     ``xls_clock_ns``, default this clock; the switching activity and cycle counts come from a
-    simulation of the design synthesized, whichever backend). Raises
+    simulation of the design synthesized, whichever backend); ``map_clock_ns``: the delay
+    target ABC maps the timing netlist at (default ``clock_ns``; ABC trades speed for area
+    when the target is loose, so a netlist mapped at a tight target and timed at a looser
+    clock is a fixed netlist under a new constraint). Raises
     :class:`~lightnorm.errors.ToolError` when a tool is missing or fails.
     """
     t_start = time.perf_counter()
@@ -633,6 +639,9 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     clk = float(clock_ns if clock_ns is not None else spec.hw.clock_ns)
     if not (math.isfinite(clk) and clk > 0):
         raise SpecError("clock_ns", clock_ns, "a positive clock period in ns")
+    map_clk = float(map_clock_ns if map_clock_ns is not None else clk)
+    if not (math.isfinite(map_clk) and map_clk > 0):
+        raise SpecError("map_clock_ns", map_clock_ns, "a positive clock period in ns")
     if flow not in ("auto", *FLOWS):
         raise SpecError("flow", flow, "one of auto, " + ", ".join(FLOWS))
     cfg = (activity or ActivityConfig()).resolve(spec)
@@ -656,7 +665,8 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     rtl_hash = files_digest(files)
     key = _digest("result", spec.hash, rtl_hash, lib.sha256, clk, yosys_package_version(),
                   sta_version(), verilator_version(), cfg.to_dict(), SCRIPT_VERSION,
-                  RESULT_VERSION, BUFFER_VERSION, flow, *backend_key)
+                  RESULT_VERSION, BUFFER_VERSION, flow, *backend_key,
+                  *(("map", map_clk) if map_clk != clk else ()))
     result_file = cache / "results" / f"{key[:32]}.json"
     if use_cache and result_file.is_file():
         try:
@@ -685,7 +695,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     flows = ["flat", "hier"] if flow == "auto" else [flow]
     for i, fl in enumerate(flows):
         try:
-            flat = synth_flat(files, TOP, lib.path, lib.sha256, clk, cache, timeout_s, flow=fl,
+            flat = synth_flat(files, TOP, lib.path, lib.sha256, map_clk, cache, timeout_s, flow=fl,
                               lib=lib.liberty)
             break
         except AbcCrash as exc:
@@ -783,6 +793,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
                  "activity_build": sim.build_seconds, "activity_simulation": sim.sim_seconds,
                  "sta": sta_secs, "total_this_call": time.perf_counter() - t_start},
         notes=notes, cache_key=key[:32], backend=backend, xls_area_um2=xls_area,
+        map_clock_ns=map_clk if map_clk != clk else None,
     )
     result_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = result_file.with_suffix(".tmp")
