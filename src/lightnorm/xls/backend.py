@@ -1,22 +1,21 @@
-"""The XLS backend of ``lightnorm_top``: the template RTL's shell around XLS-generated arithmetic.
+"""The XLS backend of ``lightnorm_top``: a template-made streaming shell around XLS-generated
+datapath modules (docs/xls.md).
 
 ``render_xls_rtl(spec)`` starts from the template design (:func:`lightnorm.codegen.rtl.render_rtl`:
 the stable ``lightnorm_top`` wrapper, the controller, the stream handshakes, the lane pipelines,
-statistics, finalize sequencer and BFP encoder) and replaces every floating-point operator module
-that has an XLS counterpart of the same semantics by XLS-generated Verilog:
+accumulators, block buffers) and replaces by XLS-generated Verilog:
 
-* ``fp_add_*``, ``fp_mul_*`` (also the mixed-format ``fp_mul_<in>_to_<out>``) and ``fp_cvt_*``
-  are compiled with XLS's **combinational** generator (module ``xls_<function>``: no clock, no
-  registers) and wrapped in a generated adapter that keeps the template module's name and port
-  list. The shell's pipeline registers sit exactly where they were, so its timing (and its
-  cycle count) is unchanged;
-* ``fp_recip_*`` and ``fp_sqrt_*`` (iterative state machines in the template, ``start`` /
-  ``valid`` handshake) are compiled with the **pipeline** generator at the spec's clock
-  (``sky130`` delay model) and wrapped in an adapter with the same handshake: ``start`` is the
-  pipeline's ``in_valid``, ``valid`` rises when the result leaves the pipeline and stays high
-  (with ``y`` held) until the next ``start``. The finalize sequencer waits for ``valid``, so a
-  different latency only changes the cycle count. ``iterative="template"`` keeps them template.
-
+* ``fp_add_*``, ``fp_mul_*`` (also the mixed-format ``fp_mul_<in>_to_<out>``) and ``fp_cvt_*``,
+  the BFP beat sums of the statistics ``ln_bfp_beat_*`` (option ``statistics``) and the BFP
+  encoders' exponent scan ``bfp_scan_*`` and quantizer ``bfp_quant_*`` (option ``codec``): XLS's
+  **combinational** generator (module ``xls_<function>``: no clock, no registers) behind a
+  generated adapter that keeps the template module's name and port list. The shell's pipeline
+  registers sit exactly where they were, so its timing (and its cycle count) is unchanged;
+* ``ln_finalize`` (option ``finalize``): its forward and backward programs as two XLS
+  **pipelines** at the spec's clock (``sky130`` delay model) behind the template's ports and
+  start/done handshake (``hls_templates/xls/rtl/ln_finalize.v.j2``). With
+  ``finalize="template"`` the sequencer stays and its ``fp_recip_*``/``fp_sqrt_*`` become XLS
+  pipelines behind the iterative units' handshake (``iterative="template"`` keeps those too);
 * the lane pipelines ``ln_fwd_lanes``/``ln_bwd_lanes`` are the backend's own copies
   (``hls_templates/xls/rtl/``): the template's register stages, handshakes and port lists,
   whose per-lane arithmetic is the XLS normalize lane (``norm_lane``: ``y = add(mul(x, scale),
@@ -25,10 +24,10 @@ that has an XLS counterpart of the same semantics by XLS-generated Verilog:
   per-lane module (``ln_norm_lane``, ``ln_dx_lane``, ``ln_x_to_p``, ``ln_dy_to_p``,
   ``ln_dy_to_a``). ``lanes="template"`` / ``decode="template"`` keep the template's.
 
-Template helper modules that only the replaced operators used (``fp_round_*``, ``ln_lzc_w*``,
-...) drop out of the design; everything else (the storage decoders of the statistics
-``fp_unpack``/``fp_pack``/``bfp_unpack``, the BFP encoder with its two-bank buffer, the tree
-accumulators, extrema, finalize, top, and in the lanes x - mu and x_hat) stays template.
+Template helper modules that only the replaced modules used (``fp_round_*``, ``ln_lzc_w*``,
+...) drop out of the design; the rest of the shell (the BFP encoders' block buffers, the tree
+accumulators, the range-BN extrema unit with its decoders, the top, and in the lanes x - mu and
+x_hat with XLS operators) stays template.
 """
 
 from __future__ import annotations
@@ -62,14 +61,13 @@ REPLACED = {"fp_add.v.j2": "add", "fp_mul.v.j2": "mul", "fp_cvt.v.j2": "cvt",
             "fp_recip.v.j2": "recip", "fp_sqrt.v.j2": "sqrt"}
 ITERATIVE = ("recip", "sqrt")
 ITERATIVE_MODES = ("xls", "template")
+#: the choice of every part option (lanes, decode, finalize, statistics, codec)
 LANE_MODES = ("xls", "template")
-FINALIZE_MODES = ("xls", "template")
-STATISTICS_MODES = ("xls", "template")
-#: the statistics steps of BFP storage (template modules ``ln_bfp_beat_*``, by role)
-BEAT_ROLES = ("x_beat_sum", "x_beat_sq", "dy_beat_sum")
-CODEC_MODES = ("xls", "template")
-#: the streaming BFP encoders' write and read sides (``bfp_scan_*``, ``bfp_quant_*``)
-ENCODER_ROLES = ("y_enc_scan", "y_enc_quant", "dx_enc_scan", "dx_enc_quant")
+#: option -> template modules (by their role in ``rtl_context``'s ``mods``) it puts a
+#: combinational XLS function behind: the BFP beat sums of the statistics, and the streaming
+#: BFP encoders' write-side exponent scan and read-side quantizer
+PART_ROLES = {"statistics": ("x_beat_sum", "x_beat_sq", "dy_beat_sum"),
+              "codec": ("y_enc_scan", "y_enc_quant", "dx_enc_scan", "dx_enc_quant")}
 #: the XLS backend's own copies of the lane pipelines (hls_templates/xls/rtl/): the template's
 #: register stages and handshake around the XLS lanes and storage decoders
 LANE_FILES = {"ln_fwd_lanes.v.j2": "ln_fwd_lanes.v", "ln_bwd_lanes.v.j2": "ln_bwd_lanes.v"}
@@ -255,9 +253,9 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     the XLS disk cache."""
     for opt, val, modes in (("iterative", iterative, ITERATIVE_MODES),
                             ("lanes", lanes, LANE_MODES), ("decode", decode, LANE_MODES),
-                            ("finalize", finalize, FINALIZE_MODES),
-                            ("statistics", statistics, STATISTICS_MODES),
-                            ("codec", codec, CODEC_MODES)):
+                            ("finalize", finalize, LANE_MODES),
+                            ("statistics", statistics, LANE_MODES),
+                            ("codec", codec, LANE_MODES)):
         if val not in modes:
             raise ValueError(f"{opt} = {val!r}: expected one of {modes}")
     if decode == "xls" and lanes == "template":
@@ -279,21 +277,17 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
                                                    or finalize == "xls")):
             continue
         todo.append((name, kind, reg.unit(_unit(kind, m.ctx))))
-    if statistics == "xls":
-        for role in BEAT_ROLES:
+    for option, value in (("statistics", statistics), ("codec", codec)):
+        for role in PART_ROLES[option] if value == "xls" else ():
             name = roles_m.get(role, "")
             st = roles[role.split("_")[0]]
-            if name and isinstance(st, BFPFormat) and name not in {t[0] for t in todo}:
-                todo.append((name, "beat", reg.bfp_beat(st, A, spec.hw.lanes,
-                                                        role.endswith("_sq"))))
-    if codec == "xls":
-        for role in ENCODER_ROLES:
-            name = roles_m.get(role, "")
-            st = roles[role.split("_")[0]]
-            if name and isinstance(st, BFPFormat) and name not in {t[0] for t in todo}:
-                kind = role.rsplit("_", 1)[1]
-                todo.append((name, kind, reg.bfp_scan(st, P, spec.hw.lanes) if kind == "scan"
-                             else reg.bfp_quant(st, P)))
+            if not name or not isinstance(st, BFPFormat) or name in {t[0] for t in todo}:
+                continue
+            kind = role.rsplit("_", 1)[1]  # sum, sq, scan, quant
+            fn = (reg.bfp_scan(st, P, spec.hw.lanes) if kind == "scan"
+                  else reg.bfp_quant(st, P) if kind == "quant"
+                  else reg.bfp_beat(st, A, spec.hw.lanes, kind == "sq"))
+            todo.append((name, "beat" if kind in ("sum", "sq") else kind, fn))
     # per-lane modules of the backend's lane copies: (module, kind, function, what, replaces,
     # [(XLS port, port, width)], (output, width))
     lane_todo: list[tuple[str, str, str, str, str, list[tuple[str, str, int]],
@@ -424,6 +418,5 @@ lint_off -rule UNUSEDSIGNAL -file "*xls_*.v" -match "Bits of signal are not used
 """
 
 
-__all__ = ["BEAT_ROLES", "CODEC_MODES", "ENCODER_ROLES", "FINALIZE_MODES", "ITERATIVE_MODES",
-           "LANE_FILES", "LANE_KINDS", "LANE_MODES", "LINT_WAIVERS", "MODULE", "REPLACED",
-           "STATISTICS_MODES", "Replaced", "XlsBackend", "build", "render_xls_rtl"]
+__all__ = ["ITERATIVE_MODES", "LANE_FILES", "LANE_KINDS", "LANE_MODES", "LINT_WAIVERS", "MODULE",
+           "PART_ROLES", "REPLACED", "Replaced", "XlsBackend", "build", "render_xls_rtl"]
