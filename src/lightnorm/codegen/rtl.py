@@ -254,14 +254,13 @@ class Modules:
 # ---- the whole design ----------------------------------------------------------------------
 
 
-def _fp_formats(spec: Spec) -> list[FPFormat]:
-    out = [spec.compute, spec.accum, spec.scalar]
-    out += [f for f in spec.storage.roles().values() if isinstance(f, FPFormat)]
-    return out
-
-
-def _bfp_formats(spec: Spec) -> list[BFPFormat]:
-    return [f for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
+def spec_formats(spec: Spec) -> tuple[list[FPFormat], list[BFPFormat]]:
+    """The FP formats (P, A, S and FP storage) and the BFP storage formats of a spec: what
+    bounds every unbiased exponent of the design (``exp_bound``; the XLS backend's DSLX uses
+    the same bound, so its exponent ports match the template's)."""
+    roles = spec.storage.roles().values()
+    fps = [spec.compute, spec.accum, spec.scalar] + [f for f in roles if isinstance(f, FPFormat)]
+    return fps, [f for f in roles if isinstance(f, BFPFormat)]
 
 
 def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
@@ -353,8 +352,7 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
     """Everything the design templates print, computed from the spec."""
     lanes = spec.hw.lanes
     roles = spec.storage.roles()
-    fmts = _fp_formats(spec)
-    bfps = _bfp_formats(spec)
+    fmts, bfps = spec_formats(spec)
     eu = bits_for(exp_bound(fmts, bfps, lanes)) + 1
     reg = Modules(eu)
     P, A, S = spec.compute, spec.accum, spec.scalar
@@ -560,5 +558,6 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
 
 __all__ = [
     "Modules", "TB_TOP", "TOP", "UNIT_TOP", "Unit", "environment", "finalize_program",
-    "render_rtl", "render_tb", "render_unit_harness", "rtl_context", "verilog_sources",
+    "render_rtl", "render_tb", "render_unit_harness", "rtl_context", "spec_formats",
+    "verilog_sources",
 ]

@@ -612,6 +612,14 @@ def _ff_nets(netlist: Netlist, lib: Liberty) -> list[str]:
     return out
 
 
+def _period_ns(name: str, value: float | None, default: float) -> float:
+    """A clock period argument (``default`` when None), checked: SpecError unless > 0."""
+    t = float(value if value is not None else default)
+    if not (math.isfinite(t) and t > 0):
+        raise SpecError(name, value, "a positive clock period in ns")
+    return t
+
+
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
@@ -636,12 +644,8 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     """
     t_start = time.perf_counter()
     cache = Path(cache) if cache is not None else cache_root()
-    clk = float(clock_ns if clock_ns is not None else spec.hw.clock_ns)
-    if not (math.isfinite(clk) and clk > 0):
-        raise SpecError("clock_ns", clock_ns, "a positive clock period in ns")
-    map_clk = float(map_clock_ns if map_clock_ns is not None else clk)
-    if not (math.isfinite(map_clk) and map_clk > 0):
-        raise SpecError("map_clock_ns", map_clock_ns, "a positive clock period in ns")
+    clk = _period_ns("clock_ns", clock_ns, spec.hw.clock_ns)
+    map_clk = _period_ns("map_clock_ns", map_clock_ns, clk)
     if flow not in ("auto", *FLOWS):
         raise SpecError("flow", flow, "one of auto, " + ", ".join(FLOWS))
     cfg = (activity or ActivityConfig()).resolve(spec)
@@ -655,10 +659,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         from ..xls.backend import render_xls_rtl
         from ..xls.compile import xls_version
 
-        xclk = float(xls_clock_ns if xls_clock_ns is not None else clk)
-        if not (math.isfinite(xclk) and xclk > 0):
-            raise SpecError("xls_clock_ns", xls_clock_ns, "a positive clock period in ns")
-        files = render_xls_rtl(spec, clock_ns=xclk)
+        files = render_xls_rtl(spec, clock_ns=_period_ns("xls_clock_ns", xls_clock_ns, clk))
         backend_key = ("backend", backend, xls_version())
     else:
         files = render_rtl(spec)

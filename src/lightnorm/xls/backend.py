@@ -50,7 +50,7 @@ from .compile import (
     pipeline,
     xls_version,
 )
-from .dslx import DslxModule, Functions, Unit, exponent_width, finalize_io
+from .dslx import DslxModule, Functions, Unit, finalize_io, spec_exponent_width
 from .dslx import template_dir as dslx_template_dir
 from .sim import ports
 
@@ -220,15 +220,6 @@ def _reachable(files: dict[str, str], top: str) -> set[str]:
     return seen
 
 
-def _fp_formats(spec: Spec) -> list[FPFormat]:
-    return [spec.compute, spec.accum, spec.scalar] + [
-        f for f in spec.storage.roles().values() if isinstance(f, FPFormat)]
-
-
-def _bfp_formats(spec: Spec) -> list[BFPFormat]:
-    return [f for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
-
-
 def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: str = "xls",
           decode: str = "xls", finalize: str = "xls", statistics: str = "xls",
           codec: str = "xls", clock_ns: float | None = None,
@@ -267,8 +258,7 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     P, A, S = spec.compute, spec.accum, spec.scalar
     std = spec.bn.mode == "standard"
     roles = spec.storage.roles()
-    reg = Functions(exponent_width(_fp_formats(spec), _bfp_formats(spec), spec.hw.lanes),
-                    apfloat=apfloat)
+    reg = Functions(spec_exponent_width(spec), apfloat=apfloat)
     todo: list[tuple[str, str, str]] = []  # (template module, kind, function)
     for name, m in sorted(mods.items()):
         kind = REPLACED.get(m.template)

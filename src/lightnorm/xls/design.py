@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from lightnorm.codegen.rtl import FINALIZE_OUTPUTS, finalize_program
 from lightnorm.spec import BFPFormat, FPFormat, Spec
 
-from .dslx import Batch, DslxModule, Functions, exponent_width, finalize_io
+from .dslx import Batch, DslxModule, Functions, finalize_io, spec_exponent_width
 
 MODULE = "lightnorm_xls"
 VERILOG_PREFIX = "xls_"
@@ -96,23 +96,12 @@ class XlsDesign:
         raise KeyError(role)
 
 
-def _fp_formats(spec: Spec) -> list[FPFormat]:
-    out = [spec.compute, spec.accum, spec.scalar]
-    out += [f for f in spec.storage.roles().values() if isinstance(f, FPFormat)]
-    return out
-
-
-def _bfp_formats(spec: Spec) -> list[BFPFormat]:
-    return [f for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
-
-
 def design(spec: Spec, apfloat: bool = True) -> XlsDesign:
     """The DSLX module of a spec and its roles (deterministic: same spec, same text)."""
     P, A, S = spec.compute, spec.accum, spec.scalar
     roles = spec.storage.roles()
     std = spec.bn.mode == "standard"
-    reg = Functions(exponent_width(_fp_formats(spec), _bfp_formats(spec), spec.hw.lanes),
-                    apfloat=apfloat)
+    reg = Functions(spec_exponent_width(spec), apfloat=apfloat)
     tops: list[tuple[str, str, Batch]] = []
 
     def unit(role: str, fn: str, args: list[int], wo: int) -> None:

@@ -31,8 +31,8 @@ from typing import Any
 import jinja2
 
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
-from lightnorm.codegen.rtl import Unit, bfp_info, bits_for, exp_bound, fp_info
-from lightnorm.spec import ROUNDING_MODES, BFPFormat, FPFormat, SpecError
+from lightnorm.codegen.rtl import Unit, bfp_info, bits_for, exp_bound, fp_info, spec_formats
+from lightnorm.spec import ROUNDING_MODES, BFPFormat, FPFormat, Spec, SpecError
 
 UNIT_KINDS = ("add", "mul", "cvt", "recip", "sqrt")
 RND_TAG = {"nearest": "rne", "truncate": "rtz"}
@@ -95,6 +95,11 @@ def exponent_width(fmts: list[FPFormat], bfps: list[BFPFormat] | None = None,
                    lanes: int = 1) -> int:
     """Signed width of every unbiased exponent in the generated code (the RTL's bound)."""
     return bits_for(exp_bound(fmts, bfps or [], lanes)) + 1
+
+
+def spec_exponent_width(spec: Spec) -> int:
+    """The exponent width of a spec's design: the template RTL's (``rtl_context``'s ``eu``)."""
+    return exponent_width(*spec_formats(spec), spec.hw.lanes)
 
 
 def fp_ctx(f: FPFormat) -> dict[str, Any]:
@@ -265,8 +270,9 @@ class Functions:
                          "ln_bfp_beat.x.j2", b=bi, a=fi, L=lanes, sq=sq, w=w, iw=w + 1,
                          rw=max(w, fi["p"] + 1), round=self.round(f))
 
-    def _bfp_elem(self, b: BFPFormat, f: FPFormat) -> str:
-        """One value of FP format f as a BFP element at a given block exponent (+ carry)."""
+    def _bfp_elem(self, b: BFPFormat, f: FPFormat) -> tuple[str, str]:
+        """One value of FP format f as a BFP element at a given block exponent (+ carry):
+        the function and the name part the block functions built on it share."""
         check_rounding(f, "format")
         if b.rounding not in ROUNDING_MODES:
             raise SpecError("bfp.rounding", b.rounding, f"one of {', '.join(ROUNDING_MODES)}")
@@ -275,13 +281,12 @@ class Functions:
         core = f"m{b.man_bits}e{b.exp_bits}_{RND_TAG[b.rounding]}_{fi['tag']}"
         return self._add(f"bfp_round_{core}", "bfp_encode.x.j2", part="elem", b=bi, f=fi,
                          unpack=self.unpack(f), fb=fb, xwid=fi["p"] + fb + b.man_bits + 1,
-                         qw=fi["p"] + b.man_bits + 2, g=b.block)
+                         qw=fi["p"] + b.man_bits + 2, g=b.block), core
 
     def bfp_encode(self, b: BFPFormat, f: FPFormat) -> str:
         """A block of ``b.block`` values of FP format f -> (exponent field, elements)."""
-        elem = self._bfp_elem(b, f)
+        elem, core = self._bfp_elem(b, f)
         bi, fi = bfp_info(b), fp_ctx(f)
-        core = elem[len("bfp_round_"):]
         lanes = self._add(f"bfp_round_g{b.block}{core}", "bfp_encode.x.j2", part="lanes",
                           b=bi, f=fi, elem=elem, g=b.block)
         return self._add(f"bfp_enc_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2", part="block",
@@ -290,7 +295,7 @@ class Functions:
     def bfp_quant(self, b: BFPFormat, f: FPFormat) -> str:
         """The streaming encoder's read side: one value of FP format f as a BFP element at
         the block's exponent (the template's ``bfp_quant_*``)."""
-        elem = self._bfp_elem(b, f)
+        elem, _ = self._bfp_elem(b, f)
         bi, fi = bfp_info(b), fp_ctx(f)
         return self._add(f"bfp_quant_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2",
                          part="quant", b=bi, f=fi, elem=elem)
@@ -429,5 +434,5 @@ def render_units(units: list[Unit], *, module: str = "ln_units", apfloat: bool =
 __all__ = [
     "BINARY_KINDS", "Batch", "DslxModule", "Functions", "UNIT_KINDS", "Unit", "check_ident",
     "environment", "exponent_width", "finalize_io", "fp_ctx", "hlit", "render_units", "slit",
-    "ulit",
+    "spec_exponent_width", "ulit",
 ]
