@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from lightnorm.cli import COMMANDS, main, parse_shape
+from lightnorm.cli.core import COMMANDS, main, parse_shape
 from lightnorm.errors import UsageError
 from lightnorm.spec import dumps, from_dict, load, loads, preset_names
 

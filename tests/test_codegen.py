@@ -15,9 +15,11 @@ import pytest
 import lightnorm
 from lightnorm.codegen import context, environment, generate, template_hash
 from lightnorm.codegen.env import apuint, cident, hexlit, template_names, template_root
+from lightnorm.codegen.generate import TEMPLATE_PREFIXES
 from lightnorm.codegen.rtl import render_rtl
 from lightnorm.errors import UsageError
 from lightnorm.spec import load, preset_names
+from lightnorm.tools import gxx
 from lightnorm.verify import csim
 
 LIBRARY = ["ln_ap.h", "ln_fp.h", "ln_bfp.h", "ln_bn.h"]
@@ -46,7 +48,7 @@ def test_generate_tree_and_manifest(tmp_path: Path, name: str) -> None:
     assert man["spec_hash"] == spec.hash and man["spec_name"] == spec.name
     assert man["spec"] == spec.to_dict()
     assert man["lightnorm_version"] == lightnorm.__version__
-    assert man["template_hash"] == template_hash(("hls", "rtl", "xls"))
+    assert man["template_hash"] == template_hash(TEMPLATE_PREFIXES)
     assert "rtl/lightnorm_top.v" in files
     assert {"python", "jinja2"} <= set(man["tools"])
     assert set(man["files"]) == expected_files(spec.ident)
@@ -186,7 +188,7 @@ def test_static_asserts_catch_a_disagreement(tmp_path: Path) -> None:
     hls = generate(load("lightnorm"), tmp_path / "out") / "hls"
     cfg = hls / "lightnorm_config.h"
     good = ["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-isystem",
-            str(csim.ap_types_dir()), "-I", str(hls), "-x", "c++", str(cfg)]
+            str(gxx.ap_types_dir()), "-I", str(hls), "-x", "c++", str(cfg)]
     assert subprocess.run(good, capture_output=True, text=True).returncode == 0
     cfg.write_text(cfg.read_text().replace("fp_e6m9_rne::BIAS == 31", "fp_e6m9_rne::BIAS == 30"))
     res = subprocess.run(good, capture_output=True, text=True)
@@ -201,7 +203,7 @@ def test_testbench_compiles_warning_free_and_passes(tmp_path: Path, name: str, s
     hls = generate(spec, tmp_path / "out") / "hls"
     exe = tmp_path / "tb"
     argv = ["g++", "-O2", f"-std={std}", "-Wall", "-Wextra", "-Werror", "-isystem",
-            str(csim.ap_types_dir()), "-I", str(hls), str(hls / f"{spec.ident}.cpp"),
+            str(gxx.ap_types_dir()), "-I", str(hls), str(hls / f"{spec.ident}.cpp"),
             str(hls / f"tb_{spec.ident}.cpp"), "-o", str(exe)]
     res = subprocess.run(argv, capture_output=True, text=True)
     assert res.returncode == 0 and not (res.stdout + res.stderr).strip(), res.stderr[-3000:]

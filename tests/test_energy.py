@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lightnorm.reports import energy
-from lightnorm.reports.energy import (
+from lightnorm.cost import energy
+from lightnorm.cost.energy import (
     DRAM_PJ_PER_BYTE,
     SRAM_ACCESSES_PER_BYTE,
     SRAM_PJ_PER_BYTE,

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from lightnorm.cli import main
+from lightnorm.cli.core import main
 from lightnorm.flow import regress
 from lightnorm.flow import stages as st
 from lightnorm.flow.runner import Job, run_spec, run_specs

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lightnorm import cli
+from lightnorm.cli import core as cli
+from lightnorm.cli.parse import PARSE_HELP, add_parse_arguments, add_parse_parser, cmd_parse
 from lightnorm.errors import LightnormError, UsageError
-from lightnorm.reports import parsers
-from lightnorm.reports.cli_parse import PARSE_HELP, add_parse_arguments, add_parse_parser, cmd_parse
-from lightnorm.reports.parsers import (
+from lightnorm.tools import parsers
+from lightnorm.tools.parsers import (
     HlsCsynth,
     ReportParseError,
     StaChecks,

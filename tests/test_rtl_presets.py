@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from lightnorm.codegen.rtl import render_rtl
-from lightnorm.reports.tools import run_tool, yosys_command
 from lightnorm.spec import dumps, from_dict, load, preset_names
+from lightnorm.tools import verilator as vlt
+from lightnorm.tools.eda import yosys_command
+from lightnorm.tools.runner import run_tool
 from lightnorm.verify import cosim
 
 from .test_golden import _data
@@ -23,7 +25,7 @@ from .test_golden import _data
 
 @pytest.mark.parametrize("name", preset_names())
 def test_preset_lints_clean(name: str) -> None:
-    cosim.lint(render_rtl(load(name)), "lightnorm_top")
+    vlt.lint(render_rtl(load(name)), "lightnorm_top")
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -58,4 +60,4 @@ def test_channel_shorter_than_one_beat_renders_and_lints() -> None:
     table = tomllib.loads(dumps(load("bf16-standard")))
     table["hw"].update(lanes=16, max_channel_elems=2)
     spec = from_dict(table)
-    assert "%Warning" not in cosim.lint(render_rtl(spec), "lightnorm_top")
+    assert "%Warning" not in vlt.lint(render_rtl(spec), "lightnorm_top")

@@ -16,6 +16,7 @@ import pytest
 
 from lightnorm.codegen import rtl
 from lightnorm.spec import FPFormat, load, preset_names
+from lightnorm.tools import verilator as vlt
 from lightnorm.verify import cosim
 
 from .patterns import edge_patterns, valid_patterns
@@ -133,7 +134,7 @@ def test_literal_filters() -> None:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_verilator_lint_wall_clean(preset: str) -> None:
-    log = cosim.lint(rtl.render_rtl(load(preset)), rtl.TOP)
+    log = vlt.lint(rtl.render_rtl(load(preset)), rtl.TOP)
     assert "%Warning" not in log and "%Error" not in log, log
 
 

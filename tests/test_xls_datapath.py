@@ -5,8 +5,8 @@ BFP block encode: random and edge blocks against :func:`lightnorm.verify.encodin
 with coverage of the cases that matter counted and asserted (raise, saturation, clamping,
 all-zero and flushed blocks). The normalize, x_hat and dx lanes: random vectors against the
 same compositions of :mod:`lightnorm.verify.fpnum` primitives the golden model evaluates. A
-spec's whole DSLX module (:mod:`lightnorm.xls.design`) for every preset: each role through the
-JIT against its reference, and the pipelined Verilog of one preset linted.
+spec's whole DSLX module (:mod:`lightnorm.codegen.dslx_design`) for every preset: each role
+through the JIT against its reference, and the pipelined Verilog of one preset linted.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ import pytest
 
 pytest.importorskip("xls")
 
-from lightnorm.codegen import rtl  # noqa: E402
+from lightnorm.codegen import (
+    dslx,
+    rtl,  # noqa: E402
+)
+from lightnorm.codegen import dslx_design as xd
 from lightnorm.codegen.rtl import Unit  # noqa: E402
 from lightnorm.spec import BFPFormat, FPFormat, Spec, dumps, load, loads, preset_names  # noqa: E402,E501
+from lightnorm.tools import xls as xc
 from lightnorm.verify import cosim, encoding, fpnum  # noqa: E402
-from lightnorm.xls import compile as xc  # noqa: E402
-from lightnorm.xls import design as xd  # noqa: E402
-from lightnorm.xls import dslx  # noqa: E402
 
 E5M4 = FPFormat(5, 4, "nearest")
 E6M9 = FPFormat(6, 9, "nearest")

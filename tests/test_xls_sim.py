@@ -1,4 +1,4 @@
-"""XLS's pipelined Verilog simulated with Verilator (lightnorm.xls.sim) against the XLS JIT.
+"""XLS's pipelined Verilog simulated with Verilator (lightnorm.verify.xls_sim) against the XLS JIT.
 
 The JIT of each function is checked against the golden primitives elsewhere
 (test_xls_units.py, test_xls_datapath.py); here the scheduled, generated Verilog of every module
@@ -15,10 +15,10 @@ import pytest
 
 pytest.importorskip("xls")
 
+from lightnorm.codegen import dslx_design as xd
 from lightnorm.spec import load  # noqa: E402
-from lightnorm.xls import compile as xc  # noqa: E402
-from lightnorm.xls import design as xd  # noqa: E402
-from lightnorm.xls import sim  # noqa: E402
+from lightnorm.tools import xls as xc
+from lightnorm.verify import xls_sim as sim
 
 N = 20_000
 

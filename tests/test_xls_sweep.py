@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("xls")
 
+from lightnorm.codegen import dslx
 from lightnorm.codegen.rtl import Unit  # noqa: E402
 from lightnorm.spec import FPFormat  # noqa: E402
+from lightnorm.tools import xls as xc
 from lightnorm.verify import cosim  # noqa: E402
-from lightnorm.xls import compile as xc  # noqa: E402
-from lightnorm.xls import dslx  # noqa: E402
 
 from .patterns import valid_patterns  # noqa: E402
 

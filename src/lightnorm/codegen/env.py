@@ -1,6 +1,6 @@
 """The Jinja2 environments of lightnorm, their filters, and the template-set hash.
 
-Templates live in the package folder ``lightnorm/hls_templates`` (files ending in ``.j2``).
+Templates live in the package folder ``lightnorm/templates`` (files ending in ``.j2``).
 Every number a template prints is computed in Python (:mod:`lightnorm.codegen.context`); the
 filters below only format: hex literals, integer widths as types, identifiers.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 TEMPLATE_PACKAGE = "lightnorm"
-TEMPLATE_FOLDER = "hls_templates"
+TEMPLATE_FOLDER = "templates"
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -31,6 +31,8 @@ MANIFEST = "manifest.json"
 HLS_DIR = "hls"
 RTL_DIR = "rtl"
 XLS_DIR = "xls"
+#: the template folders whose text shapes a generated tree (its manifest's template_hash)
+TEMPLATE_PREFIXES = ("hls", "rtl", "dslx")
 
 
 def render_files(spec: Spec, parts: tuple[str, ...] = (HLS_DIR, RTL_DIR, XLS_DIR)
@@ -48,7 +50,7 @@ def render_files(spec: Spec, parts: tuple[str, ...] = (HLS_DIR, RTL_DIR, XLS_DIR
         for name, text in render_rtl(spec).items():
             out[f"{RTL_DIR}/{name}"] = text.encode("utf-8")
     if XLS_DIR in parts:
-        from ..xls.design import render_xls  # DSLX for Google XLS (docs/xls.md)
+        from lightnorm.codegen.dslx_design import render_xls
 
         for name, text in render_xls(spec).items():
             out[f"{XLS_DIR}/{name}"] = text.encode("utf-8")
@@ -70,7 +72,7 @@ def build_manifest(spec: Spec, files: dict[str, bytes]) -> dict[str, Any]:
         "spec_name": spec.name,
         "spec_hash": spec.hash,
         "spec": spec.to_dict(),
-        "template_hash": template_hash((HLS_DIR, RTL_DIR, XLS_DIR)),
+        "template_hash": template_hash(TEMPLATE_PREFIXES),
         "tools": tool_versions(),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }

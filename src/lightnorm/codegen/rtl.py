@@ -4,7 +4,7 @@
 bytes). One module per file, named after its parameters (``fp_add_e6m9_rne``,
 ``bfp_enc_g16m7e8_rne_sat_e6m9_l16``...). Every number the templates print - widths, biases,
 exponent limits, max patterns, counter widths, tree shapes, the finalize program - is computed
-here; the templates (``lightnorm/hls_templates/rtl/*.v.j2``) only substitute.
+here; the templates (``lightnorm/templates/rtl/*.v.j2``) only substitute.
 
 The Verilog templates use their own Jinja2 environment whose delimiters cannot occur in
 Verilog: ``<% %>`` statements, ``<@ @>`` expressions, ``<# #>`` comments (``{{ }}``/``{# #}``
@@ -36,7 +36,7 @@ CARRY_TAG = {"saturate": "sat", "raise": "raise"}
 
 
 def template_dir() -> Path:
-    return Path(str(resources.files("lightnorm").joinpath("hls_templates", "rtl")))
+    return Path(str(resources.files("lightnorm").joinpath("templates", "rtl")))
 
 
 def ulit(value: int, width: int) -> str:

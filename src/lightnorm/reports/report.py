@@ -57,8 +57,8 @@ MISSING = "—"
 TIMES = "×"
 REASON_CHARS = 90
 
-TEMPLATE_PACKAGE = "lightnorm.reports"
-TEMPLATE_FOLDER = "templates"
+TEMPLATE_PACKAGE = "lightnorm"
+TEMPLATE_FOLDER = "templates/report"
 HTML_TEMPLATE = "report.html.j2"
 MD_TEMPLATE = "report.md.j2"
 
@@ -676,7 +676,7 @@ def _bare(header: str) -> str:
     return re.sub(r"\s*\([^)]*\)$", "", header)
 
 
-#: template-vs-XLS figures (lightnorm.reports.backend_compare): header, path in each side
+#: template-vs-XLS figures (lightnorm.cost.backend_compare): header, path in each side
 XLS_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
     ("area (mm²)", ("area_um2",), fmt_mm2),
     ("Fmax (MHz)", ("fmax_mhz",), fmt_mhz),
@@ -1282,7 +1282,7 @@ def build_report(
             "the template's streaming shell; its pipelines scheduled by XLS at the spec's "
             "clock), same library, flow and workload, at one common clock: the spec's clock, "
             "or, when either design misses it, the slower critical period + 5% on a 0.5 ns "
-            "grid, synthesized again (lightnorm.reports.backend_compare; 'both meet it' says "
+            "grid, synthesized again (lightnorm.cost.backend_compare; 'both meet it' says "
             "whether that worked). Cycles: of the simulated activity workload, per pass. "
             "Ratios: XLS / template (> 1: XLS is larger, faster, slower in cycles or uses "
             "more energy)."], xls, []))

@@ -4,7 +4,7 @@
 forward and backward are the golden model's (:mod:`lightnorm.verify.golden`), bit for bit, and
 whose eval mode follows docs/numerics.md section 8; :func:`convert` swaps it into a model.
 :mod:`lightnorm.train.accuracy` trains a small CNN per spec and compares with FP32 BN
-(``lightnorm accuracy``); :mod:`lightnorm.train.bench` times a training step.
+(``lightnorm accuracy``); :mod:`lightnorm.bench.train` times a training step.
 
 torch is an optional dependency: importing :mod:`lightnorm` or this package does not import it;
 the names below are loaded from :mod:`lightnorm.train.layer` on first use.

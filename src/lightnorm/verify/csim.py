@@ -13,20 +13,17 @@ dbeta). :func:`build_units` compiles single arithmetic units for the unit tests.
 
 Speed: one call runs the top function on slices of consecutive channels on
 :func:`csim_threads` threads at once (the shim, ``csim/abi.cpp.j2``); :func:`benchmark` (and
-``python -m lightnorm.bench_csim``) measures elements/s against the golden model.
+``python -m lightnorm.bench.csim``) measures elements/s against the golden model.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,24 +33,19 @@ from typing import Any
 import numpy as np
 
 import lightnorm
+from lightnorm.tools.cache import cache_root
+from lightnorm.tools.gxx import CXXFLAGS, compile_shared, compiler_id
+from lightnorm.tools.locks import file_lock
 
 from ..codegen import build_manifest, context, render_files
 from ..codegen.context import bfp_type, fp_type, testbench_shape
 from ..codegen.env import render, template_hash
 from ..codegen.generate import manifest_bytes
 from ..errors import ToolError
-from ..locks import file_lock
 from ..spec import BFPFormat, FPFormat, Spec, check_channel_elems
 from ..spec import load as load_spec
 from . import encoding, fpnum, golden
 
-CXX = "g++"
-# -fvisibility=hidden: each library exports only its C ABI (LN_EXPORT), so two designs loaded
-# in one process (say, two specs of the same name) can never bind to each other's templates.
-# -pthread: the C ABI shim runs channel slices on std::thread (portable; no -march: the cache
-# must run on any x86-64 host).
-CXXFLAGS = ("-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-            "-fvisibility=hidden", "-pthread")
 ABI_VERSION = "lightnorm-csim-abi-2"
 ABI_FORWARD = ("x", "x_exp", "y", "y_exp", "gamma", "beta", "mean", "inv_sigma", "scale", "shift",
                "running_mean", "running_disp")
@@ -62,70 +54,6 @@ ABI_BACKWARD = ("x", "x_exp", "dy", "dy_exp", "dx", "dx_exp", "mean", "inv_sigma
 CONST_ORDER = ("inv_n", "c_k", "eps", "momentum", "unbias")
 PASSES = ("forward", "backward", "both")
 MAX_REPORTED = 10
-
-
-# ---- tools --------------------------------------------------------------------------------
-
-
-def ap_types_dir() -> Path:
-    """The folder with ``ap_int.h``, from the installed ``hls4ml`` package (not imported)."""
-    found = importlib.util.find_spec("hls4ml")
-    if found is None or not found.submodule_search_locations:
-        raise ToolError("C-simulation needs the ap_types headers shipped in the Python package "
-                        "hls4ml, which is not installed: pip install --no-deps hls4ml==1.3.0")
-    path = Path(list(found.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
-    if not (path / "ap_int.h").is_file():
-        raise ToolError(f"the hls4ml package has no ap_types headers at {path} (expected "
-                        "hls4ml 1.3.0: pip install --no-deps hls4ml==1.3.0)")
-    return path
-
-
-@lru_cache(maxsize=1)
-def compiler_id() -> str:
-    """The compiler's identity (part of the cache key)."""
-    exe = shutil.which(CXX)
-    if exe is None:
-        raise ToolError(f"C-simulation needs the C++ compiler {CXX!r} "
-                        "(Debian: apt-get install g++)")
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True,
-                             timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ToolError(f"{CXX} --version failed: {exc}") from exc
-    return out.stdout.splitlines()[0].strip() if out.stdout else CXX
-
-
-def cache_root() -> Path:
-    base = os.environ.get("LIGHTNORM_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "lightnorm"
-    return root / "csim"
-
-
-def compile_shared(sources: Sequence[Path], includes: Sequence[Path], target: Path,
-                   cwd: Path) -> None:
-    """g++ with :data:`CXXFLAGS` (-O2 -Wall -Wextra -Werror ...) into ``target`` (atomically)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    argv = [CXX, *CXXFLAGS, "-isystem", str(ap_types_dir())]
-    for inc in includes:
-        argv += ["-I", str(inc)]
-    argv += [str(s) for s in sources]
-    argv += ["-o", str(tmp)]
-    compiler_id()  # a missing compiler is a ToolError naming it, not a bare OSError
-    try:
-        res = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ToolError(f"{CXX} could not run: {exc}") from exc
-    log = (res.stdout + res.stderr).strip()
-    (cwd / "build.log").write_text(" ".join(argv) + "\n" + log + "\n", encoding="utf-8")
-    if res.returncode != 0 or log:
-        tmp.unlink(missing_ok=True)
-        lines = log.splitlines()
-        key = [ln for ln in lines if "error" in ln or "warning" in ln] or lines
-        tail = "\n".join(ln if len(ln) <= 300 else ln[:300] + " ..." for ln in key[:12])
-        what = "failed" if res.returncode else "warned (warnings are errors)"
-        raise ToolError(f"{CXX} {what} compiling {', '.join(s.name for s in sources)} "
-                        f"(log: {cwd / 'build.log'}):\n{tail}")
-    os.replace(tmp, target)
 
 
 def _key(*parts: object) -> str:
@@ -182,7 +110,7 @@ def build(spec: Spec) -> Path:
     files = _sources(spec)
     key = _key(spec.hash, template_hash(("hls", "csim")), _content_hash(files), compiler_id(),
                CXXFLAGS, ABI_VERSION)
-    entry = cache_root() / f"{spec.ident}-{key}"
+    entry = cache_root("csim") / f"{spec.ident}-{key}"
     lib = entry / f"lib{spec.ident}-{key}.so"
     if lib.is_file():
         return lib
@@ -560,7 +488,7 @@ def build_units(fp_formats: Iterable[FPFormat],
              for name in ("ln_ap.h", "ln_fp.h", "ln_bfp.h")}
     files["units_abi.cpp"] = render("csim/units_abi.cpp.j2", ctx).encode("utf-8")
     key = _key(_content_hash(files), template_hash(("hls", "csim")), compiler_id(), CXXFLAGS)
-    entry = cache_root() / f"units-{key}"
+    entry = cache_root("csim") / f"units-{key}"
     lib = entry / f"libunits-{key}.so"
     if not lib.is_file():
         with file_lock(entry / ".lock"):

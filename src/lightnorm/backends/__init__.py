@@ -1,0 +1,1 @@
+"""The design backends behind ``lightnorm_top``."""

@@ -1,0 +1,20 @@
+"""Command-line values shared by the ``lightnorm`` subcommands."""
+
+from __future__ import annotations
+
+from lightnorm.errors import UsageError
+
+
+def parse_shape(text: str, max_elems: int | None = None, example: str = "8,16,14,14"
+                ) -> tuple[int, int, int, int]:
+    """``"N,C,H,W"`` -> four positive integers (at most ``max_elems`` in all), or
+    :class:`UsageError` naming ``--shape``."""
+    parts = [p.strip() for p in text.split(",")]
+    expected = "N,C,H,W: four positive integers separated by commas, e.g. " + example
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--shape = {text!r}: expected {expected}")
+    n, c, h, w = (int(p) for p in parts)
+    if max_elems is not None and n * c * h * w > max_elems:
+        raise UsageError(f"--shape = {text!r}: expected at most {max_elems:,} elements in all "
+                         f"(got {n * c * h * w:,})")
+    return n, c, h, w

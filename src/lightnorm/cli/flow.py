@@ -1,0 +1,444 @@
+"""Commands ``lightnorm flow``, ``sweep``, ``report`` and ``regress`` (docs/flow.md).
+
+Registered in :data:`lightnorm.cli.core.COMMANDS` (``--json`` is added by cli.py; none of these
+takes the single SPEC argument). Exit status: 0 all stages ok, 1 a stage failed (a bit
+mismatch) or errored (a tool failed) - recorded in the store with its reason, the other specs
+run on - and 2 bad input, before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightnorm.cli.args import parse_shape
+from lightnorm.errors import UsageError
+from lightnorm.flow import stages as st
+from lightnorm.spec import Spec, load, preset_names
+
+FLOW_HELP = ("generate, verify (csim + cosim), synthesize and cost specs (default: every "
+             "preset), record everything in a results store, print a comparison table and "
+             "write an HTML report")
+SWEEP_HELP = ("run a sweep file (a base spec and axes over its fields) through the flow, on a "
+              "local process pool or a Dask cluster; resumable")
+REPORT_HELP = "write the HTML and Markdown comparison report of a results directory"
+REGRESS_HELP = ("regression co-simulation of every preset and spec under specs/ (or those "
+                "given), several seeds and edge cases, JUnit XML; exit 1 on any mismatch")
+DEFAULT_OUT = "lightnorm-out"
+BASELINE = "fp32-baseline"
+
+
+# --- argument helpers ----------------------------------------------------------------------------
+def _stages(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return st.STAGES
+    got = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in got if s not in st.ALL_STAGES]
+    if bad or not got:
+        raise UsageError(f"--stages = {text!r}: expected a comma-separated list of "
+                         + ", ".join(st.ALL_STAGES))
+    return got
+
+
+def _jobs(value: int | None) -> int:
+    if value is None:
+        return max(1, os.cpu_count() or 1)
+    if value < 1:
+        raise UsageError(f"--jobs = {value}: expected a positive integer")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
+    p.add_argument("-o", "--out", default=out_default, metavar="DIR",
+                   help="output directory: results store, generated designs, report"
+                        + (f" (default {out_default})" if out_default else ""))
+    p.add_argument("--shape", default=None, metavar="N,C,H,W",
+                   help="BN layer shape of the memory and total energy figures (default "
+                        + ",".join(map(str, st.DEFAULT_LAYER_SHAPE)) + ")")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="specs run in parallel on a local process pool (default: the CPUs)")
+    p.add_argument("--stages", default=None, metavar="LIST",
+                   help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
+                        " (default " + ",".join(st.STAGES) + "; synth_xls: the XLS backend's "
+                        "design, docs/xls.md)")
+    p.add_argument("--clock-ns", type=float, default=None, metavar="T",
+                   help="synthesis clock period (default each spec's hw.clock_ns)")
+    p.add_argument("--liberty", default=None, metavar="PATH",
+                   help="liberty file (default OSU 0.18 um from qflow-tech-osu018)")
+    p.add_argument("--synth-flow", choices=st.SYNTH_FLOWS, default="hier",
+                   help="timing/power netlist flow of synthesis (default hier: docs/synthesis.md)")
+    p.add_argument("--baseline", default=None, metavar="SPEC",
+                   help=f"spec the report's ratios are against (default {BASELINE})")
+
+
+def add_flow_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="*", metavar="SPEC",
+                   help="preset names or spec files (default: every preset)")
+    _common(p, DEFAULT_OUT)
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (see specs/sweeps/)")
+    _common(p, None)
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on the Dask cluster at ADDRESS (tcp://HOST:PORT) instead of a "
+                        "local process pool")
+    p.add_argument("--list", action="store_true",
+                   help="list the points (and the skipped ones with the reason), run nothing")
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"results directory (default {DEFAULT_OUT})")
+    p.add_argument("-o", "--out", default=None, metavar="REPORT_DIR",
+                   help="where the report goes (default DIR/report)")
+    p.add_argument("--baseline", default=None, metavar="SPEC",
+                   help=f"spec the ratios are against (default {BASELINE}, or the baseline of "
+                        "the sweep)")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="also export every recorded stage row as CSV to FILE")
+
+
+def add_regress_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="*", metavar="SPEC",
+                   help="preset names or spec files (default: every preset and every spec "
+                        "file under specs/)")
+    p.add_argument("--junit", default=None, metavar="FILE", help="write JUnit XML to FILE")
+    p.add_argument("--seeds", default="0,1,2", metavar="LIST",
+                   help="random-data seeds (default 0,1,2)")
+
+
+def _options(args: argparse.Namespace, out: Path, stages: tuple[str, ...] | None = None,
+             layer_shape: Sequence[int] | None = None, clock: float | None = None
+             ) -> st.FlowOptions:
+    shape = parse_shape(args.shape) if args.shape else tuple(layer_shape or st.DEFAULT_LAYER_SHAPE)
+    if args.clock_ns is not None and not (math.isfinite(args.clock_ns) and args.clock_ns > 0):
+        raise UsageError(f"--clock-ns = {args.clock_ns}: expected a positive period in ns")
+    liberty = args.liberty
+    if liberty is not None and not Path(liberty).is_file():
+        raise UsageError(f"--liberty = {liberty!r}: no such file")
+    return st.FlowOptions(stages=_stages(args.stages) if args.stages else (stages or st.STAGES),
+                          layer_shape=shape,  # type: ignore[arg-type]
+                          clock_ns=args.clock_ns if args.clock_ns is not None else clock,
+                          liberty=None if liberty is None else str(Path(liberty).resolve()),
+                          synth_flow=args.synth_flow, out_dir=str(out.resolve()))
+
+
+# --- progress ------------------------------------------------------------------------------------
+class _Progress:
+    """A rich progress bar per spec, advanced per stage (stderr; off under --json)."""
+
+    def __init__(self, names: Sequence[str], n_stages: int, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tasks: dict[str, Any] = {}
+        if quiet:
+            self.progress = None
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=False)
+        for name in names:
+            self.tasks[name] = self.progress.add_task(f"{name}: waiting", total=n_stages)
+
+    def __enter__(self) -> _Progress:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def event(self, name: str, stage: str, status: str) -> None:
+        if self.progress is None or name not in self.tasks:
+            return
+        task = self.tasks[name]
+        if status == "running":
+            self.progress.update(task, description=f"{name}: {stage}")
+        elif status == "done":
+            self.progress.update(task, description=f"{name}: done")
+        else:
+            self.progress.update(task, advance=1, description=f"{name}: {stage} {status}")
+
+    def done(self, summary: Mapping[str, Any]) -> None:
+        """Dask path: a whole spec finished."""
+        if self.progress is not None and summary["spec"] in self.tasks:
+            task = self.tasks[summary["spec"]]
+            failed = [k for k, v in summary["stages"].items() if v["status"] != "ok"]
+            self.progress.update(task, completed=len(summary["stages"]),
+                                 description=f"{summary['spec']}: " +
+                                 (f"not ok: {', '.join(failed)}" if failed else "done"))
+
+
+# --- the comparison table ------------------------------------------------------------------------
+def _metric(summary: Mapping[str, Any], stage: str, *path: str) -> Any:
+    ent = summary["stages"].get(stage)
+    if not ent or ent.get("status") != "ok" or ent.get("metrics") is None:
+        return None
+    v: Any = ent["metrics"]
+    for p in path:
+        if not isinstance(v, Mapping) or p not in v:
+            return None
+        v = v[p]
+    return v
+
+
+def _status(summary: Mapping[str, Any], stage: str) -> str:
+    ent = summary["stages"].get(stage)
+    if ent is None:
+        return "-"
+    s = ent["status"]
+    return {"ok": "exact" if stage in st.VERIFY_STAGES else "ok"}.get(s, s.upper())
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def table_rows(summaries: Sequence[Mapping[str, Any]], baseline: str | None
+               ) -> tuple[list[str], list[list[str]]]:
+    base = next((s for s in summaries if s["spec"] == baseline), None)
+    base_area = None if base is None else _metric(base, "synth", "area_um2")
+    base_e = None if base is None else _metric(base, "synth", "energy_pj_per_element", "forward")
+    head = ["spec", "csim", "cosim", "area mm2", "x area", "Fmax MHz", "E fwd pJ/el",
+            "x E fwd", "E bwd pJ/el", "bytes/el", "layer pJ/el", "error"]
+    rows = []
+    for s in summaries:
+        area = _metric(s, "synth", "area_um2")
+        ef = _metric(s, "synth", "energy_pj_per_element", "forward")
+        rows.append([
+            s["spec"], _status(s, "csim"), _status(s, "cosim"),
+            _fmt(None if area is None else area / 1e6, ".3f"),
+            _fmt(None if area is None or not base_area else base_area / area, ".2f"),
+            _fmt(_metric(s, "synth", "fmax_mhz"), ".1f"),
+            _fmt(ef, ".0f"),
+            _fmt(None if ef is None or not base_e else base_e / ef, ".2f"),
+            _fmt(_metric(s, "synth", "energy_pj_per_element", "backward"), ".0f"),
+            _fmt(_metric(s, "energy", "offchip_bytes_per_element", "total"), ".3g"),
+            _fmt(_metric(s, "energy", "total_pj_per_element"), ".0f"),
+            _fmt(_metric(s, "quality", "summary", "error"), ".2e"),
+        ])
+    return head, rows
+
+
+def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    head, rows = table_rows(summaries, baseline)
+    t = Table(title="lightnorm comparison", show_lines=False,
+              caption=f"x area, x E fwd: {baseline} / spec (times smaller); E: datapath energy "
+                      "per element; layer: datapath + off-chip memory per element of one BN "
+                      "layer; error: numerical error vs the ideal model of the spec's own mode "
+                      "(docs/quality.md)")
+    for h in head:
+        t.add_column(h, justify="left" if h == "spec" else "right", no_wrap=True)
+    for r in rows:
+        t.add_row(*r)
+    console = Console()
+    if console.width < 160:  # twelve columns: wider than a narrow terminal or a pipe, never wrap
+        console = Console(width=160)
+    console.print(t)
+    for s in summaries:
+        for stage, ent in s["stages"].items():
+            if ent["status"] in ("failed", "error", "skipped"):
+                reason = str(ent.get("reason"))
+                reason = reason if len(reason) <= 300 else reason[:297] + "..."
+                print(f"  {s['spec']} {stage} {ent['status']}: {reason}")
+
+
+# --- report --------------------------------------------------------------------------------------
+def _write_report(summaries: Sequence[Mapping[str, Any]], out: Path, baseline: str | None,
+                  title: str) -> dict[str, Any]:
+    from lightnorm.reports.report import ReportError, build_report
+
+    if baseline is None:
+        return {"error": "no baseline"}
+    try:
+        files = build_report(summaries, out, baseline=baseline, title=title)
+    except ReportError as exc:  # e.g. the baseline's synthesis failed or did not run
+        return {"error": str(exc)}
+    return {"html": str(files.html), "markdown": str(files.markdown)}
+
+
+def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, title: str,
+            as_json: bool, collection: str, extra: Mapping[str, Any] | None = None) -> int:
+    from lightnorm.flow.runner import spec_failed
+    from lightnorm.flow.store import ResultStore
+
+    # the report covers everything the store holds for this collection (earlier runs with other
+    # specs or stages included); the table and the exit status cover this run
+    recorded = ResultStore(out).summaries([collection])
+    report = _write_report(recorded or summaries, out / "report", baseline, title)
+    failed = [s["spec"] for s in summaries if spec_failed(s)]
+    if as_json:
+        print(json.dumps({"out_dir": str(out), "store": str(out / "results.sqlite"),
+                          "baseline": baseline, "report": report, "failed": failed,
+                          **(extra or {}), "specs": summaries}, indent=2, allow_nan=False))
+    else:
+        print_table(summaries, baseline)
+        if "html" in report:
+            print(f"report: {report['html']}")
+        else:
+            err = str(report["error"])
+            print("no report: " + (err if len(err) <= 300 else err[:297] + "..."))
+        print(f"results store: {out / 'results.sqlite'}")
+    return 1 if failed else 0
+
+
+def _run(jobs: list[Any], opts: st.FlowOptions, out: Path, workers: int, quiet: bool,
+         scheduler: str | None = None) -> list[dict[str, Any]]:
+    from lightnorm.flow.runner import run_on_dask, run_specs
+    from lightnorm.flow.store import ResultStore
+
+    store = ResultStore(out)
+    with _Progress([j.spec.name for j in jobs], len(opts.stages), quiet) as prog:
+        if scheduler:
+            return run_on_dask(jobs, opts, store, scheduler, on_done=prog.done)
+        return run_specs(jobs, opts, store, workers, on_event=prog.event)
+
+
+def _interrupted(what: str) -> int:
+    sys.stderr.write(f"lightnorm: {what} interrupted; finished stages are in the store, run the "
+                     "same command again to resume\n")
+    return 130
+
+
+# --- the commands --------------------------------------------------------------------------------
+def cmd_flow(args: argparse.Namespace) -> int:
+    from lightnorm.flow.runner import Job
+    from lightnorm.flow.store import ResultStore
+
+    names = args.specs or preset_names()
+    specs: list[Spec] = [load(n) for n in names]  # every spec checked before anything runs
+    dup = {s.name for s in specs if sum(t.name == s.name for t in specs) > 1}
+    if dup:
+        raise UsageError(f"specs: {sorted(dup)} given twice (names must be unique in one flow)")
+    out = Path(args.out)
+    opts = _options(args, out)
+    workers = _jobs(args.jobs)
+    presets = set(preset_names())
+    jobs = [Job(s, "flow", n in presets and s.name == n, None) for n, s in zip(names, specs,
+                                                                                strict=True)]
+    recorded = {m["spec"] for m in ResultStore(out).members("flow")} if out.is_dir() else set()
+    baseline = args.baseline or (BASELINE if BASELINE in {s.name for s in specs} | recorded
+                                 else specs[0].name)
+    try:
+        summaries = _run(jobs, opts, out, workers, args.json)
+    except KeyboardInterrupt:
+        return _interrupted("flow")
+    return _finish(summaries, out, baseline, "lightnorm flow", args.json, "flow")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from lightnorm.flow.runner import Job
+    from lightnorm.flow.store import ResultStore
+    from lightnorm.flow.sweep import describe, load_sweep, point_jobs
+
+    sweep = load_sweep(args.sweep)
+    if args.list:
+        print("\n".join(describe(sweep)))
+        for pt in sweep.valid:
+            print(f"  {pt.name} {json.dumps(pt.coords, sort_keys=True)}")
+        return 0
+    out = Path(args.out or Path("runs") / sweep.name)
+    opts = _options(args, out, sweep.stages, sweep.layer_shape, sweep.clock_ns)
+    workers = _jobs(args.jobs)
+    store = ResultStore(out)
+    for pt in sweep.invalid:
+        store.add_skipped(sweep.name, pt.name, f"{json.dumps(pt.coords, sort_keys=True)}: "
+                                               f"{pt.reason}")
+    if not args.json:
+        for line in describe(sweep):
+            sys.stderr.write(line + "\n")
+    jobs = [Job(spec, sweep.name, preset, coords) for spec, preset, coords in point_jobs(sweep)]
+    baseline = args.baseline or sweep.baseline_name(BASELINE) or (
+        jobs[0].spec.name if jobs else None)
+    try:
+        summaries = _run(jobs, opts, out, workers, args.json, args.scheduler)
+    except KeyboardInterrupt:
+        return _interrupted(f"sweep {sweep.name}")
+    skipped = [{"point": p.name, "coords": p.coords, "reason": p.reason} for p in sweep.invalid]
+    return _finish(summaries, out, baseline, f"sweep {sweep.name}", args.json, sweep.name,
+                   {"sweep": sweep.name, "skipped": skipped})
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lightnorm.flow.store import ResultStore
+    from lightnorm.reports.report import build_report
+
+    d = Path(args.dir)
+    store = ResultStore(d, create=False)
+    summaries = store.summaries()
+    if not summaries:
+        raise UsageError(f"results store {store.path}: holds no spec results")
+    sweeps = [c for c in store.collections() if c != "flow"]
+    baseline = args.baseline or BASELINE
+    if args.baseline is None and baseline not in [s["spec"] for s in summaries]:
+        # a sweep's compared baseline carries the sweep's tag (fp32-baseline-l4)
+        cands = sorted(s["spec"] for s in summaries if s["spec"].startswith(BASELINE))
+        baseline = cands[0] if cands else baseline
+    out = Path(args.out) if args.out else d / "report"
+    title = "lightnorm report" + (f": sweeps {', '.join(sweeps)}" if sweeps else "")
+    files = build_report(summaries, out, baseline=baseline, title=title)
+    if args.csv:
+        Path(args.csv).write_text(store.export_csv(), encoding="utf-8")
+    if args.json:
+        print(json.dumps({"html": str(files.html), "markdown": str(files.markdown),
+                          "baseline": baseline, "specs": len(summaries)}, indent=2))
+    else:
+        print(f"report: {files.html}")
+        print(f"markdown: {files.markdown}")
+    return 0
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    from lightnorm.flow import regress
+
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+    except ValueError:
+        seeds = ()
+    if not seeds or any(s < 0 for s in seeds):
+        raise UsageError(f"--seeds = {args.seeds!r}: expected comma-separated non-negative "
+                         "integers")
+    names = args.specs or regress.default_specs()
+    quiet = args.json
+
+    def on_spec(name: str, res: list[regress.CaseResult]) -> None:
+        if not quiet:
+            bad = [r for r in res if not r.bit_exact]
+            print(f"{name}: {len(res) - len(bad)}/{len(res)} cases bit-exact"
+                  + "".join(f"\n  {r.case}: {r.message}" for r in bad), flush=True)
+
+    results = regress.run(names, seeds, on_spec)
+    if args.junit:
+        path = Path(args.junit)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(regress.junit_xml(results))
+    failed = [r for r in results if not r.bit_exact]
+    if quiet:
+        print(json.dumps({"cases": len(results), "failed": len(failed),
+                          "results": [vars(r) for r in results]}, indent=2))
+    else:
+        print(f"regress: {len(results) - len(failed)}/{len(results)} cases bit-exact over "
+              f"{len({r.spec for r in results})} specs" +
+              (f"; JUnit XML in {args.junit}" if args.junit else ""))
+    return 1 if failed else 0
+
+

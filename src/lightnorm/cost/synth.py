@@ -1,0 +1,782 @@
+"""Area, timing, power and energy of a spec's RTL on a standard-cell library (docs/synthesis.md).
+
+``synthesize(spec)`` renders ``lightnorm_top`` (:func:`lightnorm.codegen.rtl.render_rtl`) and
+
+1. **area** - synthesizes it hierarchically with Yosys (``synth``; ``dfflibmap``/``abc`` on the
+   liberty) and reads the per-module local areas (``stat -liberty -json``); walking the module
+   tree from ``lightnorm_top`` gives the area of each block (:data:`BLOCKS`). The same run
+   counts the generic gates of ``synth`` in CMOS transistors (``stat -tech cmos`` after
+   ``dffunmap``), a library-independent size;
+2. **timing and power** - synthesizes it again into one flat netlist with ABC buffering and gate
+   sizing at the clock period (``map -D; buffer; upsize; dnsize``): flattened before mapping
+   (flow "flat") or mapped per module and flattened after (flow "hier", for designs on which
+   ABC crashes), then buffers the nets that still drive more than 8 inputs, and runs OpenSTA on
+   it (hierarchical netlists leave nets unbuffered across module boundaries: nonsense delays
+   and power). ``report_checks`` gives the worst path and Fmax;
+3. **switching activity** - simulates one forward and one backward run of representative data
+   on the RTL (Verilator, :mod:`lightnorm.cost.activity`), counts the toggles of every
+   register bit and input port, matches them to the flat netlist's flip-flop outputs and input
+   ports by name, propagates them through the combinational cells
+   (:mod:`lightnorm.cost.activity.netlist`) and sets the activity of every pin in OpenSTA;
+   ``report_power`` once per pass;
+4. **energy per element** = power x clock period x cycles of the pass / elements of the pass,
+   cycles counted in the same simulation.
+
+Every stage is cached under ``$LIGHTNORM_CACHE/synth`` (default ``~/.cache/lightnorm/synth``),
+keyed by what it depends on (RTL text, liberty file hash, clock, tool versions,
+:data:`SCRIPT_VERSION`); the whole result too. Yosys runs one at a time on the machine (a lock
+file, :func:`yosys_lock_path`), since CPU is scarce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lightnorm.codegen.rtl import TOP, render_rtl, verilog_sources
+from lightnorm.cost.activity import ActivityConfig, PassActivity, simulate, sources_for
+from lightnorm.cost.activity.netlist import (
+    Liberty,
+    Netlist,
+    annotation_lines,
+    buffer_fanout,
+    float_constants,
+    propagate,
+    read_liberty,
+    read_netlist,
+    sta_compatible,
+)
+from lightnorm.errors import ToolError
+from lightnorm.spec import Spec, SpecError, check_channel_elems
+from lightnorm.tools.cache import cache_root
+from lightnorm.tools.eda import (
+    find_osu018_liberty,
+    sta_command,
+    sta_version,
+    tool_versions,
+    yosys_command,
+    yosys_package_version,
+)
+from lightnorm.tools.locks import file_lock
+from lightnorm.tools.parsers import (
+    StaChecks,
+    StaPower,
+    YosysStat,
+    parse_sta_checks,
+    parse_sta_power,
+    parse_yosys_stat,
+    parse_yosys_stat_json,
+)
+from lightnorm.tools.runner import run_tool
+from lightnorm.tools.verilator import verilator_version
+
+#: bump when a Yosys script changes (invalidates cached syntheses)
+SCRIPT_VERSION = "1"
+#: bump when what a result holds or how it is computed from the stages changes
+RESULT_VERSION = "5"
+#: the blocks of the area breakdown, in report order
+BLOCKS = ("statistics", "finalize", "normalize", "bfp_codec", "backward", "control")
+PASSES = ("forward", "backward")
+LIB_NAME = "cells.lib"
+
+ABC_SCRIPT = ("+strash;map,-D,{ps};topo;buffer,-N,8;upsize,-D,{ps};dnsize,-D,{ps}")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode() + b"\0")
+    return h.hexdigest()
+
+
+def files_digest(files: Mapping[str, str]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return h.hexdigest()
+
+
+# ==================================================================================================
+# Yosys runs
+# ==================================================================================================
+def _stage_dir(kind: str, key: str, cache: Path) -> Path:
+    return cache / kind / key[:24]
+
+
+def _write_sources(d: Path, files: Mapping[str, str], liberty: Path) -> list[str]:
+    d.mkdir(parents=True, exist_ok=True)
+    srcs = []
+    for name in verilog_sources(dict(files)):
+        (d / name).write_text(files[name])
+        srcs.append(name)
+    shutil.copyfile(liberty, d / LIB_NAME)
+    return srcs
+
+
+def yosys_lock_path(cache: Path) -> Path:
+    """The lock that serializes Yosys runs: machine-wide (in the temporary directory) unless
+    ``LIGHTNORM_SYNTH_LOCK`` names another file; CPU is scarce, one synthesis at a time."""
+    import os
+    import tempfile
+
+    env = os.environ.get("LIGHTNORM_SYNTH_LOCK")
+    if env:
+        return Path(env)
+    del cache
+    return Path(tempfile.gettempdir()) / "lightnorm-yosys.lock"
+
+
+def _run_yosys(d: Path, script_name: str, script: str, outputs: Sequence[str], purpose: str,
+               cache: Path, timeout_s: float | None) -> float:
+    (d / script_name).write_text(script)
+    t0 = time.perf_counter()
+    with file_lock(yosys_lock_path(cache)):  # one synthesis at a time on this machine
+        run_tool(yosys_command(d, script_name, outputs, purpose=purpose,
+                               log=d / (Path(script_name).stem + ".log"), timeout_s=timeout_s))
+    return time.perf_counter() - t0
+
+
+def hierarchical_script(srcs: Sequence[str], top: str) -> str:
+    return "\n".join([
+        "read_verilog " + " ".join(srcs),
+        f"hierarchy -check -top {top}",
+        f"synth -top {top}",
+        "design -save synthed",
+        "dffunmap",
+        "tee -o cmos_stat.txt stat -tech cmos",
+        "design -load synthed",
+        f"dfflibmap -liberty {LIB_NAME}",
+        f"abc -liberty {LIB_NAME}",
+        "opt_clean",
+        f"tee -o lib_stat.txt stat -liberty {LIB_NAME}",
+        f"tee -q -o lib_stat.json stat -liberty {LIB_NAME} -json",
+        "",
+    ])
+
+
+def mapped_script(srcs: Sequence[str], top: str, clock_ps: int, flow: str) -> str:
+    """The timing/power netlist: ``flat`` flattens, then one ABC run over the whole design;
+    ``hier`` maps each module once (ABC buffering and sizing inside it), then flattens."""
+    abc = ABC_SCRIPT.format(ps=clock_ps)
+    per_module = flow != "flat"
+    return "\n".join([
+        "read_verilog " + " ".join(srcs),
+        f"hierarchy -check -top {top}",
+        f"synth -top {top}" + ("" if per_module else " -flatten"),
+        f"dfflibmap -liberty {LIB_NAME}",
+        f'abc -liberty {LIB_NAME} -script "{abc}"',
+        "opt_clean",
+        *([f"flatten {top}", f"hierarchy -top {top}", "opt_clean"] if per_module else []),
+        "setundef -zero",
+        "splitnets -ports -format __",
+        f"tee -o flat_stat.txt stat -liberty {LIB_NAME}",
+        "write_verilog -noattr -noexpr netlist_flat.v",
+        "",
+    ])
+
+
+@dataclass(frozen=True)
+class HierResult:
+    stat: YosysStat
+    generic_transistors: int
+    generic_transistors_complete: bool
+    seconds: float
+
+
+def _transistors(text: str) -> tuple[int, bool]:
+    """The design's estimated CMOS transistor count (the last ``stat -tech cmos`` figure)."""
+    found = re.findall(r"Estimated number of transistors:\s+(\d+)(\+?)", text)
+    if not found:
+        raise ToolError("stat -tech cmos: no 'Estimated number of transistors' line")
+    num, plus = found[-1]
+    return int(num), plus != "+"
+
+
+def synth_hierarchical(files: Mapping[str, str], top: str, liberty: Path, lib_hash: str,
+                       cache: Path, timeout_s: float | None = None) -> HierResult:
+    key = _digest("hier", files_digest(files), top, lib_hash, yosys_package_version(),
+                  SCRIPT_VERSION)
+    d = _stage_dir("hier", key, cache)
+    done = d / "done.json"
+    with file_lock(d.parent / f"{d.name}.lock"):
+        if not done.is_file():
+            if d.exists():
+                shutil.rmtree(d)
+            srcs = _write_sources(d, files, liberty)
+            secs = _run_yosys(d, "hier.ys", hierarchical_script(srcs, top),
+                              ("lib_stat.json", "lib_stat.txt", "cmos_stat.txt"),
+                              f"hierarchical synthesis of {top}", cache, timeout_s)
+            for name in srcs:
+                (d / name).unlink()
+            done.write_text(json.dumps({"seconds": secs}))
+        secs = json.loads(done.read_text())["seconds"]
+    stat = parse_yosys_stat_json((d / "lib_stat.json").read_text(), d / "lib_stat.json")
+    tr, complete = _transistors((d / "cmos_stat.txt").read_text())
+    return HierResult(stat, tr, complete, secs)
+
+
+@dataclass(frozen=True)
+class FlatResult:
+    #: the netlist OpenSTA reads: assigns split per bit, high-fanout nets buffered
+    netlist_path: Path
+    stat: YosysStat
+    seconds: float
+    #: "flat" (flattened, then mapped) or "hier" (mapped per module, then flattened)
+    flow: str
+    buffers_added: int
+    buffer_area: float
+
+    @property
+    def area(self) -> float:
+        return float(self.stat.area or 0.0) + self.buffer_area
+
+
+FLOWS = ("flat", "hier")
+#: bump when the script of the "hier" flow changes
+HIER_FLOW_VERSION = "2"
+#: bump when the post-processing of the netlist for OpenSTA changes
+BUFFER_VERSION = "4"  # 4: constant pins on undriven nets (float_constants)
+MAX_FANOUT = 8
+
+
+class AbcCrash(ToolError):
+    """Yosys's ABC (WebAssembly) crashed on a design (too big for the flat flow)."""
+
+
+def synth_flat(files: Mapping[str, str], top: str, liberty: Path, lib_hash: str, clock_ns: float,
+               cache: Path, timeout_s: float | None = None, flow: str = "flat",
+               lib: Liberty | None = None) -> FlatResult:
+    """The netlist for timing and power, mapped at ``clock_ns`` (cached).
+
+    ``flow="flat"``: ``synth -flatten`` then one ABC run on the whole design (buffering and
+    sizing across module boundaries). ``flow="hier"``: ABC per module, then ``flatten`` - much
+    less memory and time for big designs (ABC in WebAssembly crashes on the flat FP32
+    baseline), but no optimisation across module boundaries. Either way, nets that still drive
+    more than :data:`MAX_FANOUT` cell inputs get buffer trees before OpenSTA reads the netlist
+    (:func:`~.activity.netlist.buffer_fanout`). A crash of the flat flow is cached too
+    (:class:`AbcCrash` again at once).
+    """
+    if flow not in FLOWS:
+        raise ValueError(f"flow = {flow!r}: expected one of {FLOWS}")
+    clock_ps = int(round(clock_ns * 1000))
+    parts: tuple[Any, ...] = ("flat", files_digest(files), top, lib_hash, clock_ps,
+                              yosys_package_version(), SCRIPT_VERSION)
+    if flow != "flat":
+        parts += (flow, HIER_FLOW_VERSION)
+    key = _digest(*parts)
+    d = _stage_dir("flat", key, cache)
+    done = d / "done.json"
+    failed = d / "failed.json"
+    with file_lock(d.parent / f"{d.name}.lock"):
+        if failed.is_file():
+            raise AbcCrash(json.loads(failed.read_text())["error"])
+        if not done.is_file():
+            if d.exists():
+                shutil.rmtree(d)
+            srcs = _write_sources(d, files, liberty)
+            script = mapped_script(srcs, top, clock_ps, flow)
+            try:
+                secs = _run_yosys(d, "flat.ys", script, ("netlist_flat.v", "flat_stat.txt"),
+                                  f"{flow} synthesis of {top} at {clock_ns:g} ns", cache,
+                                  timeout_s)
+            except ToolError as exc:
+                if "wasm trap" in str(exc) or "Abc_" in str(exc):
+                    msg = (f"ABC crashed in the {flow} synthesis of {top} (WebAssembly trap; "
+                           f"log {d / 'flat.log'})")
+                    failed.write_text(json.dumps({"error": msg}))
+                    raise AbcCrash(msg) from exc
+                raise
+            finally:
+                for name in srcs:
+                    if (d / name).exists():
+                        (d / name).unlink()
+            done.write_text(json.dumps({"seconds": secs}))
+        secs = json.loads(done.read_text())["seconds"]
+        sta_net = d / f"netlist_sta_b{BUFFER_VERSION}.v"
+        info = d / f"buffers_b{BUFFER_VERSION}.json"
+        if not (sta_net.is_file() and info.is_file()):
+            liberty_cells = lib or read_liberty(liberty)
+            text, n_buf, a_buf = buffer_fanout(
+                sta_compatible((d / "netlist_flat.v").read_text()), liberty_cells, MAX_FANOUT)
+            sta_net.write_text(float_constants(text))
+            info.write_text(json.dumps({"buffers": n_buf, "area": a_buf}))
+        binfo = json.loads(info.read_text())
+    stat = parse_yosys_stat((d / "flat_stat.txt").read_text(), d / "flat_stat.txt")
+    return FlatResult(sta_net, stat, secs, flow, int(binfo["buffers"]), float(binfo["area"]))
+
+
+# ==================================================================================================
+# OpenSTA
+# ==================================================================================================
+_ANNOTATE_TCL = r"""
+proc ln_annotate {file} {
+  array unset ::ln_a
+  set f [open $file r]
+  while {[gets $f line] >= 0} {
+    set parts [split $line "\t"]
+    set ::ln_a([lindex $parts 0]) [lrange $parts 1 2]
+  }
+  close $f
+  set hit 0
+  set miss 0
+  foreach p $::ln_pins {
+    set n [$p net]
+    if {$n == "NULL"} { continue }
+    set nn [get_full_name $n]
+    if {[info exists ::ln_a($nn)]} {
+      set v $::ln_a($nn)
+      sta::set_power_pin_activity $p [lindex $v 0] [lindex $v 1]
+      incr hit
+    } else {
+      incr miss
+    }
+  }
+  puts "LIGHTNORM-ANNOTATED $hit $miss"
+}
+"""
+
+
+@dataclass(frozen=True)
+class StaResult:
+    checks: StaChecks
+    power: dict[str, StaPower]
+    #: pins whose activity was set / left (clock pins, unknown nets) per pass
+    pins_annotated: dict[str, tuple[int, int]]
+    log: Path
+
+
+def run_sta(d: Path, liberty: Path, netlist: Path, top: str, clock_ns: float,
+            clock_port: str | None, annotations: Mapping[str, Sequence[str]],
+            timeout_s: float | None = None) -> StaResult:
+    """Timing (worst max path) and one ``report_power`` per entry of ``annotations``.
+
+    ``annotations[name]``: ``net<TAB>activity<TAB>duty`` lines; every pin on such a net gets
+    that activity after OpenSTA's own propagation (see :mod:`.activity.netlist`). Inputs and
+    outputs are constrained with 0 delay to the clock (a virtual clock when ``clock_port`` is
+    None), so input-to-output paths of a combinational unit get the whole period.
+    """
+    d.mkdir(parents=True, exist_ok=True)
+    clk = f"[get_ports {clock_port}]" if clock_port else ""
+    inputs = (f"[delete_from_list [all_inputs] [get_ports {clock_port}]]" if clock_port
+              else "[all_inputs]")
+    lines = [
+        f"read_liberty {liberty}",
+        f"read_verilog {netlist}",
+        f"link_design {top}",
+        f"create_clock -name clk -period {clock_ns:g} {clk}".rstrip(),
+        f"set_input_delay 0 -clock clk {inputs}",
+        "set_output_delay 0 -clock clk [all_outputs]",
+        "report_checks -path_delay max -digits 4",
+        "puts LIGHTNORM-CHECKS-END",
+        _ANNOTATE_TCL,
+        # OpenSTA propagates its own activities on the first report_power; pin activities set
+        # after it are used as set (later calls do not propagate again). The pin list is taken
+        # after it: pins fetched before the first report_power crash this OpenSTA build on
+        # large netlists (SIGSEGV in the next report_power). Its own figures are not used, and
+        # with undriven constant nets (float_constants) it can fail to print a NaN share: caught.
+        "catch {report_power -digits 6} ln_first_power",
+        "set ::ln_pins [get_pins */*]",
+    ]
+    for name, ann in annotations.items():
+        f = d / f"act_{name}.txt"
+        f.write_text("\n".join(ann) + "\n")
+        lines += [f"puts LIGHTNORM-POWER-{name}", f"ln_annotate {f.name}",
+                  "report_power -digits 6"]
+    lines.append("")
+    (d / "sta.tcl").write_text("\n".join(lines))
+    log = d / "sta.log"
+    run_tool(sta_command(d, "sta.tcl", purpose=f"timing and power of {top}", log=log,
+                         timeout_s=timeout_s))
+    text = log.read_text(encoding="utf-8", errors="replace")
+    head, _, rest = text.partition("LIGHTNORM-CHECKS-END")
+    checks = parse_sta_checks(head, log)
+    power: dict[str, StaPower] = {}
+    pins: dict[str, tuple[int, int]] = {}
+    names = list(annotations)
+    for i, name in enumerate(names):
+        start = rest.find(f"LIGHTNORM-POWER-{name}")
+        end = rest.find(f"LIGHTNORM-POWER-{names[i + 1]}") if i + 1 < len(names) else len(rest)
+        if start < 0:
+            raise ToolError(f"OpenSTA log {log}: no power report for {name}")
+        chunk = rest[start:end]
+        power[name] = parse_sta_power(chunk, log)
+        m = re.search(r"LIGHTNORM-ANNOTATED (\d+) (\d+)", chunk)
+        pins[name] = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    return StaResult(checks, power, pins, log)
+
+
+# ==================================================================================================
+# Area breakdown
+# ==================================================================================================
+def classify(module: str, parent: str, parent_is_top: bool) -> str:
+    """The block of a module instance (by module name; else its parent's block).
+
+    ``bfp_*`` -> bfp_codec wherever it sits; ``ln_sum_x``/``ln_extrema`` -> statistics;
+    ``ln_finalize``, ``fp_recip*``, ``fp_sqrt*`` -> finalize; ``ln_fwd_lanes`` -> normalize;
+    ``ln_bwd_lanes``/``ln_sum_dy`` -> backward. Format converters instantiated by the top itself
+    (the S -> P copies of the per-channel scalars for the lanes) count as finalize. Everything
+    else inherits its parent's block; the top's own cells are ``control``.
+    """
+    if module.startswith("bfp_"):
+        return "bfp_codec"
+    if module in ("ln_sum_x", "ln_extrema"):
+        return "statistics"
+    if module == "ln_finalize" or module.startswith(("fp_recip", "fp_sqrt")):
+        return "finalize"
+    if module == "ln_fwd_lanes":
+        return "normalize"
+    if module in ("ln_bwd_lanes", "ln_sum_dy"):
+        return "backward"
+    if parent_is_top and module.startswith("fp_cvt"):
+        return "finalize"
+    return parent
+
+
+def area_breakdown(stat: YosysStat, top: str = TOP,
+                   classify_fn: Callable[[str, str, bool], str] = classify
+                   ) -> dict[str, float]:
+    """Area (liberty units) per block, from the per-module local areas of a hierarchical stat."""
+    out = {b: 0.0 for b in BLOCKS}
+    if top not in stat.modules:
+        raise ToolError(f"hierarchical stat: no module {top}")
+
+    def walk(mod: str, block: str, mult: int, depth: int) -> None:
+        if depth > 64:
+            raise ToolError(f"module hierarchy deeper than 64 at {mod} (recursive?)")
+        m = stat.modules[mod]
+        out[block] = out.get(block, 0.0) + mult * float(m.area or 0.0)
+        for sub, count in m.submodules.items():
+            if sub not in stat.modules:
+                raise ToolError(f"hierarchical stat: submodule {sub} of {mod} has no section")
+            walk(sub, classify_fn(sub, block, mod == top), mult * count, depth + 1)
+
+    walk(top, "control", 1, 0)
+    return out
+
+
+# ==================================================================================================
+# The result
+# ==================================================================================================
+@dataclass(frozen=True)
+class SynthResult:
+    """Area, timing, power and energy of one spec on one library at one clock (see the module
+    docstring for how each figure is obtained). Areas in um^2 (the liberty's unit for OSU),
+    power in mW, energy in pJ."""
+
+    spec: str
+    spec_hash: str
+    rtl_sha256: str
+    top: str
+    liberty: str
+    liberty_sha256: str
+    clock_ns: float
+    #: chip area of the hierarchical synthesis (sum of the blocks)
+    area_um2: float
+    #: block -> area (um^2); sums to area_um2
+    area_breakdown: dict[str, float]
+    #: area of the flat, buffered and sized netlist that timing and power are computed on
+    #: (including the buffers added for high-fanout nets)
+    area_flat_um2: float
+    #: how that netlist was made: "flat" (flatten, then map) or "hier" (map per module, then
+    #: flatten), and how many buffers were added on high-fanout nets before OpenSTA
+    timing_flow: str
+    buffers_added: int
+    #: ``nand2_area``: area_um2 / area of the liberty's NAND2 (NAND2X1);
+    #: ``generic_transistors_div4``: CMOS transistors of Yosys's generic gates (``synth``;
+    #: ``stat -tech cmos`` after ``dffunmap``) / 4, library independent
+    gate_equivalents: dict[str, float]
+    nand2_cell: str
+    nand2_area_um2: float
+    generic_transistors: int
+    cells: int
+    flip_flops: int
+    fmax_mhz: float
+    worst_slack_ns: float
+    timing_met: bool
+    #: worst max-delay path: start, end, arrival_ns
+    critical_path: dict[str, Any]
+    #: pass -> total power (mW) with that pass's simulated activity
+    power_mw: dict[str, float]
+    #: pass -> internal, switching, leakage, total (mW)
+    power_detail_mw: dict[str, dict[str, float]]
+    #: pass -> pJ per tensor element (power x period x cycles / elements)
+    energy_pj_per_element: dict[str, float]
+    cycles_per_element: dict[str, float]
+    #: how the switching activity was obtained (simulation workload, coverage, fallbacks)
+    activity: dict[str, Any]
+    tool_versions: dict[str, str | None]
+    #: wall time of each stage when it ran (cached stages keep their original time)
+    seconds: dict[str, float]
+    notes: list[str]
+    cache_key: str
+    #: True when this object came from the cache
+    cached: bool = False
+    #: the design under ``lightnorm_top``: "template" RTL or "xls" (lightnorm.backends.xls)
+    backend: str = "template"
+    #: area of the XLS-generated modules (``xls_*``) in the hierarchical synthesis (xls backend)
+    xls_area_um2: float | None = None
+    #: the delay target the timing netlist was mapped at (None: ``clock_ns``)
+    map_clock_ns: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SynthResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    path: Path
+    sha256: str
+    liberty: Liberty = field(repr=False)
+
+
+@lru_cache(maxsize=8)
+def _library(path: str, mtime: float) -> LibraryInfo:
+    p = Path(path)
+    return LibraryInfo(p, _sha256_file(p), read_liberty(p))
+
+
+def library(liberty: str | Path | None = None) -> LibraryInfo:
+    p = find_osu018_liberty(liberty).resolve()
+    return _library(str(p), p.stat().st_mtime)
+
+
+def register_name(netlist: Netlist, lib: Liberty, point: str) -> str:
+    """The RTL name behind an OpenSTA start/end point: a flip-flop's output net (Yosys keeps
+    the register's name on it), else the point itself (a port)."""
+    for inst in netlist.instances:
+        if inst.name == point:
+            cell = lib.cells.get(inst.cell)
+            if cell is not None:
+                for pin in cell.outputs:
+                    if pin in inst.pins:
+                        return inst.pins[pin]
+            break
+    return point
+
+
+def _ff_nets(netlist: Netlist, lib: Liberty) -> list[str]:
+    out = []
+    for inst in netlist.instances:
+        cell = lib.cells.get(inst.cell)
+        if cell is not None and cell.sequential:
+            out += [inst.pins[p] for p in cell.outputs if p in inst.pins]
+    return out
+
+
+def _period_ns(name: str, value: float | None, default: float) -> float:
+    """A clock period argument (``default`` when None), checked: SpecError unless > 0."""
+    t = float(value if value is not None else default)
+    if not (math.isfinite(t) and t > 0):
+        raise SpecError(name, value, "a positive clock period in ns")
+    return t
+
+
+def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
+               activity: ActivityConfig | None = None, *, flow: str = "hier",
+               use_cache: bool = True, cache: Path | None = None,
+               timeout_s: float | None = None, backend: str = "template",
+               xls_clock_ns: float | None = None,
+               map_clock_ns: float | None = None) -> SynthResult:
+    """Synthesize ``spec``'s ``lightnorm_top`` and report area, timing, power and energy.
+
+    ``liberty``: a liberty file (default the OSU 0.18 um cells); ``clock_ns``: the target clock
+    (default ``spec.hw.clock_ns``); ``activity``: the simulated workload (default
+    :class:`ActivityConfig`: x ~ N(0, 1), dy ~ N(0, 0.01^2), 2 channels of 256 beats);
+    ``flow``: how the timing/power netlist is made (:func:`synth_flat`): "flat", "hier", or
+    "auto" (flat, and hier when ABC crashes on the flat design); ``backend``: "template"
+    (:func:`render_rtl`) or "xls" (the template shell around XLS-generated arithmetic,
+    :func:`lightnorm.backends.xls.render_xls_rtl`, its pipelines scheduled by XLS at
+    ``xls_clock_ns``, default this clock; the switching activity and cycle counts come from a
+    simulation of the design synthesized, whichever backend); ``map_clock_ns``: the delay
+    target ABC maps the timing netlist at (default ``clock_ns``; ABC trades speed for area
+    when the target is loose, so a netlist mapped at a tight target and timed at a looser
+    clock is a fixed netlist under a new constraint). Raises
+    :class:`~lightnorm.errors.ToolError` when a tool is missing or fails.
+    """
+    t_start = time.perf_counter()
+    cache = Path(cache) if cache is not None else cache_root("synth")
+    clk = _period_ns("clock_ns", clock_ns, spec.hw.clock_ns)
+    map_clk = _period_ns("map_clock_ns", map_clock_ns, clk)
+    if flow not in ("auto", *FLOWS):
+        raise SpecError("flow", flow, "one of auto, " + ", ".join(FLOWS))
+    cfg = (activity or ActivityConfig()).resolve(spec)
+    shape = cfg.shape or (1, 1, 1, 1)
+    check_channel_elems(spec, shape[0] * shape[2] * shape[3])  # SpecError before any tool runs
+    if backend not in ("template", "xls"):
+        raise SpecError("backend", backend, "template or xls")
+    lib = library(liberty)
+    backend_key: tuple[str, ...] = ()
+    if backend == "xls":
+        from lightnorm.backends.xls import render_xls_rtl
+        from lightnorm.tools.xls import xls_version
+
+        files = render_xls_rtl(spec, clock_ns=_period_ns("xls_clock_ns", xls_clock_ns, clk))
+        backend_key = ("backend", backend, xls_version())
+    else:
+        files = render_rtl(spec)
+    rtl_hash = files_digest(files)
+    key = _digest("result", spec.hash, rtl_hash, lib.sha256, clk, yosys_package_version(),
+                  sta_version(), verilator_version(), cfg.to_dict(), SCRIPT_VERSION,
+                  RESULT_VERSION, BUFFER_VERSION, flow, *backend_key,
+                  *(("map", map_clk) if map_clk != clk else ()))
+    result_file = cache / "results" / f"{key[:32]}.json"
+    if use_cache and result_file.is_file():
+        try:
+            data = json.loads(result_file.read_text())
+            return dataclasses.replace(SynthResult.from_dict(data), cached=True)
+        except (ValueError, TypeError):
+            pass  # a damaged or outdated cache entry: recompute
+
+    notes: list[str] = []
+    hier = synth_hierarchical(files, TOP, lib.path, lib.sha256, cache, timeout_s)
+    if hier.stat.area is None:
+        raise ToolError("hierarchical stat has no area (liberty not applied?)")
+    if hier.stat.unknown_area_types:
+        notes.append("cell types without area in the hierarchical stat: "
+                     + ", ".join(hier.stat.unknown_area_types))
+    breakdown = area_breakdown(hier.stat)
+    xls_area = None
+    if backend == "xls":
+        xls_area = area_breakdown(hier.stat, classify_fn=lambda m, parent, _top: (
+            "xls" if m.startswith("xls_") or parent == "xls" else "template")).get("xls", 0.0)
+        notes.append("xls backend: switching activity and cycle counts from a simulation of "
+                     "the XLS design itself")
+    if not hier.generic_transistors_complete:
+        notes.append("stat -tech cmos did not know every generic cell: the transistor count "
+                      "is a lower bound")
+    flows = ["flat", "hier"] if flow == "auto" else [flow]
+    for i, fl in enumerate(flows):
+        try:
+            flat = synth_flat(files, TOP, lib.path, lib.sha256, map_clk, cache, timeout_s, flow=fl,
+                              lib=lib.liberty)
+            break
+        except AbcCrash as exc:
+            if i + 1 == len(flows):
+                raise
+            notes.append(f"{exc}; the timing and power netlist was mapped per module instead "
+                         "(flow 'hier')")
+    sim = simulate(spec, cfg, cache=cache, use_cache=use_cache, design=files)
+
+    t_sta = time.perf_counter()
+    netlist = read_netlist(flat.netlist_path.read_text())
+    ff_nets = _ff_nets(netlist, lib.liberty)
+    annotations: dict[str, list[str]] = {}
+    act_info: dict[str, Any] = {}
+    for p in PASSES:
+        pa: PassActivity = sim.passes[p]
+        ports = [q for q in netlist.inputs if q != "clk"]
+        src = sources_for(pa, ports + ff_nets)
+        matched_ff = [n for n in ff_nets if n in src]
+        ff_acts = [src[n][0] for n in matched_ff]
+        fallback = (sum(ff_acts) / len(ff_acts), 0.5) if ff_acts else (0.1, 0.5)
+        prop = propagate(netlist, lib.liberty, src, default=fallback)
+        annotations[p] = annotation_lines(netlist, prop)
+        act_info[p] = {
+            "cycles": pa.cycles,
+            "elements": pa.elements,
+            "flip_flops": len(ff_nets),
+            "flip_flops_simulated": len(matched_ff),
+            "simulated_fraction": len(matched_ff) / len(ff_nets) if ff_nets else 1.0,
+            "mean_flip_flop_activity": fallback[0] if ff_acts else None,
+            "input_ports": prop.inputs,
+            "input_ports_simulated": prop.inputs_annotated,
+            "fallback": {"flip_flops": len(ff_nets) - len(matched_ff),
+                         "activity": fallback[0], "duty": fallback[1],
+                         "rule": "mean activity of the simulated flip-flops of this pass, "
+                                 "duty 0.5" if ff_acts else "0.1, duty 0.5"},
+        }
+    sta = run_sta(_stage_dir("sta", key, cache), lib.path, flat.netlist_path, TOP, clk, "clk",
+                  annotations, timeout_s)
+    sta_secs = time.perf_counter() - t_sta
+    for p in PASSES:
+        act_info[p]["pins_annotated"], act_info[p]["pins_left"] = sta.pins_annotated[p]
+
+    worst = sta.checks.worst("max")
+    period_used = clk - worst.slack
+    fmax = 1000.0 / period_used if period_used > 0 else math.inf
+    if not worst.met:
+        notes.append(f"timing not met at {clk:g} ns (worst slack {worst.slack:.3f} ns): power "
+                     f"and energy are at the {clk:g} ns clock, which this netlist does not reach")
+    power = {p: sta.power[p].total.total_w * 1e3 for p in PASSES}
+    detail = {p: {"internal": sta.power[p].total.internal_w * 1e3,
+                  "switching": sta.power[p].total.switching_w * 1e3,
+                  "leakage": sta.power[p].total.leakage_w * 1e3,
+                  "total": sta.power[p].total.total_w * 1e3} for p in PASSES}
+    energy = {p: sta.power[p].total.total_w * clk * 1e-9 * sim.passes[p].cycles
+              / sim.passes[p].elements * 1e12 for p in PASSES}
+    cpe = {p: sim.passes[p].cycles / sim.passes[p].elements for p in PASSES}
+    nand = lib.liberty.nand2()
+    area = float(hier.stat.area)
+    total_bd = sum(breakdown.values())
+    if abs(total_bd - area) > 1e-6 * max(1.0, area):
+        notes.append(f"the block areas add up to {total_bd:.1f}, not the chip area {area:.1f}")
+    versions = dict(tool_versions())
+    versions["verilator"] = verilator_version()
+    versions["sta"] = versions.get("sta") or sta_version()
+    flat_area = flat.area
+    result = SynthResult(
+        spec=spec.name, spec_hash=spec.hash, rtl_sha256=rtl_hash, top=TOP,
+        liberty=str(lib.path), liberty_sha256=lib.sha256, clock_ns=clk,
+        area_um2=area, area_breakdown=breakdown, area_flat_um2=flat_area,
+        timing_flow=flat.flow, buffers_added=flat.buffers_added,
+        gate_equivalents={"nand2_area": area / nand.area,
+                          "generic_transistors_div4": hier.generic_transistors / 4.0},
+        nand2_cell=nand.name, nand2_area_um2=nand.area,
+        generic_transistors=hier.generic_transistors,
+        cells=flat.stat.cells + flat.buffers_added, flip_flops=len(ff_nets),
+        fmax_mhz=fmax, worst_slack_ns=worst.slack, timing_met=worst.met,
+        critical_path={"start": worst.startpoint, "end": worst.endpoint,
+                       "start_register": register_name(netlist, lib.liberty, worst.startpoint),
+                       "end_register": register_name(netlist, lib.liberty, worst.endpoint),
+                       "arrival_ns": worst.data_arrival},
+        power_mw=power, power_detail_mw=detail, energy_pj_per_element=energy,
+        cycles_per_element=cpe,
+        activity={
+            "method": "RTL simulation (Verilator) of one forward and one backward run: "
+                      "per-bit toggles and high time of every register and input port, "
+                      "matched to the flat netlist by name; combinational nets propagated "
+                      "(spatial independence, zero delay); clock at 2 toggles per cycle",
+            "workload": {**cfg.to_dict(), "x": f"N(0, {cfg.x_std:g}^2)",
+                         "dy": f"N(0, {cfg.dy_std:g}^2)"},
+            **act_info,
+        },
+        tool_versions=versions,
+        seconds={"hierarchical_synthesis": hier.seconds, "flat_synthesis": flat.seconds,
+                 "activity_build": sim.build_seconds, "activity_simulation": sim.sim_seconds,
+                 "sta": sta_secs, "total_this_call": time.perf_counter() - t_start},
+        notes=notes, cache_key=key[:32], backend=backend, xls_area_um2=xls_area,
+        map_clock_ns=map_clk if map_clk != clk else None,
+    )
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = result_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=1, allow_nan=True))
+    tmp.replace(result_file)
+    return result
+
+
+__all__ = ["BLOCKS", "SCRIPT_VERSION", "ActivityConfig", "SynthResult", "area_breakdown",
+           "classify", "library", "run_sta", "synth_flat", "synth_hierarchical",
+           "synthesize"]
