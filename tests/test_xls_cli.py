@@ -32,7 +32,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 @pytest.fixture()
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "cache"
-    monkeypatch.setenv("LIGHTNORM_XLS_CACHE", str(d))
+    monkeypatch.setenv("LIGHTNORM_CACHE", str(d))
     return d
 
 
@@ -62,7 +62,7 @@ def test_hls_json_out_tree_and_cache(tmp_path: Path, cache: Path,
     rep2 = json.loads(text)
     assert code == 0 and all(m["cached"] for m in rep2["modules"])
     assert {p.name: p.read_bytes() for p in d.iterdir()} == first
-    assert any(cache.iterdir())
+    assert any((cache / "xls").iterdir())
 
 
 def test_hls_human_output_and_options(tmp_path: Path, cache: Path,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,8 +254,8 @@ def test_lint_wall_clean_with_waivers(preset: str) -> None:
     try:
         bare = vlt.lint(files, rtl.TOP)
     except ToolError as e:
-        assert e.tool == "verilator" and e.returncode and e.log
-        bare = Path(e.log).read_text()
+        assert e.tool == "verilator" and e.returncode
+        bare = e.tail
     warnings = [ln for ln in bare.splitlines() if ln.startswith("%Warning")]
     assert warnings, "the waiver is not needed any more: remove it"
     for w in warnings:

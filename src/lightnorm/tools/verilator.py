@@ -106,13 +106,19 @@ def verilog_sources(files: dict[str, str]) -> list[str]:
 def lint(files: dict[str, str], top: str, workdir: Path | None = None,
          extra: Sequence[str] = ()) -> str:
     """``verilator --lint-only -Wall`` on a design; returns the log. A warning or error is a
-    :class:`ToolError` whose ``tail`` holds the log's last lines."""
+    :class:`ToolError` whose ``tail`` holds the whole log (its file may be gone: without
+    ``workdir`` the lint runs in a temporary directory)."""
     with tempfile.TemporaryDirectory(prefix="ln_lint_") as tmp:
         d = Path(workdir) if workdir else Path(tmp)
         write_tree(d, files)
         log = d / "lint.log"
-        run(["verilator", "--lint-only", "-Wall", "--top-module", top, *extra,
-             *verilog_sources(files)], d, log, f"lint of {top}")
+        try:
+            run(["verilator", "--lint-only", "-Wall", "--top-module", top, *extra,
+                 *verilog_sources(files)], d, log, f"lint of {top}")
+        except ToolError as e:
+            text = log.read_text(errors="replace") if log.is_file() else e.tail
+            raise ToolError(str(e), tool=e.tool, returncode=e.returncode,
+                            log=str(log) if workdir else None, tail=text) from e
         return log.read_text()
 
 

@@ -412,7 +412,7 @@ def lint(p: Pipeline) -> str:
     try:
         log = verilator_lint(files, p.module, extra=[WAIVER_FILE])
     except ToolError as e:
-        log = Path(e.log).read_text(errors="replace") if e.log else str(e)
+        log = e.tail
     found = [ln for ln in log.splitlines() if ln.startswith(("%Warning", "%Error"))]
     if found:
         raise ToolError(f"xls: verilator lint of {p.module} failed: " + " | ".join(found)[:600])
