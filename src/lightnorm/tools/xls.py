@@ -44,24 +44,32 @@ XLS_PACKAGE = "xls-python"
 T = TypeVar("T")
 
 
+class BatchSignature(Protocol):
+    """A verification wrapper ``uN[word][n_in] -> uN[wo][n_out]`` of one function
+    (:class:`lightnorm.codegen.dslx.Batch`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fn(self) -> str: ...
+    @property
+    def word(self) -> int: ...
+    @property
+    def wo(self) -> int: ...
+    @property
+    def n_in(self) -> int: ...
+    @property
+    def n_out(self) -> int: ...
+
+
 class DslxSource(Protocol):
     """A DSLX module as this layer needs it (:class:`lightnorm.codegen.dslx.DslxModule`)."""
 
-    name: str
-    text: str
-
+    @property
+    def name(self) -> str: ...
+    @property
+    def text(self) -> str: ...
     def batch_of(self, unit: Any) -> BatchSignature: ...
-
-
-class BatchSignature(Protocol):
-    """A verification wrapper ``uN[word][n_in] -> uN[wo][n_out]`` of one function."""
-
-    name: str
-    fn: str
-    word: int
-    wo: int
-    n_in: int
-    n_out: int
 
 
 # ---- the XLS library ------------------------------------------------------------------------
