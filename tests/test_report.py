@@ -20,8 +20,11 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from lightnorm.errors import LightnormError
-from lightnorm.reports import report as rep
-from lightnorm.reports.report import ReportError, ReportFiles, build_report, pareto_front
+from lightnorm.reports import figures, text
+from lightnorm.reports.metrics import pareto_front
+from lightnorm.reports.model import BLOCKS
+from lightnorm.reports.render import md_escape
+from lightnorm.reports.report import ReportError, ReportFiles, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -394,7 +397,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path,
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(rep, "_plot_energy", boom)
+    monkeypatch.setattr(figures, "plot_energy", boom)
     with pytest.raises(RuntimeError):
         build_report(make_summaries()[:4], tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -437,7 +440,7 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
     assert float(ln["cycles_forward_ratio_xls_over_template"]) == pytest.approx(0.75)
     assert rows["lightnorm-aggressive"]["area_um2_ratio_xls_over_template"] == ""
     blocks = read_csv(out / "data" / "template_vs_xls_blocks.csv")
-    assert {b["block"] for b in blocks} == set(rep.BLOCKS)
+    assert {b["block"] for b in blocks} == set(BLOCKS)
     assert all(b["label"] == "lightnorm" for b in blocks)
     for b in blocks:
         if float(b["area_um2_template"]) > 0:
@@ -453,17 +456,17 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
 
 
 def test_formats() -> None:
-    assert rep.fmt_mm2(6_777_178.0) == "6.777"
-    assert rep.fmt_mhz(43.44) == "43.4"
-    assert rep.fmt_int(1219.4) == "1219"
-    assert rep.fmt_err(0.0021) == "2.10e-03"
-    assert rep.fmt_err(0.0) == "0"
-    assert rep.fmt_sig(8.5) == "8.50" and rep.fmt_sig(32.0) == "32.0"
-    assert rep.fmt_sig(1.5e-7) == "1.50e-07"
-    assert rep.fmt_ratio(22_050_000 / 6_777_178) == "3.25×"
-    assert rep.fmt_mj(3886.8 * ELEMENTS) == "6.24"
-    assert rep.fmt_sig(float("nan")) == "nan"
-    assert rep.md_escape("a|b\nc *d*") == "a\\|b c \\*d\\*"
+    assert text.fmt_mm2(6_777_178.0) == "6.777"
+    assert text.fmt_mhz(43.44) == "43.4"
+    assert text.fmt_int(1219.4) == "1219"
+    assert text.fmt_err(0.0021) == "2.10e-03"
+    assert text.fmt_err(0.0) == "0"
+    assert text.fmt_sig(8.5) == "8.50" and text.fmt_sig(32.0) == "32.0"
+    assert text.fmt_sig(1.5e-7) == "1.50e-07"
+    assert text.fmt_ratio(22_050_000 / 6_777_178) == "3.25×"
+    assert text.fmt_mj(3886.8 * ELEMENTS) == "6.24"
+    assert text.fmt_sig(float("nan")) == "nan"
+    assert md_escape("a|b\nc *d*") == "a\\|b c \\*d\\*"
 
 
 def test_bad_input_is_a_report_error(tmp_path: Path) -> None:
