@@ -3,7 +3,6 @@ a short training run and the ``accuracy`` command."""
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import subprocess
@@ -303,13 +302,10 @@ def test_short_training_run_on_digits_lowers_the_loss() -> None:
 
 
 def test_accuracy_command_writes_json_and_plot(tmp_path: object, capsys: object) -> None:
-    from lightnorm.train.accuracy import add_accuracy_parser
+    from lightnorm.cli import main
 
-    parser = argparse.ArgumentParser()
-    add_accuracy_parser(parser.add_subparsers())
-    args = parser.parse_args(["accuracy", "fp32-baseline", "--epochs", "1", "--seeds", "1",
-                              "-o", str(tmp_path), "--json"])
-    assert args.func(args) == 0
+    assert main(["accuracy", "fp32-baseline", "--epochs", "1", "--seeds", "1",
+                 "-o", str(tmp_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
     names = [v["name"] for v in out["variants"]]
     assert names == ["torch-fp32", "fp32-baseline"]

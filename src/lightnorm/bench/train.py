@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from lightnorm.train.accuracy import (
         TrainConfig,
-        _set_threads,
         results_table,
         run_accuracy,
+        set_threads,
         write_results,
     )
 
     specs = args.specs or preset_names()
-    _set_threads(args.threads)
+    set_threads(args.threads)
     console = Console(file=sys.stdout, highlight=False)
     timing = time_steps(specs, args.batch_size, args.steps, args.rounds)
     out: dict[str, Any] = {"threads": args.threads, "step_time": timing}

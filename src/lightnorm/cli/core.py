@@ -29,6 +29,7 @@ from rich.table import Table
 
 from lightnorm import __version__
 from lightnorm.cli import args as cliargs
+from lightnorm.cli.accuracy import ACCURACY_HELP, add_accuracy_arguments, cmd_accuracy
 from lightnorm.cli.flow import (
     FLOW_HELP,
     REGRESS_HELP,
@@ -45,13 +46,13 @@ from lightnorm.cli.flow import (
 )
 from lightnorm.cli.hls import HLS_HELP, add_hls_arguments, cmd_hls
 from lightnorm.cli.parse import PARSE_HELP, add_parse_arguments, cmd_parse
+from lightnorm.cli.quality import QUALITY_HELP, add_quality_arguments, cmd_quality
 from lightnorm.cli.synth import SYNTH_HELP, add_synth_arguments, cmd_synth
-from lightnorm.cost.units import UNITS_HELP, add_units_arguments, cmd_units
+from lightnorm.cli.units import UNITS_HELP, add_units_arguments, cmd_units
 from lightnorm.errors import LightnormError, UsageError
 from lightnorm.jsonsafe import json_safe
 from lightnorm.spec import Spec, SpecError, check_channel_elems, load, preset_names
 from lightnorm.spec.io import PRESET_PACKAGE
-from lightnorm.train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -459,7 +460,9 @@ COMMANDS: dict[str, Command] = {
                       "and report its error against the float64 ideal model",
                       arguments=_golden_args),
     "accuracy": Command(cmd_accuracy, ACCURACY_HELP, takes_spec=False,
-                        arguments=accuracy_arguments),
+                        arguments=add_accuracy_arguments),
+    "quality": Command(cmd_quality, QUALITY_HELP, takes_spec=False,
+                       arguments=add_quality_arguments),
     "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
     "generate": Command(cmd_generate, "write the HLS C++, RTL and XLS DSLX of a spec",
                         arguments=_generate_args),
