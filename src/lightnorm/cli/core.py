@@ -30,6 +30,7 @@ from rich.table import Table
 from lightnorm import __version__
 from lightnorm.cli import args as cliargs
 from lightnorm.cli.accuracy import ACCURACY_HELP, add_accuracy_arguments, cmd_accuracy
+from lightnorm.cli.bench import BENCH_HELP, add_bench_arguments, cmd_bench
 from lightnorm.cli.flow import (
     FLOW_HELP,
     REGRESS_HELP,
@@ -84,6 +85,8 @@ class Command:
     help: str
     takes_spec: bool = True
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    #: False for a command whose subcommands declare ``--json`` themselves (bench)
+    takes_json: bool = True
 
 
 def _console() -> Console:
@@ -478,6 +481,8 @@ COMMANDS: dict[str, Command] = {
     "regress": Command(cmd_regress, REGRESS_HELP, takes_spec=False,
                        arguments=add_regress_arguments),
     "hls": Command(cmd_hls, HLS_HELP, arguments=add_hls_arguments),
+    "bench": Command(cmd_bench, BENCH_HELP, takes_spec=False, arguments=add_bench_arguments,
+                     takes_json=False),
 }
 
 
@@ -494,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
         if cmd.takes_spec:
             p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-        p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+        if cmd.takes_json:
+            p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
         if cmd.arguments is not None:
             cmd.arguments(p)
         p.set_defaults(_command=cmd)
