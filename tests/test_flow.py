@@ -355,7 +355,8 @@ def test_sweep_killed_then_resumed_matches_an_uninterrupted_run(tmp_path: Path) 
 
 
 def test_sweep_on_a_dask_local_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a core dependency (dask[distributed]): missing is a failure
+
     from lightnorm.flow.runner import run_on_dask
 
     sweep = load_sweep(_sweep_file(tmp_path))

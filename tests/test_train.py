@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+# PyTorch and scikit-learn are optional (lightnorm[train]): these tests run in tox's torch
+# environment (pytest -m torch) and are skipped where torch is not installed
+pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
@@ -270,12 +271,6 @@ def test_channel_bounds_are_checked() -> None:
         bn(torch.randn(1, 2, 8, 8))  # n = 64
     bn.eval()
     bn(torch.randn(1, 2, 8, 8))  # eval mode has no reduction and no bound
-
-
-def test_import_lightnorm_does_not_import_torch() -> None:
-    code = ("import sys, lightnorm, lightnorm.cli.core, lightnorm.train, lightnorm.train.accuracy; "
-            "sys.exit('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 # ---- training -------------------------------------------------------------------------------
