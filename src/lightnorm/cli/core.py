@@ -421,7 +421,7 @@ def report_verification(result: dict[str, Any], as_json: bool, what: str) -> int
                       f"words compared, {result['mismatches']:,} mismatches{cycles}: {verdict}")
         for m in result.get("first_mismatches", [])[:10]:
             console.print(f"  {m}")
-    return EXIT_OK if result["bit_exact"] else 1
+    return EXIT_OK if result["bit_exact"] else EXIT_MISMATCH
 
 
 def cmd_csim(args: argparse.Namespace) -> int:
