@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 from lightnorm.cli.core import main
-from lightnorm.flow import regress
+from lightnorm.flow import regress, sources
 from lightnorm.flow import stages as st
 from lightnorm.flow.runner import Job, run_spec, run_specs
 from lightnorm.flow.store import ResultStore, StoreError
@@ -114,6 +115,41 @@ def test_stage_keys_follow_their_inputs() -> None:
     # the same inputs give the same key (what makes a rerun a cache hit)
     assert st.stage_key("csim", spec, st.stage_inputs("csim", spec, opts),
                         st.tool_versions("csim")) == k["csim"]
+
+
+def test_stage_keys_follow_the_code_they_run(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verdict's key changes with every source it depends on - the golden model's included -
+    and not with code it does not run. Copies of the package, one edited per case, stand in
+    for the installed sources (same bytes, same key)."""
+    spec, opts = from_dict(TINY), st.FlowOptions()
+    keyed = ("csim", "cosim", "quality")
+
+    def keys(root: Path) -> dict[str, str]:
+        monkeypatch.setattr(sources, "package_root", lambda: root)
+        return {s: st.stage_key(s, spec, st.stage_inputs(s, spec, opts), {}) for s in keyed}
+
+    package = sources.package_root()
+    installed = keys(package)
+    edits = {"original": None, "golden": "verify/golden.py", "fpnum": "verify/fpnum.py",
+             "encoding": "verify/encoding.py", "abi": "templates/csim/abi.cpp.j2",
+             "unrelated": "reports/text.py", "cli": "cli/core.py"}
+    got = {}
+    for case, rel in edits.items():
+        root = tmp_path / case / "lightnorm"
+        shutil.copytree(package, root,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        if rel is not None:
+            with (root / rel).open("a") as f:
+                f.write("\n")
+        got[case] = keys(root)
+    assert got["original"] == installed
+    for case in ("golden", "fpnum", "encoding"):
+        assert all(got[case][s] != installed[s] for s in keyed), case
+    assert got["abi"]["csim"] != installed["csim"]
+    assert (got["abi"]["cosim"], got["abi"]["quality"]) == (installed["cosim"],
+                                                              installed["quality"])
+    assert got["unrelated"] == got["cli"] == installed
 
 
 def test_failed_stage_is_recorded_and_the_rest_goes_on(tmp_path: Path,
@@ -319,7 +355,8 @@ def test_sweep_killed_then_resumed_matches_an_uninterrupted_run(tmp_path: Path) 
 
 
 def test_sweep_on_a_dask_local_cluster_survives_a_killed_worker(tmp_path: Path) -> None:
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a core dependency (dask[distributed]): missing is a failure
+
     from lightnorm.flow.runner import run_on_dask
 
     sweep = load_sweep(_sweep_file(tmp_path))

@@ -7,6 +7,8 @@ on the encoded patterns round-tripping through the decoder.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -116,7 +118,8 @@ def _compare(spec, x, dy, g, b):  # type: ignore[no-untyped-def]
 def test_presets_match_reference(name: str, kind: str) -> None:
     spec = load(name)
     # n = 2*11*13 = 286: not a multiple of any block; >= min_channel_elems (113 for K=8, L=16)
-    x, dy, g, b = _data(spec, (2, 3, 11, 13), seed=hash(name) % 1000, kind=kind)
+    # a seed per preset that does not change with PYTHONHASHSEED, so a failure reproduces
+    x, dy, g, b = _data(spec, (2, 3, 11, 13), seed=zlib.crc32(name.encode()) % 1000, kind=kind)
     _compare(spec, x, dy, g, b)
 
 

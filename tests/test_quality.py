@@ -290,3 +290,16 @@ def test_random_specs(table: dict[str, Any]) -> None:
     if spec.bn.mode == "standard":
         for per in res["distributions"].values():
             assert per["y"]["vs_own"] == per["y"]["vs_standard"]
+
+
+def test_quality_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from lightnorm.cli import main
+
+    assert main(["quality", "fp32-baseline", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fp32-baseline"] == quality.measure(load("fp32-baseline"))
+    assert main(["quality", "fp32-baseline"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| spec | mode |") and table[2].startswith("| fp32-baseline |")
+    assert main(["quality", "no-such-spec"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

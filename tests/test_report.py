@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -19,8 +20,11 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from lightnorm.errors import LightnormError
-from lightnorm.reports import report as rep
-from lightnorm.reports.report import ReportError, ReportFiles, build_report, pareto_front
+from lightnorm.reports import figures, text
+from lightnorm.reports.metrics import pareto_front
+from lightnorm.reports.model import BLOCKS
+from lightnorm.reports.render import md_escape
+from lightnorm.reports.report import ReportError, ReportFiles, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -85,7 +89,8 @@ def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
     blocks = {"statistics": 0.15 * rest, "finalize": 0.05 * rest, "normalize": 0.15 * rest,
               "bfp_codec": bfp, "backward": 0.6 * rest, "control": 0.05 * rest}
     return {
-        "spec": spec, "spec_hash": f"{abs(hash(spec + json.dumps(point))):016x}" * 4,
+        "spec": spec,
+        "spec_hash": hashlib.sha256((spec + json.dumps(point)).encode()).hexdigest(),
         "preset": preset, "sweep": sweep, "point": point,
         "stages": {
             "csim": stage(verify()),
@@ -392,14 +397,16 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path,
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(rep, "_plot_energy", boom)
+    monkeypatch.setattr(figures, "plot_energy", boom)
     with pytest.raises(RuntimeError):
         build_report(make_summaries()[:4], tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
-    summaries = make_summaries()[:4]   # presets only: no sweep, no Pareto figures
+def xls_summaries() -> list[dict[str, Any]]:
+    """The presets only (no sweep, no Pareto figures), one with a synth_xls comparison and one
+    whose synth_xls failed."""
+    summaries = make_summaries()[:4]
     tpl = summaries[1]["stages"]["synth"]["metrics"]
     side_t = {"area_um2": tpl["area_um2"], "area_breakdown": tpl["area_breakdown"],
               "fmax_mhz": 40.5, "timing_met": True,
@@ -413,6 +420,11 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
                                     "xls": side_x}
     summaries[1]["stages"]["synth_xls"] = xls
     summaries[2]["stages"]["synth_xls"] = stage(None, "failed", "xls: codegen_main failed")
+    return summaries
+
+
+def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
+    summaries = xls_summaries()
     out = tmp_path / "r"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
@@ -428,7 +440,7 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
     assert float(ln["cycles_forward_ratio_xls_over_template"]) == pytest.approx(0.75)
     assert rows["lightnorm-aggressive"]["area_um2_ratio_xls_over_template"] == ""
     blocks = read_csv(out / "data" / "template_vs_xls_blocks.csv")
-    assert {b["block"] for b in blocks} == set(rep.BLOCKS)
+    assert {b["block"] for b in blocks} == set(BLOCKS)
     assert all(b["label"] == "lightnorm" for b in blocks)
     for b in blocks:
         if float(b["area_um2_template"]) > 0:
@@ -444,17 +456,17 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
 
 
 def test_formats() -> None:
-    assert rep.fmt_mm2(6_777_178.0) == "6.777"
-    assert rep.fmt_mhz(43.44) == "43.4"
-    assert rep.fmt_int(1219.4) == "1219"
-    assert rep.fmt_err(0.0021) == "2.10e-03"
-    assert rep.fmt_err(0.0) == "0"
-    assert rep.fmt_sig(8.5) == "8.50" and rep.fmt_sig(32.0) == "32.0"
-    assert rep.fmt_sig(1.5e-7) == "1.50e-07"
-    assert rep.fmt_ratio(22_050_000 / 6_777_178) == "3.25×"
-    assert rep.fmt_mj(3886.8 * ELEMENTS) == "6.24"
-    assert rep.fmt_sig(float("nan")) == "nan"
-    assert rep.md_escape("a|b\nc *d*") == "a\\|b c \\*d\\*"
+    assert text.fmt_mm2(6_777_178.0) == "6.777"
+    assert text.fmt_mhz(43.44) == "43.4"
+    assert text.fmt_int(1219.4) == "1219"
+    assert text.fmt_err(0.0021) == "2.10e-03"
+    assert text.fmt_err(0.0) == "0"
+    assert text.fmt_sig(8.5) == "8.50" and text.fmt_sig(32.0) == "32.0"
+    assert text.fmt_sig(1.5e-7) == "1.50e-07"
+    assert text.fmt_ratio(22_050_000 / 6_777_178) == "3.25×"
+    assert text.fmt_mj(3886.8 * ELEMENTS) == "6.24"
+    assert text.fmt_sig(float("nan")) == "nan"
+    assert md_escape("a|b\nc *d*") == "a\\|b c \\*d\\*"
 
 
 def test_bad_input_is_a_report_error(tmp_path: Path) -> None:
@@ -465,10 +477,8 @@ def test_bad_input_is_a_report_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
-    """Wrong types, NaN, a stage that is a string or has no status: a report, no crash, and
-    no number invented for what is not a number."""
-    base = make_summaries()[0]
+def malformed_summary() -> dict[str, Any]:
+    """Wrong types, NaN, a stage that is a string or has no status."""
     odd = copy.deepcopy(make_summaries()[1])
     st = odd["stages"]
     st["synth"]["metrics"]["area_breakdown"] = "n/a"
@@ -483,7 +493,14 @@ def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
     st["cosim"] = {"metrics": {"bit_exact": True}}
     st["synth_xls"] = {"status": "ok", "metrics": None}
     odd["point"] = {"a.b": 1, "c.b": 2}
-    files = build_report([base, odd], tmp_path / "r", baseline="fp32-baseline")
+    return odd
+
+
+def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
+    """A report from malformed input, no crash, and no number invented for what is not a
+    number."""
+    base = make_summaries()[0]
+    files = build_report([base, malformed_summary()], tmp_path / "r", baseline="fp32-baseline")
     rows = {r["label"]: r for r in read_csv(tmp_path / "r" / "data" / "synthesis.csv")}
     ln = rows["lightnorm"]
     assert ln["fmax_mhz"] == "" and ln["power_forward_mw"] == ""
@@ -500,3 +517,55 @@ def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
     # the baseline alone
     files = build_report([base], tmp_path / "b", baseline="fp32-baseline")
     assert "1.00×" in files.html.read_text(encoding="utf-8")
+
+
+# --- the output pinned: the same input gives the same pages and CSVs -----------------------------
+PINNED = Path(__file__).parent / "data" / "report"
+
+
+def pinned_cases() -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Inputs whose output is committed under tests/data/report/<case>/ (written by
+    ``python -m tests.test_report`` from the worktree root)."""
+    return {
+        "sweep": (make_summaries(), {"title": "Test report"}),
+        "xls": (xls_summaries(), {}),
+        "malformed": ([make_summaries()[0], malformed_summary()], {"title": "Odd"}),
+    }
+
+
+def _build_pinned(case: str, out: Path) -> ReportFiles:
+    summaries, kw = pinned_cases()[case]
+    return build_report(summaries, out, generated=WHEN, **kw)
+
+
+def _text_outputs(root: Path) -> dict[str, str]:
+    """Every page and CSV under ``root`` (figures are PNGs whose bytes depend on matplotlib's
+    version: only their names are pinned, in figures.txt)."""
+    out = {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+           for p in sorted(root.rglob("*")) if p.suffix in (".html", ".md", ".csv")}
+    out["figures.txt"] = "".join(f"{p.name}\n" for p in sorted((root / "figures").glob("*")))
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(pinned_cases()))
+def test_output_matches_pinned_copy(case: str, tmp_path: Path) -> None:
+    _build_pinned(case, tmp_path / "r")
+    got = _text_outputs(tmp_path / "r")
+    want = {p.relative_to(PINNED / case).as_posix(): p.read_text(encoding="utf-8")
+            for p in sorted((PINNED / case).rglob("*")) if p.is_file()}
+    assert sorted(got) == sorted(want)
+    for name, text in got.items():
+        assert text == want[name], f"{case}/{name} differs from tests/data/report/{case}/{name}"
+
+
+if __name__ == "__main__":  # rewrite the pinned copies (review the diff before committing it)
+    import shutil
+    import tempfile
+
+    for name in pinned_cases():
+        with tempfile.TemporaryDirectory() as tmp:
+            _build_pinned(name, Path(tmp) / "r")
+            shutil.rmtree(PINNED / name, ignore_errors=True)
+            for rel, text in _text_outputs(Path(tmp) / "r").items():
+                (PINNED / name / rel).parent.mkdir(parents=True, exist_ok=True)
+                (PINNED / name / rel).write_text(text, encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lightnorm.cli import core as cli
-from lightnorm.cli.parse import PARSE_HELP, add_parse_arguments, add_parse_parser, cmd_parse
+from lightnorm.cli.parse import PARSE_HELP, add_parse_arguments, cmd_parse
 from lightnorm.errors import LightnormError, UsageError
 from lightnorm.tools import parsers
 from lightnorm.tools.parsers import (
@@ -413,11 +413,3 @@ def test_registered_in_cli_one_error_line_exit_2(monkeypatch: pytest.MonkeyPatch
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("lightnorm: error: ")
     assert "missing the 'Total' row" in err and "Traceback" not in err
-
-
-def test_add_parse_parser_standalone(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="x")
-    add_parse_parser(parser.add_subparsers())
-    args = parser.parse_args(["parse", str(DATA / "vivado-2019.2_power_routed.rpt"), "--json"])
-    assert args.func(args) == 0
-    assert json.loads(capsys.readouterr().out)["metrics"]["total_w"] == 0.214

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lightnorm.cli.units import parse_format, parse_formats
 from lightnorm.cost.activity import ActivityConfig, PassActivity, match_net
 from lightnorm.cost.activity.netlist import (
     LibCell,
@@ -34,7 +35,6 @@ from lightnorm.cost.activity.netlist import (
 )
 from lightnorm.cost.activity.vcd import read_vcd
 from lightnorm.cost.synth import BLOCKS, area_breakdown, classify
-from lightnorm.cost.units import parse_format, parse_formats
 from lightnorm.errors import UsageError
 from lightnorm.spec import FPFormat, from_dict
 from lightnorm.tools.parsers import YosysModule, YosysStat
@@ -367,7 +367,7 @@ def test_cmd_synth_json(tiny_result: Any, tmp_path: Path, capsys: pytest.Capture
 
 @needs_tools
 def test_units_on_a_tiny_format(synth_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lightnorm.cost.units import cmd_units
+    from lightnorm.cli.units import cmd_units
 
     args = argparse.Namespace(formats="fp(4,3)", units="add,mul,recip", liberty=None,
                               clock_ns=5.0, json=True)

@@ -16,18 +16,16 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("xls")
-
 from lightnorm.backends import xls as backend
 from lightnorm.cli import core as cli
-from lightnorm.codegen import rtl  # noqa: E402
+from lightnorm.codegen import rtl
 from lightnorm.errors import ToolError
-from lightnorm.spec import BFPFormat, Spec, from_dict, load, preset_names  # noqa: E402
+from lightnorm.spec import BFPFormat, Spec, from_dict, load, preset_names
 from lightnorm.tools import verilator as vlt
 from lightnorm.tools.xls import xls_version
-from lightnorm.verify import cosim  # noqa: E402
+from lightnorm.verify import cosim
 
-from .test_cosim import TINY  # noqa: E402
+from .test_cosim import TINY
 
 PRESETS = preset_names()
 

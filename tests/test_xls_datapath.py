@@ -16,17 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("xls")
-
 from lightnorm.codegen import (
     dslx,
-    rtl,  # noqa: E402
+    rtl,
 )
 from lightnorm.codegen import dslx_design as xd
-from lightnorm.codegen.rtl import Unit  # noqa: E402
-from lightnorm.spec import BFPFormat, FPFormat, Spec, dumps, load, loads, preset_names  # noqa: E402,E501
+from lightnorm.codegen.rtl import Unit
+from lightnorm.spec import BFPFormat, FPFormat, Spec, dumps, load, loads, preset_names  # noqa: E501
 from lightnorm.tools import xls as xc
-from lightnorm.verify import cosim, encoding, fpnum  # noqa: E402
+from lightnorm.verify import cosim, encoding, fpnum
 
 E5M4 = FPFormat(5, 4, "nearest")
 E6M9 = FPFormat(6, 9, "nearest")

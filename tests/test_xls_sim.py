@@ -13,10 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("xls")
-
 from lightnorm.codegen import dslx_design as xd
-from lightnorm.spec import load  # noqa: E402
+from lightnorm.spec import load
 from lightnorm.tools import xls as xc
 from lightnorm.verify import xls_sim as sim
 

@@ -10,15 +10,13 @@ import itertools
 import numpy as np
 import pytest
 
-pytest.importorskip("xls")
-
 from lightnorm.codegen import dslx
-from lightnorm.codegen.rtl import Unit  # noqa: E402
-from lightnorm.spec import FPFormat  # noqa: E402
+from lightnorm.codegen.rtl import Unit
+from lightnorm.spec import FPFormat
 from lightnorm.tools import xls as xc
-from lightnorm.verify import cosim  # noqa: E402
+from lightnorm.verify import cosim
 
-from .patterns import valid_patterns  # noqa: E402
+from .patterns import valid_patterns
 
 FORMATS = [FPFormat(e, m, r) for e in range(2, 9) for m in range(1, 8) if e + m <= 9
            for r in ("nearest", "truncate")]

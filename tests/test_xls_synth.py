@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("xls")
-
 from lightnorm.backends import xls as backend
 from lightnorm.cost import backend_compare as bc
 from lightnorm.cost.synth import BLOCKS, synthesize
-from lightnorm.spec import SpecError, from_dict, save  # noqa: E402
-from tests.test_synth import TINY, TINY_ACTIVITY, needs_tools  # noqa: E402
+from lightnorm.spec import SpecError, from_dict, save
+from tests.test_synth import TINY, TINY_ACTIVITY, needs_tools
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("xls")
-
 from lightnorm.codegen import dslx
-from lightnorm.codegen.rtl import Unit  # noqa: E402
-from lightnorm.errors import ToolError  # noqa: E402
-from lightnorm.spec import FPFormat, SpecError  # noqa: E402
+from lightnorm.codegen.rtl import Unit
+from lightnorm.errors import ToolError
+from lightnorm.spec import FPFormat, SpecError
 from lightnorm.tools import xls as xc
-from lightnorm.verify import cosim  # noqa: E402
+from lightnorm.verify import cosim
 
-from .patterns import edge_patterns, valid_patterns  # noqa: E402
+from .patterns import edge_patterns, valid_patterns
 
 E3M2 = FPFormat(3, 2, "nearest")
 E4M3 = FPFormat(4, 3, "nearest")

@@ -11,29 +11,33 @@ side by side in one process:
   simulator's own limit: no Python, no scoring.
 
 The ratio (cocotb elements/s over bare elements/s) is the figure of merit (target >= 0.3).
-Usage: ``python -m lightnorm.bench.cosim [SPEC] [--shape N,C,H,W] [--reps R] [--stress P]
-[--json]``.
+
+    lightnorm bench cosim [SPEC] [--shape N,C,H,W] [--reps R] [--stress P] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from lightnorm.errors import UsageError
 from lightnorm.spec import load
-from lightnorm.tools import verilator as vlt
-from lightnorm.verify import cosim
+
+from . import positive_int, shape_arg
 
 
 def bench(spec_name: str = "lightnorm", shape: tuple[int, int, int, int] = (16, 8, 32, 32),
           reps: int = 4, stress: float = 0.0, seed: int = 0) -> dict[str, Any]:
     """Measure both harnesses on ``reps`` copies of one data set (forward and backward)."""
+    from lightnorm.tools import verilator as vlt
+    from lightnorm.verify import cosim
+
     spec = load(spec_name)
     t0 = time.perf_counter()
     cosim.build_model(spec, cflags=vlt.BENCH_CFLAGS)
@@ -76,22 +80,23 @@ def bench(spec_name: str = "lightnorm", shape: tuple[int, int, int, int] = (16, 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lightnorm.bench.cosim", description=__doc__
-                                 .split("\n")[0])
-    ap.add_argument("spec", nargs="?", default="lightnorm")
-    ap.add_argument("--shape", default="16,8,32,32", help="N,C,H,W per repetition")
-    ap.add_argument("--reps", type=int, default=4, help="data sets per simulator launch")
-    ap.add_argument("--stress", type=float, default=0.0,
-                    help="probability of idle / back-pressure cycles")
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args(argv)
-    shape = tuple(int(v) for v in a.shape.split(","))
-    if len(shape) != 4:
-        print("bench_cosim: error: --shape needs N,C,H,W", file=sys.stderr)
-        return 2
-    r = bench(a.spec, shape, a.reps, a.stress)  # type: ignore[arg-type]
-    if a.json:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", nargs="?", default="lightnorm",
+                        help="preset name or TOML path (default lightnorm)")
+    parser.add_argument("--shape", type=shape_arg, default="16,8,32,32", metavar="N,C,H,W",
+                        help="N,C,H,W per repetition (default 16,8,32,32)")
+    parser.add_argument("--reps", type=positive_int, default=4,
+                        help="data sets per simulator launch")
+    parser.add_argument("--stress", type=float, default=0.0,
+                        help="probability of idle / back-pressure cycles")
+    parser.add_argument("--json", action="store_true")
+
+
+def execute(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.stress) and 0.0 <= args.stress < 1.0):
+        raise UsageError(f"--stress = {args.stress}: expected a probability in [0, 1)")
+    r = bench(args.spec, args.shape, args.reps, args.stress)
+    if args.json:
         print(json.dumps(r, indent=1))
     else:
         s = r["seconds"]
@@ -102,7 +107,3 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['bare_cycles_per_s']:,.0f} cycles/s)")
         print(f"  ratio  : {r['ratio']:.2f} (target >= 0.3)")
     return 0 if r["bit_exact"] else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Benchmark of sweeps: ``python -m lightnorm.bench.flow [--points-axis 3] [--stages LIST]``.
+"""Sweeps in parallel and cached: ``lightnorm bench flow [--points-axis 3] [--stages LIST]``.
 
 Runs the same sweep of small 2-lane specs (compute mantissa bits x BFP block size, 9 points by
 default) three times in one go, each as a real ``lightnorm sweep`` subprocess:
@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lightnorm.tools.runner import ToolCommand, run_tool
+
+from . import positive_int
 
 BASE = """name = "bench-base"
 [bn]
@@ -82,13 +84,15 @@ def run(sweep: Path, out: Path, cache: Path, jobs: int) -> float:
     return done.duration_s
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lightnorm.bench.flow", description=__doc__)
-    ap.add_argument("--points-axis", type=int, default=3, help="values per axis (default 3)")
-    ap.add_argument("--stages", default="generate,csim,cosim,quality")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
-    stages = args.stages.split(",")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--points-axis", type=positive_int, default=3,
+                        help="values per axis (default 3)")
+    parser.add_argument("--stages", default="generate,csim,cosim,quality")
+    parser.add_argument("--json", action="store_true")
+
+
+def execute(args: argparse.Namespace) -> int:
+    stages = args.stages.split(",")  # checked by the sweep (a bad one: its exit 2, its log)
     with tempfile.TemporaryDirectory(prefix="lightnorm-bench-") as tmp:
         d = Path(tmp)
         (d / "base.toml").write_text(BASE)
@@ -108,7 +112,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  --jobs 2: {t2:7.1f} s   speed-up {t1 / t2:.2f}x")
         print(f"  cached rerun (--jobs 2): {t3:.1f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

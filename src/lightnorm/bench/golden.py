@@ -1,24 +1,24 @@
-"""Benchmarks that print figures measured side by side in one run (never timed tests).
+"""Golden model vs PyTorch: elements per second of the golden model's forward + backward next
+to ``torch.nn.functional.batch_norm`` (float32, forward + backward) on the same data, and their
+ratio.
 
-    python -m lightnorm.bench.golden golden [--shape N,C,H,W] [--spec NAME] [--repeat R] [--json]
+    lightnorm bench golden [--spec NAME] [--shape N,C,H,W] [--repeat R] [--json]
 
-``golden``: elements per second of the golden model's forward + backward next to
-``torch.nn.functional.batch_norm`` (float32, forward + backward) on the same data, and their
-ratio. Each side is timed ``repeat`` times interleaved and the best time is kept (the machines
-are shared and noisy; the best run is the least disturbed one).
+Each side is timed ``repeat`` times interleaved and the best time is kept (the machines are
+shared and noisy; the best run is the least disturbed one). Needs PyTorch
+(``lightnorm[torch]``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 from lightnorm.spec import load
+
+from . import positive_int, require, shape_arg
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:
@@ -31,6 +31,7 @@ def _best(fn: Callable[[], object], repeat: int) -> float:
 
 
 def bench_golden(spec_name: str, shape: tuple[int, int, int, int], repeat: int) -> dict:
+    import numpy as np
     import torch
 
     from lightnorm.verify import golden
@@ -79,24 +80,17 @@ def bench_golden(spec_name: str, shape: tuple[int, int, int, int], repeat: int) 
     }
 
 
-def _shape(text: str) -> tuple[int, int, int, int]:
-    parts = text.split(",")
-    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"--shape {text!r}: expected N,C,H,W positive integers")
-    n, c, h, w = (int(p) for p in parts)
-    return n, c, h, w
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", default="lightnorm", help="preset name or TOML path")
+    parser.add_argument("--shape", type=shape_arg, default=(32, 64, 56, 56), metavar="N,C,H,W",
+                        help="tensor shape (default 32,64,56,56)")
+    parser.add_argument("--repeat", type=positive_int, default=5,
+                        help="interleaved timings per side, the best kept (default 5)")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lightnorm.bench.golden", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="what", required=True)
-    g = sub.add_parser("golden", help="golden model vs torch batch_norm, forward+backward")
-    g.add_argument("--spec", default="lightnorm")
-    g.add_argument("--shape", type=_shape, default=(32, 64, 56, 56))
-    g.add_argument("--repeat", type=int, default=5)
-    g.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+def execute(args: argparse.Namespace) -> int:
+    require("torch", extra="torch")
     res = bench_golden(args.spec, args.shape, args.repeat)
     if args.json:
         print(json.dumps(res, indent=2))
@@ -109,7 +103,3 @@ def main(argv: list[str] | None = None) -> int:
               f"{res['torch_elements_per_s'] / 1e6:.1f} M elements/s")
         print(f"ratio golden/torch: {res['ratio_golden_over_torch']:.2f}x (target >= 0.2x)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,8 @@
-"""Benchmark: LightNorm against the FP32 baseline, synthesized on the same library at the same
-clock with the same number of lanes (``python -m lightnorm.bench.synth``).
+"""LightNorm against the FP32 baseline, synthesized on the same library at the same clock with
+the same number of lanes.
+
+    lightnorm bench synth [--baseline SPEC] [--lightnorm SPEC] [--liberty PATH] [--clock-ns T]
+                          [--flow hier|flat|auto] [--json]
 
 Figures (docs/synthesis.md):
 
@@ -25,13 +28,13 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lightnorm.cost.activity import ActivityConfig
-from lightnorm.cost.energy import layer_energy
-from lightnorm.cost.synth import BLOCKS, AbcCrash, SynthResult, synthesize
+from lightnorm.errors import UsageError
 from lightnorm.spec import load
+
+if TYPE_CHECKING:
+    from lightnorm.cost.synth import SynthResult
 
 TARGETS = {"area_ratio": 4.0, "forward_energy_ratio": 3.0, "offchip_bytes_ratio": 0.3}
 LAYER_SHAPE = (32, 64, 28, 28)
@@ -43,6 +46,8 @@ def _ratio(a: float, b: float) -> float:
 
 def dominant_block(base: SynthResult, light: SynthResult) -> dict[str, Any]:
     """The block with the largest area in ``light`` relative to its share of the difference."""
+    from lightnorm.cost.synth import BLOCKS
+
     rows: list[dict[str, Any]] = []
     for b in BLOCKS:
         rows.append({"block": b, "baseline_um2": base.area_breakdown.get(b, 0.0),
@@ -57,10 +62,16 @@ def run(baseline: str = "fp32-baseline", lightnorm: str = "lightnorm",
         liberty: str | None = None, clock_ns: float | None = None,
         shape: tuple[int, int, int, int] | None = None,
         log: Any = None, flow: str = "hier") -> dict[str, Any]:
+    from lightnorm.cost.activity import ActivityConfig
+    from lightnorm.cost.energy import layer_energy
+    from lightnorm.cost.synth import AbcCrash, synthesize
+
     sb, sl = load(baseline), load(lightnorm)
     if sb.hw.lanes != sl.hw.lanes:
-        raise SystemExit(f"lanes differ: {baseline} has {sb.hw.lanes}, {lightnorm} "
+        raise UsageError(f"lanes differ: {baseline} has {sb.hw.lanes}, {lightnorm} "
                          f"{sl.hw.lanes}: the comparison needs the same number of lanes")
+    if clock_ns is not None and not (math.isfinite(clock_ns) and clock_ns > 0):
+        raise UsageError(f"--clock-ns = {clock_ns!r}: expected a positive period in ns")
     clk = clock_ns if clock_ns is not None else sl.hw.clock_ns
     act = ActivityConfig(shape=shape)
 
@@ -136,6 +147,8 @@ def run(baseline: str = "fp32-baseline", lightnorm: str = "lightnorm",
 
 
 def _summary(name: str, r: dict[str, Any]) -> list[str]:
+    from lightnorm.cost.synth import BLOCKS
+
     bd = r["area_breakdown"]
     lines = [
         f"{name}: area {r['area_um2'] / 1e6:.3f} mm2 ({r['gate_equivalents']['nand2_area']:,.0f}"
@@ -187,19 +200,20 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lightnorm.bench.synth",
-                                 description=__doc__.splitlines()[0])
-    ap.add_argument("--baseline", default="fp32-baseline")
-    ap.add_argument("--lightnorm", default="lightnorm")
-    ap.add_argument("--liberty", default=None, help="liberty file (default OSU 0.18 um)")
-    ap.add_argument("--clock-ns", type=float, default=None,
-                    help="clock period for both designs (default the lightnorm spec's)")
-    ap.add_argument("--flow", choices=("hier", "flat", "auto"), default="hier",
-                    help="how the timing/power netlists are made (default hier: map per module, "
-                         "then flatten; flat crashes ABC on the FP32 baseline; auto tries flat)")
-    ap.add_argument("--json", action="store_true", help="JSON on stdout")
-    args = ap.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", default="fp32-baseline")
+    parser.add_argument("--lightnorm", default="lightnorm")
+    parser.add_argument("--liberty", default=None, help="liberty file (default OSU 0.18 um)")
+    parser.add_argument("--clock-ns", type=float, default=None,
+                        help="clock period for both designs (default the lightnorm spec's)")
+    parser.add_argument("--flow", choices=("hier", "flat", "auto"), default="hier",
+                        help="how the timing/power netlists are made (default hier: map per "
+                             "module, then flatten; flat crashes ABC on the FP32 baseline; auto "
+                             "tries flat)")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout")
+
+
+def execute(args: argparse.Namespace) -> int:
     res = run(args.baseline, args.lightnorm, args.liberty, args.clock_ns, log=sys.stderr,
               flow=args.flow)
     if args.json:
@@ -207,7 +221,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         sys.stdout.write(report(res) + "\n")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,7 +1,7 @@
-"""Benchmark: a training step with the golden-model BN layer against torch.nn.BatchNorm2d, and
-the accuracy table of every preset on digits.
+"""A training step with the golden-model BN layer against torch.nn.BatchNorm2d, and the accuracy
+table of every preset on digits.
 
-    python -m lightnorm.bench.train [--specs NAME ...] [--threads 1] [--skip-accuracy]
+    lightnorm bench train [--specs NAME ...] [--threads 1] [--skip-accuracy] [--json]
 
 Step time: the accuracy model (:func:`lightnorm.train.accuracy.build_model`) on one digits batch
 (64 x 1 x 8 x 8); a step is zero_grad, forward, cross-entropy, backward and an SGD update. The
@@ -12,7 +12,7 @@ The ratio is torch time / LightNorm time (1.0 = as fast as torch; 0.1 = ten time
 torch and numba use ``--threads`` threads (default 1) in both.
 
 Accuracy: ``lightnorm accuracy`` with every preset on digits, 3 seeds (mean ± std), written
-to ``-o`` (default results/accuracy).
+to ``-o`` (default results/accuracy). Needs PyTorch and scikit-learn (``lightnorm[train]``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ import sys
 import time
 from typing import Any
 
+from lightnorm.errors import UsageError
 from lightnorm.spec import load, preset_names
+
+from . import positive_int, require
 
 
 def _step_fn(model: Any, x: Any, y: Any) -> Any:
@@ -84,36 +87,41 @@ def time_steps(specs: list[str], batch_size: int = 64, steps: int = 10, rounds: 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lightnorm.bench.train",
-                                     description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--specs", nargs="+", default=None, metavar="SPEC",
                         help="specs to time (default: every preset)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10, help="steps per timing round")
-    parser.add_argument("--rounds", type=int, default=7, help="timing rounds (median)")
-    parser.add_argument("--threads", type=int, default=1, help="torch and numba threads")
-    parser.add_argument("--epochs", type=int, default=15, help="accuracy: epochs")
-    parser.add_argument("--seeds", type=int, default=3, help="accuracy: seeds")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--steps", type=positive_int, default=10,
+                        help="steps per timing round")
+    parser.add_argument("--rounds", type=positive_int, default=7,
+                        help="timing rounds (median)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and numba threads (0 = library defaults)")
+    parser.add_argument("--epochs", type=positive_int, default=15, help="accuracy: epochs")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="accuracy: seeds")
     parser.add_argument("--skip-accuracy", action="store_true", help="only time the steps")
     parser.add_argument("-o", "--output", default="results/accuracy", metavar="DIR",
                         help="accuracy results directory (default results/accuracy)")
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
-    args = parser.parse_args(argv)
 
+
+def execute(args: argparse.Namespace) -> int:
+    require("torch", "sklearn", extra="train")
+    if args.threads < 0:
+        raise UsageError(f"--threads = {args.threads}: expected an integer >= 0")
     from rich.console import Console
     from rich.table import Table
 
     from lightnorm.train.accuracy import (
         TrainConfig,
-        _set_threads,
         results_table,
         run_accuracy,
+        set_threads,
         write_results,
     )
 
     specs = args.specs or preset_names()
-    _set_threads(args.threads)
+    set_threads(args.threads)
     console = Console(file=sys.stdout, highlight=False)
     timing = time_steps(specs, args.batch_size, args.steps, args.rounds)
     out: dict[str, Any] = {"threads": args.threads, "step_time": timing}
@@ -145,7 +153,3 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(json.dumps(json_safe(out), indent=2) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

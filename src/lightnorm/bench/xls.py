@@ -1,4 +1,5 @@
-"""``python -m lightnorm.bench.xls [SPEC ...] [--synth] [--json]``: the XLS backend per spec.
+"""The XLS backend per spec: ``lightnorm bench xls [SPEC ...] [--synth] [--clock-ns T]
+[--liberty PATH] [--json]``.
 
 * DSLX -> Verilog time of the backend's design (:func:`lightnorm.backends.xls.build`), uncached:
   a fresh temporary XLS cache and an empty in-process DSLX -> IR memo per spec;
@@ -15,18 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from lightnorm.backends import xls as backend
+from lightnorm.errors import UsageError
 from lightnorm.spec import load, preset_names
-from lightnorm.tools import xls as xc
 
 
 def compile_time(spec_name: str) -> dict[str, Any]:
+    from lightnorm.backends import xls as backend
+    from lightnorm.tools import xls as xc
+
     spec = load(spec_name)
     with tempfile.TemporaryDirectory(prefix="ln_xls_bench_") as tmp:
         xc._convert.cache_clear()
@@ -71,17 +75,23 @@ def synth_pair(spec_name: str, clock_ns: float | None, liberty: str | None) -> d
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lightnorm.bench.xls", description=__doc__)
-    ap.add_argument("specs", nargs="*", help="spec names or files (default: every preset)")
-    ap.add_argument("--synth", action="store_true",
-                    help="also synthesize the XLS and the template design (same flow)")
-    ap.add_argument("--clock-ns", type=float, default=None)
-    ap.add_argument("--liberty", default=None)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", nargs="*", help="spec names or files (default: every preset)")
+    parser.add_argument("--synth", action="store_true",
+                        help="also synthesize the XLS and the template design (same flow)")
+    parser.add_argument("--clock-ns", type=float, default=None)
+    parser.add_argument("--liberty", default=None)
+    parser.add_argument("--json", action="store_true")
+
+
+def execute(args: argparse.Namespace) -> int:
+    if args.clock_ns is not None and not (math.isfinite(args.clock_ns) and args.clock_ns > 0):
+        raise UsageError(f"--clock-ns = {args.clock_ns!r}: expected a positive period in ns")
+    names = args.specs or preset_names()
+    for name in names:  # every spec checked before the first (slow) compilation
+        load(name)
     rows = []
-    for name in args.specs or preset_names():
+    for name in names:
         row = compile_time(name)
         if args.synth:
             row.update(synth_pair(name, args.clock_ns, args.liberty))
@@ -105,7 +115,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -29,6 +29,8 @@ from rich.table import Table
 
 from lightnorm import __version__
 from lightnorm.cli import args as cliargs
+from lightnorm.cli.accuracy import ACCURACY_HELP, add_accuracy_arguments, cmd_accuracy
+from lightnorm.cli.bench import BENCH_HELP, add_bench_arguments, cmd_bench
 from lightnorm.cli.flow import (
     FLOW_HELP,
     REGRESS_HELP,
@@ -45,13 +47,13 @@ from lightnorm.cli.flow import (
 )
 from lightnorm.cli.hls import HLS_HELP, add_hls_arguments, cmd_hls
 from lightnorm.cli.parse import PARSE_HELP, add_parse_arguments, cmd_parse
+from lightnorm.cli.quality import QUALITY_HELP, add_quality_arguments, cmd_quality
 from lightnorm.cli.synth import SYNTH_HELP, add_synth_arguments, cmd_synth
-from lightnorm.cost.units import UNITS_HELP, add_units_arguments, cmd_units
+from lightnorm.cli.units import UNITS_HELP, add_units_arguments, cmd_units
 from lightnorm.errors import LightnormError, UsageError
 from lightnorm.jsonsafe import json_safe
 from lightnorm.spec import Spec, SpecError, check_channel_elems, load, preset_names
 from lightnorm.spec.io import PRESET_PACKAGE
-from lightnorm.train.accuracy import ACCURACY_HELP, accuracy_arguments, cmd_accuracy
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -83,6 +85,8 @@ class Command:
     help: str
     takes_spec: bool = True
     arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    #: False for a command whose subcommands declare ``--json`` themselves (bench)
+    takes_json: bool = True
 
 
 def _console() -> Console:
@@ -417,7 +421,7 @@ def report_verification(result: dict[str, Any], as_json: bool, what: str) -> int
                       f"words compared, {result['mismatches']:,} mismatches{cycles}: {verdict}")
         for m in result.get("first_mismatches", [])[:10]:
             console.print(f"  {m}")
-    return EXIT_OK if result["bit_exact"] else 1
+    return EXIT_OK if result["bit_exact"] else EXIT_MISMATCH
 
 
 def cmd_csim(args: argparse.Namespace) -> int:
@@ -459,7 +463,9 @@ COMMANDS: dict[str, Command] = {
                       "and report its error against the float64 ideal model",
                       arguments=_golden_args),
     "accuracy": Command(cmd_accuracy, ACCURACY_HELP, takes_spec=False,
-                        arguments=accuracy_arguments),
+                        arguments=add_accuracy_arguments),
+    "quality": Command(cmd_quality, QUALITY_HELP, takes_spec=False,
+                       arguments=add_quality_arguments),
     "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
     "generate": Command(cmd_generate, "write the HLS C++, RTL and XLS DSLX of a spec",
                         arguments=_generate_args),
@@ -475,6 +481,8 @@ COMMANDS: dict[str, Command] = {
     "regress": Command(cmd_regress, REGRESS_HELP, takes_spec=False,
                        arguments=add_regress_arguments),
     "hls": Command(cmd_hls, HLS_HELP, arguments=add_hls_arguments),
+    "bench": Command(cmd_bench, BENCH_HELP, takes_spec=False, arguments=add_bench_arguments,
+                     takes_json=False),
 }
 
 
@@ -491,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
         if cmd.takes_spec:
             p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-        p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+        if cmd.takes_json:
+            p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
         if cmd.arguments is not None:
             cmd.arguments(p)
         p.set_defaults(_command=cmd)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from lightnorm.errors import UsageError
+from lightnorm.jsonsafe import json_safe
 from lightnorm.tools.parsers import parse_file
 
 PARSE_HELP = ("detect the kind of a tool report (Yosys stat, OpenSTA, Vitis/Vivado HLS "
@@ -28,15 +28,6 @@ def add_parse_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("kinds: yosys-stat, yosys-stat-json, opensta-checks, opensta-power, "
                      "opensta-log, hls-csynth, vivado-utilization, vivado-power; detected from "
                      "the content. Times in ns, power in W, Yosys areas in liberty units.")
-
-
-def add_parse_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``parse`` to an argparse subparsers object (for a parser not built from COMMANDS)."""
-    p = subparsers.add_parser("parse", help=PARSE_HELP, description=PARSE_HELP)
-    add_parse_arguments(p)
-    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    p.set_defaults(func=cmd_parse)
-    return p
 
 
 def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
@@ -58,16 +49,6 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
         rows.append((prefix, str(value)))
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def cmd_parse(args: argparse.Namespace) -> int:
     path = Path(args.report)
     if not path.is_file():
@@ -75,7 +56,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     kind, metrics = parse_file(path)  # ReportParseError -> one line, exit 2
     data = metrics.to_dict()
     if getattr(args, "json", False):
-        out = {"file": str(path), "kind": kind, "metrics": _json_safe(data)}
+        out = {"file": str(path), "kind": kind, "metrics": json_safe(data)}
         sys.stdout.write(json.dumps(out, indent=2, allow_nan=False) + "\n")
         return 0
 

@@ -1,5 +1,5 @@
-"""``lightnorm units [--formats fp32,bf16,fp16,fp(5,4)] [--json]``: area, delay and energy per
-operation of single arithmetic units (add, multiply, reciprocal, square root) per format.
+"""Area, delay and energy per operation of single arithmetic units (add, multiply, reciprocal,
+square root) per format (the ``lightnorm units`` command: :mod:`lightnorm.cli.units`).
 
 Each unit is the module the RTL generator uses in designs (:class:`lightnorm.codegen.rtl.Modules`:
 ``fp_add_*``, ``fp_mul_*``, ``fp_recip_*``, ``fp_sqrt_*``, round to nearest even), synthesized
@@ -22,72 +22,21 @@ the designs' synthesis results (``$LIGHTNORM_CACHE/synth/units``).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import math
-import re
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightnorm.errors import UsageError
-from lightnorm.spec import FPFormat, SpecError
-from lightnorm.spec.formats import build_fp
+from lightnorm.spec import FPFormat
 
 # The synthesis machinery (Jinja2, the tool runners) is imported by the functions that use it,
-# so that importing this module for the command table stays cheap.
+# so that importing this module for the command table (lightnorm.cli) stays cheap.
 
-UNITS_HELP = ("synthesize single add, multiply, reciprocal and square-root units per number "
-              "format and tabulate area, delay and energy per operation")
 KINDS = ("add", "mul", "recip", "sqrt")
-NAMED_FORMATS = {"fp32": (8, 23), "tf32": (8, 10), "bf16": (8, 7), "fp16": (5, 10),
-                 "fp8": (4, 3), "fp8e4m3": (4, 3), "fp8e5m2": (5, 2)}
-DEFAULT_FORMATS = "fp32,bf16,fp16,fp(6,9),fp(5,4)"
 DEFAULT_CLOCK_NS = 5.0
 RANDOM = (0.5, 0.5)  # activity per cycle, duty of a fresh random bit each cycle
-
-
-def parse_format(text: str) -> FPFormat:
-    """``fp32``, ``bf16``, ``fp16``, ``tf32``, ``fp8e4m3``, ``fp(5,4)``, ``e5m4`` -> FP(e, m)."""
-    t = text.strip().lower().replace(" ", "")
-    if t in NAMED_FORMATS:
-        e, m = NAMED_FORMATS[t]
-    else:
-        mt = re.fullmatch(r"fp\((\d+),(\d+)\)|e(\d+)m(\d+)", t)
-        if not mt:
-            raise UsageError(f"--formats: {text!r} is not a format (known: "
-                             f"{', '.join(NAMED_FORMATS)}, fp(E,M), eEmM)")
-        e = int(mt.group(1) or mt.group(3))
-        m = int(mt.group(2) or mt.group(4))
-    try:
-        return build_fp({"exp_bits": e, "man_bits": m, "rounding": "nearest"},
-                        f"--formats {text}")
-    except SpecError as exc:
-        raise UsageError(str(exc)) from exc
-
-
-def parse_formats(text: str) -> list[tuple[str, FPFormat]]:
-    # split at commas outside parentheses
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    out = [(p.strip(), parse_format(p)) for p in parts if p.strip()]
-    if not out:
-        raise UsageError("--formats: no format given")
-    return out
 
 
 def unit_files(kind: str, fmt: FPFormat) -> tuple[str, dict[str, str]]:
@@ -213,66 +162,5 @@ def units_table(formats: Sequence[tuple[str, FPFormat]], kinds: Sequence[str] = 
             for k in kinds]
 
 
-# --- the command --------------------------------------------------------------------------------
-def add_units_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``lightnorm units`` besides ``--json`` (which cli.py adds)."""
-    parser.add_argument("--formats", default=DEFAULT_FORMATS, metavar="LIST",
-                        help="comma-separated formats: fp32, tf32, bf16, fp16, fp8e4m3, "
-                             f"fp8e5m2, fp(E,M) or eEmM (default {DEFAULT_FORMATS}; quote "
-                             "the parentheses in a shell)")
-    parser.add_argument("--units", default=",".join(KINDS), metavar="LIST",
-                        help=f"which units (default {','.join(KINDS)})")
-    parser.add_argument("--liberty", default=None, metavar="PATH",
-                        help="liberty file (default the OSU 0.18 um cells)")
-    parser.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS, metavar="T",
-                        help=f"clock period for sizing, iterative units and energy per "
-                             f"operation (default {DEFAULT_CLOCK_NS:g})")
-    parser.epilog = ("add/mul: combinational, unregistered ports, delay = input-to-output; "
-                     "recip/sqrt: iterative, delay = shortest clock period, latency = cycles x "
-                     "delay. Energy per operation from OpenSTA report_power with random "
-                     "operands. Round to nearest even. Results are cached.")
-
-
-def cmd_units(args: argparse.Namespace) -> int:
-    formats = parse_formats(args.formats)
-    kinds = [k.strip() for k in str(getattr(args, "units", ",".join(KINDS))).split(",")
-             if k.strip()]
-    for k in kinds:
-        if k not in KINDS:
-            raise UsageError(f"--units: {k!r} is not a unit (known: {', '.join(KINDS)})")
-    clock = float(getattr(args, "clock_ns", DEFAULT_CLOCK_NS))
-    if not (math.isfinite(clock) and clock > 0):
-        raise UsageError(f"--clock-ns = {clock!r}: expected a positive period in ns")
-    from lightnorm.cost.synth import library
-
-    t0 = time.perf_counter()
-    rows = units_table(formats, kinds, getattr(args, "liberty", None), clock)
-    lib = library(getattr(args, "liberty", None))
-    if getattr(args, "json", False):
-        data = {"liberty": str(lib.path), "liberty_sha256": lib.sha256, "clock_ns": clock,
-                "seconds": time.perf_counter() - t0, "units": [r.to_dict() for r in rows]}
-        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"arithmetic units on {lib.path.name}, clock {clock:g} ns")
-    for col, just in (("format", "left"), ("unit", "left"), ("ports", "left"),
-                      ("area um2", "right"), ("delay ns", "right"), ("cycles", "right"),
-                      ("latency ns", "right"), ("pJ/op", "right")):
-        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(r.format if r.label.lower() == r.format.lower() else
-                      f"{r.label} {r.format}", r.kind, "reg" if r.iterative else "comb",
-                      f"{r.area_um2:,.0f}", f"{r.delay_ns:.3f}", str(r.cycles),
-                      f"{r.latency_ns:.2f}", f"{r.energy_pj_per_op:.3f}")
-    Console(file=sys.stdout, highlight=False, soft_wrap=False, width=120).print(table)
-    sys.stdout.write("comb: add/mul, combinational with unregistered ports, delay input to "
-                     "output; reg: recip/sqrt, iterative, delay = shortest clock period, latency "
-                     "= cycles x delay. Energy per operation at the clock above, random "
-                     "operands.\n")
-    return 0
-
-
-__all__ = ["UNITS_HELP", "UnitResult", "add_units_arguments", "cmd_units", "parse_format",
-           "parse_formats", "synth_unit", "unit_files", "units_table"]
+__all__ = ["DEFAULT_CLOCK_NS", "KINDS", "UnitResult", "synth_unit", "unit_files",
+           "units_table"]

@@ -2,10 +2,10 @@
 
 generate -> csim -> cosim -> synth -> energy (uses synth's energy per element), and quality.
 A stage's key is a digest of the spec hash, the stage's inputs (shapes, seeds, clock, library,
-energy parameters), what the generated text or model code is (the rendered files' digest for
-generated designs, a digest of the golden model's sources for quality) and the versions of the
-tools it runs; :mod:`lightnorm.flow.runner` reads a recorded verdict with the same key from the
-store instead of running the stage again.
+energy parameters), the rendered files' digest for generated designs, a digest of the
+lightnorm sources that compute the stage (:data:`STAGE_CODE`: the golden model a verification
+compares against included) and the versions of the tools it runs; :mod:`lightnorm.flow.runner`
+reads a recorded verdict with the same key from the store instead of running the stage again.
 
 Each ``run_*`` returns ``(status, reason, metrics)``: ``ok``; ``failed`` with the reason (a bit
 mismatch: a verdict about the design); a tool or input error is raised and recorded as
@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,7 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
         from lightnorm.tools.gxx import compiler_id
 
         v["g++"] = compiler_id().splitlines()[0]
+        v["hls4ml"] = _pkg("hls4ml")  # ships the ap_types headers the C-simulation compiles
     elif group == "cosim":
         from lightnorm.tools.verilator import verilator_version
 
@@ -137,22 +138,29 @@ def tool_versions(stage: str) -> dict[str, str | None]:
     return dict(_versions(group))
 
 
-@functools.cache
-def _source_digest(*patterns: str) -> str:
-    """sha256 of lightnorm source files matching ``patterns`` (paths under the package, glob
-    patterns allowed): the code that computes a stage, besides the generated text."""
-    root = Path(str(resources.files("lightnorm")))
-    files = {p.relative_to(root).as_posix(): p.read_bytes()
-             for pat in patterns for p in sorted(root.glob(pat)) if p.is_file()}
-    return files_digest(files)
+#: stage -> (the modules that compute it, the template folders they render besides the
+#: generated design). The key digests these modules and everything they import from
+#: lightnorm, transitively (:mod:`lightnorm.flow.sources`): a verdict is recomputed when any of
+#: that code changes (the golden model a csim/cosim verdict compares against included). The
+#: runners below are covered by STAGE_VERSIONS.
+STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # run_csim takes its edge-case data from cosim
+    "csim": (("lightnorm.verify.csim", "lightnorm.verify.cosim"), ("hls", "csim")),
+    # the cocotb testbench is loaded by name inside the simulator; the harness is rendered
+    "cosim": (("lightnorm.verify.cosim", "lightnorm.verify.cocotb_tb.test_lightnorm"),
+              ("rtl",)),
+    "synth": (("lightnorm.cost.synth",), ("rtl",)),
+    "synth_xls": (("lightnorm.cost.backend_compare",), ("rtl", "dslx")),
+    "quality": (("lightnorm.verify.quality",), ()),
+}
 
 
-CSIM_SOURCES = ("verify/csim.py",)
-COSIM_SOURCES = ("verify/cosim.py", "verify/cocotb_tb/*.py")
-SYNTH_SOURCES = ("reports/synth.py", "reports/activity/*.py", "reports/parsers.py",
-                 "reports/tools.py")
-GOLDEN_SOURCES = ("verify/golden.py", "verify/fpnum.py", "verify/encoding.py", "verify/ideal.py",
-                  "verify/quality.py", "spec/accelerator.py", "spec/formats.py")
+def code_digest(stage: str) -> str:
+    """Digest of the sources (modules and templates) that compute ``stage``."""
+    from .sources import sources_digest
+
+    modules, templates = STAGE_CODE[stage]
+    return sources_digest(modules, templates)
 
 
 @functools.lru_cache(maxsize=64)
@@ -180,13 +188,13 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
     if stage == "csim":
         return {"hls": rendered_digest(spec, ("hls",)),
                 "shape": list(verify_shape(spec)), "seeds": list(opts.seeds), "edge": True,
-                "code": _source_digest(*CSIM_SOURCES)}
+                "code": code_digest(stage)}
     if stage == "cosim":
         from ..verify import cosim
 
         return {"rtl": rendered_digest(spec, ("rtl",)),
                 "shape": list(cosim.default_shape(spec)), "seeds": list(opts.seeds),
-                "edge": list(cosim.edge_shape(spec)), "code": _source_digest(*COSIM_SOURCES)}
+                "edge": list(cosim.edge_shape(spec)), "code": code_digest(stage)}
     if stage == "synth":
         from lightnorm.cost.synth import library
 
@@ -194,7 +202,7 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
         return {"rtl": rendered_digest(spec, ("rtl",)),
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
                 "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
-                "code": _source_digest(*SYNTH_SOURCES)}
+                "code": code_digest(stage)}
     if stage == "synth_xls":
         # both designs: the comparison synthesizes the template again at the common clock
         from lightnorm.backends.xls import render_xls_rtl
@@ -207,8 +215,7 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
                 "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
                 "common_clock": [bc.MARGIN, bc.GRID_NS, bc.MAX_ROUNDS],
-                "code": _source_digest(*SYNTH_SOURCES, "reports/backend_compare.py",
-                                       "xls/*.py")}
+                "code": code_digest(stage)}
     if stage == "energy":
         from lightnorm.cost import energy
 
@@ -220,7 +227,7 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
     if stage == "quality":
         from ..verify import quality
 
-        return {"golden": _source_digest(*GOLDEN_SOURCES), "version": quality.QUALITY_VERSION,
+        return {"golden": code_digest(stage), "version": quality.QUALITY_VERSION,
                 "shape": list(quality.default_shape(spec))}
     raise ValueError(f"unknown stage {stage!r}")
 

@@ -188,10 +188,6 @@ def range_constant(n: int, chunks: int) -> float:
     return 1.0 / math.sqrt(2.0 * math.log(m)) / chunks
 
 
-def fp_roles(spec: Spec) -> dict[str, FPFormat]:
-    return {"compute": spec.compute, "accum": spec.accum, "scalar": spec.scalar}
-
-
 def chunk_bounds(n: int, lanes: int, chunks: int) -> list[tuple[int, int]]:
     """Element ranges [start, stop) of the K range-BN chunks of one channel of n elements.
 

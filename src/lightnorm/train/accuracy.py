@@ -1,4 +1,5 @@
-"""``lightnorm accuracy``: train a small CNN with each spec's exact BN arithmetic in the loop.
+"""Train a small CNN with each spec's exact BN arithmetic in the loop (the ``lightnorm accuracy``
+command: :mod:`lightnorm.cli.accuracy`).
 
 For every seed the same network (3 stages of conv3x3 + BN + ReLU at the input resolution, then
 global average pooling and a linear classifier) is initialised once; each variant starts from
@@ -32,11 +33,9 @@ training batch is dropped (``drop_last``), and the bound is checked before train
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ToolError, UsageError
+from ..errors import UsageError
 from ..jsonsafe import json_safe
-from ..spec import Spec, SpecError, load
+from ..spec import Spec, SpecError
 
 REFERENCE = "torch-fp32"
 DATASETS = ("digits", "synthetic")
@@ -323,7 +322,7 @@ def train_run(variant: str, spec: Spec | None, ds: Dataset, seed: int, cfg: Trai
     return res
 
 
-def _set_threads(threads: int) -> None:
+def set_threads(threads: int) -> None:
     import torch
 
     if threads > 0:
@@ -354,7 +353,7 @@ def run_accuracy(specs: Sequence[Spec], dataset: str | Dataset = "digits",
     import torch
 
     cfg = cfg or TrainConfig()
-    _set_threads(threads)
+    set_threads(threads)
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     names: list[str] = [REFERENCE]
     for sp in specs:
@@ -513,83 +512,3 @@ def results_table(result: dict[str, Any]) -> Any:
     table.caption = (f"Δ pp: difference of the mean to {result['reference']} "
                      "(torch.nn.BatchNorm2d, float32), percentage points")
     return table
-
-
-# ---- command line -----------------------------------------------------------------------------
-
-
-def accuracy_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``lightnorm accuracy`` except ``--json``."""
-    parser.add_argument("specs", metavar="SPEC", nargs="*",
-                        help="preset names or TOML spec paths (default: "
-                             + " ".join(DEFAULT_SPECS) + ")")
-    parser.add_argument("--dataset", choices=DATASETS, default="digits",
-                        help="digits (scikit-learn, 8x8) or synthetic (oriented gratings); "
-                             "default digits")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                        help=f"training epochs (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
-                        help=f"seeds 0..K-1 (default {DEFAULT_SEEDS})")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
-                        help=f"training batch size (default {DEFAULT_BATCH}); "
-                             "the last partial batch of an epoch is dropped")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR,
-                        help=f"peak SGD learning rate (default {DEFAULT_LR:g})")
-    parser.add_argument("--loss-scale", type=float, default=1.0,
-                        help="static loss scale: the loss is multiplied before backward and "
-                             "the gradients divided after (default 1)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch and numba threads (default 1; 0 = library defaults)")
-    parser.add_argument("-o", "--output", metavar="DIR", default=DEFAULT_OUT,
-                        help=f"directory for the JSON results and the plot (default "
-                             f"{DEFAULT_OUT})")
-
-
-def add_accuracy_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``accuracy`` subcommand (with ``--json``) to an argparse subparsers object."""
-    p = subparsers.add_parser("accuracy", help=ACCURACY_HELP, description=ACCURACY_HELP)
-    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    accuracy_arguments(p)
-    p.set_defaults(func=cmd_accuracy)
-    return p
-
-
-ACCURACY_HELP = ("train a small CNN with each spec's exact BN arithmetic in the loop and "
-                 "compare its test accuracy with float32 torch.nn.BatchNorm2d")
-
-
-def cmd_accuracy(args: argparse.Namespace) -> int:
-    try:
-        import matplotlib  # noqa: F401
-        import sklearn  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise ToolError(f"lightnorm accuracy needs PyTorch, scikit-learn and matplotlib "
-                        f"({exc}): pip install 'lightnorm[train]'") from exc
-    for opt, val, lo in (("--epochs", args.epochs, 1), ("--seeds", args.seeds, 1),
-                         ("--batch-size", args.batch_size, 1), ("--threads", args.threads, 0)):
-        if val < lo:
-            raise UsageError(f"{opt} = {val}: expected an integer >= {lo}")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise UsageError(f"--lr = {args.lr}: expected a positive number")
-    if not (math.isfinite(args.loss_scale) and args.loss_scale > 0):
-        raise UsageError(f"--loss-scale = {args.loss_scale}: expected a positive number")
-    specs = [load(s) for s in (args.specs or DEFAULT_SPECS)]
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      loss_scale=args.loss_scale)
-    quiet = bool(getattr(args, "json", False))
-    result = run_accuracy(specs, args.dataset, cfg, args.seeds, args.threads,
-                          progress=not quiet)
-    write_results(result, args.output)
-    if quiet:
-        sys.stdout.write(json.dumps(json_safe(result), indent=2) + "\n")
-        return 0
-    from rich.console import Console
-
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
-    console.print(results_table(result))
-    for v in result["variants"]:
-        for f in v["failures"]:
-            console.print(f"{v['name']} seed {f['seed']} failed: {f['reason']}")
-    console.print(f"results: {result['files']['json']}  plot: {result['files']['plot']}")
-    return 0

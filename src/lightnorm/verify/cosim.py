@@ -646,23 +646,3 @@ def write_run_txt(run: dict[str, Any]) -> None:
             c["momentum"], c["unbias"], run["idle_thr"], run["bp_thr"], run["seed"],
             run["timeout_ns"] // 10]
     (Path(run["dir"]) / "run.txt").write_text(" ".join(str(int(v)) for v in vals) + "\n")
-
-
-def run_bare(spec: Spec, runs: list[dict[str, Any]], root: Path,
-             cflags: str = vlt.TEST_CFLAGS) -> list[dict[str, Any]]:
-    """Run prepared runs through the bare harness and score them (no cocotb)."""
-    from .cocotb_tb.scoreboard import Scoreboard
-
-    exe = build_bare(spec, cflags)
-    for r in runs:
-        write_run_txt(r)
-    log = root / "bare.log"
-    vlt.run([str(exe), *[r["dir"] for r in runs]], root, log, "bare harness")
-    out = []
-    lines = [ln.split() for ln in log.read_text().splitlines() if ln.strip()]
-    lines = [ln for ln in lines if len(ln) == 2 and ln[0] in "01"]
-    for r, (fin, cyc) in zip(runs, lines, strict=False):
-        res = {"name": r["name"], "finished": fin == "1", "cycles": int(cyc)}
-        res.update(Scoreboard(r).check())
-        out.append(res)
-    return out

@@ -13,7 +13,7 @@ dbeta). :func:`build_units` compiles single arithmetic units for the unit tests.
 
 Speed: one call runs the top function on slices of consecutive channels on
 :func:`csim_threads` threads at once (the shim, ``csim/abi.cpp.j2``); :func:`benchmark` (and
-``python -m lightnorm.bench.csim``) measures elements/s against the golden model.
+``lightnorm bench csim``) measures elements/s against the golden model.
 """
 
 from __future__ import annotations

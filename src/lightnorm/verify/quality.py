@@ -13,25 +13,21 @@ quantization of x and dy into their storage formats counts:
   changes, which is large (sigma_hat is about 2 sigma, docs/numerics.md section 7).
 
 The summary scalar ``error = max(mean y rel RMS, mean dx rel RMS)``, both ``vs_own``, is the
-figure plotted on Pareto fronts. Run ``python -m lightnorm.verify.quality [SPEC ...]`` for a
-table of summary figures.
+figure plotted on Pareto fronts. ``lightnorm quality [SPEC ...]`` prints a table of summary
+figures (:mod:`lightnorm.cli.quality`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..spec import Spec, check_channel_elems, load
+from ..spec import Spec, check_channel_elems
 from . import golden, ideal
 
 # Bump whenever the definition changes (distributions, seeds, shape rule, references, metrics,
@@ -268,52 +264,7 @@ def measure(spec: Spec, shape: Sequence[int] | None = None) -> dict[str, Any]:
             "distributions": dists, "summary": summary}
 
 
-# ---- command line ---------------------------------------------------------------------------
-
-PRESETS = ("fp32-baseline", "bf16-standard", "lightnorm", "lightnorm-aggressive")
-
-
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3e}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lightnorm.verify.quality",
-        description="Numerical quality (rel RMS error of y and dx) of specs; docs/quality.md.")
-    parser.add_argument("specs", nargs="*", default=list(PRESETS),
-                        help="preset names or TOML files (default: the four presets)")
-    parser.add_argument("--json", action="store_true", help="print the full results as JSON")
-    args = parser.parse_args(argv)
-    results = {}
-    rows = []
-    for name in args.specs:
-        spec = load(name)
-        measure(spec)  # JIT warm-up (numba's on-disk cache makes later runs cheap)
-        t0 = time.perf_counter()
-        res = measure(spec)
-        dt = time.perf_counter() - t0
-        results[spec.name] = res
-        s = res["summary"]
-        rows.append(f"| {spec.name} | {res['mode']} | {_fmt(s['y_vs_own'])} | "
-                    f"{_fmt(s['dx_vs_own'])} | {_fmt(s['y_vs_standard'])} | "
-                    f"{_fmt(s['dx_vs_standard'])} | {_fmt(s['error'])} | {dt:.2f} |")
-    if args.json:
-        json.dump(results, sys.stdout, indent=2, allow_nan=False)
-        print()
-        return 0
-    print("| spec | mode | y vs own | dx vs own | y vs standard | dx vs standard | error | "
-          "time s |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print("\n".join(rows))
-    return 0
-
-
 __all__ = [
     "DISTRIBUTIONS", "Inputs", "QUALITY_VERSION", "default_shape", "error_stats", "inputs",
     "measure", "seed_of",
 ]
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""The report's figures (PNG): area by block, energy per element, and for sweeps the Pareto
+plots of area and energy against the numerical error.
+
+Matplotlib is imported inside the plotting functions (object-oriented API on an Agg canvas, no
+pyplot, no global backend switch). A figure is described (:class:`Figure`: file stem, title,
+caption) before it is drawn, so the pages can be laid out without drawing anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .metrics import AREA, DP_PJ, MEM_PJ, TOTAL_PJ, Metric, error_and, pareto_front
+from .model import BLOCKS, Entry
+from .text import shorten
+
+
+@dataclass
+class Figure:
+    """One figure of the report: ``draw(path)`` writes its PNG."""
+
+    name: str      # file stem
+    title: str
+    caption: str
+    draw: Callable[[Path], None]
+    file: str = ""  # relative path, set when written
+
+
+def area_figure(entries: Sequence[Entry]) -> Figure:
+    return Figure("area_by_block", "Area by block",
+                  "Hierarchical synthesis area per spec, stacked by block "
+                  "(docs/synthesis.md, Blocks).",
+                  lambda path: plot_area(entries, path))
+
+
+def energy_figure(entries: Sequence[Entry], shape: str) -> Figure:
+    return Figure("energy_per_element", "Energy per element",
+                  f"Energy per element of one BN layer {shape}, forward + backward: "
+                  "datapath (synthesis) stacked on off-chip memory (energy model).",
+                  lambda path: plot_energy(entries, path, shape))
+
+
+def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
+    """Area vs error and total energy per element vs error, every entry that has both."""
+    out = []
+    for name, title, metric, scale, ylabel in (
+            ("pareto_area_error", "Area vs error", AREA, 1e6, "area (mm²)"),
+            ("pareto_energy_error", "Total energy per element vs error", TOTAL_PJ, 1.0,
+             f"total energy per element (pJ), layer {shape}")):
+        caption = (f"{title}: sweep points (the Pareto-optimal ones connected) and the other "
+                   "specs (stars, labelled); error = quality summary \"error\", log scale.")
+        omitted = unplotted(entries, metric)
+        if omitted:
+            caption += f" Not plotted (no {metric.key} or no error): " + ", ".join(omitted) + "."
+
+        def draw(path: Path, metric: Metric = metric, scale: float = scale,
+                 ylabel: str = ylabel, title: str = title) -> None:
+            plot_pareto(entries, metric, scale, ylabel, title, path)
+
+        out.append(Figure(name, title, caption, draw))
+    return out
+
+
+BLOCK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
+                 "#edc948", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _bar_width(n: int) -> float:
+    return min(40.0, max(6.0, 1.0 + 0.55 * n))
+
+
+def _mark_missing(ax: Any, x: int, text: str) -> None:
+    ax.text(x, 0, text, rotation=90, ha="center", va="bottom", fontsize=7, color="#888888")
+
+
+def plot_area(entries: Sequence[Entry], path: Path) -> None:
+    fig = _new_figure(_bar_width(len(entries)), 5.0)
+    ax = fig.add_subplot()
+    blocks: list[str] = list(BLOCKS)
+    for e in entries:
+        bd = e.value("synth", ("area_breakdown",))[0]
+        if isinstance(bd, Mapping):
+            blocks += [str(k) for k in bd if k not in blocks]
+    bottoms = [0.0] * len(entries)
+    for bi, block in enumerate(blocks):
+        xs, hs, bs = [], [], []
+        for i, e in enumerate(entries):
+            v = e.number("synth", ("area_breakdown", block))
+            if v is not None and math.isfinite(v):
+                xs.append(i)
+                hs.append(v / 1e6)
+                bs.append(bottoms[i])
+                bottoms[i] += v / 1e6
+        if xs:
+            ax.bar(xs, hs, bottom=bs, label=block, color=BLOCK_COLOURS[bi % len(BLOCK_COLOURS)])
+    no_bd = [(i, e.number("synth", ("area_um2",))) for i, e in enumerate(entries)
+             if bottoms[i] == 0.0]
+    shown = [(i, v / 1e6) for i, v in no_bd if v is not None and math.isfinite(v)]
+    if shown:
+        ax.bar([i for i, _ in shown], [v for _, v in shown], color="#cccccc", hatch="//",
+               label="total (no breakdown)")
+    for i, v in no_bd:
+        if v is None:
+            _mark_missing(ax, i, "n/a: " + shorten(entries[i].value("synth", ("area_um2",))[1]
+                                                    or "no area", 40))
+    ax.set_xticks(range(len(entries)), [e.short for e in entries], rotation=40, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("area (mm²), hierarchical synthesis")
+    ax.set_title("Area by block")
+    ax.legend(fontsize=8, ncols=2)
+    fig.savefig(path, format="png")
+
+
+def plot_energy(entries: Sequence[Entry], path: Path, shape: str) -> None:
+    fig = _new_figure(_bar_width(len(entries)), 5.0)
+    ax = fig.add_subplot()
+    series: list[tuple[str, Metric, str]] = [("datapath (synthesis)", DP_PJ, "#4e79a7"),
+                                            ("off-chip memory", MEM_PJ, "#f28e2b")]
+    bottoms = [0.0] * len(entries)
+    for name, m, colour in series:
+        xs, hs, bs = [], [], []
+        for i, e in enumerate(entries):
+            v = e.number(m.stage, m.path)
+            if v is not None and math.isfinite(v):
+                xs.append(i)
+                hs.append(v)
+                bs.append(bottoms[i])
+                bottoms[i] += v
+        if xs:
+            ax.bar(xs, hs, bottom=bs, label=name, color=colour)
+    for i, e in enumerate(entries):
+        if e.number(MEM_PJ.stage, MEM_PJ.path) is None:
+            _mark_missing(ax, i, "n/a: " + shorten(e.value("energy", MEM_PJ.path)[1] or "", 40))
+        elif e.number(DP_PJ.stage, DP_PJ.path) is None:
+            ax.text(i, bottoms[i], "datapath n/a", rotation=90, ha="center", va="bottom",
+                    fontsize=7, color="#888888")
+    ax.set_xticks(range(len(entries)), [e.short for e in entries], rotation=40, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("energy per element (pJ), fwd + bwd")
+    ax.set_title(f"Energy per element: datapath vs off-chip memory\none BN layer {shape}, "
+                 "forward + backward", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.savefig(path, format="png")
+
+
+def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, title: str,
+                path: Path) -> None:
+    """Sweep points (front connected), other specs as labelled stars; entries without the
+    error or ``y`` are left out (:func:`unplotted`)."""
+    fig = _new_figure(8.0, 5.5)
+    ax = fig.add_subplot()
+    data: list[tuple[Entry, float, float]] = []
+    for e in entries:
+        p = error_and(e, y)
+        if p is not None:
+            data.append((e, p[0], p[1] / scale))
+    positive = [err for _, err, _ in data if err > 0]
+    floor = min(positive) / 10 if positive else 1e-12
+
+    def xpos(err: float) -> float:
+        return err if err > 0 else floor
+
+    sweeps = list(dict.fromkeys(e.sweep for e, _, _ in data if e.is_point))
+    for k, sweep in enumerate(sweeps):
+        colour = BLOCK_COLOURS[k % len(BLOCK_COLOURS)]
+        pts = [(err, v) for e, err, v in data if e.is_point and e.sweep == sweep]
+        ax.scatter([xpos(p[0]) for p in pts], [p[1] for p in pts], color=colour, alpha=0.45,
+                   s=28, label=f"sweep {sweep}")
+        front = [pts[i] for i in pareto_front(pts)]
+        ax.plot([xpos(p[0]) for p in front], [p[1] for p in front], "-o", color=colour,
+                markersize=6, label=f"Pareto front ({sweep})")
+    labelled: set[bool] = set()
+    for e, err, v in data:
+        if e.is_point:
+            continue
+        colour = "#d62728" if e.preset else "#555555"
+        ax.scatter([xpos(err)], [v], marker="*", s=180, color=colour, edgecolors="black",
+                   linewidths=0.6, zorder=3,
+                   label=None if e.preset in labelled else
+                   ("presets" if e.preset else "other specs"))
+        labelled.add(e.preset)
+        ax.annotate(e.label + (" (error 0)" if err <= 0 else ""), (xpos(err), v),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8, color=colour)
+    ax.set_xscale("log")
+    ys = [v for _, _, v in data if v > 0]
+    if ys and max(ys) > 4 * min(ys):
+        ax.set_yscale("log")
+        ylabel += " (log scale)"
+    ax.set_xlabel('numerical error: quality summary["error"] (log scale; 0 drawn at the floor)'
+                  if any(err <= 0 for _, err, _ in data)
+                  else 'numerical error: quality summary["error"] (log scale)')
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if data:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no spec has both values", transform=ax.transAxes, ha="center")
+    fig.savefig(path, format="png")
+
+
+def unplotted(entries: Sequence[Entry], y: Metric) -> list[str]:
+    """Labels of the entries a Pareto plot of ``y`` leaves out (no error or no ``y``)."""
+    return [e.label for e in entries if error_and(e, y) is None]

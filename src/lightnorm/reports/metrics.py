@@ -1,0 +1,148 @@
+"""The figures the report reads from the stages (where each is, how it is written) and those
+it derives from them: ratios against the baseline and Pareto fronts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .model import Entry
+from .text import fmt_count, fmt_err, fmt_int, fmt_mhz, fmt_mj, fmt_mm2, fmt_ns, fmt_sig
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number read from one stage's metrics, its display and CSV names and its format."""
+
+    key: str
+    header: str
+    stage: str
+    path: tuple[str, ...]
+    fmt: Callable[[float], str]
+
+
+def M(key: str, header: str, stage: str, path: str, fmt: Callable[[float], str]) -> Metric:
+    return Metric(key, header, stage, tuple(path.split(".")), fmt)
+
+
+SYNTH_METRICS = (
+    M("area_um2", "area (mm²)", "synth", "area_um2", fmt_mm2),
+    M("nand2_equivalents", "NAND2 eq.", "synth", "gate_equivalents.nand2_area", fmt_count),
+    M("fmax_mhz", "Fmax (MHz)", "synth", "fmax_mhz", fmt_mhz),
+    M("clock_ns", "clock (ns)", "synth", "clock_ns", fmt_ns),
+    M("power_forward_mw", "power fwd (mW)", "synth", "power_mw.forward", fmt_int),
+    M("power_backward_mw", "power bwd (mW)", "synth", "power_mw.backward", fmt_int),
+    M("energy_forward_pj_per_element", "energy/elem fwd (pJ)", "synth",
+      "energy_pj_per_element.forward", fmt_int),
+    M("energy_backward_pj_per_element", "energy/elem bwd (pJ)", "synth",
+      "energy_pj_per_element.backward", fmt_int),
+)
+ENERGY_METRICS = (
+    M("offchip_bytes_per_element_forward", "off-chip B/elem fwd", "energy",
+      "offchip_bytes_per_element.forward", fmt_sig),
+    M("offchip_bytes_per_element_backward", "off-chip B/elem bwd", "energy",
+      "offchip_bytes_per_element.backward", fmt_sig),
+    M("offchip_bytes_per_element_total", "off-chip B/elem total", "energy",
+      "offchip_bytes_per_element.total", fmt_sig),
+    M("memory_pj_per_element", "memory pJ/elem", "energy", "memory_pj_per_element", fmt_int),
+    M("datapath_pj_per_element", "datapath pJ/elem", "energy", "datapath_pj_per_element",
+      fmt_int),
+    M("total_pj_per_element", "total pJ/elem", "energy", "total_pj_per_element", fmt_int),
+    M("memory_pj", "memory per layer (mJ)", "energy", "memory_pj", fmt_mj),
+    M("total_pj", "total per layer (mJ)", "energy", "total_pj", fmt_mj),
+)
+QUALITY_METRICS = (
+    M("y_vs_own", "y vs own (rel. RMS)", "quality", "summary.y_vs_own", fmt_err),
+    M("dx_vs_own", "dx vs own (rel. RMS)", "quality", "summary.dx_vs_own", fmt_err),
+    M("y_vs_standard", "y vs standard (rel. RMS)", "quality", "summary.y_vs_standard", fmt_err),
+    M("dx_vs_standard", "dx vs standard (rel. RMS)", "quality", "summary.dx_vs_standard",
+      fmt_err),
+    M("error", "error (summary)", "quality", "summary.error", fmt_err),
+)
+_BY_KEY = {m.key: m for m in SYNTH_METRICS + ENERGY_METRICS + QUALITY_METRICS}
+AREA = _BY_KEY["area_um2"]
+FMAX = _BY_KEY["fmax_mhz"]
+E_FWD = _BY_KEY["energy_forward_pj_per_element"]
+E_BWD = _BY_KEY["energy_backward_pj_per_element"]
+BYTES = _BY_KEY["offchip_bytes_per_element_total"]
+MEM_PJ = _BY_KEY["memory_pj_per_element"]
+DP_PJ = _BY_KEY["datapath_pj_per_element"]
+TOTAL_PJ = _BY_KEY["total_pj_per_element"]
+ERROR = _BY_KEY["error"]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio against the baseline; ``inverse``: spec / baseline, else baseline / spec."""
+
+    key: str
+    header: str
+    metric: Metric
+    inverse: bool = False
+
+
+RATIOS = (
+    Ratio("area_ratio_baseline_over_spec", "area: baseline / spec (× smaller)", AREA),
+    Ratio("energy_forward_ratio_baseline_over_spec",
+          "energy/elem fwd: baseline / spec (× less)", E_FWD),
+    Ratio("energy_backward_ratio_baseline_over_spec",
+          "energy/elem bwd: baseline / spec (× less)", E_BWD),
+    Ratio("memory_energy_ratio_baseline_over_spec",
+          "memory energy: baseline / spec (× less)", MEM_PJ),
+    Ratio("total_energy_ratio_baseline_over_spec",
+          "total layer energy: baseline / spec (× less)", TOTAL_PJ),
+    Ratio("offchip_bytes_ratio_spec_over_baseline",
+          "off-chip bytes/elem: spec / baseline (fraction)", BYTES, inverse=True),
+)
+
+#: template-vs-XLS figures (lightnorm.cost.backend_compare): header, path in each side
+XLS_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
+    ("area (mm²)", ("area_um2",), fmt_mm2),
+    ("Fmax (MHz)", ("fmax_mhz",), fmt_mhz),
+    ("forward cycles", ("cycles", "forward"), fmt_int),
+    ("backward cycles", ("cycles", "backward"), fmt_int),
+    ("energy fwd (pJ/element)", ("energy_pj_per_element", "forward"), fmt_int),
+    ("energy bwd (pJ/element)", ("energy_pj_per_element", "backward"), fmt_int),
+)
+#: the two sides of the comparison: (key in the comparison record, display name)
+XLS_SIDES = (("template", "template"), ("xls", "XLS"))
+
+
+def ratio_of(num: float | None, den: float | None) -> float | None:
+    """``num / den`` when both are finite and positive, else None."""
+    if num is None or den is None or not math.isfinite(num) or not math.isfinite(den) \
+            or num <= 0 or den <= 0:
+        return None
+    return num / den
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point dominates, both coordinates minimised, by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front: list[int] = []
+    best = math.inf
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def error_and(e: Entry, y: Metric) -> tuple[float, float] | None:
+    """(error, y) of an entry when both are finite numbers: a point of the Pareto plots."""
+    err, val = e.number("quality", ERROR.path), e.number(y.stage, y.path)
+    if err is None or val is None or not math.isfinite(err) or not math.isfinite(val):
+        return None
+    return err, val
+
+
+def front_members(entries: Sequence[Entry], y: Metric) -> set[int]:
+    """Indices (Entry.index) on the (error, y) Pareto front of these entries."""
+    pts, idx = [], []
+    for e in entries:
+        p = error_and(e, y)
+        if p is not None:
+            pts.append(p)
+            idx.append(e.index)
+    return {idx[i] for i in pareto_front(pts)}

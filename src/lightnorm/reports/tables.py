@@ -1,0 +1,467 @@
+"""The report's tables: what each shows per entry (display cells) and exports (raw CSV values).
+
+A table's rows are lists of :class:`Cell` (formatted text, a CSS class, the reason a value is
+missing); ``csv_fields``/``csv_rows`` hold the raw values of the same table for its CSV. The
+rendering (:mod:`.render`) only lays them out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .metrics import (
+    AREA,
+    BYTES,
+    E_BWD,
+    E_FWD,
+    ERROR,
+    FMAX,
+    RATIOS,
+    TOTAL_PJ,
+    XLS_FIGURES,
+    XLS_SIDES,
+    M,
+    Metric,
+    front_members,
+    ratio_of,
+)
+from .model import (
+    BLOCKS,
+    IDENTITY_FIELDS,
+    PASSES,
+    STAGES,
+    Entry,
+    Stage,
+    as_number,
+    not_ok,
+    run_stages,
+)
+from .text import (
+    MISSING,
+    REASON_CHARS,
+    finished_text,
+    fmt_count,
+    fmt_db,
+    fmt_err,
+    fmt_mhz,
+    fmt_mm2,
+    fmt_ns,
+    fmt_pct,
+    fmt_ratio,
+    fmt_sig,
+    one_line,
+    shape_text,
+    shorten,
+    slug,
+    tools_text,
+)
+
+
+@dataclass
+class Cell:
+    text: str
+    cls: str = "text"          # num | text | missing | ok | bad
+    note: str | None = None    # HTML tooltip: why a value is missing
+    href: str | None = None    # HTML only (anchors of the detail sections)
+
+
+@dataclass
+class Column:
+    header: str
+    numeric: bool = False
+
+    @property
+    def md_align(self) -> str:
+        return "---:" if self.numeric else "---"
+
+
+@dataclass
+class Table:
+    """A displayed table and, when ``csv`` is set, its CSV export (raw values)."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[list[Cell]]
+    csv_fields: list[str] = field(default_factory=list)
+    csv_rows: list[list[Any]] = field(default_factory=list)
+    csv: str | None = None     # relative path, set when the table is exported
+
+
+def metric_cell(e: Entry, m: Metric) -> tuple[Cell, Any]:
+    """(display cell, raw CSV value) of one metric of one entry."""
+    raw, why = e.value(m.stage, m.path)
+    x = as_number(raw)
+    if x is None:
+        if why is None:
+            why = f"{m.stage}: {'.'.join(m.path)} is not a number ({raw!r})"
+        return Cell(MISSING, "missing", note=why), None
+    return Cell(m.fmt(x), "num"), raw
+
+
+def status_cell(st: Stage) -> tuple[Cell, str]:
+    if st.ok:
+        return Cell("ok", "ok"), "ok"
+    full = st.status_text()
+    return Cell(shorten(full), "bad", note=full), full
+
+
+def spec_cell(e: Entry) -> Cell:
+    text = e.label + (" (baseline)" if e.is_baseline else "")
+    return Cell(text, "text", href="#" + e.anchor)
+
+
+def verification_cell(st: Stage) -> tuple[Cell, Any]:
+    """csim/cosim: bit-exact, not bit-exact (mismatches), or the status and reason."""
+    if not st.ok:
+        return status_cell(st)
+    m = st.metrics
+    exact = m.get("bit_exact")
+    elements = as_number(m.get("elements"))
+    mism = as_number(m.get("mismatches"))
+    if exact is True:
+        n = f" ({fmt_count(elements)} elements)" if elements is not None else ""
+        return Cell("bit-exact" + n, "ok"), "bit-exact"
+    if exact is False:
+        detail = (f"{fmt_count(mism) if mism is not None else '?'} of "
+                  f"{fmt_count(elements) if elements is not None else '?'} differ")
+        return Cell(f"NOT bit-exact: {detail}", "bad"), "not bit-exact"
+    return Cell("ok (bit-exactness not reported)", "missing"), "ok"
+
+
+def per_spec_table(name: str, title: str, entries: Sequence[Entry],
+                    stage: str | None, metrics: Sequence[Metric]) -> Table:
+    """Row per entry: spec, the stage's status (if given), the metrics."""
+    columns = [Column("spec")]
+    fields = list(IDENTITY_FIELDS)
+    if stage is not None:
+        columns.append(Column(stage))
+        fields += [f"{stage}_status"]
+    columns += [Column(m.header, numeric=True) for m in metrics]
+    fields += [m.key for m in metrics]
+    rows, csv_rows = [], []
+    for e in entries:
+        row, raw = [spec_cell(e)], e.identity()
+        if stage is not None:
+            c, r = status_cell(e.stage(stage))
+            row.append(c)
+            raw.append(r)
+        for m in metrics:
+            c, r = metric_cell(e, m)
+            row.append(c)
+            raw.append(r)
+        rows.append(row)
+        csv_rows.append(raw)
+    return Table(name, title, columns, rows, fields, csv_rows)
+
+
+def overview_table(entries: Sequence[Entry]) -> Table:
+    metrics = (AREA, FMAX, E_FWD, E_BWD, BYTES, TOTAL_PJ, ERROR)
+    t = per_spec_table("overview", "Overview", entries, None, metrics)
+    t.columns.insert(1, Column("kind"))
+    t.columns += [Column("csim"), Column("cosim"), Column("stages not ok")]
+    t.csv_fields.insert(len(IDENTITY_FIELDS), "kind")
+    t.csv_fields += ["csim", "cosim", "stages_not_ok"]
+    for e, row, raw in zip(entries, t.rows, t.csv_rows, strict=True):
+        row.insert(1, Cell(e.kind))
+        raw.insert(len(IDENTITY_FIELDS), e.kind)
+        for st in ("csim", "cosim"):
+            c, r = verification_cell(e.stage(st))
+            c.text = shorten(c.text, 40) if c.cls == "bad" else c.text
+            row.append(c)
+            raw.append(r)
+        text = not_ok(e, run_stages(entries))
+        row.append(Cell(shorten(text, 2 * REASON_CHARS), "bad", note=text) if text
+                   else Cell("none", "ok"))
+        raw.append(text)
+    return t
+
+
+def area_table(entries: Sequence[Entry]) -> Table:
+    extra = []
+    for e in entries:
+        bd = e.value("synth", ("area_breakdown",))[0]
+        if isinstance(bd, Mapping):
+            extra += [str(k) for k in bd if k not in BLOCKS and k not in extra]
+    blocks = [*BLOCKS, *extra]
+    metrics = [M(f"{b}_um2", f"{b} (mm²)", "synth", f"area_breakdown.{b}", fmt_mm2)
+               for b in blocks]
+    metrics.append(replace(AREA, header="total (mm²)"))
+    return per_spec_table("area_by_block", "Area by block", entries, "synth", metrics)
+
+
+def verification_table(entries: Sequence[Entry]) -> Table:
+    columns = [Column("spec"), Column("csim"), Column("csim finished"), Column("cosim"),
+               Column("cosim cycles", numeric=True), Column("cosim finished"),
+               Column("tool versions")]
+    fields = [*IDENTITY_FIELDS]
+    for st in ("csim", "cosim"):
+        fields += [f"{st}_status", f"{st}_reason", f"{st}_bit_exact", f"{st}_elements",
+                   f"{st}_mismatches", f"{st}_finished", f"{st}_duration_s"]
+    fields += ["cosim_cycles", "tool_versions"]
+    rows, csv_rows = [], []
+    for e in entries:
+        csim, cosim = e.stage("csim"), e.stage("cosim")
+        tools: dict[str, Any] = {**csim.tool_versions, **cosim.tool_versions}
+        cycles, cycles_raw = metric_cell(e, M("cycles", "", "cosim", "cycles", fmt_count))
+        row = [spec_cell(e), verification_cell(csim)[0], Cell(finished_text(csim.finished)),
+               verification_cell(cosim)[0], cycles, Cell(finished_text(cosim.finished)),
+               Cell(tools_text(tools))]
+        raw = e.identity()
+        for rec in (csim, cosim):
+            m = rec.metrics if rec.ok else {}
+            raw += [rec.status, rec.reason, m.get("bit_exact"), m.get("elements"),
+                    m.get("mismatches"), rec.finished, rec.duration_s]
+        raw += [cycles_raw, json.dumps(tools, sort_keys=True) if tools else None]
+        rows.append(row)
+        csv_rows.append(raw)
+    return Table("verification", "Verification", columns, rows, fields, csv_rows)
+
+
+def ratio_table(entries: Sequence[Entry], base: Entry) -> Table:
+    columns = [Column("spec")] + [Column(r.header, numeric=True) for r in RATIOS]
+    fields = [*IDENTITY_FIELDS] + [r.key for r in RATIOS]
+    rows, csv_rows = [], []
+    for e in entries:
+        row, raw = [spec_cell(e)], e.identity()
+        for r in RATIOS:
+            mine, bas = e.number(r.metric.stage, r.metric.path), \
+                base.number(r.metric.stage, r.metric.path)
+            value = ratio_of(mine, bas) if r.inverse else ratio_of(bas, mine)
+            if value is None:
+                why = e.value(r.metric.stage, r.metric.path)[1] if mine is None else (
+                    f"baseline has no {r.metric.key}" if bas is None else "not positive")
+                row.append(Cell(MISSING, "missing", note=why))
+            else:
+                row.append(Cell(fmt_ratio(value), "num"))
+            raw.append(value)
+        rows.append(row)
+        csv_rows.append(raw)
+    return Table("ratios", f"Ratios against the baseline ({base.label})", columns, rows,
+                 fields, csv_rows)
+
+
+def _bare(header: str) -> str:
+    """A column header without its unit: ``area (mm²)`` -> ``area``."""
+    return re.sub(r"\s*\([^)]*\)$", "", header)
+
+
+def xls_tables(entries: Sequence[Entry]) -> list[Table]:
+    """Per spec with a synth_xls stage: both designs at their common clock (figures, ratios)
+    and the area of each block of both."""
+    rows_of = [e for e in entries if "synth_xls" in e.stages]
+    if not rows_of:
+        return []
+    columns = [Column("spec"), Column("synth_xls"), Column("common clock (ns)", True),
+               Column("both meet it")]
+    fields = [*IDENTITY_FIELDS, "synth_xls_status", "clock_ns", "both_met"]
+    for header, path, _ in XLS_FIGURES:
+        key = "_".join(path)
+        columns += [Column(f"{header} {name}", True) for _, name in XLS_SIDES]
+        columns.append(Column(f"{_bare(header)}: XLS / template", True))
+        fields += [f"{key}_{side}" for side, _ in XLS_SIDES] + [f"{key}_ratio_xls_over_template"]
+    b_columns = [Column("spec"), Column("block"), Column("template (mm²)", True),
+                 Column("XLS (mm²)", True), Column("XLS / template", True)]
+    b_fields = [*IDENTITY_FIELDS, "block", "area_um2_template", "area_um2_xls",
+                "ratio_xls_over_template"]
+    rows, csv_rows, b_rows, b_csv = [], [], [], []
+    for e in rows_of:
+        comp, why = e.value("synth_xls", ("comparison",))
+        if not isinstance(comp, Mapping):
+            comp, why = {}, why or "synth_xls reports no comparison"
+        clock, met = as_number(comp.get("clock_ns")), comp.get("both_met")
+        row = [spec_cell(e), status_cell(e.stage("synth_xls"))[0],
+               Cell(fmt_ns(clock), "num") if clock is not None else Cell(MISSING, "missing",
+                                                                           note=why),
+               Cell("yes", "ok") if met is True else Cell("no", "bad") if met is False
+               else Cell(MISSING, "missing", note=why)]
+        raw = [*e.identity(), e.stage("synth_xls").status_text(), clock,
+               met if isinstance(met, bool) else None]
+        for _, path, fmt in XLS_FIGURES:
+            vals = []
+            for side, _ in XLS_SIDES:
+                cur: Any = comp.get(side)
+                for k in path:
+                    cur = cur.get(k) if isinstance(cur, Mapping) else None
+                v = as_number(cur)
+                vals.append(v)
+                row.append(Cell(fmt(v), "num") if v is not None
+                           else Cell(MISSING, "missing", note=why or f"no {'.'.join(path)}"))
+            ratio = ratio_of(vals[1], vals[0])
+            row.append(Cell(fmt_ratio(ratio), "num") if ratio is not None
+                       else Cell(MISSING, "missing", note="needs both values"))
+            raw += [*vals, ratio]
+        rows.append(row)
+        csv_rows.append(raw)
+        areas = [comp.get(side, {}).get("area_breakdown") if isinstance(comp.get(side), Mapping)
+                 else None for side, _ in XLS_SIDES]
+        if all(isinstance(a, Mapping) for a in areas):
+            for block in BLOCKS:
+                t, x = (as_number(a.get(block)) for a in areas)  # type: ignore[union-attr]
+                ratio = ratio_of(x, t)
+                b_rows.append([spec_cell(e), Cell(block)] + [
+                    Cell(fmt_mm2(v), "num") if v is not None else Cell(MISSING, "missing")
+                    for v in (t, x)] + [Cell(fmt_ratio(ratio), "num") if ratio is not None
+                                        else Cell(MISSING, "missing", note="needs both")])
+                b_csv.append([*e.identity(), block, t, x, ratio])
+    return [Table("template_vs_xls", "Template RTL vs XLS RTL at a common clock", columns, rows,
+                  fields, csv_rows),
+            Table("template_vs_xls_blocks", "Area by block, template RTL vs XLS RTL", b_columns,
+                  b_rows, b_fields, b_csv)]
+
+
+def quality_distributions(entries: Sequence[Entry]) -> Table:
+    columns = [Column("spec"), Column("distribution"), Column("tensor"), Column("reference"),
+               Column("rel. RMS", True), Column("max abs err", True), Column("SQNR (dB)", True)]
+    fields = [*IDENTITY_FIELDS, "distribution", "tensor", "reference", "rel_rms",
+              "max_abs_err", "sqnr_db"]
+    rows, csv_rows = [], []
+    for e in entries:
+        dists = e.value("quality", ("distributions",))[0]
+        if not isinstance(dists, Mapping):
+            continue
+        for dist, tensors in dists.items():
+            for tensor, refs in (tensors.items() if isinstance(tensors, Mapping) else ()):
+                for ref, vals in (refs.items() if isinstance(refs, Mapping) else ()):
+                    vals = vals if isinstance(vals, Mapping) else {}
+                    row = [spec_cell(e), Cell(str(dist)), Cell(str(tensor)), Cell(str(ref))]
+                    raw = [*e.identity(), dist, tensor, ref]
+                    for key, fmt in (("rel_rms", fmt_err), ("max_abs_err", fmt_err),
+                                     ("sqnr_db", fmt_db)):
+                        x = as_number(vals.get(key))
+                        row.append(Cell(fmt(x), "num") if x is not None
+                                   else Cell(MISSING, "missing", note=f"no {key}"))
+                        raw.append(vals.get(key) if x is not None else None)
+                    rows.append(row)
+                    csv_rows.append(raw)
+    return Table("quality_distributions", "Numerical error per input distribution", columns,
+                 rows, fields, csv_rows)
+
+
+def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
+    coords = list(dict.fromkeys(k for e in entries for k in (e.point or {})))
+    on_area, on_energy = front_members(entries, AREA), front_members(entries, TOTAL_PJ)
+    columns = ([Column("spec")] + [Column(str(k)) for k in coords]
+               + [Column(AREA.header, True), Column(TOTAL_PJ.header, True),
+                  Column(ERROR.header, True), Column("Pareto: area vs error"),
+                  Column("Pareto: energy vs error"), Column("stages not ok")])
+    fields = [*IDENTITY_FIELDS, *(str(k) for k in coords), AREA.key, TOTAL_PJ.key, ERROR.key,
+              "pareto_area_error", "pareto_energy_error", "stages_not_ok"]
+    rows, csv_rows = [], []
+    for e in entries:
+        row, raw = [spec_cell(e)], e.identity()
+        for k in coords:
+            v = (e.point or {}).get(k)
+            row.append(Cell(MISSING if v is None else str(v), "num" if v is not None
+                            else "missing"))
+            raw.append(v)
+        for m in (AREA, TOTAL_PJ, ERROR):
+            c, r = metric_cell(e, m)
+            row.append(c)
+            raw.append(r)
+        for front, m in ((on_area, AREA), (on_energy, TOTAL_PJ)):
+            if e.number(m.stage, m.path) is None or e.number(ERROR.stage, ERROR.path) is None:
+                row.append(Cell(MISSING, "missing", note=f"no {m.key} or no error"))
+                raw.append(None)
+            else:
+                row.append(Cell("yes", "ok") if e.index in front else Cell("no"))
+                raw.append(e.index in front)
+        bad = not_ok(e, ("synth", "energy", "quality"))
+        row.append(Cell(shorten(bad, 2 * REASON_CHARS), "bad", note=bad) if bad
+                   else Cell(""))
+        raw.append(bad)
+        rows.append(row)
+        csv_rows.append(raw)
+    return Table(f"sweep_{slug(sweep)}", f"Sweep {sweep}", columns, rows, fields, csv_rows)
+
+
+def kv_table(name: str, title: str, items: Iterable[tuple[str, str]]) -> Table:
+    return Table(name, title, [Column("item"), Column("value")],
+                 [[Cell(k), Cell(v)] for k, v in items])
+
+
+def detail_tables(e: Entry) -> list[Table]:
+    """The tables of one entry's detail section: facts, stages, area by block, numerical error
+    per input distribution."""
+    facts = [("spec", e.spec), ("spec hash", e.spec_hash or MISSING), ("kind", e.kind)]
+    if e.point is not None:
+        facts += [(str(k), str(v)) for k, v in e.point.items()]
+    synth = e.stage("synth")
+    if synth.ok:
+        m = synth.metrics
+        met = m.get("timing_met")
+        clock = as_number(m.get("clock_ns"))
+        fmax = as_number(m.get("fmax_mhz"))
+        timing = MISSING if met is None else ("met" if met else "NOT met")
+        if clock is not None:
+            timing += f" at {fmt_ns(clock)} ns"
+        if fmax is not None:
+            timing += f" (Fmax {fmt_mhz(fmax)} MHz)"
+        facts.append(("timing", timing))
+        if m.get("timing_flow"):
+            facts.append(("timing netlist flow", str(m["timing_flow"])))
+        cp = m.get("critical_path")
+        if isinstance(cp, Mapping) and cp:
+            facts.append(("critical path", " -> ".join(str(cp[k]) for k in ("start", "end")
+                                                       if cp.get(k))
+                          + (f" ({fmt_ns(a)} ns)" if (a := as_number(cp.get("arrival_ns")))
+                             is not None else "")))
+        cpe = m.get("cycles_per_element")
+        if isinstance(cpe, Mapping):
+            facts += [(f"cycles per element ({p})", fmt_sig(x)) for p in PASSES
+                      if (x := as_number(cpe.get(p))) is not None]
+        if m.get("liberty"):
+            facts.append(("liberty", str(m["liberty"])))
+        ge = m.get("gate_equivalents")
+        for k, v in (ge.items() if isinstance(ge, Mapping) else ()):
+            x = as_number(v)
+            facts.append((f"gate equivalents ({k})", fmt_count(x) if x is not None else MISSING))
+    notes = synth.metrics.get("notes") if synth.ok else None
+    if isinstance(notes, list):
+        facts += [("synthesis note", one_line(n)) for n in notes]
+    energy = e.stage("energy")
+    shape = energy.metrics.get("shape") if energy.ok else None
+    if shape:
+        facts.append(("energy layer shape", shape_text(shape)))
+    facts_t = kv_table("facts", "Facts", facts)
+
+    stages = Table("stages", "Stages", [Column("stage"), Column("status"), Column("finished"),
+                                        Column("duration (s)", True), Column("tool versions")],
+                   [])
+    for name in dict.fromkeys([*STAGES, *e.stages]):
+        st = e.stage(name)
+        tools = dict(st.tool_versions)
+        if st.ok and isinstance(st.metrics.get("tool_versions"), Mapping):
+            tools.update(st.metrics["tool_versions"])
+        stages.rows.append([
+            Cell(name), Cell(st.status_text(), "ok" if st.ok else "bad"),
+            Cell(finished_text(st.finished)),
+            Cell(fmt_sig(st.duration_s) if st.duration_s is not None else MISSING, "num"),
+            Cell(tools_text(tools)),
+        ])
+    tables = [facts_t, stages]
+
+    bd = e.value("synth", ("area_breakdown",))[0]
+    total = e.number("synth", ("area_um2",))
+    if isinstance(bd, Mapping) and bd:
+        blocks = Table("blocks", "Area by block", [Column("block"), Column("mm²", True),
+                                                    Column("share", True)], [])
+        for b in [*[b for b in BLOCKS if b in bd], *[b for b in bd if b not in BLOCKS]]:
+            x = as_number(bd[b])
+            share = ratio_of(x, total) if x else (0.0 if x == 0 and total else None)
+            blocks.rows.append([Cell(str(b)),
+                                Cell(fmt_mm2(x), "num") if x is not None else Cell(MISSING),
+                                Cell(fmt_pct(100 * share), "num") if share is not None
+                                else Cell(MISSING, "missing")])
+        tables.append(blocks)
+    dist = quality_distributions([e])
+    if dist.rows:
+        for row in dist.rows:
+            del row[0]
+        del dist.columns[0]
+        tables.append(dist)
+    return tables

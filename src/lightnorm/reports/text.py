@@ -1,0 +1,125 @@
+"""How the report writes numbers and short texts: the only place a number becomes text.
+
+Every function takes a plain float (or a string) and returns what a table cell, a figure label
+or a header line shows; a non-finite number is shown as itself (``nan``, ``inf``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: the text of a cell without a value (the reason is in the cell's note)
+MISSING = "—"
+TIMES = "×"
+#: longest reason shown in a table cell (the full text is in its note)
+REASON_CHARS = 90
+
+
+def _finite_or_text(value: float) -> str | None:
+    return None if math.isfinite(value) else str(value)
+
+
+def fmt_sig(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits, fixed notation between 1e-3 and 1e6, else scientific."""
+    bad = _finite_or_text(value)
+    if bad is not None:
+        return bad
+    if value == 0:
+        return "0"
+    mag = abs(value)
+    if 1e-3 <= mag < 1e6:
+        decimals = max(0, digits - 1 - math.floor(math.log10(mag)))
+        return f"{value:.{decimals}f}"
+    return f"{value:.{digits - 1}e}"
+
+
+def fmt_mm2(um2: float) -> str:
+    """um2 shown as mm2 with 3 decimals."""
+    return _finite_or_text(um2) or f"{um2 / 1e6:.3f}"
+
+
+def fmt_mhz(mhz: float) -> str:
+    return _finite_or_text(mhz) or f"{mhz:.1f}"
+
+
+def fmt_int(value: float) -> str:
+    """pJ, mW, cycles: integers."""
+    return _finite_or_text(value) or f"{value:.0f}"
+
+
+def fmt_count(value: float) -> str:
+    """Large counts (gate equivalents, elements) with thousands separators."""
+    return _finite_or_text(value) or f"{value:,.0f}"
+
+
+def fmt_ns(value: float) -> str:
+    return _finite_or_text(value) or f"{value:.2f}"
+
+
+def fmt_mj(pj: float) -> str:
+    """pJ shown as mJ, 3 significant digits."""
+    return fmt_sig(pj / 1e9)
+
+
+def fmt_err(value: float) -> str:
+    """Errors: 3 significant digits, scientific (``1.23e-03``)."""
+    bad = _finite_or_text(value)
+    if bad is not None:
+        return bad
+    return "0" if value == 0 else f"{value:.2e}"
+
+
+def fmt_db(value: float) -> str:
+    return _finite_or_text(value) or f"{value:.1f}"
+
+
+def fmt_ratio(value: float) -> str:
+    """Ratios: 3 significant digits (``3.25×``, ``0.266×``)."""
+    return fmt_sig(value) + TIMES
+
+
+def fmt_pct(value: float) -> str:
+    return _finite_or_text(value) or f"{value:.1f}%"
+
+
+def one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def shorten(text: str, limit: int = REASON_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def tools_text(versions: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {one_line(v) if v is not None else '(unknown)'}"
+                     for k, v in sorted(versions.items())) or MISSING
+
+
+def finished_text(finished: str | None) -> str:
+    if not finished:
+        return MISSING
+    return finished.replace("T", " ")
+
+
+def shape_text(shape: Any) -> str:
+    if isinstance(shape, (list, tuple)):
+        return "(" + ", ".join(str(d) for d in shape) + ")"
+    return str(shape)
+
+
+def point_text(point: Mapping[str, Any]) -> str:
+    """``man_bits=7, block=16`` (the last component of each key, the whole key on a clash)."""
+    shorts = [str(k).rsplit(".", 1)[-1] for k in point]
+    out = []
+    for (key, value), short in zip(point.items(), shorts, strict=True):
+        name = short if shorts.count(short) == 1 else str(key)
+        out.append(f"{name}={value}")
+    return ", ".join(out)
+
+
+def slug(text: str) -> str:
+    """A lower-case name made of letters, digits and dashes (anchors, CSV file names)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "spec"

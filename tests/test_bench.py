@@ -1,0 +1,83 @@
+"""``lightnorm bench``: one command for every benchmark (lightnorm.bench, docs/benchmarks.md).
+
+The listing and each benchmark's options through the real command line, bad input as one line
+and exit 2, and the cheap benchmarks run on tiny inputs (the golden one needs PyTorch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lightnorm.bench import BENCHMARKS
+from lightnorm.cli import main
+
+NAMES = ("golden", "csim", "cosim", "synth", "flow", "train", "xls")
+
+
+def test_bench_help_lists_every_benchmark(capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # one line per benchmark
+    assert main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert set(BENCHMARKS) == set(NAMES)
+    listed = {line.split()[0]: " ".join(line.split()[1:]) for line in out.splitlines()
+              if line.startswith("    ") and line.split()[0] in NAMES}
+    assert listed == BENCHMARKS
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: lightnorm bench {name} ")
+    assert f"lightnorm bench {name}" in out.split("options:")[0]  # the description's usage
+    assert "--json" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench"], "required: NAME"),
+    (["bench", "nope"], "invalid choice: 'nope'"),
+    (["bench", "cosim", "--shape", "1,2"], "--shape: '1,2'"),
+    (["bench", "golden", "--repeat", "0"], "--repeat: '0'"),
+    (["bench", "csim", "--bogus"], "unrecognized arguments: --bogus"),
+    (["bench", "cosim", "--stress", "2"], "--stress = 2.0"),
+    (["bench", "xls", "--clock-ns", "-1"], "--clock-ns = -1.0"),
+    (["bench", "synth", "--lightnorm", "no-such-spec"], "no-such-spec"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lightnorm: error: ") and err.count("\n") == 1 and message in err
+
+
+def test_csim_benchmark_on_a_tiny_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "csim", "--shape", "2", "2", "8", "8", "--repeat", "1"]
+    assert main([*argv, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["shape"] == [2, 2, 8, 8] and res["repeat"] == 1
+    for p in ("forward", "backward"):
+        assert res[p]["csim_elements_per_s"] > 0 and res[p]["golden_elements_per_s"] > 0
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("spec lightnorm, shape (2, 2, 8, 8), 256 elements, best of 1")
+    assert [ln.split()[0] for ln in lines[1:]] == ["pass", "forward", "backward"]
+
+
+@pytest.mark.torch
+def test_golden_benchmark_on_a_tiny_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "golden", "--shape", "2,3,8,8", "--repeat", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["elements"] == 384 and res["golden_elements_per_s"] > 0
+    assert res["ratio_golden_over_torch"] > 0
+
+
+def test_python_m_lightnorm_is_the_same_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "lightnorm", "bench", "--help"],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "COLUMNS": "120"})
+    assert done.returncode == 0 and all(f"    {n} " in done.stdout for n in NAMES)
