@@ -116,6 +116,16 @@ def test_stage_keys_follow_their_inputs() -> None:
                         st.tool_versions("csim")) == k["csim"]
 
 
+@pytest.mark.parametrize("patterns", [st.CSIM_SOURCES, st.COSIM_SOURCES, st.SYNTH_SOURCES,
+                                      st.GOLDEN_SOURCES], ids=["csim", "cosim", "synth", "golden"])
+def test_stage_source_patterns_name_existing_files(patterns: tuple[str, ...]) -> None:
+    """A source pattern of a stage key that matches nothing (a file moved) would leave that
+    code out of the key: every pattern matches a file of the package."""
+    root = Path(st.__file__).parents[1]
+    for pattern in patterns:
+        assert any(p.is_file() for p in root.glob(pattern)), pattern
+
+
 def test_failed_stage_is_recorded_and_the_rest_goes_on(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(spec: Any, opts: Any, deps: Any) -> st.Result:

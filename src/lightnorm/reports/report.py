@@ -3,7 +3,8 @@ figures (PNG) and CSV exports of every table (docs/report.md).
 
 Input: one summary per spec (or sweep point) as the flow's results store produces them - spec
 name and hash, preset flag, sweep name and point coordinates, and a record per stage (``csim``,
-``cosim``, ``synth``, ``energy``, ``quality``, optionally ``synth_xls``) with its status, reason,
+``cosim``, ``synth``, ``energy``, ``quality``, optionally a backend comparison such as
+``synth_xls``) with its status, reason,
 finish time, duration, tool versions and metrics. Any stage may be missing or not ``ok``: the
 report shows that (status and reason, ``—`` in the cells it would have filled), never a zero.
 
@@ -42,6 +43,7 @@ from typing import Any
 
 import jinja2
 
+from ..backends import DEFAULT_BACKEND, Backend, compared_backends, get_backend
 from ..errors import LightnormError
 
 __all__ = ["BLOCKS", "STAGES", "ReportError", "ReportFiles", "build_report", "pareto_front"]
@@ -51,7 +53,6 @@ STAGES = ("csim", "cosim", "synth", "energy", "quality")
 #: the synthesis area blocks (docs/synthesis.md, "Blocks"), in report order
 BLOCKS = ("statistics", "finalize", "normalize", "bfp_codec", "backward", "control")
 PASSES = ("forward", "backward")
-#: the synthesis stages compared in the "template RTL vs XLS RTL" table: (reference, other)
 
 MISSING = "—"
 TIMES = "×"
@@ -676,8 +677,8 @@ def _bare(header: str) -> str:
     return re.sub(r"\s*\([^)]*\)$", "", header)
 
 
-#: template-vs-XLS figures (lightnorm.cost.backend_compare): header, path in each side
-XLS_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
+#: figures of a backend comparison (lightnorm.cost.backend_compare): header, path in each side
+BACKEND_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
     ("area (mm²)", ("area_um2",), fmt_mm2),
     ("Fmax (MHz)", ("fmax_mhz",), fmt_mhz),
     ("forward cycles", ("cycles", "forward"), fmt_int),
@@ -685,43 +686,45 @@ XLS_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
     ("energy fwd (pJ/element)", ("energy_pj_per_element", "forward"), fmt_int),
     ("energy bwd (pJ/element)", ("energy_pj_per_element", "backward"), fmt_int),
 )
-XLS_SIDES = (("template", "template"), ("xls", "XLS"))
-
-
-def _xls_comparison(entries: Sequence[Entry]) -> list[Table]:
-    """Per spec with a synth_xls stage: both designs at their common clock (figures, ratios)
-    and the area of each block of both."""
-    rows_of = [e for e in entries if "synth_xls" in e.stages]
+def _backend_comparison(entries: Sequence[Entry], ref: Backend, other: Backend) -> list[Table]:
+    """Per spec with the flow stage of ``other`` (``synth_xls``): both designs at their common
+    clock (figures, ratios) and the area of each block of both."""
+    stage = other.flow_stage
+    rows_of = [e for e in entries if stage in e.stages]
     if not rows_of:
         return []
-    columns = [Column("spec"), Column("synth_xls"), Column("common clock (ns)", True),
+    sides = ((ref.name, ref.label), (other.name, other.label))
+    over = f"{other.label} / {ref.label}"
+    ratio_key = f"ratio_{other.name}_over_{ref.name}"
+    columns = [Column("spec"), Column(stage), Column("common clock (ns)", True),
                Column("both meet it")]
-    fields = [*IDENTITY_FIELDS, "synth_xls_status", "clock_ns", "both_met"]
-    for header, path, _ in XLS_FIGURES:
+    fields = [*IDENTITY_FIELDS, f"{stage}_status", "clock_ns", "both_met"]
+    for header, path, _ in BACKEND_FIGURES:
         key = "_".join(path)
-        columns += [Column(f"{header} {name}", True) for _, name in XLS_SIDES]
-        columns.append(Column(f"{_bare(header)}: XLS / template", True))
-        fields += [f"{key}_{side}" for side, _ in XLS_SIDES] + [f"{key}_ratio_xls_over_template"]
-    b_columns = [Column("spec"), Column("block"), Column("template (mm²)", True),
-                 Column("XLS (mm²)", True), Column("XLS / template", True)]
-    b_fields = [*IDENTITY_FIELDS, "block", "area_um2_template", "area_um2_xls",
-                "ratio_xls_over_template"]
+        columns += [Column(f"{header} {label}", True) for _, label in sides]
+        columns.append(Column(f"{_bare(header)}: {over}", True))
+        fields += [f"{key}_{side}" for side, _ in sides] + [f"{key}_{ratio_key}"]
+    b_columns = [Column("spec"), Column("block")] + [Column(f"{label} (mm²)", True)
+                                                      for _, label in sides] + [
+        Column(over, True)]
+    b_fields = [*IDENTITY_FIELDS, "block", *(f"area_um2_{side}" for side, _ in sides),
+                ratio_key]
     rows, csv_rows, b_rows, b_csv = [], [], [], []
     for e in rows_of:
-        comp, why = e.value("synth_xls", ("comparison",))
+        comp, why = e.value(stage, ("comparison",))
         if not isinstance(comp, Mapping):
-            comp, why = {}, why or "synth_xls reports no comparison"
+            comp, why = {}, why or f"{stage} reports no comparison"
         clock, met = _num(comp.get("clock_ns")), comp.get("both_met")
-        row = [_spec_cell(e), _status_cell(e.stage("synth_xls"))[0],
+        row = [_spec_cell(e), _status_cell(e.stage(stage))[0],
                Cell(fmt_ns(clock), "num") if clock is not None else Cell(MISSING, "missing",
                                                                            note=why),
                Cell("yes", "ok") if met is True else Cell("no", "bad") if met is False
                else Cell(MISSING, "missing", note=why)]
-        raw = [*e.identity(), e.stage("synth_xls").status_text(), clock,
+        raw = [*e.identity(), e.stage(stage).status_text(), clock,
                met if isinstance(met, bool) else None]
-        for _, path, fmt in XLS_FIGURES:
+        for _, path, fmt in BACKEND_FIGURES:
             vals = []
-            for side, _ in XLS_SIDES:
+            for side, _ in sides:
                 cur: Any = comp.get(side)
                 for k in path:
                     cur = cur.get(k) if isinstance(cur, Mapping) else None
@@ -736,7 +739,7 @@ def _xls_comparison(entries: Sequence[Entry]) -> list[Table]:
         rows.append(row)
         csv_rows.append(raw)
         areas = [comp.get(side, {}).get("area_breakdown") if isinstance(comp.get(side), Mapping)
-                 else None for side, _ in XLS_SIDES]
+                 else None for side, _ in sides]
         if all(isinstance(a, Mapping) for a in areas):
             for block in BLOCKS:
                 t, x = (_num(a.get(block)) for a in areas)  # type: ignore[union-attr]
@@ -746,9 +749,10 @@ def _xls_comparison(entries: Sequence[Entry]) -> list[Table]:
                     for v in (t, x)] + [Cell(fmt_ratio(ratio), "num") if ratio is not None
                                         else Cell(MISSING, "missing", note="needs both")])
                 b_csv.append([*e.identity(), block, t, x, ratio])
-    return [Table("template_vs_xls", "Template RTL vs XLS RTL at a common clock", columns, rows,
-                  fields, csv_rows),
-            Table("template_vs_xls_blocks", "Area by block, template RTL vs XLS RTL", b_columns,
+    vs = f"{ref.label} RTL vs {other.label} RTL"
+    return [Table(f"{ref.name}_vs_{other.name}", f"{vs[0].upper()}{vs[1:]} at a common clock",
+                  columns, rows, fields, csv_rows),
+            Table(f"{ref.name}_vs_{other.name}_blocks", f"Area by block, {vs}", b_columns,
                   b_rows, b_fields, b_csv)]
 
 
@@ -1274,18 +1278,22 @@ def build_report(
             "bit-exact or the number of differing elements."],
             [_verification_table(entries)], []),
     ]
-    xls = _xls_comparison(entries)
-    if xls:
-        sections.append(Section("xls", "Template RTL vs XLS RTL", [
-            "The same spec synthesized from the template-generated RTL and from the RTL of "
-            "the XLS backend (XLS-HLS-generated arithmetic, statistics step and finalize in "
-            "the template's streaming shell; its pipelines scheduled by XLS at the spec's "
-            "clock), same library, flow and workload, at one common clock: the spec's clock, "
-            "or, when either design misses it, the slower critical period + 5% on a 0.5 ns "
-            "grid, synthesized again (lightnorm.cost.backend_compare; 'both meet it' says "
-            "whether that worked). Cycles: of the simulated activity workload, per pass. "
-            "Ratios: XLS / template (> 1: XLS is larger, faster, slower in cycles or uses "
-            "more energy)."], xls, []))
+    ref = get_backend(DEFAULT_BACKEND)
+    for other in compared_backends():
+        tables = _backend_comparison(entries, ref, other)
+        if tables:
+            vs = f"{ref.label} RTL vs {other.label} RTL"
+            sections.append(Section(other.name, f"{vs[0].upper()}{vs[1:]}", [
+                f"The same spec synthesized as the {ref.label} backend's design and as the "
+                f"{other.label} backend's ({other.description}; pipelines it schedules itself "
+                "are scheduled at the spec's clock), same library, flow and workload, at one "
+                "common clock: the "
+                "spec's clock, or, when either design misses it, the slower critical period "
+                "+ 5% on a 0.5 ns grid, synthesized again (lightnorm.cost.backend_compare; "
+                "'both meet it' says whether that worked). Cycles: of the simulated activity "
+                f"workload, per pass. Ratios: {other.label} / {ref.label} (> 1: "
+                f"{other.label} is larger, faster, slower in cycles or uses more energy)."],
+                tables, []))
 
     pareto_figs: list[tuple[Figure, Metric, float, str]] = []
     if sweeps:
