@@ -32,9 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 #: upward imports known today, each to be removed by moving code down (this list must match:
-#: when one is fixed, delete it here). backends.xls takes the port list of an XLS-generated
-#: module (verify.xls_sim.ports) - XLS tool knowledge that belongs in tools.xls.
-KNOWN_UPWARD = ["lightnorm.backends.xls (backends) -> lightnorm.verify.xls_sim (verify)"]
+#: when one is fixed, delete it here)
+KNOWN_UPWARD: list[str] = []
 
 
 def layer_of(module: str) -> int:

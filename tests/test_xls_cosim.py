@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,9 +94,10 @@ def test_design_structure(preset: str) -> None:
     """Every add/mul/cvt of the template design outside the finalize is an adapter around an
     XLS module; the lanes' normalize and dx arithmetic and the x/dy storage decoders of the
     lanes are generated per-lane modules around XLS modules (norm_lane, dx_lane, bfp_cvt/cvt)
-    inside the backend's copies of the lane pipelines, which keep the template's register
-    stages; ln_finalize (template ports) runs two XLS pipelines and no template operator; the
-    wrapper and the rest of the shell are the template's, byte for byte."""
+    inside the lane pipelines (the template's, with the XLS backend's blocks), which keep the
+    template's register stages; ln_finalize (template ports) runs two XLS pipelines and no
+    template operator; the wrapper and the rest of the shell are the template's, byte for
+    byte."""
     spec = load(preset)
     tpl = rtl.render_rtl(spec)
     b = backend.build(spec)
@@ -242,15 +244,18 @@ def test_finalize_and_iterative_options() -> None:
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_lint_wall_clean_with_waivers(preset: str) -> None:
-    """``verilator --lint-only -Wall`` of the XLS design is clean with backend.LINT_WAIVERS;
-    without them the only warnings are partly used node wires inside XLS-generated files."""
+def test_lint_wall_clean_with_waivers(preset: str, tmp_path: Path) -> None:
+    """``verilator --lint-only -Wall`` of the XLS design is clean with the backend's
+    ``lint_waivers``; without them the only warnings are partly used node wires inside
+    XLS-generated files."""
     files = backend.render_xls_rtl(load(preset))
-    log = vlt.lint({**files, "waivers.vlt": backend.LINT_WAIVERS}, rtl.TOP,
-                   extra=["waivers.vlt"])
+    waivers = backend.XlsBackend.lint_waivers
+    assert waivers == backend.LINT_WAIVERS
+    log = vlt.lint({**files, "waivers.vlt": waivers}, rtl.TOP, extra=["waivers.vlt"])
     assert "%Warning" not in log and "%Error" not in log
     try:
-        bare = vlt.lint(files, rtl.TOP)
+        # in tmp_path: the failing lint's log outlives the call
+        bare = vlt.lint(files, rtl.TOP, workdir=tmp_path)
     except ToolError as e:
         assert e.tool == "verilator" and e.returncode
         bare = e.tail

@@ -108,7 +108,8 @@ def test_flow_stage_synth_xls(results: dict[str, Any], monkeypatch: pytest.Monke
     # both designs at one clock where both meet timing (tiny: the spec's 5 ns is missed)
     comp = metrics["comparison"]
     assert comp["both_met"] and comp["template"]["timing_met"] and comp["xls"]["timing_met"]
-    assert comp["clock_ns"] == metrics["clock_ns"] > spec.hw.clock_ns == comp["xls_clock_ns"]
+    assert comp["clock_ns"] == metrics["clock_ns"] > spec.hw.clock_ns == comp["schedule_clock_ns"]
+    assert (comp["reference"], comp["backend"]) == ("template", "xls")
     assert [r["clock_ns"] for r in comp["rounds"]][0] == spec.hw.clock_ns
     # one step: the netlists stay mapped at 5 ns, only the constraint moves, so the second
     # clock (the slower critical period + 5 %) is met by both
@@ -131,4 +132,6 @@ def test_common_clock() -> None:
     assert bc.common_clock([4.0, 4.1], 5.0) == 5.5  # met by both already: still moves on
     assert bc.common_clock([20.0], 20.5) == 21.0
     with pytest.raises(SpecError):
-        bc.compare_backends(from_dict(TINY), max_rounds=0)
+        bc.compare_backends(from_dict(TINY), backend="xls", max_rounds=0)
+    with pytest.raises(SpecError, match="one of template, xls"):
+        bc.compare_backends(from_dict(TINY), backend="vhdl")

@@ -53,20 +53,21 @@ def compile_time(spec_name: str) -> dict[str, Any]:
 
 
 def synth_pair(spec_name: str, clock_ns: float | None, liberty: str | None) -> dict[str, Any]:
+    from lightnorm.backends import xls as backend
     from lightnorm.cost.backend_compare import compare_backends
 
-    c = compare_backends(load(spec_name), liberty, clock_ns)
-    t, x, summary = c.template, c.xls, c.summary()
+    c = compare_backends(load(spec_name), liberty, clock_ns, backend=backend.XlsBackend.name)
+    t, x, summary = c.reference, c.other, c.summary()
     xa = x.xls_area_um2 or 0.0
     return {
         "clock_ns": c.clock_ns, "both_met": c.both_met, "clocks_tried": len(c.rounds),
-        "xls_clock_ns": c.xls_clock_ns, "liberty": x.liberty,
+        "xls_clock_ns": c.schedule_clock_ns, "liberty": x.liberty,
         "template_area_um2": t.area_um2, "xls_area_um2": x.area_um2,
         "area_ratio": x.area_um2 / t.area_um2, "xls_generated_um2": xa,
         "xls_generated_share": xa / x.area_um2 if x.area_um2 else None,
         "template_fmax_mhz": t.fmax_mhz, "xls_fmax_mhz": x.fmax_mhz,
-        "template_cycles": summary["template"]["cycles"],
-        "xls_cycles": summary["xls"]["cycles"],
+        "template_cycles": summary[t.backend]["cycles"],
+        "xls_cycles": summary[x.backend]["cycles"],
         "template_pj_per_element": t.energy_pj_per_element,
         "xls_pj_per_element": x.energy_pj_per_element,
         "area_by_block": {b: [t.area_breakdown.get(b), x.area_breakdown.get(b)]

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+
+from lightnorm.backends import DEFAULT_BACKEND, backend_names, get_backend
 from lightnorm.errors import UsageError
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """``--backend NAME``: the design under ``lightnorm_top``, one of the registered backends."""
+    parser.add_argument("--backend", choices=backend_names(), default=DEFAULT_BACKEND,
+                        help="design under lightnorm_top: " + "; ".join(
+                            f"{n}: {get_backend(n).description}" for n in backend_names())
+                        + f" (default {DEFAULT_BACKEND})")
 
 
 def parse_shape(text: str, max_elems: int | None = None, example: str = "8,16,14,14"

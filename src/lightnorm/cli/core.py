@@ -438,9 +438,7 @@ def _cosim_args(parser: argparse.ArgumentParser) -> None:
     _verify_args(parser)
     parser.add_argument("--waves", action="store_true",
                         help="build with FST tracing and keep the waveform of a failing run")
-    parser.add_argument("--backend", choices=("template", "xls"), default="template",
-                        help="design under lightnorm_top: the template RTL (default) or its "
-                             "shell around XLS-generated arithmetic (docs/xls.md)")
+    cliargs.add_backend_argument(parser)
 
 
 def cmd_cosim(args: argparse.Namespace) -> int:
@@ -450,7 +448,7 @@ def cmd_cosim(args: argparse.Namespace) -> int:
     shape = parse_shape(args.shape)
     check_channel_elems(spec, shape[0] * shape[2] * shape[3])
     result = cosim.compare(spec, shape, args.seed, args.pass_, waves=args.waves,
-                           backend=getattr(args, "backend", "template"))
+                           backend=args.backend)
     return report_verification(result, args.json, "co-simulation")
 
 

@@ -65,8 +65,9 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
                    help="specs run in parallel on a local process pool (default: the CPUs)")
     p.add_argument("--stages", default=None, metavar="LIST",
                    help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
-                        " (default " + ",".join(st.STAGES) + "; synth_xls: the XLS backend's "
-                        "design, docs/xls.md)")
+                        " (default " + ",".join(st.STAGES) + "".join(
+                            f"; {s}: the {n} backend's design synthesized next to the "
+                            "default one's" for s, n in st.BACKEND_STAGES.items()) + ")")
     p.add_argument("--clock-ns", type=float, default=None, metavar="T",
                    help="synthesis clock period (default each spec's hw.clock_ns)")
     p.add_argument("--liberty", default=None, metavar="PATH",

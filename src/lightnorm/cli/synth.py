@@ -1,4 +1,4 @@
-"""``lightnorm synth SPEC [--liberty PATH] [--clock-ns T] [--backend template|xls] [--json]``:
+"""``lightnorm synth SPEC [--liberty PATH] [--clock-ns T] [--backend NAME] [--json]``:
 area, timing, power and energy of a spec's RTL (:func:`lightnorm.cost.synth.synthesize`,
 docs/synthesis.md; the xls backend: docs/xls.md).
 
@@ -15,7 +15,8 @@ import json
 import math
 import sys
 
-from lightnorm.cli.args import parse_shape
+from lightnorm.backends import DEFAULT_BACKEND, get_backend
+from lightnorm.cli.args import add_backend_argument, parse_shape
 from lightnorm.errors import UsageError
 from lightnorm.jsonsafe import json_safe
 from lightnorm.spec import load
@@ -39,9 +40,7 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing/power netlist: hier (map per module, then flatten; "
                              "default: works for every preset), flat (flatten, then map; ABC "
                              "crashes on fp32-baseline), auto (flat, hier if ABC crashes)")
-    parser.add_argument("--backend", choices=("template", "xls"), default="template",
-                        help="design under lightnorm_top: the template RTL (default) or its "
-                             "shell around XLS-generated arithmetic (docs/xls.md)")
+    add_backend_argument(parser)
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute every stage instead of reading the cache")
     parser.epilog = ("area from a hierarchical synthesis; timing and power from a flat, "
@@ -66,7 +65,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                      activity=ActivityConfig(shape=shape, seed=seed),
                      flow=getattr(args, "flow", "hier"),
                      use_cache=not getattr(args, "no_cache", False),
-                     backend=getattr(args, "backend", "template"))
+                     backend=getattr(args, "backend", DEFAULT_BACKEND))
     data = res.to_dict()
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
@@ -86,7 +85,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     summary.add_row("area (hierarchical)", f"{res.area_um2:,.0f} um2 ({res.area_um2 / 1e6:.3f} "
                     "mm2)")
     if res.xls_area_um2 is not None:
-        summary.add_row("XLS-generated modules (xls_*)", f"{res.xls_area_um2:,.0f} um2 ("
+        summary.add_row(f"{get_backend(res.backend).label}-generated modules",
+                        f"{res.xls_area_um2:,.0f} um2 ("
                         f"{100 * res.xls_area_um2 / res.area_um2:.1f}% of the area)"
                         if res.area_um2 else "-")
     summary.add_row("area (flat, buffered: timing/power netlist)", f"{res.area_flat_um2:,.0f} um2")

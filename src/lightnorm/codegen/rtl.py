@@ -10,11 +10,19 @@ The Verilog templates use their own Jinja2 environment whose delimiters cannot o
 Verilog: ``<% %>`` statements, ``<@ @>`` expressions, ``<# #>`` comments (``{{ }}``/``{# #}``
 clash with replication and concatenation, ``<< >>`` with shifts). See docs/rtl.md for the
 architecture and the port list of ``lightnorm_top``.
+
+The extension point of other backends (:mod:`lightnorm.backends`): :func:`render_design` renders
+any module of the design from an :class:`Override` instead, a template that ``extends`` the
+module's own and replaces some of its Jinja blocks - the unit templates' ``description`` and
+``body`` (their data ports: :data:`UNIT_PORTS`), the lanes' ``x_decode``, ``dy_decode``,
+``norm_lane``, ``dy_centre``, ``dx_weight``, ``dx_lane`` and the finalize's ``description`` and
+``body``; the port lists and everything outside the blocks stay the template's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -122,6 +130,37 @@ def exp_bound(fmts: list[FPFormat], bfps: list[BFPFormat], lanes: int) -> int:
 
 
 # ---- the module registry -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitPorts:
+    """The data ports of a unit template, in port-list order: what a backend connects when it
+    puts its own logic into the unit's ``body`` block. ``handshake``: an iterative unit, whose
+    port list is ``clk, rst, start, <inputs>, valid, <output>`` (``start`` samples the inputs
+    and clears ``valid``; ``valid`` rises when the output holds the result)."""
+
+    inputs: tuple[str, ...]
+    output: str
+    handshake: bool = False
+
+    def names(self) -> list[str]:
+        """Every port of the unit, in the template's order."""
+        if self.handshake:
+            return ["clk", "rst", "start", *self.inputs, "valid", self.output]
+        return [*self.inputs, self.output]
+
+
+#: unit template -> its ports (tests/test_backends.py checks them against the rendered units)
+UNIT_PORTS = {
+    "fp_add.v.j2": UnitPorts(("a", "b"), "y"),
+    "fp_mul.v.j2": UnitPorts(("a", "b"), "y"),
+    "fp_cvt.v.j2": UnitPorts(("in",), "out"),
+    "fp_recip.v.j2": UnitPorts(("a",), "y", handshake=True),
+    "fp_sqrt.v.j2": UnitPorts(("a",), "y", handshake=True),
+    "bfp_scan.v.j2": UnitPorts(("in_data",), "scan"),
+    "bfp_quant.v.j2": UnitPorts(("in", "eb"), "out"),
+    "ln_bfp_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
+}
 
 
 @dataclass
@@ -481,17 +520,42 @@ def design_files() -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Override:
+    """A backend's version of one module of the template design: ``template`` starts with
+    ``<% extends base %>`` (``base`` is the module's own template) and overrides some of its
+    blocks; ``ctx`` is added to the module's context."""
+
+    template: str
+    ctx: Mapping[str, Any] = field(default_factory=dict)
+
+
+def render_design(c: dict[str, Any], overrides: Mapping[str, Override] | None = None
+                  ) -> dict[str, str]:
+    """The Verilog files (``<module>.v`` -> text) of a design context (:func:`rtl_context`),
+    each module rendered from its template or, when ``overrides`` names it, its override."""
+    todo = dict(overrides or {})
+    jobs = [(name[:-2], tpl, c["ctx"]) for tpl, name in design_files().items()]
+    jobs += [(name, m.template, m.ctx) for name, m in c["modules"].mods.items()]
+    out: dict[str, str] = {}
+    for module, tpl, ctx in jobs:
+        o = todo.pop(module, None)
+        out[f"{module}.v"] = (render_template(tpl, ctx) if o is None
+                              else render_template(o.template, {**ctx, **o.ctx, "base": tpl}))
+    if todo:
+        raise ValueError(f"overrides of modules the design does not have: {sorted(todo)}")
+    return dict(sorted(out.items()))
+
+
+def with_file_list(files: dict[str, str]) -> dict[str, str]:
+    """``files`` plus ``lightnorm.f``, the sorted list of their names (tools read it)."""
+    out = {**files, "lightnorm.f": "".join(f"{f}\n" for f in sorted(files))}
+    return dict(sorted(out.items()))
+
+
 def render_rtl(spec: Spec) -> dict[str, str]:
     """Every Verilog file of a spec's design (relative name -> text), plus a file list."""
-    c = rtl_context(spec)
-    ctx = c["ctx"]
-    out: dict[str, str] = {}
-    for tpl, name in design_files().items():
-        out[name] = render_template(tpl, ctx)
-    out.update(c["modules"].text())
-    files = sorted(out)
-    out["lightnorm.f"] = "".join(f"{f}\n" for f in files)
-    return dict(sorted(out.items()))
+    return with_file_list(render_design(rtl_context(spec)))
 
 
 def verilog_sources(files: dict[str, str]) -> list[str]:
@@ -557,7 +621,7 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
 
 
 __all__ = [
-    "Modules", "TB_TOP", "TOP", "UNIT_TOP", "Unit", "environment", "finalize_program",
-    "render_rtl", "render_tb", "render_unit_harness", "rtl_context", "spec_formats",
-    "verilog_sources",
+    "Modules", "Override", "TB_TOP", "TOP", "UNIT_PORTS", "UNIT_TOP", "Unit", "UnitPorts",
+    "environment", "finalize_program", "render_design", "render_rtl", "render_tb",
+    "render_unit_harness", "rtl_context", "spec_formats", "verilog_sources", "with_file_list",
 ]

@@ -1,4 +1,5 @@
-"""Template RTL against XLS RTL at a clock where both meet timing (docs/xls.md, "Cost").
+"""A backend's design against the default backend's (the template RTL) at a clock where both
+meet timing (docs/xls.md, "Cost").
 
 The XLS backend's pipelines are scheduled by XLS against its own delay model (``sky130`` by
 default) at the spec's clock; the synthesis library (OSU 0.18 um by default) is slower, so at the
@@ -8,12 +9,12 @@ and, when either misses it, moves that common clock to the slower of the two cri
 (plus a margin, on a 0.5 ns grid) and times both again, until both meet or the rounds run out.
 
 What moves is only the timing constraint: both timing netlists stay mapped at the start clock
-(``map_clock_ns``), and the XLS design stays the one XLS scheduled at the spec's clock
-(``xls_clock_ns``). Re-mapping at the looser clock would let ABC trade the slack for area and
-slow the critical path down again (measured on the tests' tiny spec: the XLS design's path went
-from 14.7 ns mapped at 5 ns to 17.3 ns mapped at 15.5 ns and 18.7 ns at 18.5 ns), and
-rescheduling XLS would refill each stage to its sky130 estimate of the new clock; neither
-converges. A fixed netlist under a new constraint does, in one step.
+(``map_clock_ns``), and a design that schedules its own pipelines stays the one scheduled at the
+spec's clock (``schedule_clock_ns``). Re-mapping at the looser clock would let ABC trade the
+slack for area and slow the critical path down again (measured on the tests' tiny spec: the XLS
+design's path went from 14.7 ns mapped at 5 ns to 17.3 ns mapped at 15.5 ns and 18.7 ns at
+18.5 ns), and rescheduling XLS would refill each stage to its sky130 estimate of the new
+clock; neither converges. A fixed netlist under a new constraint does, in one step.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightnorm.backends import DEFAULT_BACKEND, get_backend
 from lightnorm.cost.activity import ActivityConfig
 from lightnorm.cost.synth import SynthResult, synthesize
 from lightnorm.spec import Spec, SpecError
@@ -50,22 +52,22 @@ def _latency(r: SynthResult) -> dict[str, Any]:
 
 @dataclass
 class BackendComparison:
-    """Both designs timed at ``clock_ns``, their timing netlists mapped at ``map_clock_ns``
-    (``both_met``: both meet it)."""
+    """The designs of ``backend`` and ``reference`` timed at ``clock_ns``, their timing netlists
+    mapped at ``map_clock_ns`` (``both_met``: both meet it)."""
 
     spec: str
     clock_ns: float
-    xls_clock_ns: float
+    schedule_clock_ns: float
     map_clock_ns: float
     both_met: bool
-    template: SynthResult
-    xls: SynthResult
-    #: every clock tried: clock, and per backend fmax_mhz / timing_met
+    reference: SynthResult
+    other: SynthResult
+    #: every clock tried: clock, and per backend name fmax_mhz / timing_met
     rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def ratios(self) -> dict[str, float | None]:
-        """XLS / template of area, Fmax, energy per element and cycles per pass."""
-        t, x = self.template, self.xls
+        """Backend / reference of area, Fmax, energy per element and cycles per pass."""
+        t, x = self.reference, self.other
 
         def q(a: float | None, b: float | None) -> float | None:
             return a / b if a is not None and b else None
@@ -87,39 +89,41 @@ class BackendComparison:
                     "energy_pj_per_element": r.energy_pj_per_element,
                     "cycles": _latency(r), "cache_key": r.cache_key}
 
-        return {"spec": self.spec, "clock_ns": self.clock_ns, "xls_clock_ns": self.xls_clock_ns,
-                "map_clock_ns": self.map_clock_ns, "both_met": self.both_met, "rounds": self.rounds,
-                "template": side(self.template), "xls": side(self.xls),
-                "xls_area_um2": self.xls.xls_area_um2, "ratios": self.ratios()}
+        return {"spec": self.spec, "clock_ns": self.clock_ns,
+                "schedule_clock_ns": self.schedule_clock_ns, "map_clock_ns": self.map_clock_ns,
+                "both_met": self.both_met, "rounds": self.rounds,
+                "reference": self.reference.backend, "backend": self.other.backend,
+                self.reference.backend: side(self.reference), self.other.backend: side(self.other),
+                "xls_area_um2": self.other.xls_area_um2, "ratios": self.ratios()}
 
 
 def compare_backends(spec: Spec, liberty: str | Path | None = None,
                      clock_ns: float | None = None, activity: ActivityConfig | None = None, *,
-                     flow: str = "hier", cache: Path | None = None,
+                     backend: str, reference: str = DEFAULT_BACKEND, flow: str = "hier",
+                     cache: Path | None = None,
                      max_rounds: int = MAX_ROUNDS) -> BackendComparison:
-    """Synthesize the template and the XLS design, timed at a common clock both meet.
+    """Synthesize the designs of ``backend`` and ``reference`` (backend names), timed at a
+    common clock both meet.
 
-    Starts at ``clock_ns`` (default the spec's clock, also the XLS scheduling clock and the
-    clock both timing netlists are mapped at) and moves the common clock as the module
-    docstring says; ``both_met`` is False when ``max_rounds`` clocks did not suffice (the last
-    one is reported)."""
+    Starts at ``clock_ns`` (default the spec's clock, also the clock a backend's own pipelines
+    are scheduled at and the clock both timing netlists are mapped at) and moves the common
+    clock as the module docstring says; ``both_met`` is False when ``max_rounds`` clocks did
+    not suffice (the last one is reported)."""
     if max_rounds < 1:
         raise SpecError("max_rounds", max_rounds, "at least 1")
-    xclk = float(spec.hw.clock_ns)
-    clk = float(clock_ns if clock_ns is not None else xclk)
+    names = (get_backend(reference).name, get_backend(backend).name)
+    sclk = float(spec.hw.clock_ns)
+    clk = float(clock_ns if clock_ns is not None else sclk)
     map_clk = clk
     rounds: list[dict[str, Any]] = []
     for i in range(max_rounds):
-        t = synthesize(spec, liberty, clk, activity, flow=flow, cache=cache,
-                       map_clock_ns=map_clk)
-        x = synthesize(spec, liberty, clk, activity, flow=flow, cache=cache, backend="xls",
-                       xls_clock_ns=xclk, map_clock_ns=map_clk)
-        rounds.append({"clock_ns": clk,
-                       "template": {"fmax_mhz": t.fmax_mhz, "timing_met": t.timing_met},
-                       "xls": {"fmax_mhz": x.fmax_mhz, "timing_met": x.timing_met}})
+        t, x = (synthesize(spec, liberty, clk, activity, flow=flow, cache=cache, backend=n,
+                           schedule_clock_ns=sclk, map_clock_ns=map_clk) for n in names)
+        rounds.append({"clock_ns": clk, **{n: {"fmax_mhz": r.fmax_mhz, "timing_met": r.timing_met}
+                                           for n, r in zip(names, (t, x), strict=True)}})
         met = t.timing_met and x.timing_met
         if met or i + 1 == max_rounds:
-            return BackendComparison(spec.name, clk, xclk, map_clk, met, t, x, rounds)
+            return BackendComparison(spec.name, clk, sclk, map_clk, met, t, x, rounds)
         clk = common_clock([_period(t), _period(x)], clk)
     raise AssertionError("unreachable")
 

@@ -1,6 +1,7 @@
 """Area, timing, power and energy of a spec's RTL on a standard-cell library (docs/synthesis.md).
 
-``synthesize(spec)`` renders ``lightnorm_top`` (:func:`lightnorm.codegen.rtl.render_rtl`) and
+``synthesize(spec)`` renders ``lightnorm_top`` (the design of a backend,
+:func:`lightnorm.backends.get_backend`; by default the template RTL) and
 
 1. **area** - synthesizes it hierarchically with Yosys (``synth``; ``dfflibmap``/``abc`` on the
    liberty) and reads the per-module local areas (``stat -liberty -json``); walking the module
@@ -43,7 +44,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from lightnorm.codegen.rtl import TOP, render_rtl, verilog_sources
+from lightnorm.backends import DEFAULT_BACKEND, get_backend
+from lightnorm.codegen.rtl import TOP, verilog_sources
 from lightnorm.cost.activity import ActivityConfig, PassActivity, simulate, sources_for
 from lightnorm.cost.activity.netlist import (
     Liberty,
@@ -529,9 +531,11 @@ class SynthResult:
     cache_key: str
     #: True when this object came from the cache
     cached: bool = False
-    #: the design under ``lightnorm_top``: "template" RTL or "xls" (lightnorm.backends.xls)
-    backend: str = "template"
-    #: area of the XLS-generated modules (``xls_*``) in the hierarchical synthesis (xls backend)
+    #: the design under ``lightnorm_top``: a backend's name (:mod:`lightnorm.backends`)
+    backend: str = DEFAULT_BACKEND
+    #: area of the modules another tool generated (``Backend.generated_modules``: the XLS
+    #: backend's ``xls_*``) in the hierarchical synthesis; None for a design without any
+    #: (the name predates other backends; cached results carry it)
     xls_area_um2: float | None = None
     #: the delay target the timing netlist was mapped at (None: ``clock_ns``)
     map_clock_ns: float | None = None
@@ -597,8 +601,8 @@ def _period_ns(name: str, value: float | None, default: float) -> float:
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
-               timeout_s: float | None = None, backend: str = "template",
-               xls_clock_ns: float | None = None,
+               timeout_s: float | None = None, backend: str = DEFAULT_BACKEND,
+               schedule_clock_ns: float | None = None,
                map_clock_ns: float | None = None) -> SynthResult:
     """Synthesize ``spec``'s ``lightnorm_top`` and report area, timing, power and energy.
 
@@ -606,11 +610,11 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     (default ``spec.hw.clock_ns``); ``activity``: the simulated workload (default
     :class:`ActivityConfig`: x ~ N(0, 1), dy ~ N(0, 0.01^2), 2 channels of 256 beats);
     ``flow``: how the timing/power netlist is made (:func:`synth_flat`): "flat", "hier", or
-    "auto" (flat, and hier when ABC crashes on the flat design); ``backend``: "template"
-    (:func:`render_rtl`) or "xls" (the template shell around XLS-generated arithmetic,
-    :func:`lightnorm.backends.xls.render_xls_rtl`, its pipelines scheduled by XLS at
-    ``xls_clock_ns``, default this clock; the switching activity and cycle counts come from a
-    simulation of the design synthesized, whichever backend); ``map_clock_ns``: the delay
+    "auto" (flat, and hier when ABC crashes on the flat design); ``backend``: the design's
+    backend (:func:`lightnorm.backends.backend_names`: the template RTL, or the template
+    shell around XLS-generated logic), whose own pipelines (if any) are scheduled at
+    ``schedule_clock_ns``, default this clock (the switching activity and cycle counts come
+    from a simulation of the design synthesized, whichever backend); ``map_clock_ns``: the delay
     target ABC maps the timing netlist at (default ``clock_ns``; ABC trades speed for area
     when the target is loose, so a netlist mapped at a tight target and timed at a looser
     clock is a fixed netlist under a new constraint). Raises
@@ -625,18 +629,11 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     cfg = (activity or ActivityConfig()).resolve(spec)
     shape = cfg.shape or (1, 1, 1, 1)
     check_channel_elems(spec, shape[0] * shape[2] * shape[3])  # SpecError before any tool runs
-    if backend not in ("template", "xls"):
-        raise SpecError("backend", backend, "template or xls")
+    b = get_backend(backend)
     lib = library(liberty)
-    backend_key: tuple[str, ...] = ()
-    if backend == "xls":
-        from lightnorm.backends.xls import render_xls_rtl
-        from lightnorm.tools.xls import xls_version
-
-        files = render_xls_rtl(spec, clock_ns=_period_ns("xls_clock_ns", xls_clock_ns, clk))
-        backend_key = ("backend", backend, xls_version())
-    else:
-        files = render_rtl(spec)
+    files = b.render(spec, clock_ns=_period_ns("schedule_clock_ns", schedule_clock_ns, clk))
+    tag = b.cache_tag()
+    backend_key = ("backend", *tag) if tag else ()
     rtl_hash = files_digest(files)
     key = _digest("result", spec.hash, rtl_hash, lib.sha256, clk, yosys_package_version(),
                   sta_version(), verilator_version(), cfg.to_dict(), SCRIPT_VERSION,
@@ -658,12 +655,16 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         notes.append("cell types without area in the hierarchical stat: "
                      + ", ".join(hier.stat.unknown_area_types))
     breakdown = area_breakdown(hier.stat)
-    xls_area = None
-    if backend == "xls":
-        xls_area = area_breakdown(hier.stat, classify_fn=lambda m, parent, _top: (
-            "xls" if m.startswith("xls_") or parent == "xls" else "template")).get("xls", 0.0)
-        notes.append("xls backend: switching activity and cycle counts from a simulation of "
-                     "the XLS design itself")
+    generated_area = None
+    generated = b.generated_modules(files)
+    if generated:
+        # a generated module and everything below it against the rest
+        generated_area = area_breakdown(hier.stat, classify_fn=lambda m, parent, _top: (
+            "generated" if m in generated or parent == "generated" else "shell")
+        ).get("generated", 0.0)
+    if b.name != DEFAULT_BACKEND:
+        notes.append(f"{b.name} backend: switching activity and cycle counts from a simulation "
+                     "of its design itself")
     if not hier.generic_transistors_complete:
         notes.append("stat -tech cmos did not know every generic cell: the transistor count "
                       "is a lower bound")
@@ -767,7 +768,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         seconds={"hierarchical_synthesis": hier.seconds, "flat_synthesis": flat.seconds,
                  "activity_build": sim.build_seconds, "activity_simulation": sim.sim_seconds,
                  "sta": sta_secs, "total_this_call": time.perf_counter() - t_start},
-        notes=notes, cache_key=key[:32], backend=backend, xls_area_um2=xls_area,
+        notes=notes, cache_key=key[:32], backend=b.name, xls_area_um2=generated_area,
         map_clock_ns=map_clk if map_clk != clk else None,
     )
     result_file.parent.mkdir(parents=True, exist_ok=True)

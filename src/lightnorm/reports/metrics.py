@@ -96,8 +96,8 @@ RATIOS = (
           "off-chip bytes/elem: spec / baseline (fraction)", BYTES, inverse=True),
 )
 
-#: template-vs-XLS figures (lightnorm.cost.backend_compare): header, path in each side
-XLS_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
+#: figures of a backend comparison (lightnorm.cost.backend_compare): header, path in each side
+BACKEND_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
     ("area (mm²)", ("area_um2",), fmt_mm2),
     ("Fmax (MHz)", ("fmax_mhz",), fmt_mhz),
     ("forward cycles", ("cycles", "forward"), fmt_int),
@@ -105,8 +105,6 @@ XLS_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
     ("energy fwd (pJ/element)", ("energy_pj_per_element", "forward"), fmt_int),
     ("energy bwd (pJ/element)", ("energy_pj_per_element", "backward"), fmt_int),
 )
-#: the two sides of the comparison: (key in the comparison record, display name)
-XLS_SIDES = (("template", "template"), ("xls", "XLS"))
 
 
 def ratio_of(num: float | None, den: float | None) -> float | None:

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..backends import Backend
 from .metrics import (
     AREA,
+    BACKEND_FIGURES,
     BYTES,
     E_BWD,
     E_FWD,
@@ -22,8 +24,6 @@ from .metrics import (
     FMAX,
     RATIOS,
     TOTAL_PJ,
-    XLS_FIGURES,
-    XLS_SIDES,
     M,
     Metric,
     front_members,
@@ -250,40 +250,45 @@ def _bare(header: str) -> str:
     return re.sub(r"\s*\([^)]*\)$", "", header)
 
 
-def xls_tables(entries: Sequence[Entry]) -> list[Table]:
-    """Per spec with a synth_xls stage: both designs at their common clock (figures, ratios)
-    and the area of each block of both."""
-    rows_of = [e for e in entries if "synth_xls" in e.stages]
+def backend_tables(entries: Sequence[Entry], ref: Backend, other: Backend) -> list[Table]:
+    """Per spec with the flow stage of ``other`` (``synth_xls``): both designs at their common
+    clock (figures, ratios) and the area of each block of both."""
+    stage = other.flow_stage
+    rows_of = [e for e in entries if stage in e.stages]
     if not rows_of:
         return []
-    columns = [Column("spec"), Column("synth_xls"), Column("common clock (ns)", True),
+    sides = ((ref.name, ref.label), (other.name, other.label))
+    over = f"{other.label} / {ref.label}"
+    ratio_key = f"ratio_{other.name}_over_{ref.name}"
+    columns = [Column("spec"), Column(stage), Column("common clock (ns)", True),
                Column("both meet it")]
-    fields = [*IDENTITY_FIELDS, "synth_xls_status", "clock_ns", "both_met"]
-    for header, path, _ in XLS_FIGURES:
+    fields = [*IDENTITY_FIELDS, f"{stage}_status", "clock_ns", "both_met"]
+    for header, path, _ in BACKEND_FIGURES:
         key = "_".join(path)
-        columns += [Column(f"{header} {name}", True) for _, name in XLS_SIDES]
-        columns.append(Column(f"{_bare(header)}: XLS / template", True))
-        fields += [f"{key}_{side}" for side, _ in XLS_SIDES] + [f"{key}_ratio_xls_over_template"]
-    b_columns = [Column("spec"), Column("block"), Column("template (mm²)", True),
-                 Column("XLS (mm²)", True), Column("XLS / template", True)]
-    b_fields = [*IDENTITY_FIELDS, "block", "area_um2_template", "area_um2_xls",
-                "ratio_xls_over_template"]
+        columns += [Column(f"{header} {label}", True) for _, label in sides]
+        columns.append(Column(f"{_bare(header)}: {over}", True))
+        fields += [f"{key}_{side}" for side, _ in sides] + [f"{key}_{ratio_key}"]
+    b_columns = [Column("spec"), Column("block")] + [Column(f"{label} (mm²)", True)
+                                                      for _, label in sides] + [
+        Column(over, True)]
+    b_fields = [*IDENTITY_FIELDS, "block", *(f"area_um2_{side}" for side, _ in sides),
+                ratio_key]
     rows, csv_rows, b_rows, b_csv = [], [], [], []
     for e in rows_of:
-        comp, why = e.value("synth_xls", ("comparison",))
+        comp, why = e.value(stage, ("comparison",))
         if not isinstance(comp, Mapping):
-            comp, why = {}, why or "synth_xls reports no comparison"
+            comp, why = {}, why or f"{stage} reports no comparison"
         clock, met = as_number(comp.get("clock_ns")), comp.get("both_met")
-        row = [spec_cell(e), status_cell(e.stage("synth_xls"))[0],
+        row = [spec_cell(e), status_cell(e.stage(stage))[0],
                Cell(fmt_ns(clock), "num") if clock is not None else Cell(MISSING, "missing",
                                                                            note=why),
                Cell("yes", "ok") if met is True else Cell("no", "bad") if met is False
                else Cell(MISSING, "missing", note=why)]
-        raw = [*e.identity(), e.stage("synth_xls").status_text(), clock,
+        raw = [*e.identity(), e.stage(stage).status_text(), clock,
                met if isinstance(met, bool) else None]
-        for _, path, fmt in XLS_FIGURES:
+        for _, path, fmt in BACKEND_FIGURES:
             vals = []
-            for side, _ in XLS_SIDES:
+            for side, _ in sides:
                 cur: Any = comp.get(side)
                 for k in path:
                     cur = cur.get(k) if isinstance(cur, Mapping) else None
@@ -298,7 +303,7 @@ def xls_tables(entries: Sequence[Entry]) -> list[Table]:
         rows.append(row)
         csv_rows.append(raw)
         areas = [comp.get(side, {}).get("area_breakdown") if isinstance(comp.get(side), Mapping)
-                 else None for side, _ in XLS_SIDES]
+                 else None for side, _ in sides]
         if all(isinstance(a, Mapping) for a in areas):
             for block in BLOCKS:
                 t, x = (as_number(a.get(block)) for a in areas)  # type: ignore[union-attr]
@@ -308,9 +313,10 @@ def xls_tables(entries: Sequence[Entry]) -> list[Table]:
                     for v in (t, x)] + [Cell(fmt_ratio(ratio), "num") if ratio is not None
                                         else Cell(MISSING, "missing", note="needs both")])
                 b_csv.append([*e.identity(), block, t, x, ratio])
-    return [Table("template_vs_xls", "Template RTL vs XLS RTL at a common clock", columns, rows,
-                  fields, csv_rows),
-            Table("template_vs_xls_blocks", "Area by block, template RTL vs XLS RTL", b_columns,
+    vs = f"{ref.label} RTL vs {other.label} RTL"
+    return [Table(f"{ref.name}_vs_{other.name}", f"{vs[0].upper()}{vs[1:]} at a common clock",
+                  columns, rows, fields, csv_rows),
+            Table(f"{ref.name}_vs_{other.name}_blocks", f"Area by block, {vs}", b_columns,
                   b_rows, b_fields, b_csv)]
 
 

@@ -307,6 +307,39 @@ class Pipeline:
         return d
 
 
+#: the control ports of XLS's generated modules (pipelines: all; combinational: ``out``)
+CONTROL_PORTS = ("clk", "rst", "in_valid", "out_valid", "out")
+
+
+@dataclass(frozen=True)
+class Port:
+    """A data input port of an XLS-generated module (``off``: its bit offset in a harness)."""
+
+    name: str
+    width: int
+    off: int = 0
+
+
+def ports(verilog: str, module: str) -> tuple[list[Port], int]:
+    """Data input ports (in order) and the output width of an XLS-generated module, read from
+    XLS's Verilog: scalar parameters are separate ports in declaration order, the result is
+    ``out``."""
+    m = re.search(rf"module {re.escape(module)}\((.*?)\);", verilog, re.DOTALL)
+    if m is None:
+        raise ToolError(f"xls: no module {module} in the Verilog")
+    ins: list[Port] = []
+    wo = 0
+    for d, hi, name in re.findall(r"(input|output) wire (?:\[(\d+):0\] )?(\w+)", m.group(1)):
+        w = int(hi) + 1 if hi else 1
+        if d == "output" and name == "out":
+            wo = w
+        elif name not in CONTROL_PORTS:
+            ins.append(Port(name, w))
+    if wo == 0:
+        raise ToolError(f"xls: module {module} has no 'out' port")
+    return ins, wo
+
+
 def valid_latency(verilog: str, in_valid: str, out_valid: str) -> int:
     """Registers on the valid chain from ``in_valid`` to ``out_valid`` in XLS's Verilog.
 
@@ -428,9 +461,8 @@ def lint(p: Pipeline) -> str:
 
 
 __all__ = [
-    "CodegenOptions", "DEFAULT_CLOCK_NS", "DEFAULT_DELAY_MODEL", "DELAY_MODELS", "Jit",
-    "LINT_WAIVERS", "Pipeline", "WAIVER_FILE", "batch_jit", "cache_key",
-    "combinational",
-    "dslx_to_ir", "ir_name", "lint", "optimized_ir", "pipeline", "unit_jit", "valid_latency",
-    "xls_version",
+    "CONTROL_PORTS", "CodegenOptions", "DEFAULT_CLOCK_NS", "DEFAULT_DELAY_MODEL", "DELAY_MODELS",
+    "Jit", "LINT_WAIVERS", "Pipeline", "Port", "WAIVER_FILE", "batch_jit", "cache_key",
+    "combinational", "dslx_to_ir", "ir_name", "lint", "optimized_ir", "pipeline", "ports",
+    "unit_jit", "valid_latency", "xls_version",
 ]

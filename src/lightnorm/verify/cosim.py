@@ -35,6 +35,7 @@ from lightnorm.tools import verilator as vlt
 from lightnorm.tools.cache import cache_root
 from lightnorm.tools.locks import file_lock
 
+from ..backends import DEFAULT_BACKEND, get_backend
 from ..codegen import rtl
 from ..spec import BFPFormat, FPFormat, Spec, StorageFormat
 from . import fpnum
@@ -161,42 +162,29 @@ def unit_reference(unit: rtl.Unit, a_bits: np.ndarray, b_bits: np.ndarray | None
 # ---- the co-simulation model (cocotb + Verilator), one build per spec ----------------------
 
 PASSES = ("forward", "backward", "both")
-#: design backends behind ``lightnorm_top``: the template RTL, or its shell around XLS-generated
-#: arithmetic (:func:`lightnorm.backends.xls.render_xls_rtl`, docs/xls.md)
-BACKENDS = ("template", "xls")
+def _backend_suffix(backend: str) -> str:
+    """The model directory's and key's part naming the backend ("" for the default)."""
+    tag = get_backend(backend).cache_tag()
+    return f"-{''.join(tag)}" if tag else ""
 
 
-def _backend_tag(backend: str) -> str:
-    """"" for the template RTL, else a cache-key part naming the backend and its tool version."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "template":
-        return ""
-    from lightnorm.tools.xls import xls_version
-
-    return f"-xls{xls_version()}"
-
-
-def model_files(spec: Spec, backend: str = "template") -> dict[str, str]:
-    """Design + harness sources of the co-simulation model."""
-    if _backend_tag(backend):
-        from lightnorm.backends.xls import render_xls_rtl
-
-        design = render_xls_rtl(spec)
-    else:
-        design = rtl.render_rtl(spec)
+def model_files(spec: Spec, backend: str = DEFAULT_BACKEND) -> dict[str, str]:
+    """Design (of ``backend``, :func:`lightnorm.backends.get_backend`) + harness sources of the
+    co-simulation model."""
+    design = get_backend(backend).render(spec)
     return {**design, **rtl.render_tb(spec, TB_DEPTH_BEATS, TB_DEPTH_CHANNELS)}
 
 
 def model_dir(spec: Spec, waves: bool = False, cflags: str = vlt.TEST_CFLAGS,
-              backend: str = "template") -> Path:
-    """``<cache>/<spec hash>``: the tests' model; variants get a suffix (-fst, -O1, -xls<v>)."""
+              backend: str = DEFAULT_BACKEND) -> Path:
+    """``<cache>/<spec hash>``: the tests' model; variants get a suffix (-fst, -O1, and a
+    backend's cache tag: -xls<version>)."""
     suffix = ("-fst" if waves else "") + ("" if cflags == vlt.TEST_CFLAGS else cflags)
-    return cache_root("cosim") / (spec.hash + _backend_tag(backend) + suffix)
+    return cache_root("cosim") / (spec.hash + _backend_suffix(backend) + suffix)
 
 
 def build_model(spec: Spec, waves: bool = False, cflags: str = vlt.TEST_CFLAGS,
-                backend: str = "template") -> Path:
+                backend: str = DEFAULT_BACKEND) -> Path:
     """Build (once per spec hash and sources) the Verilator model of ``lightnorm_tb``.
 
     The command is the one cocotb's Verilator runner issues (its ``verilator.cpp`` main, VPI,
@@ -212,7 +200,7 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = vlt.TEST_CFLAGS,
     files = model_files(spec, backend)
     flags = [*vlt.VLT_OPT, "-CFLAGS", cflags] + (["--trace-fst", "--trace-structs"] if waves
                                                   else [])
-    tag = _backend_tag(backend)
+    tag = _backend_suffix(backend)
     # the binary's runpath names this environment's cocotb library: a model built from another
     # virtual environment (moved or deleted) would not load
     key = vlt.digest(files, *flags, vlt.tool_env()["CXXFLAGS"], str(ccfg.libs_dir),
@@ -457,7 +445,8 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int,
 
 
 def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = False,
-              cflags: str = vlt.TEST_CFLAGS, backend: str = "template") -> list[dict[str, Any]]:
+              cflags: str = vlt.TEST_CFLAGS, backend: str = DEFAULT_BACKEND
+              ) -> list[dict[str, Any]]:
     """One simulator process for a list of prepared runs; their scoreboard results."""
     from cocotb_tools.runner import get_results, get_runner
 
@@ -488,10 +477,9 @@ def run_cosim(spec: Spec, runs: list[dict[str, Any]], root: Path, waves: bool = 
 
 def compare_many(spec: Spec, cases: Sequence[Case], waves: bool = False, stress: float = 0.25,
                  seed: int = 0, keep: bool = False, channels_per_run: int | None = None,
-                 backend: str = "template") -> list[dict[str, Any]]:
+                 backend: str = DEFAULT_BACKEND) -> list[dict[str, Any]]:
     """Co-simulate several cases in one simulator process; one result dict per case.
-    ``backend``: "template" (the template RTL) or "xls" (XLS-generated arithmetic in the
-    template shell, :mod:`lightnorm.backends.xls`)."""
+    ``backend``: the design under ``lightnorm_top`` (a name of :mod:`lightnorm.backends`)."""
     t0 = time.perf_counter()
     base = model_dir(spec, waves, backend=backend) / "runs"
     base.mkdir(parents=True, exist_ok=True)
@@ -563,7 +551,7 @@ def default_shape(spec: Spec) -> tuple[int, int, int, int]:
 
 def compare(spec: Spec, shape: tuple[int, int, int, int] | None = None, seed: int = 0,
             pass_: str = "both", waves: bool = False, data: dict[str, Any] | None = None,
-            stress: float = 0.25, backend: str = "template") -> dict[str, Any]:
+            stress: float = 0.25, backend: str = DEFAULT_BACKEND) -> dict[str, Any]:
     """Co-simulate ``lightnorm_top`` on one data set and compare bit by bit with the golden model.
 
     Returns ``spec``, ``pass``, ``elements`` (compared tensor elements and per-channel values),
@@ -574,7 +562,8 @@ def compare(spec: Spec, shape: tuple[int, int, int, int] | None = None, seed: in
     failure). ``data`` may override ``x``, ``dy`` (NCHW), ``gamma``, ``beta``,
     ``running_mean``, ``running_disp``; ``stress`` is the probability of an idle cycle on each
     source and of back-pressure on each sink. ``shape`` defaults to :func:`default_shape`;
-    ``backend`` selects the design under ``lightnorm_top`` (:data:`BACKENDS`).
+    ``backend`` selects the design under ``lightnorm_top`` (:func:`lightnorm.backends.
+    backend_names`).
     """
     if shape is None:
         shape = default_shape(spec)

@@ -15,7 +15,6 @@ high bits (an array inside it again element 0 low).
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,38 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from lightnorm.codegen.dslx import render_template
-from lightnorm.errors import ToolError
 from lightnorm.tools import verilator as vlt
 from lightnorm.tools.cache import cache_root
-from lightnorm.tools.xls import Pipeline
+from lightnorm.tools.xls import Pipeline, Port, ports
 
 SIM_TOP = "xls_sim_top"
-_CONTROL = ("clk", "rst", "in_valid", "out_valid", "out")
-
-
-@dataclass(frozen=True)
-class Port:
-    name: str
-    width: int
-    off: int = 0  # bit offset in din
-
-
-def ports(verilog: str, module: str) -> tuple[list[Port], int]:
-    """Data input ports (in order) and the output width of an XLS pipeline module."""
-    m = re.search(rf"module {re.escape(module)}\((.*?)\);", verilog, re.DOTALL)
-    if m is None:
-        raise ToolError(f"xls: no module {module} in the Verilog")
-    ins: list[Port] = []
-    wo = 0
-    for d, hi, name in re.findall(r"(input|output) wire (?:\[(\d+):0\] )?(\w+)", m.group(1)):
-        w = int(hi) + 1 if hi else 1
-        if d == "output" and name == "out":
-            wo = w
-        elif name not in _CONTROL:
-            ins.append(Port(name, w))
-    if wo == 0:
-        raise ToolError(f"xls: module {module} has no 'out' port")
-    return ins, wo
 
 
 @dataclass(frozen=True)
@@ -189,4 +161,4 @@ class PipelineSim:
         return out
 
 
-__all__ = ["Port", "PipelineSim", "SIM_TOP", "SimResult", "get_field", "ports", "put_field"]
+__all__ = ["PipelineSim", "SIM_TOP", "SimResult", "get_field", "put_field"]
