@@ -42,6 +42,7 @@ import jinja2
 from lightnorm.codegen import rtl
 from lightnorm.codegen.dslx import DslxModule, Functions, Unit, finalize_io, spec_exponent_width
 from lightnorm.spec import BFPFormat, FPFormat, Spec
+from lightnorm.spec.formats import FPView
 from lightnorm.tools.xls import (
     DEFAULT_DELAY_MODEL,
     CodegenOptions,
@@ -106,10 +107,9 @@ class XlsBackend:
         return sorted({r.xls_module for r in self.replaced})
 
 
-def _fmt(info: dict[str, object]) -> FPFormat:
-    """The FPFormat behind a template context's ``fp_info`` dict."""
-    return FPFormat(int(info["e"]), int(info["m"]),  # type: ignore[call-overload]
-                    "nearest" if info["nearest"] else "truncate")
+def _fmt(info: FPView) -> FPFormat:
+    """The FPFormat behind a template context's format view."""
+    return info.fmt  # type: ignore[no-any-return]
 
 
 def _unit(kind: str, ctx: dict[str, object]) -> Unit:
@@ -340,7 +340,7 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
         r = Replaced(name, kind, fn, p.module, "pipeline" if it else "combinational", p.latency,
                      p.cached, name)
         tpl = files[f"{name}.v"]
-        files[f"{name}.v"] = (_adapter_iterative(r, tpl, p, mods[name].ctx["f"]["w"]) if it
+        files[f"{name}.v"] = (_adapter_iterative(r, tpl, p, mods[name].ctx["f"].w) if it
                               else _adapter_comb(r, tpl, p))
         out.replaced.append(r)
     for name, kind, fn, what, replaces, conns, o in lane_todo:
