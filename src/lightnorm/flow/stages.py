@@ -153,7 +153,8 @@ COSIM_SOURCES = ("verify/cosim.py", "verify/cocotb_tb/*.py")
 SYNTH_SOURCES = ("reports/synth.py", "reports/activity/*.py", "reports/parsers.py",
                  "reports/tools.py")
 GOLDEN_SOURCES = ("verify/golden.py", "verify/fpnum.py", "verify/encoding.py", "verify/ideal.py",
-                  "verify/quality.py", "spec/accelerator.py", "spec/formats.py")
+                  "verify/quality.py", "verify/kernels/*.py", "spec/accelerator.py",
+                  "spec/formats/*.py")
 
 
 @functools.lru_cache(maxsize=64)
