@@ -19,11 +19,6 @@ from ..spec.formats import StorageFormat
 from .kernels import DECODER, ENCODER, F64_2D, I64_2D, ST, kernel, typed
 
 
-def storage_params(fmt: StorageFormat) -> tuple[int, ...]:
-    """The format as the kernels take it (its family kernel's parameter tuple)."""
-    return kernel(fmt).params(fmt)  # type: ignore[no-any-return]
-
-
 def codec(fmt: StorageFormat) -> tuple[ModuleType, tuple[int, ...]]:
     """The family kernel of a storage format and the format's parameters."""
     k = kernel(fmt)

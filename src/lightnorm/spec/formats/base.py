@@ -114,8 +114,9 @@ class NumberFormat:
     """Base of every family's format class (a frozen dataclass of its widths).
 
     A family sets the class attributes and provides ``element_width``, ``shared_exp_width``,
-    ``block``, ``max_value``, ``min_normal``, ``precision``, ``lsb_exp`` and ``view`` (fields
-    or properties); the storage methods here follow from them.
+    ``block``, ``max_value``, ``precision``, ``lsb_exp``, ``tag`` and ``view`` (fields or
+    properties); the storage methods here follow from them, and the exponent range from its
+    ``exp_bits`` field and its rules (a family with another exponent layout overrides it).
     """
 
     kind: ClassVar[str]
@@ -138,15 +139,7 @@ class NumberFormat:
         @property
         def shared_exp_width(self) -> int: ...
         @property
-        def bias(self) -> int: ...
-        @property
-        def emin(self) -> int: ...
-        @property
-        def emax(self) -> int: ...
-        @property
         def max_value(self) -> float: ...
-        @property
-        def min_normal(self) -> float: ...
         @property
         def precision(self) -> int: ...
         @property
@@ -155,6 +148,27 @@ class NumberFormat:
         def tag(self) -> str: ...
         @property
         def view(self) -> FormatView: ...
+
+    @property
+    def bias(self) -> int:
+        return exponent_range(self.exp_bits, self.rules)[0]
+
+    @property
+    def emin(self) -> int:
+        """Unbiased exponent of biased field 1: the smallest normal's."""
+        return exponent_range(self.exp_bits, self.rules)[1]
+
+    @property
+    def emax(self) -> int:
+        """Unbiased exponent of the largest finite value (field 2^e - 2 when the rules reserve
+        the top field)."""
+        return exponent_range(self.exp_bits, self.rules)[2]
+
+    @property
+    def min_normal(self) -> float:
+        """2^emin: the smallest normal (BFP: the smallest value whose block exponent is not
+        clamped; below it, values lose bits on the grid of the smallest block exponent)."""
+        return float(2.0 ** self.emin)
 
     @property
     def bits_per_element(self) -> float:

@@ -24,7 +24,6 @@ from .base import (
     Fragments,
     NumberFormat,
     Rules,
-    exponent_range,
 )
 
 CARRY_RULES = ("saturate", "raise")
@@ -70,18 +69,7 @@ class BFPFormat(NumberFormat):
     doc_title: ClassVar[str] = "[storage.*] with kind = \"bfp\""
     doc_what: ClassVar[str] = "a block-floating-point storage format"
 
-    @property
-    def bias(self) -> int:
-        return exponent_range(self.exp_bits, self.rules)[0]
-
-    @property
-    def emin(self) -> int:
-        return exponent_range(self.exp_bits, self.rules)[1]
-
-    @property
-    def emax(self) -> int:
-        return exponent_range(self.exp_bits, self.rules)[2]
-
+    # bias, emin, emax of the shared exponent field, min_normal = 2^emin: NumberFormat's
     @property
     def max_mantissa(self) -> int:
         return (1 << self.man_bits) - 1
@@ -89,12 +77,6 @@ class BFPFormat(NumberFormat):
     @property
     def max_value(self) -> float:
         return float(self.max_mantissa * 2.0 ** (self.emax - self.man_bits + 1))
-
-    @property
-    def min_normal(self) -> float:
-        """2^emin: the smallest value whose block exponent is not clamped (below it, values
-        lose bits on the grid of the smallest block exponent)."""
-        return float(2.0 ** self.emin)
 
     @property
     def precision(self) -> int:

@@ -21,7 +21,6 @@ from .base import (
     Fragments,
     NumberFormat,
     Rules,
-    exponent_range,
 )
 
 FP_EXP_BITS = Int(2, 11)
@@ -71,21 +70,7 @@ class FPFormat(NumberFormat):
                                 "kind = \"fp\"")
     doc_what: ClassVar[str] = "an FP storage format"
 
-    # Derived constants -------------------------------------------------------------------
-    @property
-    def bias(self) -> int:
-        return exponent_range(self.exp_bits, self.rules)[0]
-
-    @property
-    def emin(self) -> int:
-        """Unbiased exponent of the smallest normal (biased field 1)."""
-        return exponent_range(self.exp_bits, self.rules)[1]
-
-    @property
-    def emax(self) -> int:
-        """Unbiased exponent of the largest finite value (biased field 2^e - 2)."""
-        return exponent_range(self.exp_bits, self.rules)[2]
-
+    # Derived constants (bias, emin, emax, min_normal: NumberFormat's, of exp_bits) -------
     @property
     def precision(self) -> int:
         """Significand bits including the hidden one."""
@@ -98,10 +83,6 @@ class FPFormat(NumberFormat):
     @property
     def max_value(self) -> float:
         return float((2.0 - 2.0 ** -self.man_bits) * 2.0 ** self.emax)
-
-    @property
-    def min_normal(self) -> float:
-        return float(2.0 ** self.emin)
 
     @property
     def lsb_exp(self) -> int:
