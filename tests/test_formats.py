@@ -266,3 +266,34 @@ def test_no_template_branches_on_a_family() -> None:
             if re.search(r"(<%|\{%)\s*(el)?if\b[^%]*\b(bfp|fp|kind)\b", line):
                 hits.append(f"{rel}:{i}: {line.strip()}")
     assert hits == []
+
+
+# --- one view, read by every generator; the generators follow the family's beat rule ---------
+def _spec_with(kind: str) -> Any:
+    from lightnorm.spec import from_dict, load
+
+    table = load("lightnorm").to_dict()
+    for role in ("x", "dy"):
+        table["storage"][role] = ({"kind": "fp", "exp_bits": 5, "man_bits": 6} if kind == "fp"
+                                  else {"kind": "bfp", "block": 16, "man_bits": 7,
+                                        "exp_bits": 8})
+    return from_dict(table)
+
+
+@pytest.mark.parametrize("kind", list(FAMILIES))
+def test_generators_share_one_view_and_the_beat_rule(kind: str) -> None:
+    from lightnorm.codegen.context import context
+    from lightnorm.codegen.dslx_design import design
+    from lightnorm.codegen.rtl import rtl_context
+
+    spec = _spec_with(kind)
+    x = spec.storage.x
+    rc = rtl_context(spec)
+    assert context(spec)["roles"]["x"] is rc["ctx"]["st"]["x"] is x.view
+    assert rc["ctx"]["fp"]["a"] is spec.accum.view
+    mods = rc["modules"].mods
+    assert mods[rc["ctx"]["mods"]["x_to_a"]].ctx["f"] is spec.accum.view
+    # the statistics hardware and the DSLX roles sum a beat exactly iff the family says so
+    assert ("x_beat_sum" in rc["ctx"]["mods"]) == x.exact_beat_sum
+    roles = {t.role for t in design(spec).tops}
+    assert ("x_beat_sum" in roles) == x.exact_beat_sum
