@@ -63,9 +63,10 @@ def _decode_all(bits, exps, n, st, dec, vals):  # type: ignore[no-untyped-def]
 class Encoded:
     """A tensor in a storage format, in (C, n) stream layout.
 
-    ``bits``: uint64 (C, n_padded) - FP: bit patterns; BFP: element patterns
-    ``(sign << man_bits) | M`` padded with zeros to whole blocks. ``exps``: BFP only, uint64
-    (C, n_blocks) biased shared-exponent fields. ``vals``: float64 (C, n) decoded values.
+    ``bits``: uint64 (C, n_padded) element patterns (FP: bit patterns; BFP:
+    ``(sign << man_bits) | M``), padded with zeros to whole blocks. ``exps``: only for a format
+    whose blocks share an exponent field (BFP), uint64 (C, n_blocks) biased exponent fields.
+    ``vals``: float64 (C, n) decoded values.
     """
 
     fmt: StorageFormat
@@ -78,7 +79,7 @@ class Encoded:
         return self.vals
 
     def words(self) -> np.ndarray:
-        """Every stored pattern, flat: exponents (BFP) then elements."""
+        """Every stored pattern, flat: shared exponents (if any) then elements."""
         if self.exps is None:
             return self.bits.reshape(-1)
         return np.concatenate([self.exps.reshape(-1), self.bits.reshape(-1)])
