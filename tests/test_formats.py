@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightnorm.codegen.dslx_design import STORAGE_DSLX
+from lightnorm.codegen.dslx_design import STORAGE_DSLX, StorageDSLX
 from lightnorm.codegen.env import template_root
-from lightnorm.codegen.rtl import STORAGE_RTL
+from lightnorm.codegen.rtl import STORAGE_RTL, StorageRTL
 from lightnorm.spec import BFPFormat, FPFormat, SpecError
 from lightnorm.spec.formats import (
     FAMILIES,
@@ -195,7 +195,9 @@ def test_every_family_has_its_fragments_hooks_and_kernel(kind: str) -> None:
     hls = (root / frag.hls).read_text()
     assert "macro config_checks(t)" in hls
     assert (root / "hls" / f"{frag.hls_lib}.j2").is_file()
-    assert kind in STORAGE_RTL and kind in STORAGE_DSLX
+    for hooks, base in ((STORAGE_RTL, StorageRTL), (STORAGE_DSLX, StorageDSLX)):
+        own = vars(hooks[kind])  # every hook of the generator, the family's own
+        assert {n for n in vars(base) if not n.startswith("_")} <= set(own)
     table = {"kind": kind, "man_bits": 4, "exp_bits": 5}
     if "block" in cls.__dataclass_fields__:  # type: ignore[attr-defined]
         table["block"] = 8
