@@ -171,16 +171,18 @@ def test_context_is_computed_in_python() -> None:
     spec = load("lightnorm")
     ctx = context(spec)
     assert ctx["ident"] == "lightnorm" and ctx["lanes_log2"] == 4 and ctx["chunks"] == 8
-    comp = ctx["roles"]["compute"]
-    assert comp["name"] == "fp_e6m9_rne" and comp["width"] == 16
-    assert dict(comp["checks"]) == {"W": 16, "BIAS": 31, "EMIN": -30, "EMAX": 31,
-                                    "traits::MAX_FIELD": 62}
-    assert comp["max_bits"] == 0x7DFF
+    comp = ctx["roles"]["compute"]  # the format's view (spec.formats)
+    assert comp is spec.compute.view
+    assert comp.name == "fp_e6m9_rne" and comp.w == 16
+    assert dict(comp.checks) == {"W": 16, "BIAS": 31, "EMIN": -30, "EMAX": 31,
+                                 "traits::MAX_FIELD": 62}
+    assert comp.maxpat == 0x7DFF
     x = ctx["roles"]["x"]
-    assert x["bfp"] and dict(x["checks"])["traits::MAXM"] == 127 and x["exp_width"] == 8
+    assert x.kind == "bfp" and dict(x.checks)["traits::MAXM"] == 127 and x.xbits == 8
     fwd = [p["name"] for p in ctx["forward_ports"]]
     assert fwd[:4] == ["x", "x_exp", "y", "y_exp"] and "running_sigma" in fwd
-    json.dumps(ctx)  # plain data only
+    # plain data besides the views (frozen dataclasses of plain data)
+    json.dumps(ctx, default=lambda v: {k: val for k, val in vars(v).items() if k != "fmt"})
 
 
 def test_static_asserts_catch_a_disagreement(tmp_path: Path) -> None:

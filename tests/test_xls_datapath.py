@@ -75,7 +75,7 @@ def xls_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _bfp_module(b: BFPFormat, f: FPFormat) -> tuple[dslx.DslxModule, dslx.Batch, dslx.Batch]:
-    reg = dslx.Functions(dslx.exponent_width([f], [b], 1))
+    reg = dslx.Functions(dslx.exponent_width([f, b], 1))
     dec = reg.batch(reg.bfp_cvt(b, f), [b.exp_bits, b.man_bits + 1], f.width)
     enc_fn = reg.bfp_encode(b, f)
     enc = reg.batch_bfp_encode(enc_fn, b, f)

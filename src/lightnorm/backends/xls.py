@@ -42,7 +42,9 @@ from typing import Any
 
 from lightnorm.codegen import rtl
 from lightnorm.codegen.dslx import DslxModule, Functions, Unit, finalize_io, spec_exponent_width
-from lightnorm.spec import BFPFormat, FPFormat, Spec
+from lightnorm.codegen.dslx_design import STORAGE_DSLX
+from lightnorm.spec import FPFormat, Spec
+from lightnorm.spec.formats import FPView
 from lightnorm.tools.xls import (
     DEFAULT_DELAY_MODEL,
     XLS_PACKAGE,
@@ -128,10 +130,9 @@ class _LaneModule:
     out: tuple[str, int]
 
 
-def _fmt(info: dict[str, object]) -> FPFormat:
-    """The FPFormat behind a template context's ``fp_info`` dict."""
-    return FPFormat(int(info["e"]), int(info["m"]),  # type: ignore[call-overload]
-                    "nearest" if info["nearest"] else "truncate")
+def _fmt(info: FPView) -> FPFormat:
+    """The FPFormat behind a template context's format view."""
+    return info.fmt  # type: ignore[no-any-return]
 
 
 def _unit(kind: str, ctx: dict[str, object]) -> Unit:
@@ -231,7 +232,8 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
         for role in PART_ROLES[option] if value == "xls" else ():
             name = roles_m.get(role, "")
             st = roles[role.split("_")[0]]
-            if not name or not isinstance(st, BFPFormat) or name in {t[0] for t in todo}:
+            # only a family with block codecs and exact beat sums has these template roles
+            if not name or name in {t[0] for t in todo}:
                 continue
             kind = role.rsplit("_", 1)[1]  # sum, sq, scan, quant
             fn = (reg.bfp_scan(st, P, spec.hw.lanes) if kind == "scan"
@@ -260,12 +262,10 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
         for role, dst, tag in (("x", P, "p"), ("dy", P, "p"), ("dy", A, "a")):
             f = roles[role]
             name = f"ln_{role}_to_{tag}"
-            if isinstance(f, BFPFormat):
-                fn = reg.bfp_cvt(f, dst)
-                conns = [("ef", "ef", f.exp_bits), ("x", "in", f.man_bits + 1)]
-            else:
-                fn = reg.cvt(f, dst)
-                conns = [("a", "in", f.width)]
+            fn, widths = STORAGE_DSLX[f.kind].decoder(reg, f, dst)
+            # the decoder's DSLX parameters and the lane module's ports they connect to
+            names = (("ef", "ef"), ("x", "in")) if f.shared_exp_width else (("a", "in"),)
+            conns = [(x, port, w) for (x, port), w in zip(names, widths, strict=True)]
             lane_todo.append(_LaneModule(
                 name, "decode", fn, f"{role} storage {f} -> {dst}",
                 f"lanes: {roles_m[role + '_unpack']} + {roles_m[role + '_to_' + tag]}", conns,

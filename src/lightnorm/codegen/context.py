@@ -1,10 +1,11 @@
 """Everything the HLS templates print, computed from a spec in Python.
 
-Templates only substitute: type names that carry their parameters, widths, biases, exponent
-ranges, max patterns, tree depth, top-function ports with their interface pragmas and cosim
-depths, and the Vitis HLS script settings. The C++ library (``ln_*.h``) derives the same format
-constants from its template arguments; the generated config header ``static_assert``s that the
-two agree.
+Templates only substitute: each format's view (``fmt.view``: its type name that carries its
+parameters, C++ declaration, widths, biases, exponent ranges, max patterns), tree depth,
+top-function ports with their interface pragmas and cosim depths, and the Vitis HLS script
+settings. The C++ library (``ln_*.h``) derives the same format constants from its template
+arguments; the generated config header ``static_assert``s that the two agree (each family adds
+its own checks through its HLS fragment, ``fmt.fragments.hls``).
 """
 
 from __future__ import annotations
@@ -12,81 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import lightnorm
-from lightnorm.spec import BFPFormat, FPFormat, Spec, StorageFormat
+from lightnorm.spec import Spec
+from lightnorm.spec.formats import FAMILIES, FormatView
 
 from .env import cident
-
-RND = {"nearest": "ln::RNE", "truncate": "ln::RTZ"}
-RND_TAG = {"nearest": "rne", "truncate": "rtz"}
-CARRY = {"saturate": "ln::SATURATE", "raise": "ln::RAISE"}
-CARRY_TAG = {"saturate": "sat", "raise": "raise"}
-
-def fp_type(fmt: FPFormat) -> dict[str, Any]:
-    """The C++ view of an FP format: its type name, declaration and derived constants."""
-    e, m = fmt.exp_bits, fmt.man_bits
-    tag = f"e{e}m{m}_{RND_TAG[fmt.rounding]}"
-    name = f"fp_{tag}"
-    max_field = (1 << e) - 2
-    max_bits = (max_field << m) | ((1 << m) - 1)
-    return {
-        "kind": "fp",
-        "bfp": False,
-        "name": name,
-        "tag": tag,
-        "decl": f"ln::fp<{e}, {m}, {RND[fmt.rounding]}>",
-        "desc": f"{fmt}: 1 sign, {e} exponent, {m} fraction bits, {fmt.rounding}",
-        "width": fmt.width,
-        "exp_width": 1,
-        "block": 1,
-        "max_bits": max_bits,
-        "max_value": repr(fmt.max_value),
-        "checks": [
-            ("W", fmt.width),
-            ("BIAS", fmt.bias),
-            ("EMIN", fmt.emin),
-            ("EMAX", fmt.emax),
-            ("traits::MAX_FIELD", max_field),
-        ],
-    }
-
-
-def bfp_type(fmt: BFPFormat) -> dict[str, Any]:
-    g, m, es = fmt.block, fmt.man_bits, fmt.exp_bits
-    tag = f"g{g}m{m}e{es}_{RND_TAG[fmt.rounding]}_{CARRY_TAG[fmt.carry]}"
-    name = f"bfp_{tag}"
-    return {
-        "kind": "bfp",
-        "bfp": True,
-        "name": name,
-        "tag": tag,
-        "decl": f"ln::bfp<{g}, {m}, {es}, {RND[fmt.rounding]}, {CARRY[fmt.carry]}>",
-        "desc": (f"{fmt}: blocks of {g} share a {es}-bit exponent, sign + {m}-bit magnitude, "
-                 f"{fmt.rounding}, carry {fmt.carry}"),
-        "width": fmt.element_width,
-        "exp_width": es,
-        "block": g,
-        "max_bits": None,
-        "max_value": repr(fmt.max_value),
-        "checks": [
-            ("W", fmt.element_width),
-            ("BIAS", fmt.bias),
-            ("EMIN", fmt.emin),
-            ("EMAX", fmt.emax),
-            ("traits::MAXM", fmt.max_mantissa),
-        ],
-    }
-
-
-def storage_type(fmt: StorageFormat) -> dict[str, Any]:
-    return bfp_type(fmt) if isinstance(fmt, BFPFormat) else fp_type(fmt)
-
-
-def padded(fmt: StorageFormat, n: int) -> int:
-    return -(-n // fmt.block) * fmt.block if isinstance(fmt, BFPFormat) else n
-
-
-def blocks(fmt: StorageFormat, n: int) -> int:
-    return -(-n // fmt.block) if isinstance(fmt, BFPFormat) else 1
 
 
 def testbench_shape(spec: Spec) -> tuple[int, int, int, int]:
@@ -96,7 +26,7 @@ def testbench_shape(spec: Spec) -> tuple[int, int, int, int]:
     return (1, 2, 1, n)
 
 
-def _ports(spec: Spec, roles: dict[str, dict[str, Any]], pass_: str) -> list[dict[str, Any]]:
+def _ports(spec: Spec, roles: dict[str, FormatView], pass_: str) -> list[dict[str, Any]]:
     """Top-function ports of one pass, in signature order, with pragmas and cosim depths."""
     cfg = config_name(spec)
     nb_, c_tb, h_tb, w_tb = testbench_shape(spec)
@@ -111,15 +41,15 @@ def _ports(spec: Spec, roles: dict[str, dict[str, Any]], pass_: str) -> list[dic
             "name": role, "abi": role, "array": True, "direction": direction,
             "ctype": f"{cfg}::{role}_fmt::word", "bundle": f"gmem_{role}",
             "count": f"long(C) * ln::padded_length<{cfg}::{role}_fmt>(N)",
-            "depth": c_tb * padded(fmt, n_tb), "doc": f"{role}: {t['desc']}",
+            "depth": c_tb * fmt.padded_length(n_tb), "doc": f"{role}: {t.about}",
         })
-        if t["bfp"]:
+        if fmt.shared_exp_width:
             ports.append({
                 "name": f"{role}_exp", "abi": f"{role}_exp", "array": True,
                 "direction": direction, "ctype": f"{cfg}::{role}_fmt::exp_word",
                 "bundle": f"gmem_{role}",
                 "count": f"long(C) * ln::block_count<{cfg}::{role}_fmt>(N)",
-                "depth": c_tb * blocks(fmt, n_tb), "doc": f"{role}: shared exponent fields",
+                "depth": c_tb * fmt.block_count(n_tb), "doc": f"{role}: shared exponent fields",
             })
 
     def per_channel(name: str, direction: str, doc: str, abi: str | None = None) -> None:
@@ -210,20 +140,19 @@ def config_name(spec: Spec) -> str:
 
 
 def context(spec: Spec) -> dict[str, Any]:
-    """The template context of a spec (plain data: strings, ints, lists, dicts)."""
+    """The template context of a spec (plain data and the formats' views)."""
     ident = cident(spec.ident)
-    roles: dict[str, dict[str, Any]] = {}
-    for role, fmt in spec.storage.roles().items():
-        roles[role] = storage_type(fmt)
-    for role in ("compute", "accum", "scalar"):
-        roles[role] = fp_type(getattr(spec, role))
-    types: dict[str, dict[str, Any]] = {}
+    fmts = {**spec.storage.roles(), "compute": spec.compute, "accum": spec.accum,
+            "scalar": spec.scalar}
+    roles: dict[str, FormatView] = {role: fmt.view for role, fmt in fmts.items()}
+    types: dict[str, FormatView] = {}
     for t in roles.values():
-        types.setdefault(t["name"], t)
+        types.setdefault(t.name, t)
     lanes = spec.hw.lanes
     fwd_ports = _ports(spec, roles, "forward")
     bwd_ports = _ports(spec, roles, "backward")
-    exps_arg = {r: (f"{r}_exp" if roles[r]["bfp"] else "0") for r in ("x", "y", "dy", "dx")}
+    exps_arg = {r: (f"{r}_exp" if fmts[r].shared_exp_width else "0")
+                for r in ("x", "y", "dy", "dx")}
     rng = spec.bn.mode == "range"
     return {
         "ident": ident,
@@ -263,8 +192,7 @@ def file_names(spec: Spec) -> dict[str, str]:
     ident = cident(spec.ident)
     return {
         "hls/ln_ap.h.j2": "ln_ap.h",
-        "hls/ln_fp.h.j2": "ln_fp.h",
-        "hls/ln_bfp.h.j2": "ln_bfp.h",
+        **library_files(),
         "hls/ln_bn.h.j2": "ln_bn.h",
         "hls/config.h.j2": f"{ident}_config.h",
         "hls/top.h.j2": f"{ident}.h",
@@ -273,3 +201,8 @@ def file_names(spec: Spec) -> dict[str, str]:
         "hls/run_hls.tcl.j2": "run_hls.tcl",
         "hls/README.md.j2": "README.md",
     }
+
+
+def library_files() -> dict[str, str]:
+    """The HLS library header of each format family (the same for every spec), by template."""
+    return {f"hls/{fam.fragments.hls_lib}.j2": fam.fragments.hls_lib for fam in FAMILIES.values()}

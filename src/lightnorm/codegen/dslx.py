@@ -22,6 +22,7 @@ Function names follow the RTL module names (``fp_add_e5m10_rne``, ``fp_mul_e5m4_
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -31,11 +32,11 @@ from typing import Any
 import jinja2
 
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
-from lightnorm.codegen.rtl import Unit, bfp_info, bits_for, exp_bound, fp_info, spec_formats
+from lightnorm.codegen.rtl import Unit, bits_for, exp_bound, spec_formats
 from lightnorm.spec import ROUNDING_MODES, BFPFormat, FPFormat, Spec, SpecError
+from lightnorm.spec.formats import RND_TAG, NumberFormat
 
 UNIT_KINDS = ("add", "mul", "cvt", "recip", "sqrt")
-RND_TAG = {"nearest": "rne", "truncate": "rtz"}
 BINARY_KINDS = ("add", "mul")
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -91,30 +92,15 @@ def check_rounding(f: FPFormat, what: str) -> None:
                         f"one of {', '.join(ROUNDING_MODES)} (the XLS backend's modes)")
 
 
-def exponent_width(fmts: list[FPFormat], bfps: list[BFPFormat] | None = None,
-                   lanes: int = 1) -> int:
-    """Signed width of every unbiased exponent in the generated code (the RTL's bound)."""
-    return bits_for(exp_bound(fmts, bfps or [], lanes)) + 1
+def exponent_width(fmts: Sequence[NumberFormat], lanes: int = 1) -> int:
+    """Signed width of every unbiased exponent in the generated code (the RTL's bound) for a
+    design whose formats are ``fmts``."""
+    return bits_for(exp_bound(fmts, lanes)) + 1
 
 
 def spec_exponent_width(spec: Spec) -> int:
     """The exponent width of a spec's design: the template RTL's (``rtl_context``'s ``eu``)."""
-    return exponent_width(*spec_formats(spec), spec.hw.lanes)
-
-
-def fp_ctx(f: FPFormat) -> dict[str, Any]:
-    """The RTL's format constants (:func:`lightnorm.codegen.rtl.fp_info`) plus the few the DSLX
-    templates print besides."""
-    i = fp_info(f)
-    p, m, e = i["p"], i["m"], i["e"]
-    return {
-        **i,
-        "ones_p": (1 << p) - 1,  # the top p bits of a value that rounds up to min_normal
-        "pow_p": 1 << p,
-        "reserved": (1 << e) - 1,  # the all-ones exponent field (IEEE inf/NaN)
-        "sqrt_par": (m + p + 1) % 2,  # parity of the radicand shift, see fp_sqrt.x.j2
-        "signbit": 1 << (i["w"] - 1),
-    }
+    return exponent_width(spec_formats(spec), spec.hw.lanes)
 
 
 # ---- the function registry ------------------------------------------------------------------
@@ -138,7 +124,8 @@ class Batch:
     wo: int
     n_out: int = 1
     args: tuple[int, ...] = ()  # width of each scalar argument (the word is cast to it)
-    tuple_out: bool = False  # the function returns a tuple of n_out values (else BFP block)
+    tuple_out: bool = False  # the function returns a tuple of n_out values (else, with
+    #                          n_out > 1, a block encoder's (exponent field, elements))
     beat: bool = False  # a BFP beat: words (ef, element 0..L-1, mask), args = (es, ew, L)
     array_in: bool = False  # one array parameter of n_in words, one output word
     signed: tuple[bool, ...] = ()  # per scalar argument: cast to sN (two's complement word)
@@ -180,17 +167,17 @@ class Functions:
 
     # -- FP primitives
     def unpack(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        return self._add(f"fp_unpack_{i['tag']}", "fp_unpack.x.j2", f=i)
+        i = f.view
+        return self._add(f"fp_unpack_{i.tag}", "fp_unpack.x.j2", f=i)
 
     def round(self, f: FPFormat) -> str:
         check_rounding(f, "format")
-        i = fp_ctx(f)
-        return self._add(f"fp_round_{i['ftag']}", "fp_round.x.j2", f=i)
+        i = f.view
+        return self._add(f"fp_round_{i.ftag}", "fp_round.x.j2", f=i)
 
     def neg(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        return self._add(f"fp_neg_{i['tag']}", "fp_neg.x.j2", f=i)
+        i = f.view
+        return self._add(f"fp_neg_{i.tag}", "fp_neg.x.j2", f=i)
 
     def _apfloat_ok(self, fi: FPFormat, fo: FPFormat, kind: str) -> bool:
         """apfloat agrees with the contract for one format into itself, nearest-even - except
@@ -200,38 +187,38 @@ class Functions:
                 and fo.rounding == "nearest" and (kind == "add" or fo.man_bits >= 2))
 
     def add(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        name = f"fp_add_{i['ftag']}"
+        i = f.view
+        name = f"fp_add_{i.ftag}"
         if self._apfloat_ok(f, f, "add"):
             self.uses_apfloat = True
             return self._add(name, "fp_apfloat.x.j2", f=i, op="add", sym="+")
         return self._add(name, "fp_add.x.j2", f=i, unpack=self.unpack(f), round=self.round(f))
 
     def mul(self, fi: FPFormat, fo: FPFormat) -> str:
-        a, b = fp_ctx(fi), fp_ctx(fo)
-        name = (f"fp_mul_{b['ftag']}" if a["tag"] == b["tag"]
-                else f"fp_mul_{a['tag']}_to_{b['ftag']}")
+        a, b = fi.view, fo.view
+        name = (f"fp_mul_{b.ftag}" if a.tag == b.tag
+                else f"fp_mul_{a.tag}_to_{b.ftag}")
         if self._apfloat_ok(fi, fo, "mul"):
             self.uses_apfloat = True
             return self._add(name, "fp_apfloat.x.j2", f=b, op="mul", sym="*")
         self.uses_std = True
         return self._add(name, "fp_mul.x.j2", fi=a, fo=b, unpack=self.unpack(fi),
-                         round=self.round(fo), sw=max(2 * a["p"], b["p"] + 1))
+                         round=self.round(fo), sw=max(2 * a.p, b.p + 1))
 
     def cvt(self, fi: FPFormat, fo: FPFormat) -> str:
-        a, b = fp_ctx(fi), fp_ctx(fo)
-        return self._add(f"fp_cvt_{a['tag']}_to_{b['ftag']}", "fp_cvt.x.j2", fi=a, fo=b,
+        a, b = fi.view, fo.view
+        return self._add(f"fp_cvt_{a.tag}_to_{b.ftag}", "fp_cvt.x.j2", fi=a, fo=b,
                          unpack=self.unpack(fi), round=self.round(fo),
-                         sw=max(a["p"], b["p"] + 1))
+                         sw=max(a.p, b.p + 1))
 
     def recip(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        return self._add(f"fp_recip_{i['ftag']}", "fp_recip.x.j2", f=i, unpack=self.unpack(f),
+        i = f.view
+        return self._add(f"fp_recip_{i.ftag}", "fp_recip.x.j2", f=i, unpack=self.unpack(f),
                          round=self.round(f))
 
     def sqrt(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        return self._add(f"fp_sqrt_{i['ftag']}", "fp_sqrt.x.j2", f=i, unpack=self.unpack(f),
+        i = f.view
+        return self._add(f"fp_sqrt_{i.ftag}", "fp_sqrt.x.j2", f=i, unpack=self.unpack(f),
                          round=self.round(f))
 
     def unit(self, u: Unit) -> str:
@@ -255,20 +242,20 @@ class Functions:
     # -- BFP storage
     def bfp_cvt(self, b: BFPFormat, f: FPFormat) -> str:
         """A BFP element and its block's exponent field -> cvt into FP format f."""
-        bi, fi = bfp_info(b), fp_ctx(f)
-        return self._add(f"bfp_cvt_m{b.man_bits}e{b.exp_bits}_to_{fi['ftag']}", "bfp_cvt.x.j2",
-                         b=bi, f=fi, round=self.round(f), sw=max(b.man_bits, fi["p"] + 1))
+        bi, fi = b.view, f.view
+        return self._add(f"bfp_cvt_m{b.man_bits}e{b.exp_bits}_to_{fi.ftag}", "bfp_cvt.x.j2",
+                         b=bi, f=fi, round=self.round(f), sw=max(b.man_bits, fi.p + 1))
 
     def bfp_beat(self, b: BFPFormat, f: FPFormat, lanes: int, sq: bool) -> str:
         """A beat of ``lanes`` BFP elements (one exponent field, a lane mask) -> the exact sum
         of their values (``sq``: of their squares) rounded into FP format f."""
-        bi, fi = bfp_info(b), fp_ctx(f)
+        bi, fi = b.view, f.view
         lg = lanes.bit_length() - 1
         w = (2 * b.man_bits if sq else b.man_bits) + lg  # magnitude width of the exact sum
         what = "sq" if sq else "sum"
-        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{fi['ftag']}",
+        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{fi.ftag}",
                          "ln_bfp_beat.x.j2", b=bi, a=fi, L=lanes, sq=sq, w=w, iw=w + 1,
-                         rw=max(w, fi["p"] + 1), round=self.round(f))
+                         rw=max(w, fi.p + 1), round=self.round(f))
 
     def _bfp_elem(self, b: BFPFormat, f: FPFormat) -> tuple[str, str]:
         """One value of FP format f as a BFP element at a given block exponent (+ carry):
@@ -276,28 +263,28 @@ class Functions:
         check_rounding(f, "format")
         if b.rounding not in ROUNDING_MODES:
             raise SpecError("bfp.rounding", b.rounding, f"one of {', '.join(ROUNDING_MODES)}")
-        bi, fi = bfp_info(b), fp_ctx(f)
-        fb = fi["p"] + 1  # fraction bits of the element's fixed-point image
-        core = f"m{b.man_bits}e{b.exp_bits}_{RND_TAG[b.rounding]}_{fi['tag']}"
+        bi, fi = b.view, f.view
+        fb = fi.p + 1  # fraction bits of the element's fixed-point image
+        core = f"m{b.man_bits}e{b.exp_bits}_{RND_TAG[b.rounding]}_{fi.tag}"
         return self._add(f"bfp_round_{core}", "bfp_encode.x.j2", part="elem", b=bi, f=fi,
-                         unpack=self.unpack(f), fb=fb, xwid=fi["p"] + fb + b.man_bits + 1,
-                         qw=fi["p"] + b.man_bits + 2, g=b.block), core
+                         unpack=self.unpack(f), fb=fb, xwid=fi.p + fb + b.man_bits + 1,
+                         qw=fi.p + b.man_bits + 2, g=b.block), core
 
     def bfp_encode(self, b: BFPFormat, f: FPFormat) -> str:
         """A block of ``b.block`` values of FP format f -> (exponent field, elements)."""
         elem, core = self._bfp_elem(b, f)
-        bi, fi = bfp_info(b), fp_ctx(f)
+        bi, fi = b.view, f.view
         lanes = self._add(f"bfp_round_g{b.block}{core}", "bfp_encode.x.j2", part="lanes",
                           b=bi, f=fi, elem=elem, g=b.block)
-        return self._add(f"bfp_enc_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2", part="block",
+        return self._add(f"bfp_enc_{bi.ftag}_{fi.tag}", "bfp_encode.x.j2", part="block",
                          b=bi, f=fi, unpack=self.unpack(f), lanes_fn=lanes, g=b.block)
 
     def bfp_quant(self, b: BFPFormat, f: FPFormat) -> str:
         """The streaming encoder's read side: one value of FP format f as a BFP element at
         the block's exponent (the template's ``bfp_quant_*``)."""
         elem, _ = self._bfp_elem(b, f)
-        bi, fi = bfp_info(b), fp_ctx(f)
-        return self._add(f"bfp_quant_{bi['ftag']}_{fi['tag']}", "bfp_encode.x.j2",
+        bi, fi = b.view, f.view
+        return self._add(f"bfp_quant_{bi.ftag}_{fi.tag}", "bfp_encode.x.j2",
                          part="quant", b=bi, f=fi, elem=elem)
 
     def bfp_scan(self, b: BFPFormat, f: FPFormat, lanes: int) -> str:
@@ -305,27 +292,27 @@ class Functions:
         {any nonzero, carry at the largest exponent, the largest exponent} (the template's
         ``bfp_scan_*``)."""
         check_rounding(f, "format")
-        bi, fi = bfp_info(b), fp_ctx(f)
-        return self._add(f"bfp_scan_{bi['ftag']}_{fi['tag']}_l{lanes}", "bfp_encode.x.j2",
+        bi, fi = b.view, f.view
+        return self._add(f"bfp_scan_{bi.ftag}_{fi.tag}_l{lanes}", "bfp_encode.x.j2",
                          part="scan", b=bi, f=fi, g=lanes, unpack=self.unpack(f),
                          wc=b.carry == "raise" and b.rounding == "nearest"
-                         and b.man_bits < fi["p"])
+                         and b.man_bits < fi.p)
 
     # -- lanes (format P)
     def norm_lane(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        return self._add(f"ln_norm_lane_{i['ftag']}", "ln_norm_lane.x.j2", f=i,
+        i = f.view
+        return self._add(f"ln_norm_lane_{i.ftag}", "ln_norm_lane.x.j2", f=i,
                          add=self.add(f), mul=self.mul(f, f))
 
     def xhat_lane(self, f: FPFormat) -> str:
-        i = fp_ctx(f)
-        return self._add(f"ln_xhat_lane_{i['ftag']}", "ln_xhat_lane.x.j2", f=i,
+        i = f.view
+        return self._add(f"ln_xhat_lane_{i.ftag}", "ln_xhat_lane.x.j2", f=i,
                          add=self.add(f), mul=self.mul(f, f), neg=self.neg(f))
 
     def dx_lane(self, f: FPFormat, standard: bool) -> str:
-        i = fp_ctx(f)
+        i = f.view
         mode = "std" if standard else "range"
-        return self._add(f"ln_dx_lane_{mode}_{i['ftag']}", "ln_dx_lane.x.j2", f=i,
+        return self._add(f"ln_dx_lane_{mode}_{i.ftag}", "ln_dx_lane.x.j2", f=i,
                          std=standard, add=self.add(f), mul=self.mul(f, f), neg=self.neg(f))
 
     # -- the per-channel finalize (scalar format S; accumulator inputs in A)
@@ -333,7 +320,7 @@ class Functions:
                  standard: bool, outputs: tuple[str, ...]) -> str:
         """One pass of the finalize program (``rtl.finalize_program``) as a straight-line
         function of its inputs (:func:`finalize_io`) returning the ``outputs`` it writes."""
-        si, ai = fp_ctx(s), fp_ctx(a)
+        si, ai = s.view, a.view
         params, outs = finalize_io(steps, outputs)
         ops = {st["op"] for st in steps}
         fns = {"add": self.add(s) if ops & {"add", "sub"} else "",
@@ -344,7 +331,7 @@ class Functions:
                "sqrt": self.sqrt(s) if "sqrt" in ops else ""}
         mode = "std" if standard else "range"
         tag = {"forward": "fwd", "backward": "bwd"}[pass_]
-        return self._add(f"ln_fin_{tag}_{mode}_{si['ftag']}_{ai['tag']}", "ln_finalize.x.j2",
+        return self._add(f"ln_fin_{tag}_{mode}_{si.ftag}_{ai.tag}", "ln_finalize.x.j2",
                          s=si, a=ai, pass_=pass_, steps=steps, fns=fns, outs=outs,
                          params=[(n, a.width if n.startswith("acc_") else s.width)
                                  for n in params])
@@ -395,7 +382,7 @@ class Functions:
             for fn, bt in self.batches.items():
                 body += render_template("batch.x.j2", {
                     "name": bt.name, "fn": fn, "word": bt.word, "n_in": bt.n_in, "wo": bt.wo,
-                    "n_out": bt.n_out, "bfp": bt.n_out > 1 and not bt.tuple_out,
+                    "n_out": bt.n_out, "block_out": bt.n_out > 1 and not bt.tuple_out,
                     "tuple_out": bt.tuple_out, "beat": bt.beat, "array_in": bt.array_in,
                     "signed": bt.signed, "args": bt.args})
         return head + body
@@ -433,6 +420,6 @@ def render_units(units: list[Unit], *, module: str = "ln_units", apfloat: bool =
 
 __all__ = [
     "BINARY_KINDS", "Batch", "DslxModule", "Functions", "UNIT_KINDS", "Unit", "check_ident",
-    "environment", "exponent_width", "finalize_io", "fp_ctx", "hlit", "render_units", "slit",
+    "environment", "exponent_width", "finalize_io", "hlit", "render_units", "slit",
     "spec_exponent_width", "ulit",
 ]

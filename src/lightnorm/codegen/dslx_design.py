@@ -18,6 +18,7 @@ and the streaming top with its valid/ready shell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lightnorm.codegen.dslx import Batch, DslxModule, Functions, finalize_io, spec_exponent_width
 from lightnorm.codegen.rtl import FINALIZE_OUTPUTS, finalize_program
@@ -95,6 +96,96 @@ class XlsDesign:
         raise KeyError(role)
 
 
+Tops = list[tuple[str, str, Batch]]  # (role, function, its verification wrapper)
+
+
+class StorageDSLX:
+    """The DSLX functions of one storage-format family's roles in a spec's design."""
+
+    @staticmethod
+    def decoder(reg: Functions, f: Any, dst: FPFormat) -> tuple[str, list[int]]:
+        """The function that converts a stored element into ``dst``, and its argument
+        widths."""
+        raise NotImplementedError
+
+    @staticmethod
+    def squares(reg: Functions, role: str, f: Any, a: FPFormat) -> Tops:
+        """Standard BN: a lane's stored value squared into the accumulator format (none where
+        the beat sums give the squares)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def encoder(reg: Functions, role: str, f: Any, p: FPFormat, lanes: int) -> Tops:
+        """The functions that encode lane results (format ``p``) into the stream."""
+        raise NotImplementedError
+
+    @staticmethod
+    def beat_sums(reg: Functions, role: str, f: Any, a: FPFormat, lanes: int, sq: bool
+                  ) -> Tops:
+        """The statistics step of a beat (``sq``: of its squares) into ``a``, where the
+        family sums a beat on its own (``exact_beat_sum``)."""
+        raise NotImplementedError
+
+
+class FPStorageDSLX(StorageDSLX):
+    """FP storage: conversions element by element; squares and sums by the lanes' FP rules."""
+
+    @staticmethod
+    def decoder(reg: Functions, f: FPFormat, dst: FPFormat) -> tuple[str, list[int]]:
+        return reg.cvt(f, dst), [f.width]
+
+    @staticmethod
+    def squares(reg: Functions, role: str, f: FPFormat, a: FPFormat) -> Tops:
+        fn = reg.mul(f, a)
+        return [(f"{role}_sq", fn, reg.batch(fn, [f.width] * 2, a.width))]
+
+    @staticmethod
+    def encoder(reg: Functions, role: str, f: FPFormat, p: FPFormat, lanes: int) -> Tops:
+        fn = reg.cvt(p, f)
+        return [(f"{role}_enc", fn, reg.batch(fn, [p.width], f.width))]
+
+    @staticmethod
+    def beat_sums(reg: Functions, role: str, f: FPFormat, a: FPFormat, lanes: int, sq: bool
+                  ) -> Tops:
+        return []
+
+
+class BFPStorageDSLX(StorageDSLX):
+    """BFP storage: an element with its block's exponent field; the block encoder and the
+    streaming encoder's two sides; a beat's exact integer sums."""
+
+    @staticmethod
+    def decoder(reg: Functions, f: BFPFormat, dst: FPFormat) -> tuple[str, list[int]]:
+        return reg.bfp_cvt(f, dst), [f.exp_bits, f.man_bits + 1]
+
+    @staticmethod
+    def squares(reg: Functions, role: str, f: BFPFormat, a: FPFormat) -> Tops:
+        return []
+
+    @staticmethod
+    def encoder(reg: Functions, role: str, f: BFPFormat, p: FPFormat, lanes: int) -> Tops:
+        fn = reg.bfp_encode(f, p)
+        tops = [(f"{role}_enc", fn, reg.batch_bfp_encode(fn, f, p))]
+        # the streaming encoder's two sides (the template's bfp_scan_* / bfp_quant_*)
+        fn = reg.bfp_scan(f, p, lanes)
+        tops.append((f"{role}_scan", fn, reg.batch_array(fn, p.width, lanes, reg.xw + 2)))
+        fn = reg.bfp_quant(f, p)
+        tops.append((f"{role}_quant", fn, reg.batch(fn, [p.width, reg.xw], f.man_bits + 1,
+                                                    (False, True))))
+        return tops
+
+    @staticmethod
+    def beat_sums(reg: Functions, role: str, f: BFPFormat, a: FPFormat, lanes: int, sq: bool
+                  ) -> Tops:
+        fn = reg.bfp_beat(f, a, lanes, sq)
+        return [(f"{role}_beat_{'sq' if sq else 'sum'}", fn,
+                 reg.batch_beat(fn, f, lanes, a.width))]
+
+
+#: the DSLX part of each storage-format family, by kind
+STORAGE_DSLX: dict[str, type[StorageDSLX]] = {"fp": FPStorageDSLX, "bfp": BFPStorageDSLX}
+
+
 def design(spec: Spec, apfloat: bool = True) -> XlsDesign:
     """The DSLX module of a spec and its roles (deterministic: same spec, same text)."""
     P, A, S = spec.compute, spec.accum, spec.scalar
@@ -121,35 +212,18 @@ def design(spec: Spec, apfloat: bool = True) -> XlsDesign:
     for r in ("x", "dy"):
         f = roles[r]
         for dst, tag in ((P, "p"), (A, "a")):
-            if isinstance(f, BFPFormat):
-                unit(f"{r}_to_{tag}", reg.bfp_cvt(f, dst), [f.exp_bits, f.man_bits + 1],
-                     dst.width)
-            else:
-                unit(f"{r}_to_{tag}", reg.cvt(f, dst), [f.width], dst.width)
+            fn, args = STORAGE_DSLX[f.kind].decoder(reg, f, dst)
+            unit(f"{r}_to_{tag}", fn, args, dst.width)
     xs = roles["x"]
-    if std and isinstance(xs, FPFormat):
-        unit("x_sq", reg.mul(xs, A), [xs.width] * 2, A.width)
+    if std:
+        tops.extend(STORAGE_DSLX[xs.kind].squares(reg, "x", xs, A))
     for r in ("y", "dx"):
         f = roles[r]
-        if isinstance(f, BFPFormat):
-            fn = reg.bfp_encode(f, P)
-            tops.append((f"{r}_enc", fn, reg.batch_bfp_encode(fn, f, P)))
-            # the streaming encoder's two sides (the template's bfp_scan_* / bfp_quant_*)
-            fn = reg.bfp_scan(f, P, spec.hw.lanes)
-            tops.append((f"{r}_scan", fn, reg.batch_array(fn, P.width, spec.hw.lanes,
-                                                          reg.xw + 2)))
-            fn = reg.bfp_quant(f, P)
-            tops.append((f"{r}_quant", fn, reg.batch(fn, [P.width, reg.xw], f.man_bits + 1,
-                                                     (False, True))))
-        else:
-            unit(f"{r}_enc", reg.cvt(P, f), [P.width], f.width)
-    # the statistics step of BFP storage: a beat's exact integer sums, rounded into A
+        tops.extend(STORAGE_DSLX[f.kind].encoder(reg, r, f, P, spec.hw.lanes))
+    # the statistics step of a storage whose beats sum exactly: rounded into A once per beat
     for r, sq in [("x", False), ("dy", False)] + ([("x", True)] if std else []):
         f = roles[r]
-        if isinstance(f, BFPFormat):
-            fn = reg.bfp_beat(f, A, spec.hw.lanes, sq)
-            tops.append((f"{r}_beat_{'sq' if sq else 'sum'}", fn,
-                         reg.batch_beat(fn, f, spec.hw.lanes, A.width)))
+        tops.extend(STORAGE_DSLX[f.kind].beat_sums(reg, r, f, A, spec.hw.lanes, sq))
     unit("norm_lane", reg.norm_lane(P), [P.width] * 3, P.width)
     unit("xhat_lane", reg.xhat_lane(P), [P.width] * 3, P.width)
     unit("dx_lane", reg.dx_lane(P, std), [P.width] * (5 if std else 4), P.width)

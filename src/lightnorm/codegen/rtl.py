@@ -4,7 +4,10 @@
 bytes). One module per file, named after its parameters (``fp_add_e6m9_rne``,
 ``bfp_enc_g16m7e8_rne_sat_e6m9_l16``...). Every number the templates print - widths, biases,
 exponent limits, max patterns, counter widths, tree shapes, the finalize program - is computed
-here; the templates (``lightnorm/templates/rtl/*.v.j2``) only substitute.
+here or in the formats' views (``fmt.view``); the templates (``lightnorm/templates/rtl/*.v.j2``)
+only substitute. What differs between storage-format families - the decoder of a stream, its
+channel sums, the encoder of lane results - is one :class:`StorageRTL` per family
+(:data:`STORAGE_RTL`, by kind) and the family's Jinja macros (``templates/rtl/formats/``).
 
 The Verilog templates use their own Jinja2 environment whose delimiters cannot occur in
 Verilog: ``<% %>`` statements, ``<@ @>`` expressions, ``<# #>`` comments (``{{ }}``/``{# #}``
@@ -21,7 +24,7 @@ module's own and replaces some of its Jinja blocks - the unit templates' ``descr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -31,13 +34,12 @@ from typing import Any
 import jinja2
 
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
-from lightnorm.spec import BFPFormat, FPFormat, Spec, StorageFormat
+from lightnorm.spec import BFPFormat, FPFormat, Spec
+from lightnorm.spec.formats import NumberFormat
 
 TOP = "lightnorm_top"
 TB_TOP = "lightnorm_tb"
 UNIT_TOP = "unit_harness"
-RND_TAG = {"nearest": "rne", "truncate": "rtz"}
-CARRY_TAG = {"saturate": "sat", "raise": "raise"}
 
 
 # ---- the Verilog template environment ------------------------------------------------------
@@ -82,51 +84,11 @@ def bits_for(n: int) -> int:
     return max(1, int(n).bit_length())
 
 
-def fp_info(f: FPFormat) -> dict[str, Any]:
-    e, m = f.exp_bits, f.man_bits
-    emaxf = (1 << e) - 2
-    return {
-        "e": e, "m": m, "p": m + 1, "w": 1 + e + m, "bias": f.bias, "emaxf": emaxf,
-        "emin": f.emin, "emax": f.emax,
-        "maxpat": (emaxf << m) | ((1 << m) - 1),  # e+m bits, without the sign
-        "minpat": 1 << m,
-        "nearest": f.rounding == "nearest",
-        "tag": f"e{e}m{m}", "rm": RND_TAG[f.rounding], "ftag": f"e{e}m{m}_{RND_TAG[f.rounding]}",
-        "desc": str(f),
-    }
-
-
-def bfp_info(b: BFPFormat) -> dict[str, Any]:
-    return {
-        "g": b.block, "m": b.man_bits, "es": b.exp_bits, "bias": b.bias, "emin": b.emin,
-        "emax": b.emax, "maxm": b.max_mantissa, "w": b.element_width,
-        "nearest": b.rounding == "nearest", "raise_": b.carry == "raise",
-        "tag": f"g{b.block}m{b.man_bits}e{b.exp_bits}",
-        "ftag": f"g{b.block}m{b.man_bits}e{b.exp_bits}_{RND_TAG[b.rounding]}_"
-                f"{CARRY_TAG[b.carry]}",
-        "desc": str(b),
-    }
-
-
-def storage_info(fmt: StorageFormat) -> dict[str, Any]:
-    """A storage role: element width, exponent port width, unpacked significand width."""
-    if isinstance(fmt, BFPFormat):
-        i = bfp_info(fmt)
-        return {**i, "bfp": True, "ew": i["w"], "xw": fmt.exp_bits, "gw": fmt.man_bits}
-    i = fp_info(fmt)
-    return {**i, "bfp": False, "ew": i["w"], "xw": 1, "gw": i["p"]}
-
-
-def exp_bound(fmts: list[FPFormat], bfps: list[BFPFormat], lanes: int) -> int:
-    """A bound on |exponent| of every unpacked value and biased intermediate in the design."""
-    big = 8
-    for f in fmts:
-        big = max(big, 3 * (1 << f.exp_bits) + 2 * f.man_bits + 8)
-    for b in bfps:
-        lg = max(1, lanes).bit_length()
-        big = max(big, 2 * ((1 << (b.exp_bits - 1)) + b.man_bits) + 2 * b.man_bits + lg + 8
-                  + max((1 << f.exp_bits) for f in fmts))
-    return big
+def exp_bound(fmts: Sequence[NumberFormat], lanes: int) -> int:
+    """A bound on |exponent| of every unpacked value and biased intermediate in the design
+    whose formats (arithmetic and storage) are ``fmts``."""
+    top = max(STORAGE_RTL[f.kind].exp_top(f) for f in fmts)
+    return max([8] + [STORAGE_RTL[f.kind].exp_bound(f, lanes, top) for f in fmts])
 
 
 # ---- the module registry -------------------------------------------------------------------
@@ -182,14 +144,6 @@ class Modules:
             self.mods[name] = _Mod(template, {"name": name, "eu": self.eu, "xw": self.xw, **ctx})
         return name
 
-    def bfp_beat(self, b: BFPFormat, s: dict[str, Any], a: dict[str, Any], lanes: int,
-                 sq: bool, lzc: str, pack: str) -> str:
-        """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements, rounded
-        into the accumulator format (combinational; a statistics step)."""
-        what = "sq" if sq else "sum"
-        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a['ftag']}",
-                         "ln_bfp_beat.v.j2", s=s, a=a, lanes=lanes, sq=sq, lzc=lzc, pack=pack)
-
     # -- generic helpers
     def lzc(self, w: int) -> str:
         """Leading-zero count and normalize of a w-bit vector."""
@@ -198,64 +152,74 @@ class Modules:
 
     # -- FP
     def round(self, f: FPFormat) -> str:
-        i = fp_info(f)
-        return self._add(f"fp_round_{i['ftag']}", "fp_round.v.j2", f=i)
+        i = f.view
+        return self._add(f"fp_round_{i.ftag}", "fp_round.v.j2", f=i)
 
     def pack(self, f: FPFormat, gw: int) -> str:
         """Unpacked value (sign, zero, exponent, gw-bit significand) rounded into f."""
-        i = fp_info(f)
-        return self._add(f"fp_pack_g{gw}_{i['ftag']}", "fp_pack.v.j2", f=i, gw=gw,
+        i = f.view
+        return self._add(f"fp_pack_g{gw}_{i.ftag}", "fp_pack.v.j2", f=i, gw=gw,
                          round=self.round(f))
 
     def unpack(self, f: FPFormat) -> str:
-        i = fp_info(f)
-        return self._add(f"fp_unpack_{i['tag']}", "fp_unpack.v.j2", f=i)
+        i = f.view
+        return self._add(f"fp_unpack_{i.tag}", "fp_unpack.v.j2", f=i)
 
     def cvt(self, fi: FPFormat, fo: FPFormat) -> str:
-        a, b = fp_info(fi), fp_info(fo)
-        return self._add(f"fp_cvt_{a['tag']}_to_{b['ftag']}", "fp_cvt.v.j2", fi=a, fo=b,
-                         unpack=self.unpack(fi), pack=self.pack(fo, a["p"]))
+        a, b = fi.view, fo.view
+        return self._add(f"fp_cvt_{a.tag}_to_{b.ftag}", "fp_cvt.v.j2", fi=a, fo=b,
+                         unpack=self.unpack(fi), pack=self.pack(fo, a.p))
 
     def add(self, f: FPFormat) -> str:
-        i = fp_info(f)
-        p = i["p"]
-        dmax = (1 << i["e"]) - 2  # largest exponent difference of two normal operands
-        dw = max(i["e"], bits_for(p + 3))
-        return self._add(f"fp_add_{i['ftag']}", "fp_add.v.j2", f=i, dw=dw,
+        i = f.view
+        p = i.p
+        dmax = i.emaxf  # bounds the exponent difference of two normal operands
+        dw = max(i.e, bits_for(p + 3))
+        return self._add(f"fp_add_{i.ftag}", "fp_add.v.j2", f=i, dw=dw,
                          clamp=dmax > p + 3, lzc=self.lzc(p + 4), lw=bits_for(p + 4),
                          round=self.round(f))
 
     def mul(self, fi: FPFormat, fo: FPFormat) -> str:
-        a, b = fp_info(fi), fp_info(fo)
-        name = (f"fp_mul_{b['ftag']}" if a["tag"] == b["tag"]
-                else f"fp_mul_{a['tag']}_to_{b['ftag']}")
+        a, b = fi.view, fo.view
+        name = f"fp_mul_{b.ftag}" if a.tag == b.tag else f"fp_mul_{a.tag}_to_{b.ftag}"
         return self._add(name, "fp_mul.v.j2", fi=a, fo=b, round=self.round(fo),
-                         ebias=b["bias"] - 2 * a["bias"])
+                         ebias=b.bias - 2 * a.bias)
 
     def recip(self, f: FPFormat) -> str:
-        i = fp_info(f)
-        return self._add(f"fp_recip_{i['ftag']}", "fp_recip.v.j2", f=i, round=self.round(f),
-                         cw=bits_for(i["p"] + 1))
+        i = f.view
+        return self._add(f"fp_recip_{i.ftag}", "fp_recip.v.j2", f=i, round=self.round(f),
+                         cw=bits_for(i.p + 1))
 
     def sqrt(self, f: FPFormat) -> str:
-        i = fp_info(f)
-        return self._add(f"fp_sqrt_{i['ftag']}", "fp_sqrt.v.j2", f=i, round=self.round(f),
-                         cw=bits_for(i["p"] + 1))
+        i = f.view
+        return self._add(f"fp_sqrt_{i.ftag}", "fp_sqrt.v.j2", f=i, round=self.round(f),
+                         cw=bits_for(i.p + 1))
 
-    # -- storage decode
-    def st_unpack(self, s: StorageFormat) -> str:
-        """Storage element (+ the beat's shared exponent for BFP) -> unpacked value."""
-        if isinstance(s, FPFormat):
-            return self.unpack(s)
-        i = bfp_info(s)
-        return self._add(f"bfp_unpack_m{i['m']}e{i['es']}", "bfp_unpack.v.j2", b=i,
-                         lzc=self.lzc(i["m"]), lw=bits_for(i["m"]))
+    # -- BFP
+    def bfp_unpack(self, b: BFPFormat) -> str:
+        """A BFP element and its block's exponent field -> unpacked value."""
+        i = b.view
+        return self._add(f"bfp_unpack_m{i.m}e{i.xw}", "bfp_unpack.v.j2", b=i,
+                         lzc=self.lzc(i.m), lw=bits_for(i.m))
+
+    def bfp_beat(self, b: BFPFormat, a: FPFormat, lanes: int, sq: bool) -> str:
+        """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements, rounded
+        into the accumulator format (combinational; a statistics step)."""
+        lg = lanes.bit_length() - 1
+        sw = b.man_bits + lg  # magnitude width of a beat sum of mantissas
+        qw = 2 * b.man_bits + lg  # ... of a beat sum of squared mantissas
+        w = qw if sq else sw
+        what = "sq" if sq else "sum"
+        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a.view.ftag}",
+                         "ln_bfp_beat.v.j2", s=b.view, a=a.view, lanes=lanes, sq=sq,
+                         sw=sw, qw=qw, sw_cw=bits_for(sw), qw_cw=bits_for(qw),
+                         lzc=self.lzc(w), pack=self.pack(a, w))
 
     def bfp_encoder(self, b: BFPFormat, p: FPFormat, lanes: int, nw: int) -> str:
-        bi, pi = bfp_info(b), fp_info(p)
+        bi, pi = b.view, p.view
         beats = b.block // lanes
         return self._add(
-            f"bfp_enc_{bi['ftag']}_{pi['tag']}_l{lanes}", "bfp_encoder.v.j2",
+            f"bfp_enc_{bi.ftag}_{pi.tag}_l{lanes}", "bfp_encoder.v.j2",
             b=bi, pf=pi, lanes=lanes, beats=beats, bank_beats=2 * beats,
             iw=bits_for(max(1, beats - 1)), aw=bits_for(max(1, 2 * beats - 1)),
             nwidth=nw, scan=self.bfp_scan(b, p, lanes), quant=self.bfp_quant(b, p),
@@ -263,22 +227,22 @@ class Modules:
 
     def bfp_scan(self, b: BFPFormat, p: FPFormat, lanes: int) -> str:
         """The exponent scan of a beat of lane results for a block (combinational)."""
-        bi, pi = bfp_info(b), fp_info(p)
-        return self._add(f"bfp_scan_{bi['ftag']}_{pi['tag']}_l{lanes}", "bfp_scan.v.j2",
+        bi, pi = b.view, p.view
+        return self._add(f"bfp_scan_{bi.ftag}_{pi.tag}_l{lanes}", "bfp_scan.v.j2",
                          b=bi, pf=pi, lanes=lanes, unpack=self.unpack(p))
 
     def bfp_quant(self, b: BFPFormat, p: FPFormat) -> str:
         """One lane result as a BFP element at the block exponent (combinational)."""
-        bi, pi = bfp_info(b), fp_info(p)
-        return self._add(f"bfp_quant_{bi['ftag']}_{pi['tag']}", "bfp_quant.v.j2", b=bi,
+        bi, pi = b.view, p.view
+        return self._add(f"bfp_quant_{bi.ftag}_{pi.tag}", "bfp_quant.v.j2", b=bi,
                          pf=pi, unpack=self.unpack(p))
 
     def tree_acc(self, f: FPFormat, lanes: int) -> str:
         """Pairwise tree over the lanes of a beat, then sequential accumulation (format f)."""
-        i = fp_info(f)
+        i = f.view
         depth = lanes.bit_length() - 1
         levels = [{"i": d, "n": lanes >> d} for d in range(1, depth + 1)]
-        return self._add(f"ln_tree_acc_l{lanes}_{i['ftag']}", "ln_tree_acc.v.j2", a=i,
+        return self._add(f"ln_tree_acc_l{lanes}_{i.ftag}", "ln_tree_acc.v.j2", a=i,
                          lanes=lanes, depth=depth, levels=levels, add=self.add(f))
 
     def design(self, name: str, template: str, **ctx: Any) -> str:
@@ -290,16 +254,122 @@ class Modules:
                 for name, m in sorted(self.mods.items())}
 
 
+# ---- storage-format families in the design ------------------------------------------------
+
+
+class StorageRTL:
+    """What the template RTL builds for one storage-format family: the bound its values put
+    on unpacked exponents, the decoder of a stream into the lanes, the channel sums of a
+    stream, and the encoder of lane results. The design templates take the family's own
+    wiring of these from its Jinja macros (``fmt.fragments.rtl``)."""
+
+    @staticmethod
+    def exp_top(f: Any) -> int:
+        """The exponent range (2^exp_bits) that values of this format bring into arithmetic
+        results (0: none)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def exp_bound(f: Any, lanes: int, top: int) -> int:
+        """A bound on |exponent| of this format's unpacked values and intermediates, given
+        ``top``, the largest :meth:`exp_top` of the design."""
+        raise NotImplementedError
+
+    @staticmethod
+    def decoder(reg: Modules, f: Any) -> str:
+        """The module that unpacks one stored element (and its beat's shared exponent)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def sums(reg: Modules, mods: dict[str, str], role: str, f: Any, a: FPFormat, lanes: int,
+             sq: bool) -> dict[str, str]:
+        """Registers the modules of a channel sum (``sq``: and sum of squares) of the stream
+        ``role`` in accumulator format ``a``, in ``mods`` by their role; returns the parts the
+        family's ``beat_body`` macro instantiates."""
+        raise NotImplementedError
+
+    @staticmethod
+    def encoder(reg: Modules, mods: dict[str, str], role: str, f: Any, p: FPFormat, lanes: int,
+                nw: int) -> None:
+        """Registers the modules that encode lane results (format ``p``) into the stream."""
+        raise NotImplementedError
+
+
+class FPStorageRTL(StorageRTL):
+    """FP storage: elements unpacked one by one; each lane rounded into A (its square a
+    product into A) and summed by the pairwise tree; each lane result converted."""
+
+    @staticmethod
+    def exp_top(f: FPFormat) -> int:
+        return 1 << f.exp_bits
+
+    @staticmethod
+    def exp_bound(f: FPFormat, lanes: int, top: int) -> int:
+        return 3 * (1 << f.exp_bits) + 2 * f.man_bits + 8
+
+    @staticmethod
+    def decoder(reg: Modules, f: FPFormat) -> str:
+        return reg.unpack(f)
+
+    @staticmethod
+    def sums(reg: Modules, mods: dict[str, str], role: str, f: FPFormat, a: FPFormat,
+             lanes: int, sq: bool) -> dict[str, str]:
+        if sq:
+            mods[f"{role}_sq"] = reg.mul(f, a)
+        return {"cvt_a": reg.cvt(f, a), "sq_mul": mods.get(f"{role}_sq", "")}
+
+    @staticmethod
+    def encoder(reg: Modules, mods: dict[str, str], role: str, f: FPFormat, p: FPFormat,
+                lanes: int, nw: int) -> None:
+        mods[f"{role}_cvt"] = reg.cvt(p, f)
+
+
+class BFPStorageRTL(StorageRTL):
+    """BFP storage: elements unpacked with their beat's exponent; a beat summed exactly as
+    integers and rounded once; lane results encoded block by block (exponent scan, two-bank
+    buffer, quantizer)."""
+
+    @staticmethod
+    def exp_top(f: BFPFormat) -> int:
+        return 0
+
+    @staticmethod
+    def exp_bound(f: BFPFormat, lanes: int, top: int) -> int:
+        lg = max(1, lanes).bit_length()
+        return 2 * ((1 << (f.exp_bits - 1)) + f.man_bits) + 2 * f.man_bits + lg + 8 + top
+
+    @staticmethod
+    def decoder(reg: Modules, f: BFPFormat) -> str:
+        return reg.bfp_unpack(f)
+
+    @staticmethod
+    def sums(reg: Modules, mods: dict[str, str], role: str, f: BFPFormat, a: FPFormat,
+             lanes: int, sq: bool) -> dict[str, str]:
+        mods[f"{role}_beat_sum"] = reg.bfp_beat(f, a, lanes, False)
+        if sq:
+            mods[f"{role}_beat_sq"] = reg.bfp_beat(f, a, lanes, True)
+        return {"beat_sum": mods[f"{role}_beat_sum"], "beat_sq": mods.get(f"{role}_beat_sq", "")}
+
+    @staticmethod
+    def encoder(reg: Modules, mods: dict[str, str], role: str, f: BFPFormat, p: FPFormat,
+                lanes: int, nw: int) -> None:
+        mods[f"{role}_enc"] = reg.bfp_encoder(f, p, lanes, nw)
+        mods[f"{role}_enc_scan"] = reg.bfp_scan(f, p, lanes)  # (its two sides, by role)
+        mods[f"{role}_enc_quant"] = reg.bfp_quant(f, p)
+
+
+#: the template RTL's part of each storage-format family, by kind
+STORAGE_RTL: dict[str, type[StorageRTL]] = {"fp": FPStorageRTL, "bfp": BFPStorageRTL}
+
+
 # ---- the whole design ----------------------------------------------------------------------
 
 
-def spec_formats(spec: Spec) -> tuple[list[FPFormat], list[BFPFormat]]:
-    """The FP formats (P, A, S and FP storage) and the BFP storage formats of a spec: what
-    bounds every unbiased exponent of the design (``exp_bound``; the XLS backend's DSLX uses
-    the same bound, so its exponent ports match the template's)."""
-    roles = spec.storage.roles().values()
-    fps = [spec.compute, spec.accum, spec.scalar] + [f for f in roles if isinstance(f, FPFormat)]
-    return fps, [f for f in roles if isinstance(f, BFPFormat)]
+def spec_formats(spec: Spec) -> list[NumberFormat]:
+    """Every format of a spec (P, A, S, then the storage formats): what bounds every unbiased
+    exponent of the design (``exp_bound``; the XLS backend's DSLX uses the same bound, so its
+    exponent ports match the template's)."""
+    return [spec.compute, spec.accum, spec.scalar, *spec.storage.roles().values()]
 
 
 def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
@@ -391,11 +461,10 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
     """Everything the design templates print, computed from the spec."""
     lanes = spec.hw.lanes
     roles = spec.storage.roles()
-    fmts, bfps = spec_formats(spec)
-    eu = bits_for(exp_bound(fmts, bfps, lanes)) + 1
+    eu = bits_for(exp_bound(spec_formats(spec), lanes)) + 1
     reg = Modules(eu)
     P, A, S = spec.compute, spec.accum, spec.scalar
-    st = {r: storage_info(f) for r, f in roles.items()}
+    st = {r: f.view for r, f in roles.items()}
     nmax = spec.hw.max_channel_elems
     lg = lanes.bit_length() - 1
     # element index / n counter; wide enough for n + lanes - 1 (the beat count rounds up) and
@@ -410,28 +479,9 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
     # storage decode and conversions into the lanes (P) and the accumulators (A)
     for r in ("x", "dy"):
         f = roles[r]
-        mods[f"{r}_unpack"] = reg.st_unpack(f)
-        mods[f"{r}_to_p"] = reg.pack(P, st[r]["gw"])
-        mods[f"{r}_to_a"] = reg.pack(A, st[r]["gw"])
-    # statistics
-    xs = roles["x"]
-    if isinstance(xs, BFPFormat):
-        sw = xs.man_bits + lg  # magnitude width of a beat sum of mantissas
-        qw = 2 * xs.man_bits + lg  # ... of a beat sum of squared mantissas
-        mods["x_isum_lzc"] = reg.lzc(sw)
-        mods["x_isum_pack"] = reg.pack(A, sw)
-        if not rng:
-            mods["x_isq_lzc"] = reg.lzc(qw)
-            mods["x_isq_pack"] = reg.pack(A, qw)
-        st["x"].update(sw=sw, qw=qw, sw_cw=bits_for(sw), qw_cw=bits_for(qw))
-    elif not rng:
-        mods["x_sq"] = reg.mul(xs, A)
-    dys = roles["dy"]
-    if isinstance(dys, BFPFormat):
-        sw = dys.man_bits + lg
-        mods["dy_isum_lzc"] = reg.lzc(sw)
-        mods["dy_isum_pack"] = reg.pack(A, sw)
-        st["dy"].update(sw=sw, sw_cw=bits_for(sw))
+        mods[f"{r}_unpack"] = STORAGE_RTL[f.kind].decoder(reg, f)
+        mods[f"{r}_to_p"] = reg.pack(P, st[r].gw)
+        mods[f"{r}_to_a"] = reg.pack(A, st[r].gw)
     mods["add_a"] = reg.add(A)
     mods["add_p"] = reg.add(P)
     mods["add_s"] = reg.add(S)
@@ -447,30 +497,18 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
     # outputs
     for r in ("y", "dx"):
         f = roles[r]
-        if isinstance(f, BFPFormat):
-            mods[f"{r}_enc"] = reg.bfp_encoder(f, P, lanes, nw)
-            mods[f"{r}_enc_scan"] = reg.bfp_scan(f, P, lanes)  # (its two sides, by role)
-            mods[f"{r}_enc_quant"] = reg.bfp_quant(f, P)
-        else:
-            mods[f"{r}_cvt"] = reg.cvt(P, f)
+        STORAGE_RTL[f.kind].encoder(reg, mods, r, f, P, lanes, nw)
 
-    fi = {"p": fp_info(P), "a": fp_info(A), "s": fp_info(S)}
+    fi = {"p": P.view, "a": A.view, "s": S.view}
     iw = bw + lg  # element index {beat, lane}
     mods["tree"] = reg.tree_acc(A, lanes)
+    # statistics: channel sums of x (and its squares for standard BN) and of dy
     for r, sq in (("x", not rng), ("dy", False)):
         f = roles[r]
-        if isinstance(f, BFPFormat):  # the beat's exact integer sums (combinational modules)
-            mods[f"{r}_beat_sum"] = reg.bfp_beat(f, st[r], fi["a"], lanes, False,
-                                                 mods[f"{r}_isum_lzc"], mods[f"{r}_isum_pack"])
-            if sq:
-                mods[f"{r}_beat_sq"] = reg.bfp_beat(f, st[r], fi["a"], lanes, True,
-                                                    mods[f"{r}_isq_lzc"], mods[f"{r}_isq_pack"])
+        parts = STORAGE_RTL[f.kind].sums(reg, mods, r, f, A, lanes, sq)
         mods[f"sum_{r}"] = reg.design(
             f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
-            add=mods["add_a"], tree=mods["tree"], sq_mul=mods.get(f"{r}_sq", ""),
-            # FP storage: cvt_A(x) per lane (masked lanes select +0)
-            cvt_a=reg.cvt(f, A) if isinstance(f, FPFormat) else "",
-            beat_sum=mods.get(f"{r}_beat_sum", ""), beat_sq=mods.get(f"{r}_beat_sq", ""),
+            add=mods["add_a"], tree=mods["tree"], parts=parts,
         )
     if rng:
         mods["extrema"] = reg.design(
@@ -504,7 +542,7 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
         "fp": fi,
         "mods": mods,
         "fin": _finalize_ctx(spec),
-        "sw": fi["s"]["w"],
+        "sw": fi["s"].w,
         "one_s": (S.bias << S.man_bits),  # pattern of 1.0 in S
     }
     return {"ctx": ctx, "modules": reg}
@@ -571,7 +609,7 @@ def render_tb(spec: Spec, depth_beats: int, depth_channels: int) -> dict[str, st
     c = rtl_context(spec)["ctx"]
     roles = spec.storage.roles()
     lanes = spec.hw.lanes
-    words = {r: lanes * c["st"][r]["ew"] + c["st"][r]["xw"] for r in roles}
+    words = {r: lanes * c["st"][r].w + c["st"][r].xw for r in roles}
     ctx = {**c, "tb_top": TB_TOP, "dbeats": depth_beats, "dch": depth_channels,
            "daw": bits_for(depth_beats - 1), "dcw": bits_for(depth_channels - 1),
            "words": words}
@@ -595,7 +633,7 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
     """A harness with every unit behind a selector (``sel`` = index in ``units``)."""
     fmts = sorted({u.fin for u in units} | {u.fout for u in units},
                   key=lambda f: (f.exp_bits, f.man_bits, f.rounding))
-    eu = bits_for(exp_bound(fmts, [], 1)) + 1
+    eu = bits_for(exp_bound(fmts, 1)) + 1
     reg = Modules(eu)
     rows = []
     for i, u in enumerate(units):

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lightnorm.spec import BFPFormat, Spec, SpecError, StorageFormat
+from lightnorm.spec import Spec, SpecError, StorageFormat
 
 #: pJ per byte read from or written to off-chip DRAM: 640 pJ per 32-bit access, 45 nm (Horowitz,
 #: ISSCC 2014, as tabulated by Han et al. 2015); Horowitz gives 1.3-2.6 nJ per 64-bit access, of
@@ -70,11 +70,9 @@ def _check_energy(name: str, value: Any) -> float:
 
 
 def channel_bits(fmt: StorageFormat, n: int) -> int:
-    """Exact bits of one channel of ``n`` elements stored in ``fmt`` (BFP padding included)."""
-    if isinstance(fmt, BFPFormat):
-        blocks = -(-n // fmt.block)
-        return blocks * (fmt.block * fmt.element_width + fmt.exp_bits)
-    return n * fmt.width
+    """Exact bits of one channel of ``n`` elements stored in ``fmt`` (padding of the last block
+    included)."""
+    return fmt.block_count(n) * (fmt.block * fmt.element_width + fmt.shared_exp_width)
 
 
 def layer_traffic_bits(spec: Spec, shape: Any) -> dict[str, dict[str, int]]:

@@ -43,7 +43,7 @@ def unit_files(kind: str, fmt: FPFormat) -> tuple[str, dict[str, str]]:
     """(module name, {file: Verilog}) of one unit as the RTL generator renders it."""
     from lightnorm.codegen.rtl import Modules, bits_for, exp_bound
 
-    eu = bits_for(exp_bound([fmt], [], 1)) + 1
+    eu = bits_for(exp_bound([fmt], 1)) + 1
     reg = Modules(eu)
     if kind == "add":
         name = reg.add(fmt)

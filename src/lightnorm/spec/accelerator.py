@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
-from .formats import BFPFormat, FPFormat, StorageFormat, build_fp, build_storage, storage_table
+from .formats import FPFormat, StorageFormat, build_fp, build_storage, storage_table
 from .rounding import round_scalar
 from .schema import AnyText, Choice, Float, Int, Text, build, param, to_table
 
@@ -147,11 +147,7 @@ class Spec:
     def validate(self, path: str) -> None:
         del path
         for role, fmt in self.storage.roles().items():
-            if isinstance(fmt, BFPFormat) and fmt.block % self.hw.lanes:
-                raise SpecError(
-                    f"storage.{role}.block", fmt.block,
-                    f"a multiple of hw.lanes = {self.hw.lanes} (a beat must lie in one block)",
-                )
+            fmt.check_lanes(self.hw.lanes, f"storage.{role}")
         n_min = self.min_channel_elems()
         if self.hw.max_channel_elems < n_min:
             raise SpecError(

@@ -5,16 +5,14 @@ from __future__ import annotations
 import sys
 
 from .accelerator import BNConfig, HWConfig
-from .formats import BFPFormat, FPFormat
+from .formats import FAMILIES, FPFormat
 from .schema import describe_fields
 
 SECTIONS = [
     ("top level", None, "`name` (required) and `description`."),
     ("[bn]", BNConfig, "normalization"),
     ("[hw]", HWConfig, "hardware shape and target"),
-    ("[storage.x], [storage.y], [storage.dy], [storage.dx] with kind = \"fp\"", FPFormat,
-     "an FP storage format"),
-    ("[storage.*] with kind = \"bfp\"", BFPFormat, "a block-floating-point storage format"),
+    *((fam.doc_title, fam, fam.doc_what) for fam in FAMILIES.values()),
     ("[compute], [accum], [scalar]", FPFormat,
      "per-lane arithmetic, accumulators, per-channel scalars (FP formats)"),
 ]

@@ -104,7 +104,7 @@ def decode_fp(bits: int, fmt: FPFormat) -> Fraction:
     s = (bits >> (fmt.exp_bits + fmt.man_bits)) & 1
     if ef == 0:
         return Fraction(0)
-    if ef == (1 << fmt.exp_bits) - 1:
+    if fmt.rules.reserved_top_exponent and ef == (1 << fmt.exp_bits) - 1:
         raise ValueError(f"bit pattern {bits:#x} has the reserved all-ones exponent of {fmt}")
     v = (1 + Fraction(m, 1 << fmt.man_bits)) * Fraction(2) ** (ef - fmt.bias)
     return -v if s else v

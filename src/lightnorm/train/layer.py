@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..spec import BFPFormat, FPFormat, Spec, SpecError, from_dict, load
+from ..spec import FPFormat, Spec, SpecError, from_dict, load
 from ..spec.formats import StorageFormat
 from ..spec.rounding import round_scalar
 from ..verify import fpnum, golden
@@ -43,11 +43,9 @@ __all__ = ["LightNormBatchNorm2d", "convert", "eval_forward", "exact_dtype"]
 
 
 def _fits_float32(fmt: StorageFormat | FPFormat) -> bool:
-    if isinstance(fmt, BFPFormat):
-        sig, top, low = fmt.man_bits, fmt.emax, fmt.emin - fmt.man_bits + 1
-    else:
-        sig, top, low = fmt.man_bits + 1, fmt.emax, fmt.emin - fmt.man_bits
-    return sig <= 24 and top <= 127 and low >= -149
+    """float32 holds every value of ``fmt``: its significant bits, its largest exponent and
+    the finest step of its grid."""
+    return fmt.precision <= 24 and fmt.emax <= 127 and fmt.lsb_exp >= -149
 
 
 def exact_dtype(spec: Spec) -> torch.dtype:

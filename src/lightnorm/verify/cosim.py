@@ -37,7 +37,7 @@ from lightnorm.tools.locks import file_lock
 
 from ..backends import DEFAULT_BACKEND, get_backend
 from ..codegen import rtl
-from ..spec import BFPFormat, FPFormat, Spec, StorageFormat
+from ..spec import Spec, StorageFormat
 from . import fpnum
 
 TB_DEPTH_BEATS = 1 << 13  # beats per stream and run the harness memories hold
@@ -255,7 +255,7 @@ def _beats(enc: Any, fmt: StorageFormat, lanes: int, b: int) -> tuple[np.ndarray
     if bits.shape[1] < want:
         bits = np.concatenate([bits, np.zeros((c, want - bits.shape[1]), np.uint64)], axis=1)
     lanes_bits = bits[:, :want].reshape(c * b, lanes)
-    if isinstance(fmt, BFPFormat):
+    if fmt.shared_exp_width:  # a beat lies in one block: its block's exponent field
         idx = (np.arange(b) * lanes) // fmt.block
         exps = np.asarray(enc.exps, np.uint64)[:, idx].reshape(c * b)
     else:
@@ -263,20 +263,12 @@ def _beats(enc: Any, fmt: StorageFormat, lanes: int, b: int) -> tuple[np.ndarray
     return lanes_bits, exps
 
 
-def _xw(fmt: StorageFormat) -> int:
-    return fmt.exp_bits if isinstance(fmt, BFPFormat) else 1
-
-
-def _ew(fmt: StorageFormat) -> int:
-    return fmt.element_width if isinstance(fmt, BFPFormat) else fmt.width
-
-
 def _stream_text(lanes_bits: np.ndarray, exps: np.ndarray, fmt: StorageFormat,
                  lanes: int) -> str:
     from .cocotb_tb.hexio import pack_words
 
-    ew = _ew(fmt)
-    fields = [(lanes_bits[:, j], ew) for j in range(lanes)] + [(exps, _xw(fmt))]
+    v = fmt.view
+    fields = [(lanes_bits[:, j], v.w) for j in range(lanes)] + [(exps, v.xw)]
     return pack_words(fields, lanes_bits.shape[0])
 
 
@@ -294,7 +286,7 @@ class Case:
 def edge_shape(spec: Spec) -> tuple[int, int, int, int]:
     """A small NCHW shape whose n is not a multiple of the lanes nor of any BFP block."""
     lanes = spec.hw.lanes
-    blocks = [f.block for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
+    blocks = [f.block for f in spec.storage.roles().values()]
     g = max([lanes, *blocks])
     n = max(spec.min_channel_elems(), 2 * g + 1, 3 * lanes + 1, 9)
     divisors = [d for d in {lanes, *blocks} if d > 1]
@@ -313,9 +305,9 @@ def edge_data(spec: Spec, shape: tuple[int, int, int, int], seed: int = 0
     d = default_data(spec, shape, seed)
     x, dy = d["x"].copy(), d["dy"].copy()
     fx = spec.storage.x
-    tiny_x = (fx.min_normal if isinstance(fx, FPFormat) else 2.0 ** fx.emin) * 0.37
+    tiny_x = fx.min_normal * 0.37
     fd = spec.storage.dy
-    tiny_d = (fd.min_normal if isinstance(fd, FPFormat) else 2.0 ** fd.emin) * 0.37
+    tiny_d = fd.min_normal * 0.37
     c = shape[1]
     for ch in range(c):
         kind = ch % 6
@@ -435,9 +427,8 @@ def prepare_runs(spec: Spec, case: Case, root: Path, stress: float, seed: int,
                 "mode": int(p == "backward"), "channels": cc, "n": n, "beats": b,
                 "lanes": lanes, "consts": sbits, "idle_thr": idle, "bp_thr": idle,
                 "seed": (seed * 7919 + len(runs) * 104729 + c0) & 0xFFFFFFFF,
-                "timeout_ns": est * 10, "out": out, "ew": _ew(ofmt), "xw": _xw(ofmt),
-                "bfp": isinstance(ofmt, BFPFormat),
-                "block": ofmt.block if isinstance(ofmt, BFPFormat) else 1,
+                "timeout_ns": est * 10, "out": out, "ew": ofmt.view.w, "xw": ofmt.view.xw,
+                "shared_exp": bool(ofmt.shared_exp_width), "block": ofmt.block,
                 "sw": spec.scalar.width,
             })
     meta = {"n": n, "beats": b, "golden_forward": fwd, "golden_backward": bwd}

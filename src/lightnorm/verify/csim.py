@@ -38,12 +38,13 @@ from lightnorm.tools.gxx import CXXFLAGS, compile_shared, compiler_id
 from lightnorm.tools.locks import file_lock
 
 from ..codegen import build_manifest, context, render_files
-from ..codegen.context import bfp_type, fp_type, testbench_shape
+from ..codegen.context import library_files, testbench_shape
 from ..codegen.env import render, template_hash
 from ..codegen.generate import manifest_bytes
 from ..errors import ToolError
 from ..spec import BFPFormat, FPFormat, Spec, check_channel_elems
 from ..spec import load as load_spec
+from ..spec.formats import FormatView
 from . import encoding, fpnum, golden
 
 ABI_VERSION = "lightnorm-csim-abi-2"
@@ -190,10 +191,10 @@ class Design:
 
     def _out(self, role: str, c: int, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         fmt = self.spec.storage.roles()[role]
-        bits = np.zeros((c, encoding.padded_length(fmt, n)), np.uint64)
+        bits = np.zeros((c, fmt.padded_length(n)), np.uint64)
         exps = None
-        if isinstance(fmt, BFPFormat):
-            exps = np.zeros((c, encoding.padded_length(fmt, n) // fmt.block), np.uint64)
+        if fmt.shared_exp_width:
+            exps = np.zeros((c, fmt.block_count(n)), np.uint64)
         return bits, exps
 
     def forward(self, x: encoding.Encoded, gamma: np.ndarray, beta: np.ndarray,
@@ -440,19 +441,19 @@ class Units:
         a = np.ascontiguousarray(a, np.uint64)
         b = np.ascontiguousarray(np.broadcast_to(b, a.shape), np.uint64)
         out = np.zeros_like(a)
-        self._fn(f"fp_{op}_{fp_type(fmt)['tag']}", 3)(_ptr(a), _ptr(b), _ptr(out), a.size)
+        self._fn(f"fp_{op}_{fmt.view.ftag}", 3)(_ptr(a), _ptr(b), _ptr(out), a.size)
         return out
 
     def unary(self, op: str, fmt: FPFormat, a: np.ndarray) -> np.ndarray:
         a = np.ascontiguousarray(a, np.uint64)
         out = np.zeros_like(a)
-        self._fn(f"fp_{op}_{fp_type(fmt)['tag']}", 2)(_ptr(a), _ptr(out), a.size)
+        self._fn(f"fp_{op}_{fmt.view.ftag}", 2)(_ptr(a), _ptr(out), a.size)
         return out
 
     def cvt(self, src: FPFormat, dst: FPFormat, a: np.ndarray) -> np.ndarray:
         a = np.ascontiguousarray(a, np.uint64)
         out = np.zeros_like(a)
-        name = f"fp_cvt_{fp_type(src)['tag']}_to_{fp_type(dst)['tag']}"
+        name = f"fp_cvt_{src.view.ftag}_to_{dst.view.ftag}"
         self._fn(name, 2)(_ptr(a), _ptr(out), a.size)
         return out
 
@@ -463,7 +464,7 @@ class Units:
         nblk = v.size // fmt.block
         out = np.zeros(nblk * fmt.block, np.uint64)
         exps = np.zeros(nblk, np.uint64)
-        name = f"bfp_encode_{bfp_type(fmt)['tag']}_from_{fp_type(src)['tag']}"
+        name = f"bfp_encode_{fmt.view.ftag}_from_{src.view.ftag}"
         self._fn(name, 3)(_ptr(v), _ptr(out), _ptr(exps), nblk)
         return out, exps
 
@@ -472,20 +473,20 @@ def build_units(fp_formats: Iterable[FPFormat],
                 cvts: Iterable[tuple[FPFormat, FPFormat]] = (),
                 bfps: Iterable[tuple[BFPFormat, FPFormat]] = ()) -> Units:
     """Compile (or find in the cache) a library of single units over the given formats."""
-    fps = {fp_type(f)["name"]: fp_type(f) for f in fp_formats}
-    cv = [{"src": fp_type(a), "dst": fp_type(b)} for a, b in cvts]
-    bf = [{"fmt": bfp_type(b), "src": fp_type(p)} for b, p in bfps]
-    types: dict[str, dict[str, Any]] = dict(fps)
+    fps = {f.view.name: f.view for f in fp_formats}
+    cv = [{"src": a.view, "dst": b.view} for a, b in cvts]
+    bf = [{"fmt": b.view, "src": p.view} for b, p in bfps]
+    types: dict[str, FormatView] = dict(fps)
     for c in cv:
-        types.setdefault(c["src"]["name"], c["src"])
-        types.setdefault(c["dst"]["name"], c["dst"])
+        types.setdefault(c["src"].name, c["src"])
+        types.setdefault(c["dst"].name, c["dst"])
     for b in bf:
-        types.setdefault(b["fmt"]["name"], b["fmt"])
-        types.setdefault(b["src"]["name"], b["src"])
+        types.setdefault(b["fmt"].name, b["fmt"])
+        types.setdefault(b["src"].name, b["src"])
     ctx = {"version": lightnorm.__version__, "fp_units": list(fps.values()), "cvt_units": cv,
            "bfp_units": bf, "types": list(types.values())}
-    files = {f"hls/{name}": render(f"hls/{name}.j2", {}).encode("utf-8")
-             for name in ("ln_ap.h", "ln_fp.h", "ln_bfp.h")}
+    files = {f"hls/{name}": render(template, {}).encode("utf-8")
+             for template, name in {"hls/ln_ap.h.j2": "ln_ap.h", **library_files()}.items()}
     files["units_abi.cpp"] = render("csim/units_abi.cpp.j2", ctx).encode("utf-8")
     key = _key(_content_hash(files), template_hash(("hls", "csim")), compiler_id(), CXXFLAGS)
     entry = cache_root("csim") / f"units-{key}"

@@ -18,19 +18,9 @@ from ..spec import Spec, check_channel_elems, chunk_bounds, range_constant
 from ..spec.formats import FPFormat
 from ..spec.rounding import encode_fp, round_scalar
 from . import fpnum
-from .encoding import (
-    S_FP,
-    S_KIND,
-    Encoded,
-    check_finite,
-    empty_encoded_arrays,
-    encode_block,
-    encode_channel,
-    from_stream,
-    make_encoded,
-    storage_params,
-)
+from .encoding import Encoded, check_finite, codec, empty_encoded_arrays, from_stream, make_encoded
 from .fpnum import add, mul, rnd, sub
+from .kernels import ENCODER, F64, F64_2D, F64_3D, FP, I64_2D, ST, typed
 
 # Rows of the per-channel statistics array returned by the statistics kernel.
 ST_SUM, ST_SUMSQ, ST_SMAX, ST_SMIN = range(4)
@@ -102,12 +92,13 @@ def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _channel_sum(vals, n, lanes, kind, square, fa, w):  # type: ignore[no-untyped-def]
-    """Channel sum of vals (or of vals^2) by the beat rules of section 6."""
+def _channel_sum(vals, n, lanes, exact, square, fa, w):  # type: ignore[no-untyped-def]
+    """Channel sum of vals (or of vals^2) by the beat rules of section 6 (``exact``: the
+    storage's beats sum exactly as integers, ``fmt.exact_beat_sum``)."""
     acc = 0.0
     for b0 in range(0, n, lanes):
         b1 = min(n, b0 + lanes)
-        if kind == 1:  # BFP stream: exact integer beat sum (exact in float64), one rounding
+        if exact:  # a beat shares one exponent: its sum is exact in float64, one rounding
             t = 0.0
             if square:
                 for i in range(b0, b1):
@@ -129,20 +120,28 @@ def _channel_sum(vals, n, lanes, kind, square, fa, w):  # type: ignore[no-untype
     return acc
 
 
-@nb.njit(cache=True, parallel=True)
-def _stats_kernel(x3, n, st, lanes, mode, bounds, fa,  # type: ignore[no-untyped-def]
+# Argument types of the kernels below (see lightnorm.verify.kernels.typed).
+INT = nb.types.int64
+BOOL = nb.types.boolean
+VOID = nb.types.void
+
+
+@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, I64_2D, FP, F64_2D, I64_2D, I64_2D,
+            F64_2D, I64_2D, I64_2D), parallel=True)
+def _stats_kernel(x3, n, st, enc, exact, lanes, mode, bounds, fa,  # type: ignore[no-untyped-def]
                   xvals, xbits, xexps, stats, amax, amin):
-    """Encode x and compute the channel statistics (sum, sumsq or chunk max/min)."""
+    """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
+    or chunk max/min)."""
     c_total = x3.shape[1]
     for c in nb.prange(c_total):
         buf = np.empty(n, np.float64)
         w = np.empty(lanes, np.float64)
         _gather(x3, c, buf)
-        encode_channel(buf, n, st, xvals[c], xbits[c], xexps[c])
+        enc(buf, n, st, xvals[c], xbits[c], xexps[c])
         v = xvals[c]
-        stats[c, ST_SUM] = _channel_sum(v, n, lanes, st[S_KIND], False, fa, w)
+        stats[c, ST_SUM] = _channel_sum(v, n, lanes, exact, False, fa, w)
         if mode == 0:
-            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, st[S_KIND], True, fa, w)
+            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, exact, True, fa, w)
         else:
             smax = 0.0
             smin = 0.0
@@ -168,15 +167,10 @@ def _stats_kernel(x3, n, st, lanes, mode, bounds, fa,  # type: ignore[no-untyped
             stats[c, ST_SMIN] = smin
 
 
-@nb.njit(cache=True, inline="always")
-def _emit(buf, n, st, ovals, obits, oexps):  # type: ignore[no-untyped-def]
-    """Encode lane results buf[:n] (format P values) into the output storage format."""
-    encode_channel(buf, n, st, ovals, obits, oexps)
-
-
-@nb.njit(cache=True, parallel=True)
-def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st,  # type: ignore[no-untyped-def]
+@typed(VOID(F64_2D, INT, F64, F64, FP, ST, ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
+def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st, enc,  # type: ignore[no-untyped-def]
                       yvals, ybits, yexps):
+    """The normalize lanes; their results encoded into y's storage (``enc``)."""
     for c in nb.prange(xvals.shape[0]):
         buf = np.empty(n, np.float64)
         sc = scale_p[c]
@@ -185,7 +179,7 @@ def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st,  # type: ignore[no-unt
         for i in range(n):
             t = mul(rnd(xv[i], fp), sc, fp)
             buf[i] = add(t, sh, fp)
-        _emit(buf, n, st, yvals[c], ybits[c], yexps[c])
+        enc(buf, n, st, yvals[c], ybits[c], yexps[c])
 
 
 @nb.njit(cache=True, inline="always")
@@ -194,19 +188,20 @@ def _xhat(xv, n, m, s, fp, out):  # type: ignore[no-untyped-def]
         out[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
 
 
-@nb.njit(cache=True, parallel=True)
-def _reduce_kernel(dy3, n, st, lanes, xvals, mu_p, isig_p, fp, fa,  # type: ignore[no-untyped-def]
-                   dyvals, dybits, dyexps, sums):
-    """Backward pass 1: encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)."""
+@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, F64_2D, F64, F64, FP, FP, F64_2D, I64_2D,
+            I64_2D, F64_2D), parallel=True)
+def _reduce_kernel(dy3, n, st, enc, exact, lanes, xvals, mu_p, isig_p,  # type: ignore[no-untyped-def]
+                   fp, fa, dyvals, dybits, dyexps, sums):
+    """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat)."""
     for c in nb.prange(dy3.shape[1]):
         buf = np.empty(n, np.float64)
         xh = np.empty(n, np.float64)
         w = np.empty(lanes, np.float64)
         _gather(dy3, c, buf)
-        encode_channel(buf, n, st, dyvals[c], dybits[c], dyexps[c])
+        enc(buf, n, st, dyvals[c], dybits[c], dyexps[c])
         _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
         dv = dyvals[c]
-        sums[c, 0] = _channel_sum(dv, n, lanes, st[S_KIND], False, fa, w)
+        sums[c, 0] = _channel_sum(dv, n, lanes, exact, False, fa, w)
         acc = 0.0
         for b0 in range(0, n, lanes):
             for j in range(lanes):
@@ -219,10 +214,12 @@ def _reduce_kernel(dy3, n, st, lanes, xvals, mu_p, isig_p, fp, fa,  # type: igno
         sums[c, 1] = acc
 
 
-@nb.njit(cache=True, parallel=True)
+@typed(VOID(F64_2D, F64_2D, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, ST,
+            ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
 def _dx_kernel(dyvals, xvals, n, mode, mu_p, isig_p, scale_p, mdb_p,  # type: ignore[no-untyped-def]
-               mdg_p, cor_p, amax, amin, fp, st, dxvals, dxbits, dxexps):
-    """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx."""
+               mdg_p, cor_p, amax, amin, fp, st, enc, dxvals, dxbits, dxexps):
+    """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx
+    (``enc``)."""
     for c in nb.prange(dyvals.shape[0]):
         buf = np.empty(n, np.float64)
         dv = dyvals[c]
@@ -248,7 +245,7 @@ def _dx_kernel(dyvals, xvals, n, mode, mu_p, isig_p, scale_p, mdb_p,  # type: ig
                     buf[ib] = sub(buf[ib], -cor, fp)
             for i in range(n):
                 buf[i] = mul(sc, buf[i], fp)
-        _emit(buf, n, st, dxvals[c], dxbits[c], dxexps[c])
+        enc(buf, n, st, dxvals[c], dxbits[c], dxexps[c])
 
 
 # ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
@@ -318,7 +315,7 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
                 rc: RunConstants) -> Statistics:
     n_, c, h, w = x.shape
     n = n_ * h * w
-    st = storage_params(spec.storage.x)
+    kx, st = codec(spec.storage.x)
     fa = fpnum.fp_params(spec.accum)
     mode = 0 if spec.bn.mode == "standard" else 1
     k = spec.bn.chunks
@@ -328,8 +325,8 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
     amax = np.zeros((c, k), np.int64)
     amin = np.zeros((c, k), np.int64)
     x3 = x.reshape(n_, c, h * w)
-    _stats_kernel(x3, n, st, spec.hw.lanes, mode, bounds, fa, xvals, xbits, xexps, stats,
-                  amax, amin)
+    _stats_kernel(x3, n, st, kx.encode_channel, spec.storage.x.exact_beat_sum, spec.hw.lanes,
+                  mode, bounds, fa, xvals, xbits, xexps, stats, amax, amin)
 
     s = _Ops(spec.scalar)
     mu = s.mul(s.cvt(stats[:, ST_SUM]), rc.inv_n)
@@ -435,9 +432,9 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
 
     p = _Ops(spec.compute)
     yvals, ybits, yexps = empty_encoded_arrays(spec.storage.y, c, n)
+    ky, sty = codec(spec.storage.y)
     _normalize_kernel(stt.x_enc.vals, n, p.cvt(stt.scale), p.cvt(stt.shift),
-                      fpnum.fp_params(spec.compute), storage_params(spec.storage.y),
-                      yvals, ybits, yexps)
+                      fpnum.fp_params(spec.compute), sty, ky.encode_channel, yvals, ybits, yexps)
     y_enc = make_encoded(spec.storage.y, n, yvals, ybits, yexps)
 
     rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
@@ -519,8 +516,10 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     dyvals, dybits, dyexps = empty_encoded_arrays(spec.storage.dy, c, n)
     sums = np.zeros((c, 2), np.float64)
     mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
-    _reduce_kernel(dy.reshape(n_, c, h * w), n, storage_params(spec.storage.dy), lanes,
-                   stt.x_enc.vals, mu_p, isig_p, fp, fa, dyvals, dybits, dyexps, sums)
+    kdy, stdy = codec(spec.storage.dy)
+    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel,
+                   spec.storage.dy.exact_beat_sum, lanes, stt.x_enc.vals, mu_p, isig_p, fp, fa,
+                   dyvals, dybits, dyexps, sums)
     dbeta = s.cvt(sums[:, 0])
     dgamma = s.cvt(sums[:, 1])
     mdb = s.mul(dbeta, rc.inv_n)
@@ -529,9 +528,10 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     cor = s.mul(dgamma, rc.c_k) if mode == 1 else np.zeros(c)
 
     dxvals, dxbits, dxexps = empty_encoded_arrays(spec.storage.dx, c, n)
+    kdx, stdx = codec(spec.storage.dx)
     _dx_kernel(dyvals, stt.x_enc.vals, n, mode, mu_p, isig_p, p.cvt(stt.scale), p.cvt(mdb),
-               p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp,
-               storage_params(spec.storage.dx), dxvals, dxbits, dxexps)
+               p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp, stdx, kdx.encode_channel,
+               dxvals, dxbits, dxexps)
     return BackwardResult(
         x_enc=stt.x_enc,
         dy_enc=make_encoded(spec.storage.dy, n, dyvals, dybits, dyexps),
@@ -543,5 +543,5 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
 
 __all__ = [
     "BackwardResult", "ForwardResult", "RunConstants", "backward", "constants", "forward",
-    "run_constants", "encode_block", "S_FP",
+    "run_constants",
 ]

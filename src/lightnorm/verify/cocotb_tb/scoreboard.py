@@ -64,7 +64,7 @@ class Scoreboard:
         for b, j in bad[:MAX_REPORTED]:
             self._report(name, [int(chan[b]), int(elem0[b] + j)], exp_bits[b, j],
                          got_bits[b, j], ew)
-        if r["bfp"]:
+        if r["shared_exp"]:
             bad_e = np.nonzero(got_exp[:k] != exp_exp[:k])[0]
             self.mismatches += len(bad_e)
             for b in bad_e[:MAX_REPORTED]:
