@@ -38,12 +38,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lightnorm.codegen import rtl
 from lightnorm.codegen.dslx import DslxModule, Functions, Unit, finalize_io, spec_exponent_width
 from lightnorm.codegen.dslx_design import STORAGE_DSLX
-from lightnorm.spec import FPFormat, Spec
+from lightnorm.spec import BFPFormat, FPFormat, Spec
 from lightnorm.spec.formats import FPView
 from lightnorm.tools.xls import (
     DEFAULT_DELAY_MODEL,
@@ -231,8 +231,8 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     for option, value in (("statistics", statistics), ("codec", codec)):
         for role in PART_ROLES[option] if value == "xls" else ():
             name = roles_m.get(role, "")
-            st = roles[role.split("_")[0]]
-            # only a family with block codecs and exact beat sums has these template roles
+            # only BFP storage (block codecs, exact beat sums) has these template roles
+            st = cast(BFPFormat, roles[role.split("_")[0]])
             if not name or name in {t[0] for t in todo}:
                 continue
             kind = role.rsplit("_", 1)[1]  # sum, sq, scan, quant
