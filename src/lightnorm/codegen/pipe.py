@@ -1,0 +1,196 @@
+"""Registers at a unit's natural cut points, placed by the generator (FloPoCo-style).
+
+A pipelinable RTL template is written as a sequence of combinational *sections* (for an
+adder: operand compare and swap | align and add | normalize | round). Every signal is defined in
+one section; a use in a later section reads its copy delayed by the registers on the cut points
+in between. Which cut points carry a register (``cuts``) is chosen by the generator from the
+characterized delays of the sections (:mod:`lightnorm.cost.oplib`); with no cut the template
+renders exactly the combinational module it always did.
+
+A template receives a :class:`Pipe` as ``p`` and uses it like this::
+
+    <% set body %>
+    <@ p.at(1) @>
+        <@ p.wire("sum", p + 4) @> = opl + ops;      // defined in section 1
+    <@ p.at(2) @>
+        ... .in(<@ p.ref("sum") @>) ...             // sum as seen in section 2
+    <% endset %>
+    module <@ name @> (<@ p.clock_ports() @>...);
+    <@ p.declarations() @><@ body @>endmodule
+
+The body is rendered first (into ``body``), so :meth:`declarations` knows every delayed copy
+that a ``ref`` asked for and declares them (Verilog wants declarations before uses). The
+copies are registers ``<name>_d<k>`` clocked by ``clk`` and enabled by ``en`` (a stalled
+pipeline holds its contents), so a pipeline built of such units advances as a whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class _Signal:
+    name: str
+    width: int
+    signed: bool
+    section: int
+
+
+@dataclass
+class Pipe:
+    """The register placement of one unit: ``sections`` combinational sections, a register on
+    every cut point in ``cuts`` (cut ``k`` sits between sections ``k - 1`` and ``k``,
+    ``1 <= k < sections``)."""
+
+    sections: int = 1
+    cuts: frozenset[int] = frozenset()
+    clock: str = "clk"
+    enable: str = "en"
+    _signals: dict[str, _Signal] = field(default_factory=dict)
+    _section: int = 0
+    #: the deepest delayed copy of each signal that a ref asked for
+    _delays: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.cuts = frozenset(self.cuts)
+        if self.sections < 1:
+            raise ValueError(f"a unit has at least one section, got {self.sections}")
+        bad = sorted(c for c in self.cuts if not 1 <= c < self.sections)
+        if bad:
+            raise ValueError(f"cut points {bad} outside 1..{self.sections - 1}")
+
+    # --- what the template asks ------------------------------------------------------------
+    @property
+    def latency(self) -> int:
+        """Clock edges from the inputs to the output."""
+        return len(self.cuts)
+
+    @property
+    def registered(self) -> bool:
+        return bool(self.cuts)
+
+    def at(self, section: int) -> str:
+        """Start section ``section`` (sections come in order); renders nothing."""
+        if not self._section <= section < self.sections:
+            raise ValueError(f"section {section} after section {self._section} "
+                             f"(of {self.sections})")
+        self._section = section
+        return ""
+
+    def input(self, name: str, width: int, signed: bool = False) -> str:
+        """A port (or a signal declared by hand) available from section 0; renders nothing."""
+        self._define(name, width, signed, 0)
+        return ""
+
+    def wire(self, name: str, width: int, signed: bool = False) -> str:
+        """Declare ``name`` in the current section: renders ``wire [w-1:0] name``."""
+        self._define(name, width, signed, self._section)
+        return f"wire {_range(width, signed)}{name}"
+
+    def defined(self, name: str, width: int, signed: bool = False) -> str:
+        """Record a signal the template declares itself (a ``reg`` of an ``always @*`` block,
+        an instance output); renders nothing."""
+        self._define(name, width, signed, self._section)
+        return ""
+
+    def ref(self, name: str) -> str:
+        """``name`` as seen in the current section: the signal itself, or its copy delayed by
+        the registers between its section and this one."""
+        sig = self._signals.get(name)
+        if sig is None:
+            raise KeyError(f"signal {name!r} used before it was defined")
+        k = self._crossed(sig.section, self._section)
+        if k == 0:
+            return name
+        self._delays[name] = max(self._delays.get(name, 0), k)
+        return f"{name}_d{k}"
+
+    def clock_ports(self, indent: str = "    ") -> str:
+        """``input wire clk, input wire en,`` lines when the unit has registers, else nothing."""
+        if not self.registered:
+            return ""
+        return (f"{indent}input  wire {self.clock},\n"
+                f"{indent}input  wire {self.enable},\n")
+
+    def clock_connections(self) -> str:
+        """``.clk(clk), .en(en), `` for an instance of a registered unit, else nothing."""
+        if not self.registered:
+            return ""
+        return f".{self.clock}({self.clock}), .{self.enable}({self.enable}), "
+
+    def declarations(self, indent: str = "    ") -> str:
+        """The delayed copies every ``ref`` asked for, and the registers that make them."""
+        if not self._delays:
+            return ""
+        decl, moves = [], []
+        for name in sorted(self._delays):
+            sig = self._signals[name]
+            prev = name
+            for k in range(1, self._delays[name] + 1):
+                decl.append(f"{indent}reg  {_range(sig.width, sig.signed)}{name}_d{k};\n")
+                moves.append(f"{indent}    {name}_d{k} <= {prev};\n")
+                prev = f"{name}_d{k}"
+        return ("".join(decl)
+                + f"{indent}always @(posedge {self.clock}) begin\n"
+                + f"{indent}    if ({self.enable}) begin\n"
+                + "".join(f"    {m}" for m in moves)
+                + f"{indent}    end\n{indent}end\n")
+
+    # --- internals -------------------------------------------------------------------------
+    def _define(self, name: str, width: int, signed: bool, section: int) -> None:
+        if name in self._signals:
+            raise ValueError(f"signal {name!r} defined twice")
+        if width < 1:
+            raise ValueError(f"signal {name!r}: width {width}")
+        self._signals[name] = _Signal(name, int(width), bool(signed), section)
+
+    def _crossed(self, src: int, dst: int) -> int:
+        if dst < src:
+            raise ValueError(f"a signal of section {src} used in the earlier section {dst}")
+        return sum(1 for c in self.cuts if src < c <= dst)
+
+
+def _range(width: int, signed: bool) -> str:
+    s = "signed " if signed else ""
+    return f"{s}[{width - 1}:0] " if width > 1 or signed else ""
+
+
+def balanced_cuts(delays: Iterable[float], stages: int) -> frozenset[int]:
+    """The cut points that split sections of the given delays into ``stages + 1`` contiguous
+    groups with the smallest largest group delay (ties: the earliest cuts). Exact (dynamic
+    programming over the sections)."""
+    d = [float(x) for x in delays]
+    n = len(d)
+    if not 0 <= stages < n:
+        raise ValueError(f"{stages} registers do not fit between {n} sections")
+    prefix = [0.0]
+    for x in d:
+        prefix.append(prefix[-1] + x)
+    # best[g][i]: smallest max group delay of the first i sections in g groups; cut[g][i]: start
+    # of the last group
+    inf = float("inf")
+    best = [[inf] * (n + 1) for _ in range(stages + 2)]
+    start = [[0] * (n + 1) for _ in range(stages + 2)]
+    best[0][0] = 0.0
+    for g in range(1, stages + 2):
+        for i in range(1, n + 1):
+            for j in range(g - 1, i):
+                v = max(best[g - 1][j], prefix[i] - prefix[j])
+                if v < best[g][i] - 1e-12:
+                    best[g][i], start[g][i] = v, j
+    cuts, i = [], n
+    for g in range(stages + 1, 0, -1):
+        j = start[g][i]
+        if g > 1:
+            cuts.append(j)
+        i = j
+    return frozenset(cuts)
+
+
+def group_delays(delays: Iterable[float], cuts: Iterable[int]) -> list[float]:
+    """The delay of each stage: the sum of the section delays between consecutive cuts."""
+    d = list(delays)
+    bounds = [0, *sorted(cuts), len(d)]
+    return [sum(d[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
