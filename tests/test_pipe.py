@@ -32,7 +32,7 @@ module toy (
     input  wire [7:0] d,
     output wire [16:0] y
 );
-<@ p.declarations() @><@ body @>endmodule
+<@ p.declarations() @><@ body @><@ p.registers() @>endmodule
 """
 
 MAIN = r"""#include <cstdint>

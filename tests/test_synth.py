@@ -30,13 +30,13 @@ from lightnorm.cost.activity.netlist import (
     buffer_fanout,
     propagate,
     read_netlist,
-    sta_compatible,
     truth_table,
 )
 from lightnorm.cost.activity.vcd import read_vcd
 from lightnorm.cost.synth import BLOCKS, area_breakdown, classify
 from lightnorm.errors import UsageError
 from lightnorm.spec import FPFormat, from_dict
+from lightnorm.tools.netlist import sta_compatible
 from lightnorm.tools.parsers import YosysModule, YosysStat
 
 TINY = {

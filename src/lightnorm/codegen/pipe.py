@@ -16,12 +16,13 @@ A template receives a :class:`Pipe` as ``p`` and uses it like this::
         ... .in(<@ p.ref("sum") @>) ...             // sum as seen in section 2
     <% endset %>
     module <@ name @> (<@ p.clock_ports() @>...);
-    <@ p.declarations() @><@ body @>endmodule
+    <@ p.declarations() @><@ body @><@ p.registers() @>endmodule
 
 The body is rendered first (into ``body``), so :meth:`declarations` knows every delayed copy
-that a ``ref`` asked for and declares them (Verilog wants declarations before uses). The
-copies are registers ``<name>_d<k>`` clocked by ``clk`` and enabled by ``en`` (a stalled
-pipeline holds its contents), so a pipeline built of such units advances as a whole.
+that a ``ref`` asked for and declares them before the body (Verilog wants declarations before
+uses), and :meth:`registers` makes them after it. The copies are registers ``<name>_d<k>``
+clocked by ``clk`` and enabled by ``en`` (a stalled pipeline holds its contents), so a
+pipeline built of such units advances as a whole.
 """
 
 from __future__ import annotations
@@ -84,12 +85,12 @@ class Pipe:
         self._define(name, width, signed, 0)
         return ""
 
-    def wire(self, name: str, width: int, signed: bool = False) -> str:
+    def wire(self, name: str, width: int = 1, signed: bool = False) -> str:
         """Declare ``name`` in the current section: renders ``wire [w-1:0] name``."""
         self._define(name, width, signed, self._section)
         return f"wire {_range(width, signed)}{name}"
 
-    def defined(self, name: str, width: int, signed: bool = False) -> str:
+    def defined(self, name: str, width: int = 1, signed: bool = False) -> str:
         """Record a signal the template declares itself (a ``reg`` of an ``always @*`` block,
         an instance output); renders nothing."""
         self._define(name, width, signed, self._section)
@@ -107,6 +108,14 @@ class Pipe:
         self._delays[name] = max(self._delays.get(name, 0), k)
         return f"{name}_d{k}"
 
+    def describe(self) -> str:
+        """A header comment line on the registers (nothing for a combinational unit)."""
+        if not self.registered:
+            return ""
+        where = ", ".join(str(c) for c in sorted(self.cuts))
+        return (f"// Pipelined: registers before section(s) {where} of {self.sections} "
+                f"(latency {self.latency}; clk, en: all registers advance when en is high).\n")
+
     def clock_ports(self, indent: str = "    ") -> str:
         """``input wire clk, input wire en,`` lines when the unit has registers, else nothing."""
         if not self.registered:
@@ -121,22 +130,40 @@ class Pipe:
         return f".{self.clock}({self.clock}), .{self.enable}({self.enable}), "
 
     def declarations(self, indent: str = "    ") -> str:
-        """The delayed copies every ``ref`` asked for, and the registers that make them."""
-        if not self._delays:
-            return ""
-        decl, moves = [], []
+        """Declare the delayed copies every ``ref`` asked for (before the body that uses
+        them)."""
+        out = []
         for name in sorted(self._delays):
             sig = self._signals[name]
+            for k in range(1, self._delays[name] + 1):
+                out.append(f"{indent}reg  {_range(sig.width, sig.signed)}{name}_d{k};\n")
+        return "".join(out)
+
+    def registers(self, indent: str = "    ") -> str:
+        """The registers that make the delayed copies (after the body, which declares what
+        they read)."""
+        if not self._delays:
+            return ""
+        moves = []
+        for name in sorted(self._delays):
             prev = name
             for k in range(1, self._delays[name] + 1):
-                decl.append(f"{indent}reg  {_range(sig.width, sig.signed)}{name}_d{k};\n")
-                moves.append(f"{indent}    {name}_d{k} <= {prev};\n")
+                moves.append(f"{indent}        {name}_d{k} <= {prev};\n")
                 prev = f"{name}_d{k}"
-        return ("".join(decl)
-                + f"{indent}always @(posedge {self.clock}) begin\n"
-                + f"{indent}    if ({self.enable}) begin\n"
-                + "".join(f"    {m}" for m in moves)
+        return (f"{indent}always @(posedge {self.clock}) begin\n"
+                f"{indent}    if ({self.enable}) begin\n" + "".join(moves)
                 + f"{indent}    end\n{indent}end\n")
+
+    def register_cuts(self) -> dict[str, int]:
+        """Every delay register (``name_dk``) and the cut point it sits on."""
+        cuts = sorted(self.cuts)
+        out = {}
+        for name, depth in self._delays.items():
+            src = self._signals[name].section
+            after = [c for c in cuts if c > src]
+            for k in range(1, depth + 1):
+                out[f"{name}_d{k}"] = after[k - 1]
+        return out
 
     # --- internals -------------------------------------------------------------------------
     def _define(self, name: str, width: int, signed: bool, section: int) -> None:
@@ -150,6 +177,30 @@ class Pipe:
         if dst < src:
             raise ValueError(f"a signal of section {src} used in the earlier section {dst}")
         return sum(1 for c in self.cuts if src < c <= dst)
+
+
+@dataclass(frozen=True)
+class PipePlan:
+    """Where a unit's registers go: what a module's context holds (a fresh :class:`Pipe` is
+    made from it for each rendering, since a Pipe records what the template asks)."""
+
+    sections: int = 1
+    cuts: frozenset[int] = frozenset()
+
+    @property
+    def latency(self) -> int:
+        return len(self.cuts)
+
+    @property
+    def suffix(self) -> str:
+        """The module-name suffix of a placement: ``_p13`` = registers at cuts 1 and 3."""
+        return "_p" + "".join(str(c) for c in sorted(self.cuts)) if self.cuts else ""
+
+    def pipe(self) -> Pipe:
+        return Pipe(self.sections, self.cuts)
+
+
+COMBINATIONAL = PipePlan()
 
 
 def _range(width: int, signed: bool) -> str:

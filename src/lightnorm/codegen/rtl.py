@@ -24,16 +24,17 @@ module's own and replaces some of its Jinja blocks - the unit templates' ``descr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
+from lightnorm.codegen.pipe import COMBINATIONAL, PipePlan
 from lightnorm.spec import BFPFormat, FPFormat, Spec
 from lightnorm.spec.formats import NumberFormat
 
@@ -73,7 +74,10 @@ def environment() -> jinja2.Environment:
 
 
 def render_template(name: str, ctx: dict[str, Any]) -> str:
-    return environment().get_template(name).render(**ctx)
+    """Render ``name``; a module context's register placement (``plan``) becomes a fresh
+    :class:`~lightnorm.codegen.pipe.Pipe` (``pipe``) for this rendering."""
+    plan = ctx.get("plan", COMBINATIONAL)
+    return environment().get_template(name).render(**ctx, pipe=plan.pipe())
 
 
 # ---- formats as the templates see them -----------------------------------------------------
@@ -131,18 +135,89 @@ class _Mod:
     ctx: dict[str, Any]
 
 
+#: template -> its combinational sections, for the templates whose registers the generator
+#: places (codegen.pipe): a module of such a template gets the cut points its timing plan
+#: chooses, and a name suffix that says where (``fp_add_e8m15_rne_p13``)
+SECTIONS = {
+    "fp_add.v.j2": 5,
+    "fp_mul.v.j2": 0,  # per format: the multiplier's context says (``sections``)
+}
+#: width of the pieces of b in a registered multiplier's partial products (a 24 x 4-bit
+#: product leaves room for its register in a 5 ns stage in OSU 0.18 um)
+MUL_PIECE = 4
+
+
+#: a module rendered with given cut points: (module name, its files with the modules it
+#: instantiates, register name -> cut point)
+Variant = tuple[str, dict[str, str], dict[str, int]]
+
+
+class TimingPlan(Protocol):
+    """Where the registers of each pipelinable module go (:mod:`lightnorm.codegen.timing`)."""
+
+    def cuts(self, unit: str, template: str, sections: int,
+             variant: Callable[[frozenset[int]], Variant]) -> frozenset[int]:
+        """The cut points of module ``unit`` (its name without suffix) of ``template``;
+        ``variant(cuts)`` renders it with other cut points (for characterization)."""
+        ...
+
+
+class Combinational:
+    """The plan without registers: every module as the combinational original."""
+
+    def cuts(self, unit: str, template: str, sections: int,
+             variant: Callable[[frozenset[int]], Variant]) -> frozenset[int]:
+        del unit, template, sections, variant
+        return frozenset()
+
+
 class Modules:
     """The parameterized modules a design needs, by name; ``text()`` renders them."""
 
-    def __init__(self, eu: int) -> None:
+    def __init__(self, eu: int, plan: TimingPlan | None = None) -> None:
         self.eu = eu  # signed width of unpacked (unbiased) exponents
         self.xw = eu + 1  # signed width of biased exponents into the rounder
+        self.plan = plan or Combinational()
         self.mods: dict[str, _Mod] = {}
+        #: unit name without suffix -> the module made of it
+        self.units: dict[str, str] = {}
 
     def _add(self, name: str, template: str, **ctx: Any) -> str:
-        if name not in self.mods:
-            self.mods[name] = _Mod(template, {"name": name, "eu": self.eu, "xw": self.xw, **ctx})
-        return name
+        if name in self.units:
+            return self.units[name]
+        plan = COMBINATIONAL
+        base = {"eu": self.eu, "xw": self.xw, **ctx}
+        if template in SECTIONS:
+            n = ctx.get("sections") or SECTIONS[template]
+            plan = PipePlan(n, self.plan.cuts(
+                name, template, n, lambda cuts: self._variant(name, template, base, n, cuts)))
+        full = name + plan.suffix
+        self.units[name] = full
+        self.mods[full] = _Mod(template, {"name": full, "plan": plan, **base})
+        return full
+
+    def _variant(self, name: str, template: str, ctx: dict[str, Any], sections: int,
+                 cuts: frozenset[int]) -> Variant:
+        """Module ``name`` rendered with ``cuts``, with the modules it instantiates."""
+        plan = PipePlan(sections, cuts)
+        full = name + plan.suffix
+        pipe = plan.pipe()
+        text = environment().get_template(template).render(**ctx, name=full, plan=plan,
+                                                            pipe=pipe)
+        files = {f"{full}.v": text}
+        todo = [v for v in ctx.values() if isinstance(v, str) and v in self.mods]
+        while todo:
+            dep = todo.pop()
+            if f"{dep}.v" not in files:
+                files[f"{dep}.v"] = render_template(self.mods[dep].template, self.mods[dep].ctx)
+                todo += [v for v in self.mods[dep].ctx.values()
+                         if isinstance(v, str) and v in self.mods]
+        return full, files, pipe.register_cuts()
+
+    def latency(self, name: str) -> int:
+        """Clock edges from a module's inputs to its output (0: combinational)."""
+        plan = self.mods[name].ctx.get("plan", COMBINATIONAL)
+        return int(plan.latency)
 
     # -- generic helpers
     def lzc(self, w: int) -> str:
@@ -182,8 +257,22 @@ class Modules:
     def mul(self, fi: FPFormat, fo: FPFormat) -> str:
         a, b = fi.view, fo.view
         name = f"fp_mul_{b.ftag}" if a.tag == b.tag else f"fp_mul_{a.tag}_to_{b.ftag}"
+        # a registered multiplier sums partial products of b's MUL_PIECE-bit pieces: each
+        # term zero-extended to the product width (pad) and shifted to its place (lo)
+        pieces = [{"k": k, "lo": lo, "n": min(MUL_PIECE, a.p - lo),
+                   "pad": 2 * a.p - a.p - min(MUL_PIECE, a.p - lo)}
+                  for k, lo in enumerate(range(0, a.p, MUL_PIECE))]
+        # the pairwise tree over the partial products: level i in section i (a node with one
+        # input passes its value on), then a section that normalizes, then one that rounds
+        levels, n = [], len(pieces)
+        while n > 1:
+            nodes = [{"j": j, "ins": list(range(2 * j, min(n, 2 * j + 2)))}
+                     for j in range((n + 1) // 2)]
+            levels.append({"i": len(levels) + 1, "section": len(levels) + 1, "nodes": nodes})
+            n = len(nodes)
         return self._add(name, "fp_mul.v.j2", fi=a, fo=b, round=self.round(fo),
-                         ebias=b.bias - 2 * a.bias)
+                         ebias=b.bias - 2 * a.bias, piece=MUL_PIECE, pieces=pieces,
+                         levels=levels, sections=len(levels) + 3)
 
     def recip(self, f: FPFormat) -> str:
         i = f.view
@@ -618,15 +707,39 @@ def render_tb(spec: Spec, depth_beats: int, depth_channels: int) -> dict[str, st
 
 @dataclass(frozen=True)
 class Unit:
-    """One arithmetic unit in the unit-test harness: ``kind`` and its formats."""
+    """One arithmetic unit in the unit-test harness: ``kind``, its formats and, for a
+    pipelinable unit, the cut points that carry registers."""
 
     kind: str  # add, mul, cvt, recip, sqrt
     fin: FPFormat
     fout: FPFormat
+    cuts: frozenset[int] = frozenset()
 
     @property
     def iterative(self) -> bool:
         return self.kind in ("recip", "sqrt")
+
+
+@dataclass(frozen=True)
+class FixedPlan:
+    """A timing plan that names the cut points of each unit (by its name without suffix);
+    the units it does not name are combinational."""
+
+    cuts_of: Mapping[str, frozenset[int]] = field(default_factory=dict)
+
+    def cuts(self, unit: str, template: str, sections: int,
+             variant: Callable[[frozenset[int]], Variant]) -> frozenset[int]:
+        del template, sections, variant
+        return frozenset(self.cuts_of.get(unit, frozenset()))
+
+
+def _unit_args(u: Unit) -> tuple[FPFormat, ...]:
+    """The arguments of the Modules method of a unit kind."""
+    if u.kind in ("add", "recip", "sqrt"):
+        return (u.fout,)
+    if u.kind in ("mul", "cvt"):
+        return (u.fin, u.fout)
+    raise ValueError(f"unknown unit kind {u.kind!r}")
 
 
 def render_unit_harness(units: list[Unit]) -> dict[str, str]:
@@ -634,25 +747,19 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
     fmts = sorted({u.fin for u in units} | {u.fout for u in units},
                   key=lambda f: (f.exp_bits, f.man_bits, f.rounding))
     eu = bits_for(exp_bound(fmts, 1)) + 1
-    reg = Modules(eu)
     rows = []
+    out: dict[str, str] = {}
     for i, u in enumerate(units):
-        if u.kind == "add":
-            name = reg.add(u.fout)
-        elif u.kind == "mul":
-            name = reg.mul(u.fin, u.fout)
-        elif u.kind == "cvt":
-            name = reg.cvt(u.fin, u.fout)
-        elif u.kind == "recip":
-            name = reg.recip(u.fout)
-        elif u.kind == "sqrt":
-            name = reg.sqrt(u.fout)
-        else:
-            raise ValueError(f"unknown unit kind {u.kind!r}")
+        # one registry per unit: the same unit may be under test with several placements
+        base = getattr(Modules(eu), u.kind)(*_unit_args(u))
+        reg = Modules(eu, FixedPlan({base: u.cuts}))
+        name = getattr(reg, u.kind)(*_unit_args(u))
+        for file, text in reg.text().items():
+            if out.setdefault(file, text) != text:
+                raise AssertionError(f"two texts of {file}")
         rows.append({"i": i, "kind": u.kind, "name": name, "wi": u.fin.width,
                      "wo": u.fout.width, "iterative": u.iterative,
-                     "binary": u.kind in ("add", "mul")})
-    out = reg.text()
+                     "binary": u.kind in ("add", "mul"), "latency": reg.latency(name)})
     out[f"{UNIT_TOP}.v"] = render_template("unit_harness.v.j2", {
         "units": rows, "top": UNIT_TOP, "sw": bits_for(max(1, len(units) - 1))})
     return dict(sorted(out.items()))

@@ -56,12 +56,12 @@ from lightnorm.cost.activity.netlist import (
     propagate,
     read_liberty,
     read_netlist,
-    sta_compatible,
 )
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, SpecError, check_channel_elems
 from lightnorm.tools.cache import cache_root
 from lightnorm.tools.eda import (
+    ABC_SCRIPT,
     find_osu018_liberty,
     sta_command,
     sta_version,
@@ -70,6 +70,7 @@ from lightnorm.tools.eda import (
     yosys_package_version,
 )
 from lightnorm.tools.locks import file_lock
+from lightnorm.tools.netlist import sta_compatible
 from lightnorm.tools.parsers import (
     StaChecks,
     StaPower,
@@ -91,7 +92,6 @@ BLOCKS = ("statistics", "finalize", "normalize", "bfp_codec", "backward", "contr
 PASSES = ("forward", "backward")
 LIB_NAME = "cells.lib"
 
-ABC_SCRIPT = ("+strash;map,-D,{ps};topo;buffer,-N,8;upsize,-D,{ps};dnsize,-D,{ps}")
 
 
 def _sha256_file(path: Path) -> str:

@@ -10,14 +10,20 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from lightnorm.errors import ToolError
 
+from .netlist import sta_compatible
+from .parsers import parse_sta_checks, parse_yosys_stat_json
 from .runner import ToolCommand, run_tool
 
 OSU018_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
@@ -88,3 +94,99 @@ def yosys_package_version() -> str | None:
 def sta_version() -> str | None:
     """``sta -version`` (once per process); None when OpenSTA is missing or fails."""
     return tool_versions()["sta"]
+
+
+# --- characterization of one module (the timing library, lightnorm.codegen.timing) -----------
+
+#: ABC's mapping with buffering and sizing at a delay target (ps): the script of every
+#: timing netlist (designs: lightnorm.cost.synth; single modules: :func:`characterize`)
+ABC_SCRIPT = ("+strash;map,-D,{ps};topo;buffer,-N,8;upsize,-D,{ps};dnsize,-D,{ps}")
+_DFF = re.compile(r"^\s*(DFF\w*)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
+_PIN = re.compile(r"\.(\w+)\(([^()]*)\)")
+
+
+@dataclass(frozen=True)
+class Characterized:
+    """One module synthesized flat and timed: its area, flip-flops and the clock period each
+    group of its registers needs (register to register: clock-to-Q, logic, setup)."""
+
+    area_um2: float
+    cells: int
+    flip_flops: int
+    #: group -> shortest clock period (ns) its registers' inputs allow; "*" = every endpoint
+    periods: dict[str, float]
+    seconds: float
+
+
+def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: Path,
+                 groups: Mapping[str, Sequence[str]], workdir: Path,
+                 timeout_s: float | None = 1800, target_ns: float | None = None
+                 ) -> Characterized:
+    """Synthesize ``top`` flat (``synth -flatten``, ABC at ``clock_ns``) and time it with
+    OpenSTA: the period each endpoint group needs. A group is a list of regular expressions
+    over the Q nets of its flip-flops (Yosys keeps the register names: ``sum_d1_5_``); every
+    flip-flop input and output port is in group ``*``. Inputs and outputs have no delay: wrap
+    the module between registers to time its first and last stage like the others. ABC maps
+    for ``target_ns`` (default: the clock) of logic between registers."""
+    t0 = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (workdir / name).write_text(text)
+    shutil.copyfile(liberty, workdir / "cells.lib")
+    srcs = sorted(n for n in files if n.endswith(".v"))
+    ps = int(round((target_ns or clock_ns) * 1000))
+    (workdir / "char.ys").write_text("\n".join([
+        "read_verilog " + " ".join(srcs),
+        f"hierarchy -check -top {top}",
+        f"synth -top {top} -flatten",
+        "dfflibmap -liberty cells.lib",
+        f'abc -liberty cells.lib -script "{ABC_SCRIPT.format(ps=ps)}"',
+        "opt_clean",
+        "setundef -zero",
+        "splitnets -ports -format __",
+        "tee -q -o stat.json stat -liberty cells.lib -json",
+        "write_verilog -noattr -noexpr net.v",
+        "",
+    ]))
+    run_tool(yosys_command(workdir, "char.ys", ("net.v", "stat.json"),
+                           purpose=f"characterization of {top}", timeout_s=timeout_s))
+    net = sta_compatible((workdir / "net.v").read_text())
+    (workdir / "net_sta.v").write_text(net)
+    flops: list[tuple[str, str]] = []  # (instance, Q net)
+    for m in _DFF.finditer(net):
+        pins = dict(_PIN.findall(m.group(3)))
+        # a flattened net is an escaped hierarchical name (\u_unit.sum_d1_5_): its last part
+        q = pins.get("Q", "").strip().lstrip("\\").rsplit(".", 1)[-1]
+        flops.append((m.group(2), q))
+    lines = ["read_liberty cells.lib", "read_verilog net_sta.v", f"link_design {top}",
+             f"create_clock -name clk -period {clock_ns:g} [get_ports clk]",
+             "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+             "set_output_delay 0 -clock clk [all_outputs]"]
+    names = []
+    for group, patterns in {"*": [], **dict(groups)}.items():
+        if group == "*":
+            target = "[concat [all_outputs] [all_registers -data_pins]]"
+        else:
+            regs = [inst for inst, q in flops
+                    if any(re.fullmatch(rf"{p}(_\d+_)?", q) for p in patterns)]
+            if not regs:
+                raise ToolError(f"characterization of {top}: no flip-flop of group {group!r} "
+                                "in the netlist")
+            target = "[get_pins {" + " ".join(f"{r}/D" for r in regs) + "}]"
+        names.append(group)
+        lines += [f"puts LIGHTNORM-GROUP-{len(names) - 1}",
+                  f"report_checks -path_delay max -digits 4 -to {target}"]
+    (workdir / "char.tcl").write_text("\n".join(lines) + "\n")
+    log = workdir / "sta.log"
+    run_tool(sta_command(workdir, "char.tcl", purpose=f"timing of {top}", log=log,
+                         timeout_s=timeout_s))
+    text = log.read_text(encoding="utf-8", errors="replace")
+    periods = {}
+    for i, group in enumerate(names):
+        start = text.index(f"LIGHTNORM-GROUP-{i}")
+        end = text.find(f"LIGHTNORM-GROUP-{i + 1}", start)
+        worst = parse_sta_checks(text[start:end if end >= 0 else len(text)], log).worst("max")
+        periods[group] = clock_ns - worst.slack
+    stat = parse_yosys_stat_json((workdir / "stat.json").read_text(), workdir / "stat.json")
+    return Characterized(float(stat.area or 0.0), int(stat.cells), len(flops), periods,
+                         time.perf_counter() - t0)

@@ -47,8 +47,10 @@ COCOTB_MODULE = "lightnorm.verify.cocotb_tb.test_lightnorm"
 
 # ---- arithmetic-unit harness ---------------------------------------------------------------
 
-UNIT_MAIN = r"""// Bulk driver of unit_harness: reads (sel | iterative << 32, a, b) uint64 triples
-// from argv[1], writes one uint64 result per vector to argv[2].
+UNIT_MAIN = r"""// Bulk driver of unit_harness: reads (sel | iterative << 32 | latency << 40, a, b)
+// uint64 triples from argv[1], writes one uint64 result per vector to argv[2]. A pipelined
+// unit (latency > 0) gets a run of consecutive vectors as a stream, one per enabled clock
+// edge, with pseudo-random stall cycles (en low, other inputs) in between.
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -74,13 +76,32 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> out(n);
     VerilatedContext ctx;
     Vunit_harness* t = new Vunit_harness(&ctx);
-    t->clk = 0; t->start = 0; t->rst = 1; tick(t); tick(t); t->rst = 0;
+    uint64_t lcg = 12345;
+    t->clk = 0; t->start = 0; t->en = 1; t->rst = 1; tick(t); tick(t); t->rst = 0;
     for (size_t i = 0; i < n; ++i) {
         const uint64_t s = v[3 * i];
         t->sel = (uint32_t)(s & 0xffffffffu);
         t->a = v[3 * i + 1];
         t->b = v[3 * i + 2];
-        if (s >> 32) {
+        const size_t lat = (size_t)((s >> 40) & 0xff);
+        if (lat) {  // the run of vectors of this unit, streamed
+            size_t k = i;
+            while (k < n && v[3 * k] == s) ++k;
+            for (size_t c = 0; c + 1 < k - i + lat; ++c) {
+                lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+                if ((lcg >> 62) == 0) {  // a stall: en low, inputs that must not matter
+                    t->en = 0; t->a = lcg; t->b = ~lcg; tick(t); t->en = 1;
+                }
+                const size_t j = c < k - i ? i + c : k - 1;
+                t->a = v[3 * j + 1];
+                t->b = v[3 * j + 2];
+                tick(t);
+                if (c + 1 >= lat) out[i + c + 1 - lat] = t->y;
+            }
+            i = k - 1;
+            continue;
+        }
+        if ((s >> 32) & 1) {
             t->start = 1; tick(t); t->start = 0;
             int guard = 0;
             while (!t->valid && guard++ < 1000) tick(t);
@@ -108,13 +129,19 @@ class UnitHarness:
     units: list[rtl.Unit]
     exe: Path
 
+    @property
+    def latency(self) -> list[int]:
+        """Clock edges through each unit (its registers)."""
+        return [len(u.cuts) for u in self.units]
+
     def run_many(self, jobs: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         """Several (unit index, a, b) batches in one harness process."""
         parts = []
         for idx, a, b in jobs:
             a = np.asarray(a, np.uint64).reshape(-1)
             b = np.broadcast_to(np.asarray(b, np.uint64), a.shape).reshape(-1)
-            sel = np.uint64(idx | (int(self.units[idx].iterative) << 32))
+            u = self.units[idx]
+            sel = np.uint64(idx | (int(u.iterative) << 32) | (self.latency[idx] << 40))
             tri = np.empty((a.size, 3), np.uint64)
             tri[:, 0] = sel
             tri[:, 1] = a

@@ -1,0 +1,300 @@
+"""Timing-driven register placement: the characterized operator library and the depth chooser.
+
+Every pipelinable module (:data:`lightnorm.codegen.rtl.SECTIONS`) is characterized once per
+liberty, clock target and rendered text: synthesized flat with **every** cut point registered,
+between input and output registers (:func:`lightnorm.tools.eda.characterize`), so that each
+section is one register-to-register stage; a bare register-to-register path in the same
+netlist measures the overhead of a stage (clock-to-Q, the enable multiplexer, setup). A
+section's logic delay is its stage's period minus that overhead.
+
+The chooser then gives each module the fewest registers whose stages fit the clock: for ``d``
+registers it takes the cut points that split the sections into ``d + 1`` groups with the
+smallest largest group (:func:`lightnorm.codegen.pipe.balanced_cuts`), and predicts each stage
+as the sum of its sections' logic delays plus the overhead and a calibrated margin (wiring,
+fan-out and the multiplexers around a unit in a design, which a module alone does not see).
+
+Results are cached on disk (``$LIGHTNORM_CACHE/synth/oplib``), keyed by the liberty's sha256,
+the clock, the module's text and the tool versions, so a spec's plan after the first is
+instant; what a spec needs that is not cached is characterized in parallel
+(:func:`plan_for`). The same inputs always give the same plan (the tools are deterministic),
+so generation stays reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightnorm.tools.cache import cache_root
+from lightnorm.tools.eda import characterize, find_osu018_liberty, sta_version
+from lightnorm.tools.eda import yosys_package_version as yosys_version
+from lightnorm.tools.locks import file_lock
+
+from .pipe import balanced_cuts, group_delays
+
+#: bump when what a characterization measures or how changes (invalidates the cache)
+LIBRARY_VERSION = "1"
+#: added to every predicted stage: what a module alone does not see in a design (wiring,
+#: fan-out buffers, the multiplexers around a unit). Calibrated on the presets' timing
+#: netlists: docs/timing.md
+MARGIN_NS = 0.0
+#: ABC's delay target when characterizing (ns): far below any stage, so that every section is
+#: mapped for speed and its delay is what the library can do, not what a loose target allows
+CHAR_TARGET_NS = 1.0
+#: characterizations run in parallel (each is one Yosys and one OpenSTA process)
+JOBS = max(1, min(4, os.cpu_count() or 1))
+_PORT = re.compile(r"^\s*(input|output)\s+(?:wire|reg)\s+(signed\s+)?(?:\[(\d+):0\]\s*)?(\w+)",
+                   re.M)
+
+
+@dataclass(frozen=True)
+class UnitTiming:
+    """What the library knows of one module: its sections' logic delays (ns), the overhead of
+    a register stage, and the area and flip-flops with every cut registered."""
+
+    unit: str
+    sections: int
+    logic_ns: tuple[float, ...]
+    overhead_ns: float
+    area_um2: float
+    flip_flops: int
+    clock_ns: float
+    key: str
+
+    def stage_ns(self, cuts: Iterable[int], margin_ns: float = MARGIN_NS) -> list[float]:
+        """The predicted period of each stage with registers at ``cuts``."""
+        return [d + self.overhead_ns + margin_ns for d in group_delays(self.logic_ns, cuts)]
+
+    def choose(self, clock_ns: float, margin_ns: float = MARGIN_NS) -> frozenset[int]:
+        """The fewest registers whose predicted stages all fit ``clock_ns`` (all cut points
+        when even that does not fit: the module then limits the design's clock)."""
+        for d in range(self.sections):
+            cuts = balanced_cuts(self.logic_ns, d)
+            if max(self.stage_ns(cuts, margin_ns)) <= clock_ns:
+                return cuts
+        return frozenset(range(1, self.sections))
+
+
+@dataclass
+class Choice:
+    """The register placement chosen for one module and the stage periods it predicts."""
+
+    unit: str
+    template: str
+    cuts: frozenset[int]
+    stage_ns: list[float]
+    fits: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "template": self.template, "cuts": sorted(self.cuts),
+                "latency": len(self.cuts), "stage_ns": [round(x, 4) for x in self.stage_ns],
+                "fits": self.fits}
+
+
+# ---- characterization ------------------------------------------------------------------------
+
+
+def module_ports(text: str) -> list[tuple[str, str, int, bool]]:
+    """(direction, name, width, signed) of the ports of a module this generator rendered."""
+    head = text[text.index("module "):text.index(");")]
+    return [(d, n, int(w) + 1 if w else 1, bool(s)) for d, s, w, n in _PORT.findall(head)]
+
+
+def wrapper(top: str, ports: list[tuple[str, str, int, bool]]) -> str:
+    """``char_top``: ``top`` between input registers and enabled output registers (so its
+    first and last stages are register to register too), and a bare register-to-register
+    path ``probe_q`` (the stage overhead)."""
+    decl = ["    input  wire clk,", "    input  wire en,", "    input  wire probe_d,",
+            "    output wire probe_q,"]
+    body, conns = [], []
+    for d, name, w, _ in ports:
+        if name in ("clk", "en"):
+            conns.append(f".{name}({name})")
+            continue
+        rng = f"[{w - 1}:0] " if w > 1 else ""
+        if d == "input":
+            decl.append(f"    input  wire {rng}i_{name},")
+            body.append(f"    reg  {rng}r_in_{name};")
+            body.append(f"    always @(posedge clk) r_in_{name} <= i_{name};")
+            conns.append(f".{name}(r_in_{name})")
+        else:
+            decl.append(f"    output wire {rng}o_{name},")
+            body += [f"    wire {rng}w_{name};", f"    reg  {rng}r_out_{name};",
+                     f"    always @(posedge clk) if (en) r_out_{name} <= w_{name};",
+                     f"    assign o_{name} = r_out_{name};"]
+            conns.append(f".{name}(w_{name})")
+    decl[-1] = decl[-1].rstrip(",")
+    return "\n".join([
+        "// characterization harness of " + top + " (lightnorm.codegen.timing): not a design",
+        "module char_top (", *decl, ");", *body,
+        f"    {top} u_unit ({', '.join(conns)});",
+        "    reg probe_a, probe_b;",
+        "    always @(posedge clk) if (en) begin probe_a <= probe_d; probe_b <= probe_a; end",
+        "    assign probe_q = probe_b;",
+        "endmodule", ""])
+
+
+@dataclass(frozen=True)
+class Request:
+    """One module to characterize: its files with every cut registered, the register groups
+    of its sections and where its result goes."""
+
+    unit: str
+    top: str
+    sections: int
+    files: dict[str, str]
+    groups: dict[str, list[str]]
+    key: str
+    clock_ns: float
+
+
+def request(unit: str, top: str, sections: int, files: Mapping[str, str],
+            register_cuts: Mapping[str, int], clock_ns: float, liberty: Path,
+            lib_sha: str) -> Request:
+    """The characterization of module ``top`` (rendered with every cut registered; its
+    registers and their cuts from :meth:`lightnorm.codegen.pipe.Pipe.register_cuts`)."""
+    ports = module_ports(files[f"{top}.v"])
+    all_files = {**files, "char_top.v": wrapper(top, ports)}
+    groups: dict[str, list[str]] = {"probe": ["probe_b"]}
+    for cut in range(1, sections):
+        groups[f"s{cut - 1}"] = [re.escape(r) for r, c in register_cuts.items() if c == cut]
+    groups[f"s{sections - 1}"] = ["r_out_\\w+"]
+    h = hashlib.sha256()
+    for part in (LIBRARY_VERSION, lib_sha, f"{clock_ns:.6g}", f"{CHAR_TARGET_NS:.6g}",
+                 str(yosys_version()),
+                 str(sta_version()), json.dumps(groups, sort_keys=True)):
+        h.update(part.encode() + b"\0")
+    for name in sorted(all_files):
+        h.update(name.encode() + b"\0" + all_files[name].encode() + b"\0")
+    del liberty
+    return Request(unit, top, sections, all_files, groups, h.hexdigest()[:32], clock_ns)
+
+
+def _root(lib_sha: str) -> Path:
+    return cache_root("synth") / "oplib" / lib_sha[:16]
+
+
+def lookup(req: Request, lib_sha: str) -> UnitTiming | None:
+    path = _root(lib_sha) / f"{req.key}.json"
+    try:
+        return UnitTiming(**{**json.loads(path.read_text()), "logic_ns": tuple(
+            json.loads(path.read_text())["logic_ns"])})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def measure(req: Request, liberty: Path, lib_sha: str) -> UnitTiming:
+    """Characterize one module (or read it from the cache)."""
+    root = _root(lib_sha)
+    path = root / f"{req.key}.json"
+    with file_lock(root / f"{req.key}.lock"):
+        hit = lookup(req, lib_sha)
+        if hit is not None:
+            return hit
+        work = Path(tempfile.mkdtemp(prefix=f"char-{req.top}-"))
+        try:
+            res = characterize(req.files, "char_top", req.clock_ns, liberty, req.groups, work,
+                               target_ns=CHAR_TARGET_NS)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        over = res.periods["probe"]
+        logic = tuple(max(0.0, res.periods[f"s{k}"] - over) for k in range(req.sections))
+        t = UnitTiming(req.unit, req.sections, logic, over, res.area_um2, res.flip_flops,
+                       req.clock_ns, req.key)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".{req.key}.{uuid.uuid4().hex[:8]}"
+        tmp.write_text(json.dumps({**asdict(t), "logic_ns": list(logic)}, indent=1))
+        os.replace(tmp, path)
+        return t
+
+
+def measure_all(reqs: Iterable[Request], liberty: Path, lib_sha: str, jobs: int = JOBS
+                ) -> dict[str, UnitTiming]:
+    """Characterize the requests not in the cache, ``jobs`` at a time; unit -> timing."""
+    todo = list({r.key: r for r in reqs}.values())
+    if not todo:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(lambda r: measure(r, liberty, lib_sha), todo))
+    return {t.unit: t for t in done}
+
+
+# ---- the plan --------------------------------------------------------------------------------
+
+
+@dataclass
+class LibraryPlan:
+    """The timing plan of :mod:`lightnorm.codegen.rtl` from the characterized library: each
+    pipelinable module gets the registers :meth:`UnitTiming.choose` picks for ``clock_ns``.
+    ``timings`` must hold every module the design asks for (:func:`plan_for` fills it)."""
+
+    clock_ns: float
+    timings: Mapping[str, UnitTiming]
+    margin_ns: float = MARGIN_NS
+    choices: dict[str, Choice] = field(default_factory=dict)
+
+    def cuts(self, unit: str, template: str, sections: int, variant: Any) -> frozenset[int]:
+        del variant
+        t = self.timings.get(unit)
+        if t is None:
+            raise KeyError(f"{unit}: not characterized (lightnorm.codegen.timing.plan_for)")
+        cuts = t.choose(self.clock_ns, self.margin_ns)
+        stages = t.stage_ns(cuts, self.margin_ns)
+        self.choices[unit] = Choice(unit, template, cuts, stages,
+                                    max(stages) <= self.clock_ns)
+        return cuts
+
+    def summary(self) -> dict[str, Any]:
+        worst = max((max(c.stage_ns) for c in self.choices.values()), default=0.0)
+        return {"clock_ns": self.clock_ns, "margin_ns": self.margin_ns,
+                "predicted_critical_ns": round(worst, 4),
+                "units": [self.choices[u].to_dict() for u in sorted(self.choices)]}
+
+
+def liberty_of(liberty: str | Path | None) -> tuple[Path, str]:
+    """The liberty file (default: OSU 0.18 um) and its sha256."""
+    path = find_osu018_liberty(liberty).resolve()
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Collector:
+    """A first pass over a design: every pipelinable module's characterization request (and
+    no registers)."""
+
+    def __init__(self, clock_ns: float, liberty: Path, lib_sha: str) -> None:
+        self.clock_ns, self.liberty, self.lib_sha = clock_ns, liberty, lib_sha
+        self.requests: list[Request] = []
+
+    def cuts(self, unit: str, template: str, sections: int, variant: Any) -> frozenset[int]:
+        top, files, regs = variant(frozenset(range(1, sections)))
+        self.requests.append(request(unit, top, sections, files, regs, self.clock_ns,
+                                     self.liberty, self.lib_sha))
+        return frozenset()
+
+
+def plan_for(build: Any, clock_ns: float, liberty: str | Path | None = None,
+             jobs: int = JOBS, margin_ns: float = MARGIN_NS) -> LibraryPlan:
+    """The timing plan of a design at ``clock_ns``: ``build(plan)`` builds the design's module
+    registry with a timing plan (e.g. ``lambda p: rtl_context(spec, p)``); it runs once to
+    collect what to characterize (in parallel, cached), and the returned plan gives the
+    second, real build its registers."""
+    path, sha = liberty_of(liberty)
+    col = _Collector(clock_ns, path, sha)
+    build(col)
+    timings = measure_all(col.requests, path, sha, jobs)
+    return LibraryPlan(clock_ns, timings, margin_ns)
+
+
+__all__ = ["Choice", "LIBRARY_VERSION", "LibraryPlan", "MARGIN_NS", "Request", "UnitTiming",
+           "liberty_of", "measure", "measure_all", "module_ports", "plan_for", "request",
+           "wrapper"]
