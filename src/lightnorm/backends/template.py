@@ -18,12 +18,14 @@ class TemplateBackend(Backend):
 
     def render(self, spec: Spec, *, clock_ns: float | None = None,
                **options: Any) -> dict[str, str]:
-        # its register stages are fixed by the templates: clock_ns does not change the design
+        # its registers are placed for clock_ns (default the spec's) from the characterized
+        # operator library (codegen.timing); option liberty: the library characterized on it
+        liberty = options.pop("liberty", None)
         if options:
             key, value = next(iter(options.items()))
             raise SpecError(f"backend {self.name}: option {key}", value,
-                            "no option (the template RTL has none)")
-        return render_rtl(spec)
+                            "no option but liberty (the template RTL has no other)")
+        return render_rtl(spec, clock_ns=clock_ns, liberty=liberty)
 
     def cache_tag(self) -> tuple[str, ...]:
         # the reference design: its models and synthesis results are keyed without a tag, as

@@ -213,7 +213,10 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
             raise ValueError(f"{opt} = {val!r}: expected one of {modes}")
     if decode == "xls" and lanes == "template":
         raise ValueError("decode = 'xls' needs lanes = 'xls' (the decoders sit in the lanes)")
-    c = rtl.rtl_context(spec)
+    # the template shell without registers in its units: the XLS parts take their places
+    # combinationally (or as XLS pipelines behind a handshake), so the shell's stages stay as
+    # they are whatever the clock
+    c = rtl.rtl_context(spec, rtl.Combinational())
     mods = c["modules"].mods
     roles_m: dict[str, str] = c["ctx"]["mods"]  # role -> template module
     P, A, S = spec.compute, spec.accum, spec.scalar

@@ -37,6 +37,7 @@ class _Signal:
     width: int
     signed: bool
     section: int
+    vector: bool = False
 
 
 @dataclass
@@ -85,10 +86,12 @@ class Pipe:
         self._define(name, width, signed, 0)
         return ""
 
-    def wire(self, name: str, width: int = 1, signed: bool = False) -> str:
-        """Declare ``name`` in the current section: renders ``wire [w-1:0] name``."""
-        self._define(name, width, signed, self._section)
-        return f"wire {_range(width, signed)}{name}"
+    def wire(self, name: str, width: int = 1, signed: bool = False, vector: bool = False
+             ) -> str:
+        """Declare ``name`` in the current section: renders ``wire [w-1:0] name`` (a 1-bit
+        ``vector`` gets ``[0:0]``: it is indexed)."""
+        self._define(name, width, signed, self._section, vector)
+        return f"wire {_range(width, signed, vector)}{name}"
 
     def defined(self, name: str, width: int = 1, signed: bool = False) -> str:
         """Record a signal the template declares itself (a ``reg`` of an ``always @*`` block,
@@ -136,7 +139,8 @@ class Pipe:
         for name in sorted(self._delays):
             sig = self._signals[name]
             for k in range(1, self._delays[name] + 1):
-                out.append(f"{indent}reg  {_range(sig.width, sig.signed)}{name}_d{k};\n")
+                out.append(f"{indent}reg  {_range(sig.width, sig.signed, sig.vector)}"
+                           f"{name}_d{k};\n")
         return "".join(out)
 
     def registers(self, indent: str = "    ") -> str:
@@ -166,12 +170,13 @@ class Pipe:
         return out
 
     # --- internals -------------------------------------------------------------------------
-    def _define(self, name: str, width: int, signed: bool, section: int) -> None:
+    def _define(self, name: str, width: int, signed: bool, section: int,
+                vector: bool = False) -> None:
         if name in self._signals:
             raise ValueError(f"signal {name!r} defined twice")
         if width < 1:
             raise ValueError(f"signal {name!r}: width {width}")
-        self._signals[name] = _Signal(name, int(width), bool(signed), section)
+        self._signals[name] = _Signal(name, int(width), bool(signed), section, vector)
 
     def _crossed(self, src: int, dst: int) -> int:
         if dst < src:
@@ -203,9 +208,9 @@ class PipePlan:
 COMBINATIONAL = PipePlan()
 
 
-def _range(width: int, signed: bool) -> str:
+def _range(width: int, signed: bool, vector: bool = False) -> str:
     s = "signed " if signed else ""
-    return f"{s}[{width - 1}:0] " if width > 1 or signed else ""
+    return f"{s}[{width - 1}:0] " if width > 1 or signed or vector else ""
 
 
 def balanced_cuts(delays: Iterable[float], stages: int) -> frozenset[int]:
@@ -245,3 +250,53 @@ def group_delays(delays: Iterable[float], cuts: Iterable[int]) -> list[float]:
     d = list(delays)
     bounds = [0, *sorted(cuts), len(d)]
     return [sum(d[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+@dataclass
+class Delays:
+    """Delay lines of a composite module's side signals (valid, mask, last...), to keep them
+    in step with data that takes a unit's latency: ``d("m1", 16, 3)`` is ``m1`` three enabled
+    clock edges later (``m1`` itself when the latency is 0). :meth:`emit` writes the lines
+    (registers on ``clk`` enabled by ``enable``, cleared by ``rst`` for ``reset=True``, e.g.
+    valid bits) at the end of the module; ``names`` lists the valid bits in flight, for a
+    pipeline's ``busy``."""
+
+    enable: str = "en"
+    clock: str = "clk"
+    reset_signal: str = "rst"
+    _lines: dict[str, tuple[int, bool, int]] = field(default_factory=dict)
+
+    def __call__(self, name: str, width: int, n: int, reset: bool = False) -> str:
+        if n <= 0:
+            return name
+        old = self._lines.get(name)
+        if old is not None and (old[0] != width or old[1] != reset):
+            raise ValueError(f"delay line of {name!r} asked with two widths or resets")
+        self._lines[name] = (width, reset, max(n, old[2] if old else 0))
+        return f"{name}_q{n}"
+
+    def valid_bits(self, name: str) -> list[str]:
+        """Every stage of ``name``'s delay line (for ``busy``)."""
+        line = self._lines.get(name)
+        return [f"{name}_q{k}" for k in range(1, line[2] + 1)] if line else []
+
+    def emit(self, indent: str = "    ") -> str:
+        out = []
+        for name in sorted(self._lines):
+            width, reset, n = self._lines[name]
+            for k in range(1, n + 1):
+                out.append(f"{indent}reg  {_range(width, False)}{name}_q{k};\n")
+            out.append(f"{indent}always @(posedge {self.clock}) begin\n")
+            body = "".join(f"{indent}        {name}_q{k} <= "
+                           f"{name if k == 1 else f'{name}_q{k - 1}'};\n" for k in range(1, n + 1))
+            if reset:
+                zero = f"{width}'d0" if width > 1 else "1'b0"
+                out.append(f"{indent}    if ({self.reset_signal}) begin\n"
+                           + "".join(f"{indent}        {name}_q{k} <= {zero};\n"
+                                     for k in range(1, n + 1))
+                           + f"{indent}    end else if ({self.enable}) begin\n{body}"
+                           f"{indent}    end\n")
+            else:
+                out.append(f"{indent}    if ({self.enable}) begin\n{body}{indent}    end\n")
+            out.append(f"{indent}end\n")
+        return "".join(out)

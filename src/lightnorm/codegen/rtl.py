@@ -33,8 +33,9 @@ from typing import Any, Protocol
 
 import jinja2
 
+from lightnorm.codegen import timing
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
-from lightnorm.codegen.pipe import COMBINATIONAL, PipePlan
+from lightnorm.codegen.pipe import COMBINATIONAL, Delays, PipePlan
 from lightnorm.spec import BFPFormat, FPFormat, Spec
 from lightnorm.spec.formats import NumberFormat
 
@@ -75,9 +76,10 @@ def environment() -> jinja2.Environment:
 
 def render_template(name: str, ctx: dict[str, Any]) -> str:
     """Render ``name``; a module context's register placement (``plan``) becomes a fresh
-    :class:`~lightnorm.codegen.pipe.Pipe` (``pipe``) for this rendering."""
+    :class:`~lightnorm.codegen.pipe.Pipe` (``pipe``), and ``dly`` is a fresh
+    :class:`~lightnorm.codegen.pipe.Delays`, for this rendering."""
     plan = ctx.get("plan", COMBINATIONAL)
-    return environment().get_template(name).render(**ctx, pipe=plan.pipe())
+    return environment().get_template(name).render(**ctx, pipe=plan.pipe(), dly=Delays())
 
 
 # ---- formats as the templates see them -----------------------------------------------------
@@ -140,7 +142,9 @@ class _Mod:
 #: chooses, and a name suffix that says where (``fp_add_e8m15_rne_p13``)
 SECTIONS = {
     "fp_add.v.j2": 5,
-    "fp_mul.v.j2": 0,  # per format: the multiplier's context says (``sections``)
+    # per module: its context says (``sections``)
+    "fp_mul.v.j2": 0,
+    "bfp_scan.v.j2": 0,
 }
 #: width of the pieces of b in a registered multiplier's partial products (a 24 x 4-bit
 #: product leaves room for its register in a 5 ns stage in OSU 0.18 um)
@@ -311,14 +315,18 @@ class Modules:
             f"bfp_enc_{bi.ftag}_{pi.tag}_l{lanes}", "bfp_encoder.v.j2",
             b=bi, pf=pi, lanes=lanes, beats=beats, bank_beats=2 * beats,
             iw=bits_for(max(1, beats - 1)), aw=bits_for(max(1, 2 * beats - 1)),
-            nwidth=nw, scan=self.bfp_scan(b, p, lanes), quant=self.bfp_quant(b, p),
+            nwidth=nw, quant=self.bfp_quant(b, p),
         )
 
     def bfp_scan(self, b: BFPFormat, p: FPFormat, lanes: int) -> str:
-        """The exponent scan of a beat of lane results for a block (combinational)."""
+        """The exponent scan of a beat of lane results for a block: a pairwise tree over the
+        lanes, one section per level (pipelinable)."""
         bi, pi = b.view, p.view
+        depth = lanes.bit_length() - 1
+        levels = [{"i": d, "n": lanes >> d} for d in range(1, depth + 1)]
         return self._add(f"bfp_scan_{bi.ftag}_{pi.tag}_l{lanes}", "bfp_scan.v.j2",
-                         b=bi, pf=pi, lanes=lanes, unpack=self.unpack(p))
+                         b=bi, pf=pi, lanes=lanes, unpack=self.unpack(p), depth=depth,
+                         levels=levels, sections=depth + 1)
 
     def bfp_quant(self, b: BFPFormat, p: FPFormat) -> str:
         """One lane result as a BFP element at the block exponent (combinational)."""
@@ -546,12 +554,18 @@ def _finalize_ctx(spec: Spec) -> dict[str, Any]:
             "pcw": bits_for(n)}
 
 
-def rtl_context(spec: Spec) -> dict[str, Any]:
-    """Everything the design templates print, computed from the spec."""
+def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float | None = None,
+                liberty: str | Path | None = None) -> dict[str, Any]:
+    """Everything the design templates print, computed from the spec. ``plan`` places the
+    registers of the pipelinable modules; by default the characterized library chooses them
+    for ``clock_ns`` (default the spec's ``hw.clock_ns``) on ``liberty`` (default OSU 0.18 um):
+    :func:`timing_plan`."""
+    if plan is None:
+        plan = timing_plan(spec, clock_ns, liberty)
     lanes = spec.hw.lanes
     roles = spec.storage.roles()
     eu = bits_for(exp_bound(spec_formats(spec), lanes)) + 1
-    reg = Modules(eu)
+    reg = Modules(eu, plan)
     P, A, S = spec.compute, spec.accum, spec.scalar
     st = {r: f.view for r, f in roles.items()}
     nmax = spec.hw.max_channel_elems
@@ -603,8 +617,21 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
         mods["extrema"] = reg.design(
             "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
             iw=iw, chunks=k, kcw=bits_for(k), kw_idx=bits_for(max(1, k - 1)),
+            tree=[{"i": d, "n": lanes >> d} for d in range(1, lg + 1)],
             unpack=mods["x_unpack"], to_a=mods["x_to_a"], add=mods["add_a"],
         )
+    # each role's latency (clock edges through its module's registers) and, for an instance
+    # of a registered module, its clock and enable connections
+    lat = {role: reg.latency(m) if m in reg.mods else 0 for role, m in mods.items()}
+    ce = {role: ".clk(clk), .en(en), " if n else "" for role, n in lat.items()}
+    # the finalize sequencer waits for its pipelined units
+    fin_lat = {"add": lat["add_s"], "sub": lat["add_s"], "mul": lat["mul_s"],
+               "cvt": lat["a_to_s"]}
+    # the backward lanes' stages 2..6: each as long as its slowest unit (docs/rtl.md); the
+    # lane products leave stage 4 for the dgamma tree on their own (mul_A's latency)
+    bl = {"s2": lat["add_p"], "s3": lat["mul_p"],
+          "s4": max(lat["p_to_a"], lat["mul_p"] if not rng else 0), "s5": lat["add_p"],
+          "s6": lat["mul_p"]}
     # chunk tracker: (b+1)*K against (k+1)*B, both < (bmax+1)*K
     tw = bits_for((bmax + 1) * k)
     depth = lg
@@ -630,11 +657,30 @@ def rtl_context(spec: Spec) -> dict[str, Any]:
         "st": st,
         "fp": fi,
         "mods": mods,
-        "fin": _finalize_ctx(spec),
+        "lat": lat,
+        "ce": ce,
+        "bl": bl,
+        "fin": {**_finalize_ctx(spec), "lat": fin_lat,
+                "cw": bits_for(max(fin_lat.values()) + 1)},
         "sw": fi["s"].w,
         "one_s": (S.bias << S.man_bits),  # pattern of 1.0 in S
     }
     return {"ctx": ctx, "modules": reg}
+
+
+@lru_cache(maxsize=32)
+def _timing_plan(spec: Spec, clock_ns: float, liberty: str | None) -> timing.LibraryPlan:
+    return timing.plan_for(lambda p: rtl_context(spec, p), clock_ns, liberty)
+
+
+def timing_plan(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None = None
+                ) -> timing.LibraryPlan:
+    """The register placement of ``spec``'s design for ``clock_ns`` (default ``hw.clock_ns``)
+    from the characterized operator library (:mod:`lightnorm.codegen.timing`: what is not
+    characterized yet is, once, in parallel). The plan's choices fill in when a design is
+    built with it (:func:`rtl_context`)."""
+    clk = float(clock_ns if clock_ns is not None else spec.hw.clock_ns)
+    return _timing_plan(spec, clk, None if liberty is None else str(liberty))
 
 
 def design_files() -> dict[str, str]:
@@ -680,9 +726,12 @@ def with_file_list(files: dict[str, str]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def render_rtl(spec: Spec) -> dict[str, str]:
-    """Every Verilog file of a spec's design (relative name -> text), plus a file list."""
-    return with_file_list(render_design(rtl_context(spec)))
+def render_rtl(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float | None = None,
+               liberty: str | Path | None = None) -> dict[str, str]:
+    """Every Verilog file of a spec's design (relative name -> text), plus a file list; its
+    registers placed for ``clock_ns`` (default the spec's) unless ``plan`` says otherwise."""
+    return with_file_list(render_design(rtl_context(spec, plan, clock_ns=clock_ns,
+                                                    liberty=liberty)))
 
 
 def verilog_sources(files: dict[str, str]) -> list[str]:
@@ -695,7 +744,7 @@ def verilog_sources(files: dict[str, str]) -> list[str]:
 
 def render_tb(spec: Spec, depth_beats: int, depth_channels: int) -> dict[str, str]:
     """The co-simulation harness ``lightnorm_tb`` around ``lightnorm_top`` (memories, LFSRs)."""
-    c = rtl_context(spec)["ctx"]
+    c = rtl_context(spec, Combinational())["ctx"]  # widths only: no register placement needed
     roles = spec.storage.roles()
     lanes = spec.hw.lanes
     words = {r: lanes * c["st"][r].w + c["st"][r].xw for r in roles}

@@ -106,7 +106,10 @@ class Choice:
 
 def module_ports(text: str) -> list[tuple[str, str, int, bool]]:
     """(direction, name, width, signed) of the ports of a module this generator rendered."""
-    head = text[text.index("module "):text.index(");")]
+    start = re.search(r"^module ", text, re.M)
+    if start is None:
+        raise ValueError("no module header in the text")
+    head = text[start.start():text.index(");", start.start())]
     return [(d, n, int(w) + 1 if w else 1, bool(s)) for d, s, w, n in _PORT.findall(head)]
 
 
