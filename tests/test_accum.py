@@ -6,7 +6,8 @@ The shipped design's accumulator adder is combinational (latency 0), but its acc
 that puts ``lat`` registers behind the combinational adder (ports clk, en, a, b, y: the
 interface of a pipelined unit), and the whole ``lightnorm_top`` is co-simulated bit-exact with
 the golden model - random idle cycles and back-pressure, back-to-back channels, channels shorter
-than W beats, range BN with more chunks than ways - at lat = 1, 2, 3 with W = 4. A wrapper
+than W beats, range BN with more chunks than ways - at lat = 1, 2, 3 with W = 4 (and at lat = 5
+with W = 8, more ways than chunks). A wrapper
 whose latency is one more than the accumulator is told must break it: the test can fail.
 """
 
@@ -139,6 +140,13 @@ def _run(monkeypatch: pytest.MonkeyPatch, table: dict[str, Any], lat: int,
 def test_pipelined_adder_bit_exact(monkeypatch: pytest.MonkeyPatch, table: dict[str, Any],
                                    lat: int) -> None:
     for r in _run(monkeypatch, table, lat, lat):
+        assert r["elements"] > 0 and r["bit_exact"], cosim.describe(r)
+
+
+def test_more_ways_than_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W = 8 > K = 5 chunks (three chunk-average partials stay +0), latency 5."""
+    table = {**BFP_RANGE, "hw": {**BFP_RANGE["hw"], "accum_ways": 8}}
+    for r in _run(monkeypatch, table, 5, 5):
         assert r["elements"] > 0 and r["bit_exact"], cosim.describe(r)
 
 
