@@ -7,8 +7,8 @@ that puts ``lat`` registers behind the combinational adder (ports clk, en, a, b,
 interface of a pipelined unit), and the whole ``lightnorm_top`` is co-simulated bit-exact with
 the golden model - random idle cycles and back-pressure, back-to-back channels, channels shorter
 than W beats, range BN with more chunks than ways - at lat = 1, 2, 3 with W = 4 (and at lat = 5
-with W = 8, more ways than chunks). A wrapper
-whose latency is one more than the accumulator is told must break it: the test can fail.
+with W = 8, more ways than chunks). A wrapper whose latency is one more than the accumulator is
+told must break it: the test can fail.
 """
 
 from __future__ import annotations
