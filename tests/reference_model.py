@@ -64,18 +64,32 @@ def _tree(ws: list[Fr], a: FPFormat) -> Fr:
     return ws[0]
 
 
-def channel_sum(vals: list[Fr], lanes: int, a: FPFormat, bfp: bool, square: bool) -> Fr:
-    acc = Fr(0)
+def ways_sum(items: list[Fr], ways: int, a: FPFormat) -> Fr:
+    """Section 6: item i into partial i mod W (each from +0, add_A in order), then the pairwise
+    tree of the W partials."""
+    parts = [Fr(0)] * ways
+    for i, t in enumerate(items):
+        parts[i % ways] = _rnd(parts[i % ways] + t, a)
+    return _tree(parts, a)
+
+
+def beat_sums(vals: list[Fr], lanes: int, a: FPFormat, bfp: bool, square: bool) -> list[Fr]:
+    """t_b of every beat of a channel (section 6)."""
+    out = []
     for b0 in range(0, len(vals), lanes):
         beat = vals[b0 : b0 + lanes]
         if bfp:
-            t = _rnd(sum((v * v if square else v) for v in beat), a)
+            out.append(_rnd(sum((v * v if square else v) for v in beat), a))
         else:
             ws = [(_rnd(v * v, a) if square else _rnd(v, a)) for v in beat]
             ws += [Fr(0)] * (lanes - len(ws))
-            t = _tree(ws, a)
-        acc = _rnd(acc + t, a)
-    return acc
+            out.append(_tree(ws, a))
+    return out
+
+
+def channel_sum(vals: list[Fr], lanes: int, ways: int, a: FPFormat, bfp: bool,
+                square: bool) -> Fr:
+    return ways_sum(beat_sums(vals, lanes, a, bfp, square), ways, a)
 
 
 def _stream(x: np.ndarray) -> list[list[Fr]]:
@@ -90,7 +104,7 @@ def reference(
     """Forward and backward outputs, per channel, as exact values (stream order)."""
     S, A, P = spec.scalar, spec.accum, spec.compute
     n = x.shape[0] * x.shape[2] * x.shape[3]
-    lanes, k = spec.hw.lanes, spec.bn.chunks
+    lanes, k, ways = spec.hw.lanes, spec.bn.chunks, spec.hw.accum_ways
     inv_n = round_exact(Fr(1, n), S, "nearest")
     c_k = round_exact(range_constant(n, k), S, "nearest") if spec.bn.mode == "range" else Fr(0)
     eps = round_exact(spec.bn.eps, S, "nearest")
@@ -104,24 +118,26 @@ def reference(
         g = round_exact(float(gamma[c]), S, "nearest")
         bt = round_exact(float(beta[c]), S, "nearest")
         xbfp = isinstance(spec.storage.x, BFPFormat)
-        sm = channel_sum(xs, lanes, A, xbfp, False)
+        sm = channel_sum(xs, lanes, ways, A, xbfp, False)
         mu = _rnd(_rnd(sm, S) * inv_n, S)
         amax: list[int] = []
         amin: list[int] = []
         if spec.bn.mode == "standard":
-            sq = channel_sum(xs, lanes, A, xbfp, True)
+            sq = channel_sum(xs, lanes, ways, A, xbfp, True)
             ex2 = _rnd(_rnd(sq, S) * inv_n, S)
             var = max(_rnd(ex2 - _rnd(mu * mu, S), S), Fr(0))
             den = sqrt_exact(_rnd(var + eps, S), S)
         else:
-            smax = smin = Fr(0)
+            maxes: list[Fr] = []
+            mins: list[Fr] = []
             for i0, i1 in chunk_bounds(n, lanes, k):
                 seg = xs[i0:i1]
                 mx, mn = max(seg), min(seg)
                 amax.append(i0 + seg.index(mx))  # first index attaining it
                 amin.append(i0 + seg.index(mn))
-                smax = _rnd(smax + _rnd(mx, A), A)
-                smin = _rnd(smin + _rnd(mn, A), A)
+                maxes.append(_rnd(mx, A))
+                mins.append(_rnd(mn, A))
+            smax, smin = ways_sum(maxes, ways, A), ways_sum(mins, ways, A)
             rng = _rnd(_rnd(smax, S) - _rnd(smin, S), S)
             sig = _rnd(rng * c_k, S)
             den = _rnd(sig + eps, S)
@@ -134,15 +150,16 @@ def reference(
         # backward
         mup, isp = _rnd(mu, P), _rnd(isig, P)
         xh = [_rnd(_rnd(_rnd(v, P) - mup, P) * isp, P) for v in xs]
-        dbacc = channel_sum(dys, lanes, A, isinstance(spec.storage.dy, BFPFormat), False)
-        acc = Fr(0)
+        dbacc = channel_sum(dys, lanes, ways, A, isinstance(spec.storage.dy, BFPFormat), False)
+        prods = []
         for b0 in range(0, n, lanes):
             ws = [
                 _rnd(_rnd(d, A) * _rnd(h, A), A)
                 for d, h in zip(dys[b0 : b0 + lanes], xh[b0 : b0 + lanes], strict=True)
             ]
             ws += [Fr(0)] * (lanes - len(ws))
-            acc = _rnd(acc + _tree(ws, A), A)
+            prods.append(_tree(ws, A))
+        acc = ways_sum(prods, ways, A)
         dbeta, dgamma = _rnd(dbacc, S), _rnd(acc, S)
         mdb = _rnd(_rnd(dbeta * inv_n, S), P)
         if spec.bn.mode == "standard":

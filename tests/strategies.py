@@ -171,6 +171,7 @@ def valid_spec_tables(draw: st.DrawFn) -> Table:
         "max_channel_elems": draw(ints(check_of(HWConfig, "max_channel_elems"), lo=n_lo,
                                        hi=n_hi)),
     }
+    _maybe(draw, hw, "accum_ways", ints(check_of(HWConfig, "accum_ways")))
     _maybe(draw, hw, "clock_ns", floats_in(check_of(HWConfig, "clock_ns")))
     _maybe(draw, hw, "part", parts)
 

@@ -163,7 +163,8 @@ def small_spec_tables(draw: st.DrawFn) -> dict[str, Any]:
         "bn": {"mode": mode, "chunks": draw(st.integers(1, 4)) if mode == "range" else 1,
                "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1])),
                "momentum": draw(st.sampled_from([0.1, 0.5]))},
-        "hw": {"lanes": lanes, "max_channel_elems": draw(st.sampled_from([64, 300, 4096]))},
+        "hw": {"lanes": lanes, "max_channel_elems": draw(st.sampled_from([64, 300, 4096])),
+               "accum_ways": draw(st.sampled_from([1, 2, 4, 8, 16]))},
         "storage": {r: storage() for r in ("x", "y", "dy", "dx")},
         "compute": fp(), "accum": fp(), "scalar": fp(lo_e=5),
     }

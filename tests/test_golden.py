@@ -8,6 +8,7 @@ on the encoded patterns round-tripping through the decoder.
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from lightnorm.spec import SpecError, from_dict, load, preset_names
 from lightnorm.verify import golden, ideal
 from lightnorm.verify.encoding import Encoded, from_stream, to_stream
 
+from . import w1_contract
 from .reference_model import as_float, reference
 
 
@@ -52,7 +54,8 @@ def small_specs(draw):  # type: ignore[no-untyped-def]
         "name": "rnd",
         "bn": {"mode": mode, "chunks": chunks, "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1])),
                "momentum": 0.1},
-        "hw": {"lanes": lanes, "max_channel_elems": 4096},
+        "hw": {"lanes": lanes, "max_channel_elems": 4096,
+               "accum_ways": draw(st.sampled_from([1, 2, 4, 8, 16]))},
         "storage": {r: storage() for r in ("x", "y", "dy", "dx")},
         "compute": fp_table(draw, exp_lo=4, man_hi=16),
         "accum": fp_table(draw, exp_lo=6),
@@ -133,6 +136,50 @@ def test_random_specs_match_reference(spec, seed, kind, hw) -> None:  # type: ig
         shape = (8, 3, *hw)
     x, dy, g, b = _data(spec, shape, seed, kind)
     _compare(spec, x, dy, g, b)
+
+
+def _with(spec, **hw):  # type: ignore[no-untyped-def]
+    t = spec.to_dict()
+    t["hw"].update(hw)
+    return from_dict(t)
+
+
+@pytest.mark.parametrize(("name", "ways", "shape"), [
+    ("lightnorm", 16, (1, 2, 1, 150)),  # K = 8 chunks < W = 16, B = 10 beats < W
+    ("lightnorm", 2, (1, 2, 1, 150)),  # K = 8 > W = 2
+    ("lightnorm", 8, (1, 2, 1, 113)),  # n = min_channel_elems: 8 beats, the last one short
+    ("fp32-baseline", 4, (1, 2, 1, 3)),  # one short beat: three partials stay +0
+    ("fp32-baseline", 8, (1, 2, 1, 16)),  # one full beat
+    ("fp32-baseline", 4, (1, 2, 1, 50)),  # B = 4 = W
+    ("bf16-standard", 16, (1, 2, 1, 49)),  # B = 4 < W
+])
+def test_ways_edge_cases_match_reference(name: str, ways: int,
+                                         shape: tuple[int, int, int, int]) -> None:
+    """Channels shorter than W beats, a single beat, range BN with K < W and K > W."""
+    spec = _with(load(name), accum_ways=ways)
+    x, dy, g, b = _data(spec, shape, seed=ways)
+    _compare(spec, x, dy, g, b)
+
+
+def test_ways_one_is_the_sequential_contract() -> None:
+    """W = 1 gives the bits of the golden model from before accum_ways (one sequential sum per
+    channel and for the chunk averages), kept in tests/data/w1_contract.npz; W = 4 does not."""
+    path = Path(__file__).parent / "data" / "w1_contract.npz"
+    differs = []
+    with np.load(path) as z:
+        for name, source, _ in w1_contract.CASES:
+            inp = {k: z[f"{name}/in_{k}"] for k in ("x", "dy", "gamma", "beta")}
+            want = {k[len(name) + 1:]: z[k] for k in z.files
+                    if k.startswith(f"{name}/") and "/in_" not in k}
+            got = w1_contract.outputs(w1_contract.case_spec(source, accum_ways=1), inp)
+            assert set(got) == set(want), name
+            for k, v in want.items():
+                assert np.array_equal(got[k], v), f"{name} {k}: W = 1 differs from the old model"
+            four = w1_contract.outputs(w1_contract.case_spec(source, accum_ways=4), inp)
+            differs.append(not np.array_equal(four["raw"], want["raw"]))
+    # W changes the bits, so this test can fail (not on the BFP presets here: 10 beats of 7-bit
+    # mantissas sum exactly in FP(8,15), in any order)
+    assert sum(differs) >= len(differs) // 2, differs
 
 
 def test_single_block_channel_and_bits() -> None:

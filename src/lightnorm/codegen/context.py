@@ -171,6 +171,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "lanes": lanes,
         "lanes_log2": lanes.bit_length() - 1,
         "chunks": spec.bn.chunks,
+        "accum_ways": spec.hw.accum_ways,
         "max_channel_elems": spec.hw.max_channel_elems,
         "min_channel_elems": spec.min_channel_elems(),
         "roles": roles,

@@ -36,7 +36,7 @@ import jinja2
 from lightnorm.codegen import timing
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
 from lightnorm.codegen.pipe import COMBINATIONAL, Delays, PipePlan
-from lightnorm.spec import BFPFormat, FPFormat, Spec
+from lightnorm.spec import BFPFormat, FPFormat, Spec, SpecError
 from lightnorm.spec.formats import NumberFormat
 
 TOP = "lightnorm_top"
@@ -334,13 +334,33 @@ class Modules:
         return self._add(f"bfp_quant_{bi.ftag}_{pi.tag}", "bfp_quant.v.j2", b=bi,
                          pf=pi, unpack=self.unpack(p))
 
-    def tree_acc(self, f: FPFormat, lanes: int) -> str:
-        """Pairwise tree over the lanes of a beat, then sequential accumulation (format f)."""
+    def acc_adder(self, f: FPFormat) -> tuple[str, int]:
+        """The adder of the accumulator loop (format f) and its latency in clock edges: a
+        latency-0 unit has ports (a, b, y); a pipelined one (clk, en, a, b, y)."""
+        add = self.add(f)
+        return add, self.latency(add)
+
+    def ways_acc(self, f: FPFormat, ways: int) -> str:
+        """The W-way accumulator of a channel sum (format f, docs/numerics.md section 6)."""
+        add, lat = self.acc_adder(f)
+        if not 0 <= lat < ways:
+            raise SpecError("hw.accum_ways", ways,
+                            f"more than {lat}: the accumulator adder {add} takes {lat} clock "
+                            "edges at this clock (a partial is read again W items after it is "
+                            "issued)")
+        lw = ways.bit_length() - 1
+        return self._add(f"ln_acc_w{ways}_{f.view.ftag}" + (f"_lat{lat}" if lat else ""),
+                         "ln_acc.v.j2", a=f.view, ways=ways, lw=lw, add=add, lat=lat)
+
+    def tree_acc(self, f: FPFormat, lanes: int, ways: int) -> str:
+        """Pairwise tree over the lanes of a beat, then the W-way accumulator (format f)."""
         i = f.view
         depth = lanes.bit_length() - 1
         levels = [{"i": d, "n": lanes >> d} for d in range(1, depth + 1)]
-        return self._add(f"ln_tree_acc_l{lanes}_{i.ftag}", "ln_tree_acc.v.j2", a=i,
-                         lanes=lanes, depth=depth, levels=levels, add=self.add(f))
+        add = self.add(f)
+        return self._add(f"ln_tree_acc_l{lanes}_w{ways}_{i.ftag}", "ln_tree_acc.v.j2", a=i,
+                         lanes=lanes, depth=depth, levels=levels, add=add,
+                         lat=self.latency(add), ways=ways, acc=self.ways_acc(f, ways))
 
     def design(self, name: str, template: str, **ctx: Any) -> str:
         """A spec-level composite module (its name is fixed, its body follows the spec)."""
@@ -604,21 +624,23 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
 
     fi = {"p": P.view, "a": A.view, "s": S.view}
     iw = bw + lg  # element index {beat, lane}
-    mods["tree"] = reg.tree_acc(A, lanes)
+    ways = spec.hw.accum_ways
+    mods["acc"] = reg.ways_acc(A, ways)
+    mods["tree"] = reg.tree_acc(A, lanes, ways)
     # statistics: channel sums of x (and its squares for standard BN) and of dy
     for r, sq in (("x", not rng), ("dy", False)):
         f = roles[r]
         parts = STORAGE_RTL[f.kind].sums(reg, mods, r, f, A, lanes, sq)
         mods[f"sum_{r}"] = reg.design(
             f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
-            add=mods["add_a"], tree=mods["tree"], parts=parts,
+            acc=mods["acc"], tree=mods["tree"], parts=parts,
         )
     if rng:
         mods["extrema"] = reg.design(
             "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
             iw=iw, chunks=k, kcw=bits_for(k), kw_idx=bits_for(max(1, k - 1)),
             tree=[{"i": d, "n": lanes >> d} for d in range(1, lg + 1)],
-            unpack=mods["x_unpack"], to_a=mods["x_to_a"], add=mods["add_a"],
+            unpack=mods["x_unpack"], to_a=mods["x_to_a"], acc=mods["acc"],
         )
     # each role's latency (clock edges through its module's registers) and, for an instance
     # of a registered module, its clock and enable connections

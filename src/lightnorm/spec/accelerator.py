@@ -51,6 +51,13 @@ class HWConfig:
         Int(2, MAX_CHANNEL_ELEMS),
         "largest number of elements per channel (N*H*W) the hardware supports",
     )
+    accum_ways: int = param(
+        Int(1, 16, power_of_two=True),
+        "interleaved partial sums of every channel sum: beat b goes into partial b mod W, then "
+        "a pairwise tree (docs/numerics.md section 6); part of the numerics. An accumulator "
+        "adder of latency < W cycles then takes one beat per cycle. 1 = one sequential sum",
+        4,
+    )
     clock_ns: float = param(Float(0.1, 1000.0), "target clock period in ns", 5.0)
     part: str = param(
         Text(r"[a-z0-9][a-z0-9-]*", "an FPGA part name of lowercase letters, digits and '-'"),

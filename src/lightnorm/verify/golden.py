@@ -91,11 +91,20 @@ def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
     return w[0]
 
 
+@nb.njit(cache=True, inline="always")
+def _ways_add(p, i, t, ways, fa):  # type: ignore[no-untyped-def]
+    """Item i of a W-way sum: into partial i mod W (section 6; ``ways`` a power of two)."""
+    r = i & (ways - 1)
+    p[r] = add(p[r], t, fa)
+
+
 @nb.njit(cache=True)
-def _channel_sum(vals, n, lanes, exact, square, fa, w):  # type: ignore[no-untyped-def]
-    """Channel sum of vals (or of vals^2) by the beat rules of section 6 (``exact``: the
-    storage's beats sum exactly as integers, ``fmt.exact_beat_sum``)."""
-    acc = 0.0
+def _channel_sum(vals, n, lanes, ways, exact, square, fa, w, p):  # type: ignore[no-untyped-def]
+    """Channel sum of vals (or of vals^2) by the rules of section 6: beat sums (``exact``: the
+    storage's beats sum exactly as integers, ``fmt.exact_beat_sum``) into ``ways`` interleaved
+    partials ``p``, then their pairwise tree."""
+    p[:] = 0.0
+    b = 0
     for b0 in range(0, n, lanes):
         b1 = min(n, b0 + lanes)
         if exact:  # a beat shares one exponent: its sum is exact in float64, one rounding
@@ -116,8 +125,9 @@ def _channel_sum(vals, n, lanes, exact, square, fa, w):  # type: ignore[no-untyp
                 else:
                     w[j] = 0.0
             tb = _tree(w, lanes, fa)
-        acc = add(acc, tb, fa)
-    return acc
+        _ways_add(p, b, tb, ways, fa)
+        b += 1
+    return _tree(p, ways, fa)
 
 
 # Argument types of the kernels below (see lightnorm.verify.kernels.typed).
@@ -126,25 +136,26 @@ BOOL = nb.types.boolean
 VOID = nb.types.void
 
 
-@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, I64_2D, FP, F64_2D, I64_2D, I64_2D,
-            F64_2D, I64_2D, I64_2D), parallel=True)
-def _stats_kernel(x3, n, st, enc, exact, lanes, mode, bounds, fa,  # type: ignore[no-untyped-def]
-                  xvals, xbits, xexps, stats, amax, amin):
+@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D,
+            I64_2D, F64_2D, I64_2D, I64_2D), parallel=True)
+def _stats_kernel(x3, n, st, enc, exact, lanes, ways, mode, bounds,  # type: ignore[no-untyped-def]
+                  fa, xvals, xbits, xexps, stats, amax, amin):
     """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
-    or chunk max/min)."""
+    or chunk max/min and their W-way chunk averages)."""
     c_total = x3.shape[1]
     for c in nb.prange(c_total):
         buf = np.empty(n, np.float64)
         w = np.empty(lanes, np.float64)
+        p = np.empty(ways, np.float64)
         _gather(x3, c, buf)
         enc(buf, n, st, xvals[c], xbits[c], xexps[c])
         v = xvals[c]
-        stats[c, ST_SUM] = _channel_sum(v, n, lanes, exact, False, fa, w)
+        stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, exact, False, fa, w, p)
         if mode == 0:
-            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, exact, True, fa, w)
+            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, exact, True, fa, w, p)
         else:
-            smax = 0.0
-            smin = 0.0
+            pmax = np.zeros(ways, np.float64)
+            pmin = np.zeros(ways, np.float64)
             for k in range(bounds.shape[0]):
                 i0 = bounds[k, 0]
                 i1 = bounds[k, 1]
@@ -161,10 +172,10 @@ def _stats_kernel(x3, n, st, enc, exact, lanes, mode, bounds, fa,  # type: ignor
                         imn = i
                 amax[c, k] = imx
                 amin[c, k] = imn
-                smax = add(smax, rnd(mx, fa), fa)
-                smin = add(smin, rnd(mn, fa), fa)
-            stats[c, ST_SMAX] = smax
-            stats[c, ST_SMIN] = smin
+                _ways_add(pmax, k, rnd(mx, fa), ways, fa)
+                _ways_add(pmin, k, rnd(mn, fa), ways, fa)
+            stats[c, ST_SMAX] = _tree(pmax, ways, fa)
+            stats[c, ST_SMIN] = _tree(pmin, ways, fa)
 
 
 @typed(VOID(F64_2D, INT, F64, F64, FP, ST, ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
@@ -188,21 +199,23 @@ def _xhat(xv, n, m, s, fp, out):  # type: ignore[no-untyped-def]
         out[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
 
 
-@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, F64_2D, F64, F64, FP, FP, F64_2D, I64_2D,
+@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, F64_2D, F64, F64, FP, FP, F64_2D, I64_2D,
             I64_2D, F64_2D), parallel=True)
-def _reduce_kernel(dy3, n, st, enc, exact, lanes, xvals, mu_p, isig_p,  # type: ignore[no-untyped-def]
-                   fp, fa, dyvals, dybits, dyexps, sums):
+def _reduce_kernel(dy3, n, st, enc, exact, lanes, ways, xvals, mu_p,  # type: ignore[no-untyped-def]
+                   isig_p, fp, fa, dyvals, dybits, dyexps, sums):
     """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat)."""
     for c in nb.prange(dy3.shape[1]):
         buf = np.empty(n, np.float64)
         xh = np.empty(n, np.float64)
         w = np.empty(lanes, np.float64)
+        p = np.empty(ways, np.float64)
         _gather(dy3, c, buf)
         enc(buf, n, st, dyvals[c], dybits[c], dyexps[c])
         _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
         dv = dyvals[c]
-        sums[c, 0] = _channel_sum(dv, n, lanes, exact, False, fa, w)
-        acc = 0.0
+        sums[c, 0] = _channel_sum(dv, n, lanes, ways, exact, False, fa, w, p)
+        p[:] = 0.0
+        b = 0
         for b0 in range(0, n, lanes):
             for j in range(lanes):
                 i = b0 + j
@@ -210,8 +223,9 @@ def _reduce_kernel(dy3, n, st, enc, exact, lanes, xvals, mu_p, isig_p,  # type: 
                     w[j] = mul(rnd(dv[i], fa), rnd(xh[i], fa), fa)
                 else:
                     w[j] = 0.0
-            acc = add(acc, _tree(w, lanes, fa), fa)
-        sums[c, 1] = acc
+            _ways_add(p, b, _tree(w, lanes, fa), ways, fa)
+            b += 1
+        sums[c, 1] = _tree(p, ways, fa)
 
 
 @typed(VOID(F64_2D, F64_2D, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, ST,
@@ -326,7 +340,7 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
     amin = np.zeros((c, k), np.int64)
     x3 = x.reshape(n_, c, h * w)
     _stats_kernel(x3, n, st, kx.encode_channel, spec.storage.x.exact_beat_sum, spec.hw.lanes,
-                  mode, bounds, fa, xvals, xbits, xexps, stats, amax, amin)
+                  spec.hw.accum_ways, mode, bounds, fa, xvals, xbits, xexps, stats, amax, amin)
 
     s = _Ops(spec.scalar)
     mu = s.mul(s.cvt(stats[:, ST_SUM]), rc.inv_n)
@@ -518,8 +532,8 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
     kdy, stdy = codec(spec.storage.dy)
     _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel,
-                   spec.storage.dy.exact_beat_sum, lanes, stt.x_enc.vals, mu_p, isig_p, fp, fa,
-                   dyvals, dybits, dyexps, sums)
+                   spec.storage.dy.exact_beat_sum, lanes, spec.hw.accum_ways, stt.x_enc.vals,
+                   mu_p, isig_p, fp, fa, dyvals, dybits, dyexps, sums)
     dbeta = s.cvt(sums[:, 0])
     dgamma = s.cvt(sums[:, 1])
     mdb = s.mul(dbeta, rc.inv_n)
