@@ -433,7 +433,11 @@ class FPStorageRTL(StorageRTL):
              lanes: int, sq: bool) -> dict[str, str]:
         if sq:
             mods[f"{role}_sq"] = reg.mul(f, a)
-        return {"cvt_a": reg.cvt(f, a), "sq_mul": mods.get(f"{role}_sq", "")}
+        cvt, mul = reg.cvt(f, a), mods.get(f"{role}_sq", "")
+        # the squares take the multiplier's latency, the values the conversion's: the two
+        # trees start when their inputs are there
+        return {"cvt_a": cvt, "sq_mul": mul, "cvt_lat": reg.latency(cvt),
+                "sq_lat": reg.latency(mul) if mul else 0}
 
     @staticmethod
     def encoder(reg: Modules, mods: dict[str, str], role: str, f: FPFormat, p: FPFormat,
