@@ -145,6 +145,8 @@ SECTIONS = {
     # per module: its context says (``sections``)
     "fp_mul.v.j2": 0,
     "bfp_scan.v.j2": 0,
+    "bfp_quant.v.j2": 3,
+    "ln_bfp_beat.v.j2": 0,
 }
 #: width of the pieces of b in a registered multiplier's partial products (a 24 x 4-bit
 #: product leaves room for its register in a 5 ns stage in OSU 0.18 um)
@@ -303,19 +305,22 @@ class Modules:
         qw = 2 * b.man_bits + lg  # ... of a beat sum of squared mantissas
         w = qw if sq else sw
         what = "sq" if sq else "sum"
+        levels = [{"i": d, "n": lanes >> d} for d in range(1, lg + 1)]
         return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a.view.ftag}",
                          "ln_bfp_beat.v.j2", s=b.view, a=a.view, lanes=lanes, sq=sq,
                          sw=sw, qw=qw, sw_cw=bits_for(sw), qw_cw=bits_for(qw),
-                         lzc=self.lzc(w), pack=self.pack(a, w))
+                         lzc=self.lzc(w), pack=self.pack(a, w), depth=lg, levels=levels,
+                         sections=lg + 3)
 
     def bfp_encoder(self, b: BFPFormat, p: FPFormat, lanes: int, nw: int) -> str:
         bi, pi = b.view, p.view
         beats = b.block // lanes
+        quant = self.bfp_quant(b, p)
         return self._add(
             f"bfp_enc_{bi.ftag}_{pi.tag}_l{lanes}", "bfp_encoder.v.j2",
             b=bi, pf=pi, lanes=lanes, beats=beats, bank_beats=2 * beats,
             iw=bits_for(max(1, beats - 1)), aw=bits_for(max(1, 2 * beats - 1)),
-            nwidth=nw, quant=self.bfp_quant(b, p),
+            nwidth=nw, quant=quant, lq=self.latency(quant),
         )
 
     def bfp_scan(self, b: BFPFormat, p: FPFormat, lanes: int) -> str:
@@ -332,7 +337,7 @@ class Modules:
         """One lane result as a BFP element at the block exponent (combinational)."""
         bi, pi = b.view, p.view
         return self._add(f"bfp_quant_{bi.ftag}_{pi.tag}", "bfp_quant.v.j2", b=bi,
-                         pf=pi, unpack=self.unpack(p))
+                         pf=pi, unpack=self.unpack(p), sections=3)
 
     def acc_adder(self, f: FPFormat) -> tuple[str, int]:
         """The adder of the accumulator loop (format f) and its latency in clock edges: a
@@ -436,7 +441,7 @@ class FPStorageRTL(StorageRTL):
         cvt, mul = reg.cvt(f, a), mods.get(f"{role}_sq", "")
         # the squares take the multiplier's latency, the values the conversion's: the two
         # trees start when their inputs are there
-        return {"cvt_a": cvt, "sq_mul": mul, "cvt_lat": reg.latency(cvt),
+        return {"cvt_a": cvt, "sq_mul": mul, "cvt_lat": reg.latency(cvt),  # type: ignore[dict-item]
                 "sq_lat": reg.latency(mul) if mul else 0}
 
     @staticmethod
@@ -469,7 +474,9 @@ class BFPStorageRTL(StorageRTL):
         mods[f"{role}_beat_sum"] = reg.bfp_beat(f, a, lanes, False)
         if sq:
             mods[f"{role}_beat_sq"] = reg.bfp_beat(f, a, lanes, True)
-        return {"beat_sum": mods[f"{role}_beat_sum"], "beat_sq": mods.get(f"{role}_beat_sq", "")}
+        beat, beat_sq = mods[f"{role}_beat_sum"], mods.get(f"{role}_beat_sq", "")
+        return {"beat_sum": beat, "beat_sq": beat_sq, "sum_lat": reg.latency(beat),
+                "sq_lat": reg.latency(beat_sq) if beat_sq else 0}
 
     @staticmethod
     def encoder(reg: Modules, mods: dict[str, str], role: str, f: BFPFormat, p: FPFormat,
