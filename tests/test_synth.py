@@ -23,20 +23,12 @@ import pytest
 
 from lightnorm.cli.units import parse_format, parse_formats
 from lightnorm.cost.activity import ActivityConfig, PassActivity, match_net
-from lightnorm.cost.activity.netlist import (
-    LibCell,
-    Liberty,
-    annotation_lines,
-    buffer_fanout,
-    propagate,
-    read_netlist,
-    truth_table,
-)
+from lightnorm.cost.activity.netlist import annotation_lines, propagate, read_netlist, truth_table
 from lightnorm.cost.activity.vcd import read_vcd
 from lightnorm.cost.synth import BLOCKS, area_breakdown, classify
 from lightnorm.errors import UsageError
 from lightnorm.spec import FPFormat, from_dict
-from lightnorm.tools.netlist import sta_compatible
+from lightnorm.tools.netlist import LibCell, Liberty, buffer_fanout, sta_compatible
 from lightnorm.tools.parsers import YosysModule, YosysStat
 
 TINY = {
@@ -400,7 +392,7 @@ def test_synthesize_rejects_bad_runs_before_any_tool(tmp_path: Path) -> None:
 
 
 def test_float_constants_moves_constant_pins_to_undriven_nets() -> None:
-    from lightnorm.cost.activity.netlist import CONST_NETS, float_constants
+    from lightnorm.tools.netlist import CONST_NETS, float_constants
 
     text = ("module top(a, y);\n  input a;\n  output y;\n  wire n1;\n"
             "  NAND2X1 _1_ (\n    .A(1'h0),\n    .B(a),\n    .Y(n1)\n  );\n"

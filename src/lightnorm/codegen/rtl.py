@@ -268,17 +268,23 @@ class Modules:
         pieces = [{"k": k, "lo": lo, "n": min(MUL_PIECE, a.p - lo),
                    "pad": 2 * a.p - a.p - min(MUL_PIECE, a.p - lo)}
                   for k, lo in enumerate(range(0, a.p, MUL_PIECE))]
-        # the pairwise tree over the partial products: level i in section i (a node with one
-        # input passes its value on), then a section that normalizes, then one that rounds
-        levels, n = [], len(pieces)
-        while n > 1:
-            nodes = [{"j": j, "ins": list(range(2 * j, min(n, 2 * j + 2)))}
-                     for j in range((n + 1) // 2)]
-            levels.append({"i": len(levels) + 1, "section": len(levels) + 1, "nodes": nodes})
-            n = len(nodes)
+        # 3:2 carry-save levels over the partial products until two words are left (level i in
+        # section i; a group of fewer than 3 passes on), then their sum in two sections (low
+        # half, high half), then a section that normalizes, then one that rounds
+        csa, n = [], len(pieces)
+        while n > 2:
+            groups, outs = [], 0
+            for g in range(0, n, 3):
+                ins = list(range(g, min(n, g + 3)))
+                k = 2 if len(ins) == 3 else len(ins)
+                groups.append({"ins": ins, "outs": list(range(outs, outs + k))})
+                outs += k
+            csa.append({"i": len(csa) + 1, "groups": groups})
+            n = outs
+        sections = len(csa) + 5 if len(pieces) > 1 else 3
         return self._add(name, "fp_mul.v.j2", fi=a, fo=b, round=self.round(fo),
                          ebias=b.bias - 2 * a.bias, piece=MUL_PIECE, pieces=pieces,
-                         levels=levels, sections=len(levels) + 3)
+                         csa=csa, sections=sections)
 
     def recip(self, f: FPFormat) -> str:
         i = f.view

@@ -47,21 +47,13 @@ from typing import Any
 from lightnorm.backends import DEFAULT_BACKEND, get_backend
 from lightnorm.codegen.rtl import TOP, verilog_sources
 from lightnorm.cost.activity import ActivityConfig, PassActivity, simulate, sources_for
-from lightnorm.cost.activity.netlist import (
-    Liberty,
-    Netlist,
-    annotation_lines,
-    buffer_fanout,
-    float_constants,
-    propagate,
-    read_liberty,
-    read_netlist,
-)
+from lightnorm.cost.activity.netlist import Netlist, annotation_lines, propagate, read_netlist
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, SpecError, check_channel_elems
 from lightnorm.tools.cache import cache_root
 from lightnorm.tools.eda import (
     ABC_SCRIPT,
+    MAX_FANOUT,
     find_osu018_liberty,
     sta_command,
     sta_version,
@@ -70,7 +62,13 @@ from lightnorm.tools.eda import (
     yosys_package_version,
 )
 from lightnorm.tools.locks import file_lock
-from lightnorm.tools.netlist import sta_compatible
+from lightnorm.tools.netlist import (
+    Liberty,
+    buffer_fanout,
+    float_constants,
+    read_liberty,
+    sta_compatible,
+)
 from lightnorm.tools.parsers import (
     StaChecks,
     StaPower,
@@ -256,7 +254,6 @@ FLOWS = ("flat", "hier")
 HIER_FLOW_VERSION = "2"
 #: bump when the post-processing of the netlist for OpenSTA changes
 BUFFER_VERSION = "4"  # 4: constant pins on undriven nets (float_constants)
-MAX_FANOUT = 8
 
 
 class AbcCrash(ToolError):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lightnorm.errors import ToolError
 
-from .netlist import sta_compatible
+from .netlist import Liberty, buffer_fanout, float_constants, read_liberty, sta_compatible
 from .parsers import parse_sta_checks, parse_yosys_stat_json
 from .runner import ToolCommand, run_tool
 
@@ -101,6 +101,8 @@ def sta_version() -> str | None:
 #: ABC's mapping with buffering and sizing at a delay target (ps): the script of every
 #: timing netlist (designs: lightnorm.cost.synth; single modules: :func:`characterize`)
 ABC_SCRIPT = ("+strash;map,-D,{ps};topo;buffer,-N,8;upsize,-D,{ps};dnsize,-D,{ps}")
+#: the fan-out above which a net gets a buffer tree (the design flows use the same)
+MAX_FANOUT = 8
 _DFF = re.compile(r"^\s*(DFF\w*)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
 _PIN = re.compile(r"\.(\w+)\(([^()]*)\)")
 
@@ -150,7 +152,11 @@ def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: P
     ]))
     run_tool(yosys_command(workdir, "char.ys", ("net.v", "stat.json"),
                            purpose=f"characterization of {top}", timeout_s=timeout_s))
-    net = sta_compatible((workdir / "net.v").read_text())
+    # as the design flows do: nets that drive many pins get buffer trees (ABC does not buffer
+    # a flip-flop's output), constant pins go on undriven nets
+    net, _, buf_area = buffer_fanout(sta_compatible((workdir / "net.v").read_text()),
+                                     _liberty_cells(str(liberty)), MAX_FANOUT)
+    net = float_constants(net)
     (workdir / "net_sta.v").write_text(net)
     flops: list[tuple[str, str]] = []  # (instance, Q net)
     for m in _DFF.finditer(net):
@@ -188,5 +194,10 @@ def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: P
         worst = parse_sta_checks(text[start:end if end >= 0 else len(text)], log).worst("max")
         periods[group] = clock_ns - worst.slack
     stat = parse_yosys_stat_json((workdir / "stat.json").read_text(), workdir / "stat.json")
-    return Characterized(float(stat.area or 0.0), int(stat.cells), len(flops), periods,
-                         time.perf_counter() - t0)
+    return Characterized(float(stat.area or 0.0) + buf_area, int(stat.cells), len(flops),
+                         periods, time.perf_counter() - t0)
+
+
+@lru_cache(maxsize=4)
+def _liberty_cells(path: str) -> Liberty:
+    return read_liberty(path)
