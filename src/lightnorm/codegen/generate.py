@@ -66,7 +66,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def build_manifest(spec: Spec, files: dict[str, bytes]) -> dict[str, Any]:
-    return {
+    out = {
         "generator": "lightnorm",
         "lightnorm_version": lightnorm.__version__,
         "spec_name": spec.name,
@@ -76,6 +76,12 @@ def build_manifest(spec: Spec, files: dict[str, bytes]) -> dict[str, Any]:
         "tools": tool_versions(),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
+    if any(name.startswith(f"{RTL_DIR}/") for name in files):
+        from .rtl import timing_plan
+
+        # where the RTL's registers are, and the stage delays the library predicts for them
+        out["timing"] = timing_plan(spec).summary()
+    return out
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:

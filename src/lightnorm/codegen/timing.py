@@ -43,7 +43,7 @@ from lightnorm.tools.locks import file_lock
 from .pipe import balanced_cuts, group_delays
 
 #: bump when what a characterization measures or how changes (invalidates the cache)
-LIBRARY_VERSION = "2"  # 2: buffer trees on high fan-out nets, as the design flows
+LIBRARY_VERSION = "3"  # 3: energy per operation
 #: added to every predicted stage: what a module alone does not see in a design (wiring,
 #: fan-out buffers, the multiplexers around a unit). Calibrated on the presets' timing
 #: netlists: docs/timing.md
@@ -70,6 +70,9 @@ class UnitTiming:
     flip_flops: int
     clock_ns: float
     key: str
+    #: energy of one operation (pJ) with every cut registered, random operands, one operation
+    #: per cycle at clock_ns (OpenSTA's vectorless propagation)
+    energy_pj: float = 0.0
 
     def stage_ns(self, cuts: Iterable[int], margin_ns: float = MARGIN_NS) -> list[float]:
         """The predicted period of each stage with registers at ``cuts``."""
@@ -188,10 +191,10 @@ def _root(lib_sha: str) -> Path:
 
 
 def lookup(req: Request, lib_sha: str) -> UnitTiming | None:
-    path = _root(lib_sha) / f"{req.key}.json"
+    """The cached characterization of a request (None: not characterized, or unreadable)."""
     try:
-        return UnitTiming(**{**json.loads(path.read_text()), "logic_ns": tuple(
-            json.loads(path.read_text())["logic_ns"])})
+        data = json.loads((_root(lib_sha) / f"{req.key}.json").read_text())
+        return UnitTiming(**{**data, "logic_ns": tuple(data["logic_ns"])})
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
@@ -213,7 +216,7 @@ def measure(req: Request, liberty: Path, lib_sha: str) -> UnitTiming:
         over = res.periods["probe"]
         logic = tuple(max(0.0, res.periods[f"s{k}"] - over) for k in range(req.sections))
         t = UnitTiming(req.unit, req.sections, logic, over, res.area_um2, res.flip_flops,
-                       req.clock_ns, req.key)
+                       req.clock_ns, req.key, res.power_w * req.clock_ns * 1e3)
         root.mkdir(parents=True, exist_ok=True)
         tmp = root / f".{req.key}.{uuid.uuid4().hex[:8]}"
         tmp.write_text(json.dumps({**asdict(t), "logic_ns": list(logic)}, indent=1))
@@ -244,6 +247,8 @@ class LibraryPlan:
     clock_ns: float
     timings: Mapping[str, UnitTiming]
     margin_ns: float = MARGIN_NS
+    liberty: str = ""
+    liberty_sha256: str = ""
     choices: dict[str, Choice] = field(default_factory=dict)
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any) -> frozenset[int]:
@@ -257,10 +262,22 @@ class LibraryPlan:
                                     max(stages) <= self.clock_ns)
         return cuts
 
+    @property
+    def overhead_ns(self) -> float:
+        """A register stage's overhead (clock-to-Q, enable, setup): the units' mean."""
+        over = [t.overhead_ns for t in self.timings.values()]
+        return sum(over) / len(over) if over else 0.0
+
     def summary(self) -> dict[str, Any]:
+        """What the manifest records: the clock, the library, and per pipelinable module its
+        cut points, latency and predicted stage delays (a design built with this plan)."""
         worst = max((max(c.stage_ns) for c in self.choices.values()), default=0.0)
         return {"clock_ns": self.clock_ns, "margin_ns": self.margin_ns,
+                "liberty": os.path.basename(self.liberty),
+                "liberty_sha256": self.liberty_sha256,
+                "stage_overhead_ns": round(self.overhead_ns, 4),
                 "predicted_critical_ns": round(worst, 4),
+                "fits": all(c.fits for c in self.choices.values()),
                 "units": [self.choices[u].to_dict() for u in sorted(self.choices)]}
 
 
@@ -295,7 +312,7 @@ def plan_for(build: Any, clock_ns: float, liberty: str | Path | None = None,
     col = _Collector(clock_ns, path, sha)
     build(col)
     timings = measure_all(col.requests, path, sha, jobs)
-    return LibraryPlan(clock_ns, timings, margin_ns)
+    return LibraryPlan(clock_ns, timings, margin_ns, str(path), sha)
 
 
 __all__ = ["Choice", "LIBRARY_VERSION", "LibraryPlan", "MARGIN_NS", "Request", "UnitTiming",

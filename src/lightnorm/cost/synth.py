@@ -595,6 +595,16 @@ def _period_ns(name: str, value: float | None, default: float) -> float:
     return t
 
 
+def map_target_ns(spec: Spec, clock_ns: float, liberty: str | Path | None = None) -> float:
+    """ABC's delay target for the logic of a stage at ``clock_ns``: the clock less the stage
+    overhead (clock-to-Q, enable multiplexer, setup) that the timing library measured for the
+    spec's pipelinable units at this clock (their mean)."""
+    from lightnorm.codegen.rtl import timing_plan
+
+    over = timing_plan(spec, clock_ns, liberty).overhead_ns
+    return round(max(0.1 * clock_ns, clock_ns - over), 3)
+
+
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
@@ -612,15 +622,17 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     shell around XLS-generated logic), whose own pipelines (if any) are scheduled at
     ``schedule_clock_ns``, default this clock (the switching activity and cycle counts come
     from a simulation of the design synthesized, whichever backend); ``map_clock_ns``: the delay
-    target ABC maps the timing netlist at (default ``clock_ns``; ABC trades speed for area
-    when the target is loose, so a netlist mapped at a tight target and timed at a looser
-    clock is a fixed netlist under a new constraint). Raises
+    target ABC maps the timing netlist at (default ``clock_ns`` less the register overhead of a
+    stage the timing library measured, :func:`map_target_ns`: ABC sees the logic between
+    registers, not their clock-to-Q and setup; it trades speed for area when the target is
+    loose, so a netlist mapped at a tight target and timed at a looser clock is a fixed
+    netlist under a new constraint). Raises
     :class:`~lightnorm.errors.ToolError` when a tool is missing or fails.
     """
     t_start = time.perf_counter()
     cache = Path(cache) if cache is not None else cache_root("synth")
     clk = _period_ns("clock_ns", clock_ns, spec.hw.clock_ns)
-    map_clk = _period_ns("map_clock_ns", map_clock_ns, clk)
+    map_clk = _period_ns("map_clock_ns", map_clock_ns, map_target_ns(spec, clk, liberty))
     if flow not in ("auto", *FLOWS):
         raise SpecError("flow", flow, "one of auto, " + ", ".join(FLOWS))
     cfg = (activity or ActivityConfig()).resolve(spec)

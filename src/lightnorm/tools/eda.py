@@ -23,7 +23,7 @@ from pathlib import Path
 from lightnorm.errors import ToolError
 
 from .netlist import Liberty, buffer_fanout, float_constants, read_liberty, sta_compatible
-from .parsers import parse_sta_checks, parse_yosys_stat_json
+from .parsers import parse_sta_checks, parse_sta_power, parse_yosys_stat_json
 from .runner import ToolCommand, run_tool
 
 OSU018_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
@@ -118,6 +118,9 @@ class Characterized:
     #: group -> shortest clock period (ns) its registers' inputs allow; "*" = every endpoint
     periods: dict[str, float]
     seconds: float
+    #: total power (W) at the clock with every input toggling at random (activity 0.5, duty
+    #: 0.5; OpenSTA propagates it through the cells): energy per clock cycle = power x period
+    power_w: float = 0.0
 
 
 def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: Path,
@@ -182,11 +185,15 @@ def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: P
         names.append(group)
         lines += [f"puts LIGHTNORM-GROUP-{len(names) - 1}",
                   f"report_checks -path_delay max -digits 4 -to {target}"]
+    lines += ["set_power_activity -input -activity 0.5 -duty 0.5", "puts LIGHTNORM-POWER",
+              "report_power -digits 6"]
     (workdir / "char.tcl").write_text("\n".join(lines) + "\n")
     log = workdir / "sta.log"
     run_tool(sta_command(workdir, "char.tcl", purpose=f"timing of {top}", log=log,
                          timeout_s=timeout_s))
     text = log.read_text(encoding="utf-8", errors="replace")
+    text, _, power_text = text.partition("LIGHTNORM-POWER")
+    power = parse_sta_power(power_text, log).total.total_w
     periods = {}
     for i, group in enumerate(names):
         start = text.index(f"LIGHTNORM-GROUP-{i}")
@@ -195,7 +202,7 @@ def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: P
         periods[group] = clock_ns - worst.slack
     stat = parse_yosys_stat_json((workdir / "stat.json").read_text(), workdir / "stat.json")
     return Characterized(float(stat.area or 0.0) + buf_area, int(stat.cells), len(flops),
-                         periods, time.perf_counter() - t0)
+                         periods, time.perf_counter() - t0, power)
 
 
 @lru_cache(maxsize=4)
