@@ -20,9 +20,21 @@ import datetime
 import math
 from typing import Any
 
+from hypothesis import reject
 from hypothesis import strategies as st
 
-from lightnorm.spec import STORAGE_ROLES, BFPFormat, BNConfig, FPFormat, HWConfig, Spec
+from lightnorm.spec import (
+    CARRY_RULES,
+    ROUNDING_MODES,
+    STORAGE_ROLES,
+    BFPFormat,
+    BNConfig,
+    FPFormat,
+    HWConfig,
+    Spec,
+    SpecError,
+    from_dict,
+)
 from lightnorm.spec.accelerator import MAX_CHANNEL_ELEMS
 from lightnorm.spec.schema import AnyText, Check, Choice, Float, Int, Text
 
@@ -380,3 +392,45 @@ def invalid_spec_cases(draw: st.DrawFn) -> tuple[Table, str, str]:
     _set(t, where, draw(st.one_of(st.integers(0, 9), st.text(max_size=4),
                                   st.lists(st.integers(0, 9), max_size=3), st.booleans())))
     return t, where, kind
+
+
+# --- small specs for co-simulation ------------------------------------------------------------
+
+
+@st.composite
+def small_spec_tables(draw: st.DrawFn, clocks: tuple[float, ...] = (3.0, 5.0, 10.0, 40.0)
+                      ) -> dict[str, Any]:
+    """Valid specs with few lanes and small blocks (quick to co-simulate), any formats, at
+    one of ``clocks`` (ns: the register placement differs from clock to clock)."""
+    lanes = draw(st.sampled_from([1, 2, 4]))
+    rounding = st.sampled_from(ROUNDING_MODES)
+
+    def fp(lo_e: int = 2) -> dict[str, Any]:
+        return {"exp_bits": draw(st.integers(lo_e, 11)), "man_bits": draw(st.integers(1, 23)),
+                "rounding": draw(rounding)}
+
+    def storage() -> dict[str, Any]:
+        if draw(st.booleans()):
+            return {"kind": "fp", **fp()}
+        return {"kind": "bfp", "block": lanes * draw(st.sampled_from([1, 2, 4])),
+                "man_bits": draw(st.integers(1, 16)), "exp_bits": draw(st.integers(2, 11)),
+                "rounding": draw(rounding), "carry": draw(st.sampled_from(CARRY_RULES))}
+
+    mode = draw(st.sampled_from(["standard", "range"]))
+    table = {
+        "name": "rnd-" + draw(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=6,
+                                      max_size=6)),
+        "bn": {"mode": mode, "chunks": draw(st.integers(1, 4)) if mode == "range" else 1,
+               "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1])),
+               "momentum": draw(st.sampled_from([0.1, 0.5]))},
+        "hw": {"lanes": lanes, "max_channel_elems": draw(st.sampled_from([64, 300, 4096])),
+               "accum_ways": draw(st.sampled_from([1, 2, 4, 8, 16])),
+               "clock_ns": draw(st.sampled_from(clocks))},
+        "storage": {r: storage() for r in ("x", "y", "dy", "dx")},
+        "compute": fp(), "accum": fp(), "scalar": fp(lo_e=5),
+    }
+    try:
+        from_dict(table)
+    except SpecError:
+        reject()
+    return table

@@ -15,21 +15,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
 
 from lightnorm.codegen import rtl
 from lightnorm.spec import (
-    CARRY_RULES,
-    ROUNDING_MODES,
     Spec,
-    SpecError,
     from_dict,
     load,
     preset_names,
 )
 from lightnorm.tools import verilator as vlt
 from lightnorm.verify import cosim
+
+from .strategies import small_spec_tables
 
 PRESETS = preset_names()
 
@@ -137,42 +135,6 @@ def test_mismatch_reported_with_patterns_and_waveform(monkeypatch: pytest.Monkey
 
 
 # ---- random valid specs -----------------------------------------------------------------------
-
-
-@st.composite
-def small_spec_tables(draw: st.DrawFn) -> dict[str, Any]:
-    """Valid specs with few lanes and small blocks (quick to build), any formats."""
-    lanes = draw(st.sampled_from([1, 2, 4]))
-    rounding = st.sampled_from(ROUNDING_MODES)
-
-    def fp(lo_e: int = 2) -> dict[str, Any]:
-        return {"exp_bits": draw(st.integers(lo_e, 11)), "man_bits": draw(st.integers(1, 23)),
-                "rounding": draw(rounding)}
-
-    def storage() -> dict[str, Any]:
-        if draw(st.booleans()):
-            return {"kind": "fp", **fp()}
-        return {"kind": "bfp", "block": lanes * draw(st.sampled_from([1, 2, 4])),
-                "man_bits": draw(st.integers(1, 16)), "exp_bits": draw(st.integers(2, 11)),
-                "rounding": draw(rounding), "carry": draw(st.sampled_from(CARRY_RULES))}
-
-    mode = draw(st.sampled_from(["standard", "range"]))
-    table = {
-        "name": "rnd-" + draw(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=6,
-                                      max_size=6)),
-        "bn": {"mode": mode, "chunks": draw(st.integers(1, 4)) if mode == "range" else 1,
-               "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1])),
-               "momentum": draw(st.sampled_from([0.1, 0.5]))},
-        "hw": {"lanes": lanes, "max_channel_elems": draw(st.sampled_from([64, 300, 4096])),
-               "accum_ways": draw(st.sampled_from([1, 2, 4, 8, 16]))},
-        "storage": {r: storage() for r in ("x", "y", "dy", "dx")},
-        "compute": fp(), "accum": fp(), "scalar": fp(lo_e=5),
-    }
-    try:
-        from_dict(table)
-    except SpecError:
-        assume(False)
-    return table
 
 
 @settings(max_examples=10, deadline=None, derandomize=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from lightnorm.spec import Spec
@@ -30,11 +31,20 @@ class Backend(ABC):
 
     @abstractmethod
     def render(self, spec: Spec, *, clock_ns: float | None = None,
-               **options: Any) -> dict[str, str]:
+               liberty: str | Path | None = None, **options: Any) -> dict[str, str]:
         """The design of ``spec``: ``<module>.v`` -> Verilog text, plus ``lightnorm.f`` (the
-        sorted file list); the top is ``lightnorm_top``. ``clock_ns``: the clock a backend that
-        schedules its own pipelines schedules them at (default the spec's ``hw.clock_ns``;
-        a design with fixed register stages ignores it); ``options``: the backend's own."""
+        sorted file list); the top is ``lightnorm_top``. ``clock_ns``: the clock a backend
+        pipelines its design for (default the spec's ``hw.clock_ns``); ``liberty``: the cell
+        library its delays are measured on (default OSU 0.18 um; a backend with a delay model
+        of its own ignores it); ``options``: the backend's own."""
+
+    def timing(self, spec: Spec, *, clock_ns: float | None = None,
+               liberty: str | Path | None = None) -> dict[str, Any] | None:
+        """What the backend predicted when it pipelined the design rendered with the same
+        arguments: at least ``clock_ns`` and ``predicted_critical_ns`` (the slowest register
+        stage it expects); None when it makes no prediction on the liberty's cells."""
+        del spec, clock_ns, liberty
+        return None
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the tools besides the template environment that shape the design."""

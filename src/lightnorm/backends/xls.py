@@ -378,7 +378,8 @@ class XlsBackend(Backend):
     lint_waivers = LINT_WAIVERS
 
     def render(self, spec: Spec, *, clock_ns: float | None = None,
-               **options: Any) -> dict[str, str]:
+               liberty: str | Path | None = None, **options: Any) -> dict[str, str]:
+        del liberty  # XLS schedules with its own delay model (DEFAULT_DELAY_MODEL)
         return render_xls_rtl(spec, clock_ns=clock_ns, **options)
 
     def tool_versions(self) -> dict[str, str]:

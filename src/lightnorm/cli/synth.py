@@ -99,6 +99,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     summary.add_row("Fmax", f"{res.fmax_mhz:.1f} MHz")
     summary.add_row("worst slack", f"{res.worst_slack_ns:.3f} ns"
                     + ("" if res.timing_met else " (VIOLATED)"))
+    pred = res.predicted_critical_ns
+    if pred is not None:
+        meas = res.critical_ns
+        summary.add_row("critical path: predicted (timing library) / measured",
+                        f"{pred:.3f} / {meas:.3f} ns ({100 * (pred - meas) / meas:+.1f}%)")
     cp = res.critical_path
     summary.add_row("critical path", f"{cp.get('start_register', cp['start'])} -> "
                     f"{cp.get('end_register', cp['end'])} ({cp['arrival_ns']:.3f} ns)")

@@ -1,5 +1,7 @@
 """``lightnorm units [--formats fp32,bf16,fp16,fp(5,4)] [--units LIST] [--json]``: area, delay
-and energy per operation of single arithmetic units per format (:mod:`lightnorm.cost.units`).
+and energy per operation of single arithmetic units per format (:mod:`lightnorm.cost.units`);
+``lightnorm units --spec SPEC [--clock-ns T]``: the characterized operator library a spec's
+design is pipelined from (:mod:`lightnorm.codegen.timing`).
 
 Registered in :data:`lightnorm.cli.core.COMMANDS` as
 ``Command(cmd_units, UNITS_HELP, takes_spec=False, arguments=add_units_arguments)``.
@@ -77,25 +79,86 @@ def add_units_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"which units (default {','.join(KINDS)})")
     parser.add_argument("--liberty", default=None, metavar="PATH",
                         help="liberty file (default the OSU 0.18 um cells)")
-    parser.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS, metavar="T",
+    parser.add_argument("--clock-ns", type=float, default=None, metavar="T",
                         help=f"clock period for sizing, iterative units and energy per "
                              f"operation (default {DEFAULT_CLOCK_NS:g})")
+    parser.add_argument("--spec", default=None, metavar="SPEC",
+                        help="instead: the timing library of a spec's design (preset name or "
+                             "TOML path): each pipelinable module's section delays, area, "
+                             "registers and energy per operation, and the registers chosen for "
+                             "--clock-ns (default the spec's hw.clock_ns)")
     parser.epilog = ("add/mul: combinational, unregistered ports, delay = input-to-output; "
                      "recip/sqrt: iterative, delay = shortest clock period, latency = cycles x "
                      "delay. Energy per operation from OpenSTA report_power with random "
                      "operands. Round to nearest even. Results are cached.")
 
 
+def _clock(args: argparse.Namespace, default: float) -> float:
+    clock = getattr(args, "clock_ns", None)
+    clock = default if clock is None else float(clock)
+    if not (math.isfinite(clock) and clock > 0):
+        raise UsageError(f"--clock-ns = {clock!r}: expected a positive period in ns")
+    return clock
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    """``lightnorm units --spec SPEC``: the characterized operator library a spec's design is
+    pipelined from (:mod:`lightnorm.codegen.timing`), and the registers chosen for the clock."""
+    from lightnorm.codegen.rtl import rtl_context, timing_plan
+    from lightnorm.spec import load
+
+    spec = load(args.spec)
+    clock = _clock(args, spec.hw.clock_ns)
+    t0 = time.perf_counter()
+    plan = timing_plan(spec, clock, getattr(args, "liberty", None))
+    rtl_context(spec, plan)  # the choices of this design
+    summary = plan.summary()
+    rows = []
+    for u in summary["units"]:
+        t = plan.timings[u["unit"]]
+        rows.append({**u, "sections": t.sections, "section_logic_ns": list(t.logic_ns),
+                     "stage_overhead_ns": t.overhead_ns, "area_um2_every_cut": t.area_um2,
+                     "flip_flops_every_cut": t.flip_flops, "energy_pj_per_op": t.energy_pj})
+    if getattr(args, "json", False):
+        data = {k: v for k, v in summary.items() if k != "units"}
+        data.update(spec=spec.name, seconds=time.perf_counter() - t0, units=rows)
+        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{spec.name}: pipelinable modules on {summary['liberty']}, clock "
+                        f"{clock:g} ns (margin {plan.margin_ns:g} ns)")
+    for col, just in (("module", "left"), ("section logic ns", "left"), ("area um2", "right"),
+                      ("FFs", "right"), ("pJ/op", "right"), ("cuts", "left"),
+                      ("stages ns", "left"), ("fits", "left")):
+        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(r["unit"], " ".join(f"{x:.2f}" for x in r["section_logic_ns"]),
+                      f"{r['area_um2_every_cut']:,.0f}", str(r["flip_flops_every_cut"]),
+                      f"{r['energy_pj_per_op']:.2f}", ",".join(map(str, r["cuts"])) or "-",
+                      " ".join(f"{x:.2f}" for x in r["stage_ns"]),
+                      "yes" if r["fits"] else "NO")
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=160)
+    console.print(table)
+    sys.stdout.write(
+        f"stage = its sections' logic + {summary['stage_overhead_ns']:.2f} ns register overhead "
+        f"+ {plan.margin_ns:g} ns margin; predicted critical stage "
+        f"{summary['predicted_critical_ns']:.3f} ns. Area, flip-flops and energy with every cut "
+        "registered. docs/timing.md\n")
+    return 0
+
+
 def cmd_units(args: argparse.Namespace) -> int:
+    if getattr(args, "spec", None):
+        return cmd_library(args)
     formats = parse_formats(args.formats)
     kinds = [k.strip() for k in str(getattr(args, "units", ",".join(KINDS))).split(",")
              if k.strip()]
     for k in kinds:
         if k not in KINDS:
             raise UsageError(f"--units: {k!r} is not a unit (known: {', '.join(KINDS)})")
-    clock = float(getattr(args, "clock_ns", DEFAULT_CLOCK_NS))
-    if not (math.isfinite(clock) and clock > 0):
-        raise UsageError(f"--clock-ns = {clock!r}: expected a positive period in ns")
+    clock = _clock(args, DEFAULT_CLOCK_NS)
     from lightnorm.cost.synth import library
 
     t0 = time.perf_counter()

@@ -162,9 +162,11 @@ class TimingPlan(Protocol):
     """Where the registers of each pipelinable module go (:mod:`lightnorm.codegen.timing`)."""
 
     def cuts(self, unit: str, template: str, sections: int,
-             variant: Callable[[frozenset[int]], Variant]) -> frozenset[int]:
+             variant: Callable[[frozenset[int]], Variant],
+             max_latency: int | None = None) -> frozenset[int]:
         """The cut points of module ``unit`` (its name without suffix) of ``template``;
-        ``variant(cuts)`` renders it with other cut points (for characterization)."""
+        ``variant(cuts)`` renders it with other cut points (for characterization);
+        ``max_latency``: at most this many (the unit closes a loop that allows no more)."""
         ...
 
 
@@ -172,8 +174,9 @@ class Combinational:
     """The plan without registers: every module as the combinational original."""
 
     def cuts(self, unit: str, template: str, sections: int,
-             variant: Callable[[frozenset[int]], Variant]) -> frozenset[int]:
-        del unit, template, sections, variant
+             variant: Callable[[frozenset[int]], Variant],
+             max_latency: int | None = None) -> frozenset[int]:
+        del unit, template, sections, variant, max_latency
         return frozenset()
 
 
@@ -188,7 +191,8 @@ class Modules:
         #: unit name without suffix -> the module made of it
         self.units: dict[str, str] = {}
 
-    def _add(self, name: str, template: str, **ctx: Any) -> str:
+    def _add(self, name: str, template: str, max_latency: int | None = None, **ctx: Any
+             ) -> str:
         if name in self.units:
             return self.units[name]
         plan = COMBINATIONAL
@@ -196,7 +200,8 @@ class Modules:
         if template in SECTIONS:
             n = ctx.get("sections") or SECTIONS[template]
             plan = PipePlan(n, self.plan.cuts(
-                name, template, n, lambda cuts: self._variant(name, template, base, n, cuts)))
+                name, template, n, lambda cuts: self._variant(name, template, base, n, cuts),
+                max_latency))
         full = name + plan.suffix
         self.units[name] = full
         self.mods[full] = _Mod(template, {"name": full, "plan": plan, **base})
@@ -251,14 +256,20 @@ class Modules:
         return self._add(f"fp_cvt_{a.tag}_to_{b.ftag}", "fp_cvt.v.j2", fi=a, fo=b,
                          unpack=self.unpack(fi), pack=self.pack(fo, a.p))
 
-    def add(self, f: FPFormat) -> str:
+    def add(self, f: FPFormat, ways: int = 0) -> str:
+        """add_f; with ``ways``: the adder of a ``ways``-way accumulator loop, with at most
+        ``ways - 1`` registers (a partial is read again ``ways`` items after it is issued); for
+        more than one way its operands are selected from the partials in a first section of
+        its own (ports parts, ia, ib, use_b, x: a = partial ia, b = use_b ? partial ib : x)."""
         i = f.view
         p = i.p
         dmax = i.emaxf  # bounds the exponent difference of two normal operands
         dw = max(i.e, bits_for(p + 3))
-        return self._add(f"fp_add_{i.ftag}", "fp_add.v.j2", f=i, dw=dw,
-                         clamp=dmax > p + 3, lzc=self.lzc(p + 4), lw=bits_for(p + 4),
-                         round=self.round(f))
+        name = f"fp_add_acc{ways}_{i.ftag}" if ways else f"fp_add_{i.ftag}"
+        return self._add(name, "fp_add.v.j2", max_latency=ways - 1 if ways else None, f=i,
+                         dw=dw, clamp=dmax > p + 3, lzc=self.lzc(p + 4), lw=bits_for(p + 4),
+                         round=self.round(f), ways=ways,
+                         sections=SECTIONS["fp_add.v.j2"] + (1 if ways > 1 else 0))
 
     def mul(self, fi: FPFormat, fo: FPFormat) -> str:
         a, b = fi.view, fo.view
@@ -345,15 +356,16 @@ class Modules:
         return self._add(f"bfp_quant_{bi.ftag}_{pi.tag}", "bfp_quant.v.j2", b=bi,
                          pf=pi, unpack=self.unpack(p), sections=3)
 
-    def acc_adder(self, f: FPFormat) -> tuple[str, int]:
-        """The adder of the accumulator loop (format f) and its latency in clock edges: a
-        latency-0 unit has ports (a, b, y); a pipelined one (clk, en, a, b, y)."""
-        add = self.add(f)
+    def acc_adder(self, f: FPFormat, ways: int) -> tuple[str, int]:
+        """The adder of a ``ways``-way accumulator loop (format f) and its latency in clock
+        edges (:meth:`add`; one way: the plain adder, ports a, b, y); a pipelined one has
+        clk and en besides."""
+        add = self.add(f, ways)
         return add, self.latency(add)
 
     def ways_acc(self, f: FPFormat, ways: int) -> str:
         """The W-way accumulator of a channel sum (format f, docs/numerics.md section 6)."""
-        add, lat = self.acc_adder(f)
+        add, lat = self.acc_adder(f, ways)
         if not 0 <= lat < ways:
             raise SpecError("hw.accum_ways", ways,
                             f"more than {lat}: the accumulator adder {add} takes {lat} clock "
@@ -816,9 +828,14 @@ class FixedPlan:
     cuts_of: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     def cuts(self, unit: str, template: str, sections: int,
-             variant: Callable[[frozenset[int]], Variant]) -> frozenset[int]:
+             variant: Callable[[frozenset[int]], Variant],
+             max_latency: int | None = None) -> frozenset[int]:
         del template, sections, variant
-        return frozenset(self.cuts_of.get(unit, frozenset()))
+        cuts = frozenset(self.cuts_of.get(unit, frozenset()))
+        if max_latency is not None and len(cuts) > max_latency:
+            raise ValueError(f"{unit}: {len(cuts)} cuts, more than the {max_latency} its loop "
+                             "allows")
+        return cuts
 
 
 def _unit_args(u: Unit) -> tuple[FPFormat, ...]:

@@ -43,7 +43,7 @@ from lightnorm.tools.locks import file_lock
 from .pipe import balanced_cuts, group_delays
 
 #: bump when what a characterization measures or how changes (invalidates the cache)
-LIBRARY_VERSION = "3"  # 3: energy per operation
+LIBRARY_VERSION = "5"  # 5: synth -noabc, ABC balance + dch; the stall enable is not timed
 #: added to every predicted stage: what a module alone does not see in a design (wiring,
 #: fan-out buffers, the multiplexers around a unit). Calibrated on the presets' timing
 #: netlists: docs/timing.md
@@ -78,14 +78,17 @@ class UnitTiming:
         """The predicted period of each stage with registers at ``cuts``."""
         return [d + self.overhead_ns + margin_ns for d in group_delays(self.logic_ns, cuts)]
 
-    def choose(self, clock_ns: float, margin_ns: float = MARGIN_NS) -> frozenset[int]:
-        """The fewest registers whose predicted stages all fit ``clock_ns`` (all cut points
-        when even that does not fit: the module then limits the design's clock)."""
-        for d in range(self.sections):
+    def choose(self, clock_ns: float, margin_ns: float = MARGIN_NS,
+               max_latency: int | None = None) -> frozenset[int]:
+        """The fewest registers (at most ``max_latency``) whose predicted stages all fit
+        ``clock_ns``; when none fits, the most allowed, placed for the shortest slowest stage
+        (the module then limits the design's clock)."""
+        most = self.sections - 1 if max_latency is None else min(self.sections - 1, max_latency)
+        for d in range(most + 1):
             cuts = balanced_cuts(self.logic_ns, d)
             if max(self.stage_ns(cuts, margin_ns)) <= clock_ns:
                 return cuts
-        return frozenset(range(1, self.sections))
+        return balanced_cuts(self.logic_ns, most)
 
 
 @dataclass
@@ -97,11 +100,21 @@ class Choice:
     cuts: frozenset[int]
     stage_ns: list[float]
     fits: bool
+    #: at most this many registers: the unit closes a loop (None: no limit)
+    max_latency: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"unit": self.unit, "template": self.template, "cuts": sorted(self.cuts),
-                "latency": len(self.cuts), "stage_ns": [round(x, 4) for x in self.stage_ns],
-                "fits": self.fits}
+        d = {"unit": self.unit, "template": self.template, "cuts": sorted(self.cuts),
+             "latency": len(self.cuts), "stage_ns": [round(x, 4) for x in self.stage_ns],
+             "fits": self.fits}
+        if self.max_latency is not None:
+            d["max_latency"] = self.max_latency
+        if not self.fits:
+            d["why"] = (f"its loop allows at most {self.max_latency} register(s) "
+                        "(hw.accum_ways - 1 for an accumulator)"
+                        if self.max_latency is not None and len(self.cuts) == self.max_latency
+                        else "every cut point is registered")
+        return d
 
 
 # ---- characterization ------------------------------------------------------------------------
@@ -210,7 +223,7 @@ def measure(req: Request, liberty: Path, lib_sha: str) -> UnitTiming:
         work = Path(tempfile.mkdtemp(prefix=f"char-{req.top}-"))
         try:
             res = characterize(req.files, "char_top", req.clock_ns, liberty, req.groups, work,
-                               target_ns=CHAR_TARGET_NS)
+                               target_ns=CHAR_TARGET_NS, false_from=("en",))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         over = res.periods["probe"]
@@ -251,15 +264,16 @@ class LibraryPlan:
     liberty_sha256: str = ""
     choices: dict[str, Choice] = field(default_factory=dict)
 
-    def cuts(self, unit: str, template: str, sections: int, variant: Any) -> frozenset[int]:
+    def cuts(self, unit: str, template: str, sections: int, variant: Any,
+             max_latency: int | None = None) -> frozenset[int]:
         del variant
         t = self.timings.get(unit)
         if t is None:
             raise KeyError(f"{unit}: not characterized (lightnorm.codegen.timing.plan_for)")
-        cuts = t.choose(self.clock_ns, self.margin_ns)
+        cuts = t.choose(self.clock_ns, self.margin_ns, max_latency)
         stages = t.stage_ns(cuts, self.margin_ns)
         self.choices[unit] = Choice(unit, template, cuts, stages,
-                                    max(stages) <= self.clock_ns)
+                                    max(stages) <= self.clock_ns, max_latency)
         return cuts
 
     @property
@@ -295,7 +309,9 @@ class _Collector:
         self.clock_ns, self.liberty, self.lib_sha = clock_ns, liberty, lib_sha
         self.requests: list[Request] = []
 
-    def cuts(self, unit: str, template: str, sections: int, variant: Any) -> frozenset[int]:
+    def cuts(self, unit: str, template: str, sections: int, variant: Any,
+             max_latency: int | None = None) -> frozenset[int]:
+        del max_latency  # the library measures every cut point
         top, files, regs = variant(frozenset(range(1, sections)))
         self.requests.append(request(unit, top, sections, files, regs, self.clock_ns,
                                      self.liberty, self.lib_sha))

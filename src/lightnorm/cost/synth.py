@@ -54,6 +54,8 @@ from lightnorm.tools.cache import cache_root
 from lightnorm.tools.eda import (
     ABC_SCRIPT,
     MAX_FANOUT,
+    SYNTH_OPTIONS,
+    UNIT_ATTRIBUTE,
     find_osu018_liberty,
     sta_command,
     sta_version,
@@ -82,9 +84,9 @@ from lightnorm.tools.runner import run_tool
 from lightnorm.tools.verilator import verilator_version
 
 #: bump when a Yosys script changes (invalidates cached syntheses)
-SCRIPT_VERSION = "1"
+SCRIPT_VERSION = "2"  # 2: timing netlists: synth -noabc, ABC balance + dch before mapping
 #: bump when what a result holds or how it is computed from the stages changes
-RESULT_VERSION = "5"
+RESULT_VERSION = "6"  # 6: the timing plan (predicted critical path)
 #: the blocks of the area breakdown, in report order
 BLOCKS = ("statistics", "finalize", "normalize", "bfp_codec", "backward", "control")
 PASSES = ("forward", "backward")
@@ -180,7 +182,9 @@ def mapped_script(srcs: Sequence[str], top: str, clock_ps: int, flow: str) -> st
     return "\n".join([
         "read_verilog " + " ".join(srcs),
         f"hierarchy -check -top {top}",
-        f"synth -top {top}" + ("" if per_module else " -flatten"),
+        f"synth -top {top} {SYNTH_OPTIONS}" + ("" if per_module else " -flatten"),
+        # a unit of the timing library is mapped as one piece, as it was characterized
+        *([f"flatten A:{UNIT_ATTRIBUTE}"] if per_module else []),
         f"dfflibmap -liberty {LIB_NAME}",
         f'abc -liberty {LIB_NAME} -script "{abc}"',
         "opt_clean",
@@ -251,7 +255,7 @@ class FlatResult:
 
 FLOWS = ("flat", "hier")
 #: bump when the script of the "hier" flow changes
-HIER_FLOW_VERSION = "2"
+HIER_FLOW_VERSION = "3"  # 3: timing-library units mapped as one piece each
 #: bump when the post-processing of the netlist for OpenSTA changes
 BUFFER_VERSION = "4"  # 4: constant pins on undriven nets (float_constants)
 
@@ -536,6 +540,20 @@ class SynthResult:
     xls_area_um2: float | None = None
     #: the delay target the timing netlist was mapped at (None: ``clock_ns``)
     map_clock_ns: float | None = None
+    #: what the backend predicted when it pipelined the design (``Backend.timing``: the clock,
+    #: each pipelined unit's registers and stage delays, ``predicted_critical_ns``); None for
+    #: a backend without a prediction on this liberty
+    timing_plan: dict[str, Any] | None = None
+
+    @property
+    def predicted_critical_ns(self) -> float | None:
+        """The slowest register stage the backend predicted (None: no prediction)."""
+        return None if self.timing_plan is None else self.timing_plan["predicted_critical_ns"]
+
+    @property
+    def critical_ns(self) -> float:
+        """The measured critical path: the shortest period this netlist meets."""
+        return self.clock_ns - self.worst_slack_ns
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -640,7 +658,9 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     check_channel_elems(spec, shape[0] * shape[2] * shape[3])  # SpecError before any tool runs
     b = get_backend(backend)
     lib = library(liberty)
-    files = b.render(spec, clock_ns=_period_ns("schedule_clock_ns", schedule_clock_ns, clk))
+    sched = _period_ns("schedule_clock_ns", schedule_clock_ns, clk)
+    files = b.render(spec, clock_ns=sched, liberty=liberty)
+    plan = b.timing(spec, clock_ns=sched, liberty=liberty)
     tag = b.cache_tag()
     backend_key = ("backend", *tag) if tag else ()
     rtl_hash = files_digest(files)
@@ -778,7 +798,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
                  "activity_build": sim.build_seconds, "activity_simulation": sim.sim_seconds,
                  "sta": sta_secs, "total_this_call": time.perf_counter() - t_start},
         notes=notes, cache_key=key[:32], backend=b.name, xls_area_um2=generated_area,
-        map_clock_ns=map_clk if map_clk != clk else None,
+        map_clock_ns=map_clk if map_clk != clk else None, timing_plan=plan,
     )
     result_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = result_file.with_suffix(".tmp")

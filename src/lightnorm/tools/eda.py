@@ -100,7 +100,14 @@ def sta_version() -> str | None:
 
 #: ABC's mapping with buffering and sizing at a delay target (ps): the script of every
 #: timing netlist (designs: lightnorm.cost.synth; single modules: :func:`characterize`)
-ABC_SCRIPT = ("+strash;map,-D,{ps};topo;buffer,-N,8;upsize,-D,{ps};dnsize,-D,{ps}")
+ABC_SCRIPT = ("+strash;balance;dch;map,-D,{ps};topo;buffer,-N,8;upsize,-D,{ps};dnsize,-D,{ps}")
+#: Yosys's ``synth`` options before that ABC run: no generic ABC pass of its own (its
+#: area-oriented rewriting turned the parallel-prefix carry chains of adders and comparators
+#: into ripple chains; the liberty ABC run above balances and maps them for delay instead)
+SYNTH_OPTIONS = "-noabc"
+#: the Verilog attribute of a module the timing library characterizes as one flat piece (the
+#: per-module timing flow flattens what such a module instantiates into it before mapping)
+UNIT_ATTRIBUTE = "lightnorm_unit"
 #: the fan-out above which a net gets a buffer tree (the design flows use the same)
 MAX_FANOUT = 8
 _DFF = re.compile(r"^\s*(DFF\w*)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
@@ -125,14 +132,16 @@ class Characterized:
 
 def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: Path,
                  groups: Mapping[str, Sequence[str]], workdir: Path,
-                 timeout_s: float | None = 1800, target_ns: float | None = None
-                 ) -> Characterized:
+                 timeout_s: float | None = 1800, target_ns: float | None = None,
+                 false_from: Sequence[str] = ()) -> Characterized:
     """Synthesize ``top`` flat (``synth -flatten``, ABC at ``clock_ns``) and time it with
     OpenSTA: the period each endpoint group needs. A group is a list of regular expressions
     over the Q nets of its flip-flops (Yosys keeps the register names: ``sum_d1_5_``); every
     flip-flop input and output port is in group ``*``. Inputs and outputs have no delay: wrap
     the module between registers to time its first and last stage like the others. ABC maps
-    for ``target_ns`` (default: the clock) of logic between registers."""
+    for ``target_ns`` (default: the clock) of logic between registers. ``false_from``: input
+    ports whose paths are not timed (a pipeline's stall enable: its buffer tree to every
+    register is a path of its own, parallel to the data's, and would hide the data's delay)."""
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -143,7 +152,7 @@ def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: P
     (workdir / "char.ys").write_text("\n".join([
         "read_verilog " + " ".join(srcs),
         f"hierarchy -check -top {top}",
-        f"synth -top {top} -flatten",
+        f"synth -top {top} -flatten {SYNTH_OPTIONS}",
         "dfflibmap -liberty cells.lib",
         f'abc -liberty cells.lib -script "{ABC_SCRIPT.format(ps=ps)}"',
         "opt_clean",
@@ -170,7 +179,8 @@ def characterize(files: Mapping[str, str], top: str, clock_ns: float, liberty: P
     lines = ["read_liberty cells.lib", "read_verilog net_sta.v", f"link_design {top}",
              f"create_clock -name clk -period {clock_ns:g} [get_ports clk]",
              "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-             "set_output_delay 0 -clock clk [all_outputs]"]
+             "set_output_delay 0 -clock clk [all_outputs]",
+             *(f"set_false_path -from [get_ports {p}]" for p in false_from)]
     names = []
     for group, patterns in {"*": [], **dict(groups)}.items():
         if group == "*":
