@@ -140,8 +140,10 @@ def test_bad_toml_file(tmp_path: Any) -> None:
     path.write_text('name = "x"\n[bn\nmode = "range"\n', encoding="utf-8")
     with pytest.raises(SpecError) as exc:
         load(path)
-    assert_one_line_error(exc.value, str(path))
-    assert "TOML" in str(exc.value)
+    # the field is the spec argument and its value the file (not the file in the field's place)
+    assert_one_line_error(exc.value, "spec")
+    assert exc.value.value == str(path)
+    assert "TOML" in str(exc.value) and "line 2" in str(exc.value)
 
 
 def test_non_utf8_file(tmp_path: Any) -> None:
@@ -246,7 +248,8 @@ def test_random_text_is_rejected_with_spec_error(text: str) -> None:
         loads(text, "random.toml")
     assert "\n" not in str(exc.value)
     if not toml_ok:
-        assert_one_line_error(exc.value, "random.toml")
+        assert_one_line_error(exc.value, "spec")
+        assert exc.value.value == "random.toml"
 
 
 @PROPERTY

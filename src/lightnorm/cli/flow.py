@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lightnorm.cli import args as cliargs
 from lightnorm.cli.args import parse_shape
 from lightnorm.errors import UsageError
 from lightnorm.flow import stages as st
@@ -35,41 +35,31 @@ BASELINE = "fp32-baseline"
 
 
 # --- argument helpers ----------------------------------------------------------------------------
-def _stages(text: str | None) -> tuple[str, ...]:
-    if text is None:
-        return st.STAGES
-    got = tuple(s.strip() for s in text.split(",") if s.strip())
-    bad = [s for s in got if s not in st.ALL_STAGES]
-    if bad or not got:
-        raise UsageError(f"--stages = {text!r}: expected a comma-separated list of "
-                         + ", ".join(st.ALL_STAGES))
-    return got
+#: ``--stages``: a non-empty list of known stages (``--stages ""`` is bad input)
+STAGES_ARG = cliargs.list_arg("--stages", st.ALL_STAGES)
 
 
 def _jobs(value: int | None) -> int:
-    if value is None:
-        return max(1, os.cpu_count() or 1)
-    if value < 1:
-        raise UsageError(f"--jobs = {value}: expected a positive integer")
-    return value
+    return max(1, os.cpu_count() or 1) if value is None else value
 
 
 def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
     p.add_argument("-o", "--out", default=out_default, metavar="DIR",
+                   type=cliargs.out_dir_arg("--out"),
                    help="output directory: results store, generated designs, report"
                         + (f" (default {out_default})" if out_default else ""))
     p.add_argument("--shape", default=None, metavar="N,C,H,W",
                    help="BN layer shape of the memory and total energy figures (default "
                         + ",".join(map(str, st.DEFAULT_LAYER_SHAPE)) + ")")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=cliargs.JOBS, default=None, metavar="N",
                    help="specs run in parallel on a local process pool (default: the CPUs)")
-    p.add_argument("--stages", default=None, metavar="LIST",
+    p.add_argument("--stages", default=None, metavar="LIST", type=STAGES_ARG,
                    help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
                         " (default " + ",".join(st.STAGES) + "; synth_xls: the XLS backend's "
                         "design, docs/xls.md)")
-    p.add_argument("--clock-ns", type=float, default=None, metavar="T",
+    p.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                    help="synthesis clock period (default each spec's hw.clock_ns)")
-    p.add_argument("--liberty", default=None, metavar="PATH",
+    p.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
                    help="liberty file (default OSU 0.18 um from qflow-tech-osu018)")
     p.add_argument("--synth-flow", choices=st.SYNTH_FLOWS, default="hier",
                    help="timing/power netlist flow of synthesis (default hier: docs/synthesis.md)")
@@ -97,20 +87,23 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="?", default=DEFAULT_OUT, metavar="DIR",
                    help=f"results directory (default {DEFAULT_OUT})")
     p.add_argument("-o", "--out", default=None, metavar="REPORT_DIR",
+                   type=cliargs.out_dir_arg("--out"),
                    help="where the report goes (default DIR/report)")
     p.add_argument("--baseline", default=None, metavar="SPEC",
                    help=f"spec the ratios are against (default {BASELINE}, or the baseline of "
                         "the sweep)")
-    p.add_argument("--csv", default=None, metavar="FILE",
-                   help="also export every recorded stage row as CSV to FILE")
+    p.add_argument("--csv", default=None, metavar="FILE", type=cliargs.out_file_arg("--csv"),
+                   help="also export every recorded stage row as CSV to FILE (written even "
+                        "when the report lacks stages)")
 
 
 def add_regress_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("specs", nargs="*", metavar="SPEC",
                    help="preset names or spec files (default: every preset and every spec "
                         "file under specs/)")
-    p.add_argument("--junit", default=None, metavar="FILE", help="write JUnit XML to FILE")
-    p.add_argument("--seeds", default="0,1,2", metavar="LIST",
+    p.add_argument("--junit", default=None, metavar="FILE", type=cliargs.out_file_arg("--junit"),
+                   help="write JUnit XML to FILE")
+    p.add_argument("--seeds", default=(0, 1, 2), metavar="LIST", type=cliargs.seeds_arg(),
                    help="random-data seeds (default 0,1,2)")
 
 
@@ -118,12 +111,8 @@ def _options(args: argparse.Namespace, out: Path, stages: tuple[str, ...] | None
              layer_shape: Sequence[int] | None = None, clock: float | None = None
              ) -> st.FlowOptions:
     shape = parse_shape(args.shape) if args.shape else tuple(layer_shape or st.DEFAULT_LAYER_SHAPE)
-    if args.clock_ns is not None and not (math.isfinite(args.clock_ns) and args.clock_ns > 0):
-        raise UsageError(f"--clock-ns = {args.clock_ns}: expected a positive period in ns")
     liberty = args.liberty
-    if liberty is not None and not Path(liberty).is_file():
-        raise UsageError(f"--liberty = {liberty!r}: no such file")
-    return st.FlowOptions(stages=_stages(args.stages) if args.stages else (stages or st.STAGES),
+    return st.FlowOptions(stages=args.stages or stages or st.STAGES,
                           layer_shape=shape,  # type: ignore[arg-type]
                           clock_ns=args.clock_ns if args.clock_ns is not None else clock,
                           liberty=None if liberty is None else str(Path(liberty).resolve()),
@@ -410,13 +399,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_regress(args: argparse.Namespace) -> int:
     from lightnorm.flow import regress
 
-    try:
-        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
-    except ValueError:
-        seeds = ()
-    if not seeds or any(s < 0 for s in seeds):
-        raise UsageError(f"--seeds = {args.seeds!r}: expected comma-separated non-negative "
-                         "integers")
+    seeds = tuple(args.seeds)
     names = args.specs or regress.default_specs()
     quiet = args.json
 

@@ -137,6 +137,9 @@ def load_sweep(path: str | Path) -> Sweep:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SweepError(f"sweep file {p}: cannot read it ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"sweep file {p}: not a UTF-8 text file ({exc.reason} at byte "
+                         f"{exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SweepError(f"sweep file {p}: not valid TOML ({exc})") from exc
     w = f"{p.name}"
