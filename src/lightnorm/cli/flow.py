@@ -159,6 +159,9 @@ class _Progress:
         task = self.tasks[name]
         if status == "running":
             self.progress.update(task, description=f"{name}: {stage}")
+        elif status == "waiting":
+            self.progress.update(task, description=f"{name}: {stage} (waiting for another run "
+                                                   "of this stage)")
         elif status == "done":
             self.progress.update(task, description=f"{name}: done")
         else:
@@ -382,11 +385,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         # a sweep's compared baseline carries the sweep's tag (fp32-baseline-l4)
         cands = sorted(s["spec"] for s in summaries if s["spec"].startswith(BASELINE))
         baseline = cands[0] if cands else baseline
+    if args.baseline is not None and args.baseline not in [s["spec"] for s in summaries]:
+        raise UsageError(f"--baseline = {args.baseline!r}: expected a spec of the store ("
+                         + ", ".join(sorted({s['spec'] for s in summaries})[:8]) + ")")
     out = Path(args.out) if args.out else d / "report"
     title = "lightnorm report" + (f": sweeps {', '.join(sweeps)}" if sweeps else "")
+    if args.csv:  # first: the export does not depend on what the report can show
+        csv_path = Path(args.csv)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = csv_path.with_name(f".{csv_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(store.export_csv(), encoding="utf-8")
+        os.replace(tmp, csv_path)
     files = build_report(summaries, out, baseline=baseline, title=title)
-    if args.csv:
-        Path(args.csv).write_text(store.export_csv(), encoding="utf-8")
     if args.json:
         print(json.dumps({"html": str(files.html), "markdown": str(files.markdown),
                           "baseline": baseline, "specs": len(summaries)}, indent=2))
