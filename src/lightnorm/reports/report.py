@@ -19,8 +19,9 @@ Output layout (``out_dir``)::
     data/*.csv    raw values (units in the column names), empty cell = no value
 
 Everything is first written into a temporary folder next to ``out_dir`` and moved into place at
-the end; a failure (including :class:`ReportError` on a missing baseline, raised before anything
-is written) leaves ``out_dir`` as it was.
+the end; a failure (including :class:`ReportError` on malformed input, raised before anything
+is written) leaves ``out_dir`` as it was. A missing baseline, or one without synthesis, is not
+a failure: the ratios show — and the header warns.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ MD_TEMPLATE = "report.md.j2"
 
 
 class ReportError(LightnormError):
-    """The report cannot be built (no baseline, baseline stage not ok, bad input): exit 2."""
+    """The report cannot be built (malformed input, an output path that is a file): exit 2."""
 
     exit_code = 2
 
@@ -360,25 +361,27 @@ BASELINE_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def _check_baseline(entries: Sequence[Entry], baseline: str) -> Entry:
+def _check_baseline(entries: Sequence[Entry], baseline: str) -> tuple[Entry | None, str | None]:
+    """The baseline entry (None when there is none) and, when the ratios cannot all be
+    computed, a warning saying why: the report is built anyway, with — in those cells."""
     base = next((e for e in entries if e.is_baseline), None)
     if base is None:
         specs = sorted({e.spec for e in entries})
         shown = ", ".join(specs[:8]) + (f", ... ({len(specs)} specs)" if len(specs) > 8 else "")
-        raise ReportError(f"baseline {baseline!r} is missing: no summary of that spec "
-                          f"(specs: {shown})")
+        return None, (f"baseline {baseline!r} is missing: no summary of that spec (specs: "
+                      f"{shown}); the ratios show —")
     for stage in ("synth", "energy"):
         st = base.stage(stage)
         if not st.ok:
-            raise ReportError(f"baseline {baseline!r}: stage {stage} is {st.status_text()} "
-                              f"- the ratios need it")
+            return base, (f"baseline {baseline!r}: stage {stage} is {st.status_text()} - the "
+                          "ratios that need it show —")
     for stage, path, what in BASELINE_NEEDS:
         v = base.number(stage, path)
         if v is None or not math.isfinite(v) or v <= 0:
-            raise ReportError(f"baseline {baseline!r}: {stage} gives no usable {what} "
-                              f"({'.'.join(path)} = {base.value(stage, path)[0]!r}) "
-                              f"- the ratios need it")
-    return base
+            return base, (f"baseline {baseline!r}: {stage} gives no usable {what} "
+                          f"({'.'.join(path)} = {base.value(stage, path)[0]!r}) - the ratios "
+                          "that need it show —")
+    return base, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -648,15 +651,15 @@ def _verification_table(entries: Sequence[Entry]) -> Table:
     return Table("verification", "Verification", columns, rows, fields, csv_rows)
 
 
-def _ratio_table(entries: Sequence[Entry], base: Entry) -> Table:
+def _ratio_table(entries: Sequence[Entry], base: Entry | None) -> Table:
     columns = [Column("spec")] + [Column(r.header, numeric=True) for r in RATIOS]
     fields = [*IDENTITY_FIELDS] + [r.key for r in RATIOS]
     rows, csv_rows = [], []
     for e in entries:
         row, raw = [_spec_cell(e)], e.identity()
         for r in RATIOS:
-            mine, bas = e.number(r.metric.stage, r.metric.path), \
-                base.number(r.metric.stage, r.metric.path)
+            mine = e.number(r.metric.stage, r.metric.path)
+            bas = None if base is None else base.number(r.metric.stage, r.metric.path)
             value = _ratio(mine, bas) if r.inverse else _ratio(bas, mine)
             if value is None:
                 why = e.value(r.metric.stage, r.metric.path)[1] if mine is None else (
@@ -667,7 +670,8 @@ def _ratio_table(entries: Sequence[Entry], base: Entry) -> Table:
             raw.append(value)
         rows.append(row)
         csv_rows.append(raw)
-    return Table("ratios", f"Ratios against the baseline ({base.label})", columns, rows,
+    return Table("ratios", "Ratios against the baseline"
+                 + (f" ({base.label})" if base is not None else " (missing)"), columns, rows,
                  fields, csv_rows)
 
 
@@ -1001,7 +1005,8 @@ def _plot_area(entries: Sequence[Entry], path: Path) -> None:
                   fontsize=8)
     ax.set_ylabel("area (mm²), hierarchical synthesis")
     ax.set_title("Area by block")
-    ax.legend(fontsize=8, ncols=2)
+    if ax.get_legend_handles_labels()[0]:  # nothing synthesized: no legend (and no warning)
+        ax.legend(fontsize=8, ncols=2)
     fig.savefig(path, format="png")
 
 
@@ -1033,7 +1038,8 @@ def _plot_energy(entries: Sequence[Entry], path: Path, shape: str) -> None:
     ax.set_ylabel("energy per element (pJ), fwd + bwd")
     ax.set_title(f"Energy per element: datapath vs off-chip memory\none BN layer {shape}, "
                  "forward + backward", fontsize=10)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.savefig(path, format="png")
 
 
@@ -1170,12 +1176,14 @@ def build_report(
     """Write ``report.html``, ``report.md``, ``figures/*.png`` and ``data/*.csv`` into
     ``out_dir`` (created; existing files of the same names are replaced, others left alone).
 
-    Raises :class:`ReportError` (one line) before writing anything when the input has no
-    summary of ``baseline`` or the baseline's ``synth``/``energy`` stage is not ok.
+    Raises :class:`ReportError` (one line) before writing anything when the input is not a
+    list of summaries. A missing baseline, or one whose ``synth``/``energy`` stage is not ok
+    (a flow without synthesis), still gives a report: what is there, with — and a warning
+    where a ratio needs what is missing.
     ``generated``: the date printed in the header (default: now, UTC).
     """
     entries = _normalise(summaries, baseline)
-    base = _check_baseline(entries, baseline)
+    base, base_warning = _check_baseline(entries, baseline)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"report folder {out_dir} exists and is not a folder")
@@ -1206,15 +1214,15 @@ def build_report(
     counts = f"{len(entries)} ({'; '.join(parts)})"
     header = [
         ("generated", when.strftime("%Y-%m-%d %H:%M UTC")),
-        ("baseline", base.label + (f" (spec hash {base.spec_hash[:12]})" if base.spec_hash
-                                   else "")),
+        ("baseline", f"{baseline} (missing)" if base is None else
+         base.label + (f" (spec hash {base.spec_hash[:12]})" if base.spec_hash else "")),
         ("specs", counts),
         ("layer shape of the energy figures (N, C, H, W)", shape),
         ("quality shape", "; ".join(quality_shapes) or MISSING),
         ("synthesis library", "; ".join(libs) or MISSING),
         ("synthesis clock", "; ".join(clocks) or MISSING),
     ]
-    warnings = []
+    warnings = [] if base_warning is None else [base_warning]
     if len(shapes) > 1:
         warnings.append("the energy figures were computed for different layer shapes: per-layer "
                         "energies do not compare across them (per-element figures do)")
