@@ -275,7 +275,7 @@ def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, ti
 
     # the report covers everything the store holds for this collection (earlier runs with other
     # specs or stages included); the table and the exit status cover this run
-    recorded = ResultStore(out).summaries([collection])
+    recorded = ResultStore(out, check=False).summaries([collection])  # checked at the start
     report = _write_report(recorded or summaries, out / "report", baseline, title)
     failed = [s["spec"] for s in summaries if spec_failed(s)]
     if as_json:
@@ -293,12 +293,10 @@ def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, ti
     return 1 if failed else 0
 
 
-def _run(jobs: list[Any], opts: st.FlowOptions, out: Path, workers: int, quiet: bool,
+def _run(jobs: list[Any], opts: st.FlowOptions, store: Any, workers: int, quiet: bool,
          scheduler: str | None = None) -> list[dict[str, Any]]:
     from lightnorm.flow.runner import run_on_dask, run_specs
-    from lightnorm.flow.store import ResultStore
 
-    store = ResultStore(out)
     with _Progress([j.spec.name for j in jobs], len(opts.stages), quiet) as prog:
         if scheduler:
             return run_on_dask(jobs, opts, store, scheduler, on_done=prog.done)
@@ -327,11 +325,12 @@ def cmd_flow(args: argparse.Namespace) -> int:
     presets = set(preset_names())
     jobs = [Job(s, "flow", n in presets and s.name == n, None) for n, s in zip(names, specs,
                                                                                 strict=True)]
-    recorded = {m["spec"] for m in ResultStore(out).members("flow")} if out.is_dir() else set()
+    store = ResultStore(out)  # damage is exit 2 here, before any stage runs
+    recorded = {m["spec"] for m in store.members("flow")}
     baseline = args.baseline or (BASELINE if BASELINE in {s.name for s in specs} | recorded
                                  else specs[0].name)
     try:
-        summaries = _run(jobs, opts, out, workers, args.json)
+        summaries = _run(jobs, opts, store, workers, args.json)
     except KeyboardInterrupt:
         return _interrupted("flow")
     return _finish(summaries, out, baseline, "lightnorm flow", args.json, "flow")
@@ -362,7 +361,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     baseline = args.baseline or sweep.baseline_name(BASELINE) or (
         jobs[0].spec.name if jobs else None)
     try:
-        summaries = _run(jobs, opts, out, workers, args.json, args.scheduler)
+        summaries = _run(jobs, opts, store, workers, args.json, args.scheduler)
     except KeyboardInterrupt:
         return _interrupted(f"sweep {sweep.name}")
     skipped = [{"point": p.name, "coords": p.coords, "reason": p.reason} for p in sweep.invalid]
@@ -396,7 +395,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         tmp = csv_path.with_name(f".{csv_path.name}.{os.getpid()}.tmp")
         tmp.write_text(store.export_csv(), encoding="utf-8")
         os.replace(tmp, csv_path)
-    files = build_report(summaries, out, baseline=baseline, title=title)
+    try:
+        files = build_report(summaries, out, baseline=baseline, title=title)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write the report there ({exc.strerror or exc})"
+                         ) from exc
     if args.json:
         print(json.dumps({"html": str(files.html), "markdown": str(files.markdown),
                           "baseline": baseline, "specs": len(summaries)}, indent=2))

@@ -237,6 +237,9 @@ def cmd_units(args: argparse.Namespace) -> int:
     formats = parse_formats(args.formats)
     kinds = [k.strip() for k in str(getattr(args, "units", ",".join(KINDS))).split(",")
              if k.strip()]
+    if not kinds:
+        raise UsageError(f"--units = {getattr(args, 'units', '')!r}: expected a non-empty "
+                         f"comma-separated list of {', '.join(KINDS)}")
     for k in kinds:
         if k not in KINDS:
             raise UsageError(f"--units: {k!r} is not a unit (known: {', '.join(KINDS)})")

@@ -189,6 +189,7 @@ def _parent_died() -> None:
 def _init_worker(events: Any, parent: int) -> None:
     global _EVENTS
     _EVENTS = events
+    lifetime.become_subreaper()
     lifetime.watch_parent(parent, _parent_died)
 
 
@@ -201,7 +202,8 @@ def _worker(spec_toml: str, opts: dict[str, Any], store_dir: str, collection: st
         if events is not None:
             events.put((name, stage, status))
 
-    return run_spec(spec, st.FlowOptions.from_dict(opts), ResultStore(store_dir),
+    # the command checked the whole store before it started the workers
+    return run_spec(spec, st.FlowOptions.from_dict(opts), ResultStore(store_dir, check=False),
                     collection=collection, preset=preset, point=point, on_event=emit)
 
 

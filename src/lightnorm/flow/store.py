@@ -242,10 +242,15 @@ def _row(path: Path, r: sqlite3.Row) -> StageRow:
 
 
 class ResultStore:
-    """A results store in ``directory`` (created when ``create``; else it must exist)."""
+    """A results store in ``directory`` (created when ``create``; else it must exist).
+
+    ``check``: verify the whole store on open - SQLite's integrity check and every row's
+    checksum - so that damage stops a command before it does any work. A command checks once;
+    its pool workers open the store without (each row they read is still verified).
+    """
 
     def __init__(self, directory: str | os.PathLike[str], create: bool = True,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, check: bool = True) -> None:
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         if not create and not self.path.is_file():
@@ -257,7 +262,7 @@ class ResultStore:
         existed = self.path.is_file() and self.path.stat().st_size > 0
         try:
             with self._connect() as con:
-                if existed:
+                if existed and check:
                     self._check(con)
                 got = self._setup(con)
         except sqlite3.DatabaseError as exc:  # raised before _connect's block
@@ -268,6 +273,9 @@ class ResultStore:
         if got != str(SCHEMA_VERSION):
             raise StoreError(f"results store {self.path}: schema version {got}, expected "
                              f"{SCHEMA_VERSION} (written by another lightnorm version)")
+        if existed and check:
+            self.rows()
+            self.members()  # each row checked against its checksum
 
     def _setup(self, con: sqlite3.Connection) -> str | None:
         """Create the tables of a new store, or migrate an old one; returns the schema version

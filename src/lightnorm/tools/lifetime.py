@@ -7,7 +7,9 @@ processes below it must notice by themselves:
   its parent dies (``prctl(PR_SET_PDEATHSIG)``, :func:`die_with_parent`);
 * a flow worker watches its parent's pid (:func:`watch_parent`) and, when the parent is gone,
   kills what it started itself (:func:`kill_descendants`: cocotb's build and simulation run
-  outside ``run_tool``) and exits.
+  outside ``run_tool``, and a tool's own children - g++'s cc1plus - get no parent-death signal)
+  and exits. It is a child subreaper (:func:`become_subreaper`), so a grandchild whose parent
+  was just killed is reparented to the worker, not to init, and is found and killed too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -45,8 +48,16 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def become_subreaper() -> None:
+    """Orphans below this process are reparented to it (not to init), so
+    :func:`kill_descendants` still finds them."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process (from /proc; empty where there is none)."""
+    """pid -> parent pid of every live process (from /proc; empty where there is none);
+    zombies (exited, not yet reaped) are left out."""
     out: dict[int, int] = {}
     try:
         entries = os.listdir("/proc")
@@ -61,7 +72,8 @@ def _parents() -> dict[int, int]:
             continue  # exited meanwhile
         # the command name may hold spaces and ')': the fields follow the last ')'
         fields = stat[stat.rindex(")") + 2:].split()
-        out[int(name)] = int(fields[1])
+        if fields[0] != "Z":
+            out[int(name)] = int(fields[1])
     return out
 
 
@@ -79,13 +91,23 @@ def descendants(pid: int | None = None) -> list[int]:
     return out
 
 
-def kill_descendants() -> None:
-    """SIGKILL everything below this process (all found first, so none is reparented away
-    between two kills)."""
-    for pid in descendants():
+def kill_descendants(rounds: int = 50) -> None:
+    """SIGKILL everything below this process, again until nothing is left (a process may fork
+    while the others are killed; in a subreaper its orphans come back here)."""
+    for _ in range(rounds):
+        pids = descendants()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
         try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:  # reap: a zombie child is not "left"
+                pass
+        except ChildProcessError:
             pass
 
 
