@@ -199,14 +199,19 @@ def _hold(store: ResultStore, key: str, pid: int, host: str | None = None,
                      time.time() if renewed is None else renewed))
 
 
-def test_a_stage_claimed_by_a_live_run_is_waited_for_and_reused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _counted_quality(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                     ) -> tuple[Any, st.FlowOptions, ResultStore, str, list[int]]:
+    """A spec whose quality stage only counts its runs, its options, store and stage key."""
     spec = from_dict(TINY)
     opts = st.FlowOptions(stages=("quality",), out_dir=str(tmp_path))
-    store = ResultStore(tmp_path)
-    key = _quality_key(spec, opts)
     calls: list[int] = []
     monkeypatch.setitem(st.RUNNERS, "quality", lambda *a: calls.append(1) or ("ok", None, {}))
+    return spec, opts, ResultStore(tmp_path), _quality_key(spec, opts), calls
+
+
+def test_a_stage_claimed_by_a_live_run_is_waited_for_and_reused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, opts, store, key, calls = _counted_quality(tmp_path, monkeypatch)
     monkeypatch.setattr("lightnorm.flow.runner.WAIT_POLL_S", 0.05)
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
@@ -239,12 +244,7 @@ def test_a_stage_claimed_by_a_live_run_is_waited_for_and_reused(
 
 def test_a_dead_or_stale_claim_is_taken_over(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = from_dict(TINY)
-    opts = st.FlowOptions(stages=("quality",), out_dir=str(tmp_path))
-    store = ResultStore(tmp_path)
-    key = _quality_key(spec, opts)
-    calls: list[int] = []
-    monkeypatch.setitem(st.RUNNERS, "quality", lambda *a: calls.append(1) or ("ok", None, {}))
+    spec, opts, store, key, calls = _counted_quality(tmp_path, monkeypatch)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     _hold(store, key, gone.pid)  # its owner exited (kill -9 of a flow)
@@ -380,3 +380,35 @@ def test_run_specs_on_a_damaged_store_stops_before_any_stage(tmp_path: Path) -> 
     with pytest.raises(StoreError):
         run_specs([Job(from_dict(TINY))], st.FlowOptions(stages=("generate",)),
                   ResultStore(tmp_path), 0)
+
+
+def test_ctrl_c_of_a_flow_is_one_line_exit_130_and_resumes(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal sends it: the flow says it was
+    interrupted (one line, exit 130), its workers stop without a traceback and leave nothing
+    running, and the rerun reads what had finished."""
+    # three specs on two workers, interrupted during the last stage: one worker is idle then
+    specs = [str(_write_spec(tmp_path, _spec(f"intr-{i}", 2 + i))) for i in range(3)]
+    out = tmp_path / "out"
+    # csim with a fresh tool cache: the last stage compiles for seconds, time to interrupt it
+    argv = ["flow", *specs, "-o", str(out), "--stages", "generate,csim", "--jobs", "2"]
+    tag = uuid.uuid4().hex
+    env = dict(os.environ, LIGHTNORM_TEST_TAG=tag, LIGHTNORM_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "lightnorm", *argv, "--json"], env=env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    t0 = time.monotonic()
+    while not ((out / "results.sqlite").is_file() and len(_verdicts(out)) >= 5
+               and ResultStore(out, check=False).leases()):  # the last stage is running
+        assert proc.poll() is None and time.monotonic() - t0 < 600
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.splitlines() == [line for line in err.splitlines() if line.strip()]
+    assert len(err.splitlines()) == 1 and "interrupted" in err and "Traceback" not in err, err
+    t0 = time.monotonic()
+    while _tagged(tag) and time.monotonic() - t0 < ORPHAN_BOUND_S:
+        time.sleep(0.1)
+    assert not _tagged(tag)
+    before = _verdicts(out)
+    _resume_redoes_nothing(argv, out, tmp_path, before, total=6)

@@ -126,39 +126,32 @@ def _check_ancestor(option: str, text: str, path: Path) -> None:
         raise UsageError(f"{option} = {text!r}: {anc} is not writable")
 
 
-def out_dir_arg(option: str = "--out") -> Callable[[str], Path]:
-    """A directory to create or write into: not an existing file, under a writable
-    directory. (What may already be inside is the command's business.)"""
-
+def _out_arg(option: str, folder: bool) -> Callable[[str], Path]:
     def parse(text: str) -> Path:
         path = Path(text)
-        if not text.strip():
-            raise UsageError(f"{option} = {text!r}: expected a directory path")
-        if path.exists() and not path.is_dir():
-            raise UsageError(f"{option} = {text!r}: expected a directory; a file of that name "
+        what = "directory" if folder else "file"
+        if not text.strip() or (not folder and text.endswith(("/", os.sep))):
+            raise UsageError(f"{option} = {text!r}: expected a {what} path")
+        if path.exists() and path.is_dir() != folder:
+            other = "file" if folder else "directory"
+            raise UsageError(f"{option} = {text!r}: expected a {what}; a {other} of that name "
                              "exists")
         _check_ancestor(option, text, path)
         return path
 
-    parse.__name__ = f"out_dir_arg({option})"
+    parse.__name__ = f"{'out_dir_arg' if folder else 'out_file_arg'}({option})"
     return parse
+
+
+def out_dir_arg(option: str = "--out") -> Callable[[str], Path]:
+    """A directory to create or write into: not an existing file, under a writable
+    directory. (What may already be inside is the command's business.)"""
+    return _out_arg(option, folder=True)
 
 
 def out_file_arg(option: str) -> Callable[[str], Path]:
     """A file to write (its missing parent directories are created): not a directory."""
-
-    def parse(text: str) -> Path:
-        path = Path(text)
-        if not text.strip() or text.endswith(("/", os.sep)):
-            raise UsageError(f"{option} = {text!r}: expected a file path")
-        if path.is_dir():
-            raise UsageError(f"{option} = {text!r}: expected a file; a directory of that name "
-                             "exists")
-        _check_ancestor(option, text, path)
-        return path
-
-    parse.__name__ = f"out_file_arg({option})"
-    return parse
+    return _out_arg(option, folder=False)
 
 
 def in_file_arg(option: str) -> Callable[[str], str]:

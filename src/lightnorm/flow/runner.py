@@ -20,6 +20,7 @@ import functools
 import multiprocessing
 import os
 import queue as queue_mod
+import signal
 import threading
 import time
 import traceback
@@ -177,20 +178,27 @@ _EVENTS: Any = None
 _EXIT_GRACE_S = 30.0
 
 
-def _parent_died() -> None:
-    """In a pool worker whose flow process is gone: let a store write finish, kill what this
-    worker started (tools, cocotb's simulator), exit. The stages already recorded stay; the
-    one running is rerun by the next flow."""
+def _stop(code: int) -> None:
+    """End this pool worker now: let a store write finish, kill what the worker started
+    (tools, cocotb's simulator), exit quietly. The stages already recorded stay; the one
+    running is rerun by the next flow."""
     WRITE_LOCK.acquire(timeout=_EXIT_GRACE_S)
     lifetime.kill_descendants()
-    os._exit(70)
+    os._exit(code)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    # Ctrl-C reaches the whole process group: the flow's process reports it (exit 130); a
+    # worker stops without a traceback, from a thread so that a row being written completes
+    threading.Thread(target=_stop, args=(130,), daemon=True).start()
 
 
 def _init_worker(events: Any, parent: int) -> None:
     global _EVENTS
     _EVENTS = events
     lifetime.become_subreaper()
-    lifetime.watch_parent(parent, _parent_died)
+    signal.signal(signal.SIGINT, _on_interrupt)
+    lifetime.watch_parent(parent, functools.partial(_stop, 70))
 
 
 def _worker(spec_toml: str, opts: dict[str, Any], store_dir: str, collection: str,

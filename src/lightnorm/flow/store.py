@@ -26,7 +26,8 @@ Rules
   start time, renewed while it runs) and drops the claim when the stage is recorded. Another
   run that needs the same key waits for the verdict instead of computing it again; a claim
   whose owner is dead (same host: no such process; any host: not renewed for
-  :data:`LEASE_STALE_S`) is taken over.
+  :data:`LEASE_STALE_S`) is taken over. Recording a verdict drops its claim in the same
+  transaction.
 
 Damage
 ------
@@ -380,6 +381,9 @@ class ResultStore:
                 f"VALUES ({', '.join('?' * (len(_RESULT_COLS) + 1))})",
                 (*values, _digest(values)))
             rowid = cur.lastrowid if cur.rowcount else None
+            # recorded and released in one transaction: no claim outlives its verdict
+            con.execute("DELETE FROM leases WHERE stage_key = ? AND host = ? AND pid = ?",
+                        (stage_key, socket.gethostname(), os.getpid()))
             if rowid is None:
                 r = con.execute("SELECT * FROM results WHERE stage_key = ? AND status IN "
                                 "('ok', 'failed')", (stage_key,)).fetchone()
@@ -414,6 +418,7 @@ class ResultStore:
             r = con.execute("SELECT * FROM results WHERE stage_key = ? AND status IN "
                             "('ok', 'failed')", (stage_key,)).fetchone()
             if r is not None:
+                con.execute("DELETE FROM leases WHERE stage_key = ?", (stage_key,))  # moot
                 return "verdict", _row(self.path, r)
             held = con.execute("SELECT * FROM leases WHERE stage_key = ?",
                                (stage_key,)).fetchone()
