@@ -412,3 +412,27 @@ def test_ctrl_c_of_a_flow_is_one_line_exit_130_and_resumes(tmp_path: Path) -> No
     assert not _tagged(tag)
     before = _verdicts(out)
     _resume_redoes_nothing(argv, out, tmp_path, before, total=6)
+
+
+def test_a_tool_dies_with_the_process_that_ran_it(tmp_path: Path) -> None:
+    """run_tool's children get a parent-death signal: kill -9 of a single-process command
+    (csim, synth...) does not leave its g++ or Yosys running."""
+    tag = uuid.uuid4().hex
+    script = ("from pathlib import Path\n"
+              "from lightnorm.tools.runner import ToolCommand, run_tool\n"
+              f"run_tool(ToolCommand(('sleep', '120'), Path({str(tmp_path)!r})))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script],
+                            env=dict(os.environ, LIGHTNORM_TEST_TAG=tag))
+    t0 = time.monotonic()
+    while not any(p.name() == "sleep" for p in _tagged(tag)):
+        assert time.monotonic() - t0 < 60 and proc.poll() is None
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    t0 = time.monotonic()
+    while _tagged(tag) and time.monotonic() - t0 < 5:
+        time.sleep(0.05)
+    left = [(p.pid, p.name()) for p in _tagged(tag)]
+    for p in _tagged(tag):
+        p.kill()
+    assert not left
