@@ -621,6 +621,14 @@ def test_a_sweep_cannot_set_the_name(tmp_path: Path, table: str) -> None:
         load_sweep(tmp_path / "s.toml")
 
 
+@pytest.mark.parametrize("name", ["ln-x", "ap-fast", "hls"])
+def test_a_sweep_name_its_points_could_not_carry(tmp_path: Path, name: str) -> None:
+    (tmp_path / "s.toml").write_text(f"[sweep]\nname = '{name}'\nbase = 'lightnorm'\n[axes]\n"
+                                     "'compute.man_bits' = [5]\n")
+    with pytest.raises(SweepError, match="sweep.name"):
+        load_sweep(tmp_path / "s.toml")
+
+
 def test_binary_sweep_file(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_bytes(b"\xff\xfe" + bytes(range(256)))
     with pytest.raises(SweepError, match="not a UTF-8 text file"):

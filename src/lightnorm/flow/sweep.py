@@ -45,6 +45,7 @@ from typing import Any
 from ..errors import LightnormError
 from ..spec import Spec, SpecError, dumps, from_dict, load, preset_names
 from ..spec.accelerator import NAME_MAX_LEN
+from ..spec.names import reserved_reason
 from . import stages as st
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,26}")
@@ -179,6 +180,8 @@ def load_sweep(path: str | Path) -> Sweep:
             "a lowercase name of letters, digits and '-', starting with a letter, at most 27 "
             "characters")
     assert isinstance(name, str)
+    why = reserved_reason(_coords_name(name, {}))  # the points' names start with it
+    _expect(why is None, f"{w}: sweep.name", name, f"a name its points can carry: {why}")
     base_ref = head.get("base")
     _expect(isinstance(base_ref, str) and bool(base_ref), f"{w}: sweep.base", base_ref,
             "a preset name or a spec file path")
