@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from lightnorm.spec import STORAGE_ROLES, BFPFormat, BNConfig, FPFormat, HWConfig, Spec
 from lightnorm.spec.accelerator import MAX_CHANNEL_ELEMS
+from lightnorm.spec.names import reserved_reason
 from lightnorm.spec.schema import AnyText, Check, Choice, Float, Int, Text
 
 Table = dict[str, Any]
@@ -89,7 +90,7 @@ names = st.builds(
     lambda first, rest: first + rest,
     st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
     st.text(NAME_CHARS, max_size=39),
-)
+).filter(lambda n: reserved_reason(n) is None)  # keywords, header names: tests/test_names.py
 parts = st.builds(
     lambda first, rest: first + rest,
     st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"),
@@ -260,8 +261,8 @@ def required_paths(table: Table) -> list[str]:
     return out
 
 
-BAD_NAMES = ["9x", "a b", "A", "", "Abc", "a.b", "a/b", "../a", "ä", "a" * 41, "-a", "_a",
-             "a\n", "a;b"]
+BAD_NAMES = ["9x", "a b", "A", "", "Abc", "a.b", "a/b", "../a", "ä", "a" * 65, "-a", "_a",
+             "a\n", "a;b", "a-", "a--b", "ln_fp", "stdint", "module"]
 
 
 def wrong_type_values(chk: Check) -> st.SearchStrategy[Any]:

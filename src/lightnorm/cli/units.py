@@ -14,6 +14,7 @@ import re
 import sys
 import time
 
+from lightnorm.cli import args as cliargs
 from lightnorm.cost.units import DEFAULT_CLOCK_NS, KINDS, units_table
 from lightnorm.errors import UsageError
 from lightnorm.spec import FPFormat, SpecError
@@ -75,9 +76,9 @@ def add_units_arguments(parser: argparse.ArgumentParser) -> None:
                              "the parentheses in a shell)")
     parser.add_argument("--units", default=",".join(KINDS), metavar="LIST",
                         help=f"which units (default {','.join(KINDS)})")
-    parser.add_argument("--liberty", default=None, metavar="PATH",
+    parser.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
                         help="liberty file (default the OSU 0.18 um cells)")
-    parser.add_argument("--clock-ns", type=float, default=DEFAULT_CLOCK_NS, metavar="T",
+    parser.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=DEFAULT_CLOCK_NS, metavar="T",
                         help=f"clock period for sizing, iterative units and energy per "
                              f"operation (default {DEFAULT_CLOCK_NS:g})")
     parser.epilog = ("add/mul: combinational, unregistered ports, delay = input-to-output; "
@@ -90,6 +91,9 @@ def cmd_units(args: argparse.Namespace) -> int:
     formats = parse_formats(args.formats)
     kinds = [k.strip() for k in str(getattr(args, "units", ",".join(KINDS))).split(",")
              if k.strip()]
+    if not kinds:
+        raise UsageError(f"--units = {getattr(args, 'units', '')!r}: expected a non-empty "
+                         f"comma-separated list of {', '.join(KINDS)}")
     for k in kinds:
         if k not in KINDS:
             raise UsageError(f"--units: {k!r} is not a unit (known: {', '.join(KINDS)})")
