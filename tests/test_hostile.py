@@ -370,6 +370,14 @@ def _cases(box: Sandbox, n: int) -> list[Case]:
         rng, {"--epochs": ["0", "-1", "x"], "--seeds": ["0", "x"], "--lr": ["nan", "-1", "0"],
               "--batch-size": ["0"], "--dataset": ["imagenet"]}), outputs=["acc"], bad=True))
 
+    # quality: a bad spec among good ones (the measurement of good ones is the slow part)
+    makers.append(lambda: Case(["quality", rng.choice(["nope", "bin.toml", "empty.toml",
+                                                        "userdir", "ln_fp"])], bad=True))
+    makers.append(lambda: Case(["bench"] + rng.choice([
+        [], ["nope"], ["golden", "--spec", "nope"], ["csim", "--shape", "0,0,0,0"],
+        ["cosim", "--stress", "2"], ["synth", "--clock-ns", "-1"], ["xls", "nope"],
+        ["flow", "--points-axis", "0"], ["golden", "--repeat", "-3"]]), bad=True))
+
     def misc() -> Case:
         argv = rng.choice([["presets"], ["presets", "--json"], ["presets", "extra"],
                            ["bogus-command"], [], ["show"], ["generate", "lightnorm"],
