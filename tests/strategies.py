@@ -36,6 +36,7 @@ from lightnorm.spec import (
     from_dict,
 )
 from lightnorm.spec.accelerator import MAX_CHANNEL_ELEMS
+from lightnorm.spec.names import reserved_reason
 from lightnorm.spec.schema import AnyText, Check, Choice, Float, Int, Text
 
 Table = dict[str, Any]
@@ -101,7 +102,7 @@ names = st.builds(
     lambda first, rest: first + rest,
     st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
     st.text(NAME_CHARS, max_size=39),
-)
+).filter(lambda n: reserved_reason(n) is None)  # keywords, header names: tests/test_names.py
 parts = st.builds(
     lambda first, rest: first + rest,
     st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"),
@@ -273,8 +274,8 @@ def required_paths(table: Table) -> list[str]:
     return out
 
 
-BAD_NAMES = ["9x", "a b", "A", "", "Abc", "a.b", "a/b", "../a", "ä", "a" * 41, "-a", "_a",
-             "a\n", "a;b"]
+BAD_NAMES = ["9x", "a b", "A", "", "Abc", "a.b", "a/b", "../a", "ä", "a" * 65, "-a", "_a",
+             "a\n", "a;b", "a-", "a--b", "ln_fp", "stdint", "module"]
 
 
 def wrong_type_values(chk: Check) -> st.SearchStrategy[Any]:

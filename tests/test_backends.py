@@ -145,7 +145,7 @@ def test_design_top_has_the_documented_port_list(name: str, spec: Spec,
     assert ports["pc_out_scale"] == ("output", spec.scalar.width)
     for role, port, d in (("x", "x_data", "input"), ("dy", "dy_data", "input"),
                           ("y", "y_data", "output"), ("dx", "dx_data", "output")):
-        assert ports[port] == (d, lanes * rtl.storage_info(roles[role])["ew"])
+        assert ports[port] == (d, lanes * roles[role].view.w)
     # every module is one file named after it, instantiated by another one (but the top)
     modules = {f[:-2]: text for f, text in files.items() if f.endswith(".v")}
     for m, text in modules.items():

@@ -153,6 +153,10 @@ def test_validate_broken_toml(capsys: pytest.CaptureFixture[str], broken_toml: P
     code, out, err = run(capsys, "validate", str(broken_toml))
     assert code == 2 and out == ""
     assert_one_error_line(err, str(broken_toml), "TOML")
+    # the field is the spec argument, its value the file; the parser's place comes after
+    assert err.startswith(f"lightnorm: error: spec = {str(broken_toml)!r}: expected a valid "
+                          "TOML file (")
+    assert "line" in err
 
 
 def test_validate_broken_toml_subprocess(broken_toml: Path) -> None:

@@ -366,30 +366,34 @@ def test_pareto_front_and_sweep_flags(built: tuple[ReportFiles, Any]) -> None:
     assert "Not plotted (no area_um2 or no error): lightnorm-aggressive, man-block-00000001" in html
 
 
-def test_missing_baseline_raises_one_line_and_writes_nothing(tmp_path: Path) -> None:
+def test_missing_baseline_or_its_synthesis_still_gives_a_report(tmp_path: Path) -> None:
+    """What is there is reported; the ratios that need the baseline show — and say why."""
     summaries = [s for s in make_summaries() if s["spec"] != "fp32-baseline"]
-    out = tmp_path / "out"
-    with pytest.raises(ReportError) as exc:
-        build_report(summaries, out)
-    msg = str(exc.value)
-    assert "\n" not in msg and "fp32-baseline" in msg and "missing" in msg
-    assert isinstance(exc.value, LightnormError) and exc.value.exit_code == 2
-    assert list(tmp_path.iterdir()) == []
-    # baseline present but its synth failed: an existing report folder stays untouched
-    out.mkdir()
-    (out / "keep.txt").write_text("old")
+    files = build_report(summaries, tmp_path / "a")
+    html = files.html.read_text(encoding="utf-8")
+    assert "baseline &#39;fp32-baseline&#39; is missing" in html or \
+        "baseline 'fp32-baseline' is missing" in html
+    ratios = read_csv(tmp_path / "a" / "data" / "ratios.csv")
+    assert ratios and all(r["area_ratio_baseline_over_spec"] == "" for r in ratios)
+    synth = {r["label"]: r for r in read_csv(tmp_path / "a" / "data" / "synthesis.csv")}
+    assert float(synth["lightnorm"]["area_um2"]) == 6_777_178  # the rest is reported
+    # baseline present but its synth failed (a flow without synthesis): ratios —, the reason
     bad = make_summaries()
     bad[0]["stages"]["synth"] = stage(None, "failed", "ABC crashed\nafter 25 min")
-    with pytest.raises(ReportError) as exc:
-        build_report(bad, out)
-    assert "\n" not in str(exc.value) and "synth" in str(exc.value)
-    assert "ABC crashed after 25 min" in str(exc.value)
+    files = build_report(bad, tmp_path / "b")
+    md = files.markdown.read_text(encoding="utf-8")
+    assert "stage synth is" in md and "ABC crashed after 25 min" in md
+    ratios = {r["label"]: r for r in read_csv(tmp_path / "b" / "data" / "ratios.csv")}
+    assert ratios["lightnorm"]["area_ratio_baseline_over_spec"] == ""
     bad = make_summaries()
     del bad[0]["stages"]["energy"]
-    with pytest.raises(ReportError, match="energy is missing"):
-        build_report(bad, out)
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    files = build_report(bad, tmp_path / "c")
+    assert "energy is missing" in files.markdown.read_text(encoding="utf-8")
+    # malformed input is still an error, and writes nothing
+    with pytest.raises(ReportError) as exc:
+        build_report([{"stages": {}}], tmp_path / "d")
+    assert isinstance(exc.value, LightnormError) and exc.value.exit_code == 2
+    assert not (tmp_path / "d").exists()
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path: Path,

@@ -211,7 +211,8 @@ def test_csynth_vivado_hls_2018_dsp48e_no_uram() -> None:
     kind, r = parse_file(DATA / "vivado_hls-2018.2_csynth.xml")
     assert kind == "hls-csynth" and isinstance(r, HlsCsynth)
     assert r == HlsCsynth("2018.2", "bn_fp32_baseline", "xc7z020clg484-1", 10.0, 1.25, 8.512,
-                          3211, 3219, 3212, 3220, lut=9870, ff=6093, dsp=21, bram_18k=4, uram=0)
+                          3211, 3219, 3212, 3220, lut=9870, ff=6093, dsp=21, bram_18k=4,
+                          uram=None)  # no <URAM> element: absent, not 0
 
 
 def test_csynth_vivado_hls_2019_dsp48e_with_uram() -> None:
@@ -245,7 +246,7 @@ def test_vivado_utilization_7series() -> None:
     assert u == VivadoUtilization(
         "Vivado v.2019.2 (lin64) Build 2708876 Wed Nov  6 21:39:14 MST 2019", "bn_fp32_baseline",
         "7z020clg484-1", "Synthesized", lut=9412, registers=6127, ff=6125, dsp=19,
-        bram_tile=3.5, uram=0)
+        bram_tile=3.5, uram=None)  # no URAM row: absent, not 0
 
 
 def test_vivado_utilization_ultrascale() -> None:
@@ -413,3 +414,45 @@ def test_registered_in_cli_one_error_line_exit_2(monkeypatch: pytest.MonkeyPatch
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("lightnorm: error: ")
     assert "missing the 'Total' row" in err and "Traceback" not in err
+
+
+# --- impossible numbers and absent elements -------------------------------------------------------
+@pytest.mark.parametrize("name, old, new, needle", [
+    ("vitis_hls-2022.2_csynth.xml", "<LUT>4318</LUT>", "<LUT>-5</LUT>", "LUT"),
+    ("vitis_hls-2022.2_csynth.xml", "<EstimatedClockPeriod>3.650<",
+     "<EstimatedClockPeriod>-3.650<", "EstimatedClockPeriod"),
+    ("vitis_hls-2022.2_csynth.xml", "<EstimatedClockPeriod>3.650<",
+     "<EstimatedClockPeriod>0<", "EstimatedClockPeriod"),
+    ("vivado_hls-2019.1_csynth.xml", "<URAM>1</URAM>", "<URAM>-1</URAM>", "URAM"),
+    ("yosys-0.70_stat_liberty.txt", "Chip area for module '\\top': 448.000000",
+     "Chip area for module '\\top': -448.000000", "chip area"),
+    ("yosys-0.70_stat_liberty.json", '"num_cells":         8,', '"num_cells":         -8,',
+     "num_cells"),
+    ("yosys-0.70_stat_liberty.json", '"area":              1985.000000',
+     '"area":              -1985.000000', "area"),
+    ("opensta-2.0.17_power.rpt", "1.45e-05   2.71e-09", "1.45e-05  -2.71e-09", "leakage"),
+    ("vivado-2019.2_utilization_synth.rpt", "| Slice LUTs*                | 9412 |",
+     "| Slice LUTs*                | -9412 |", "Slice LUTs"),
+    ("vivado-2019.2_power_routed.rpt", "| Total On-Chip Power (W)  | 0.214 ",
+     "| Total On-Chip Power (W)  | -0.214 ", "Total On-Chip Power"),
+])
+def test_impossible_numbers_are_parse_errors(tmp_path: Path, name: str, old: str, new: str,
+                                             needle: str) -> None:
+    text = (DATA / name).read_text()
+    assert old in text, old
+    bad = tmp_path / name
+    bad.write_text(text.replace(old, new, 1))
+    with pytest.raises(ReportParseError, match=needle):
+        parse_file(bad)
+
+
+def test_absent_optional_elements_are_none_not_zero(tmp_path: Path) -> None:
+    text = (DATA / "vivado_hls-2019.1_csynth.xml").read_text()
+    _, with_uram = parse_file(DATA / "vivado_hls-2019.1_csynth.xml")
+    assert with_uram.uram == 1
+    bare = tmp_path / "csynth.xml"
+    bare.write_text(text.replace("<URAM>1</URAM>", "", 1))
+    _, r = parse_file(bare)
+    assert r.uram is None and r.to_dict()["uram"] is None
+    # and the CLI says n/a (JSON: null), never 0
+    assert cli.main(["parse", str(bare), "--json"]) == 0

@@ -140,8 +140,10 @@ def test_bad_toml_file(tmp_path: Any) -> None:
     path.write_text('name = "x"\n[bn\nmode = "range"\n', encoding="utf-8")
     with pytest.raises(SpecError) as exc:
         load(path)
-    assert_one_line_error(exc.value, str(path))
-    assert "TOML" in str(exc.value)
+    # the field is the spec argument and its value the file (not the file in the field's place)
+    assert_one_line_error(exc.value, "spec")
+    assert exc.value.value == str(path)
+    assert "TOML" in str(exc.value) and "line 2" in str(exc.value)
 
 
 def test_non_utf8_file(tmp_path: Any) -> None:
@@ -246,7 +248,8 @@ def test_random_text_is_rejected_with_spec_error(text: str) -> None:
         loads(text, "random.toml")
     assert "\n" not in str(exc.value)
     if not toml_ok:
-        assert_one_line_error(exc.value, "random.toml")
+        assert_one_line_error(exc.value, "spec")
+        assert exc.value.value == "random.toml"
 
 
 @PROPERTY
@@ -276,3 +279,39 @@ def test_spec_reference_doc_is_current() -> None:
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "spec.md"
     assert doc.read_text() == render(), "run: python -m lightnorm.spec.doc > docs/spec.md"
+
+
+def test_every_documented_default_is_what_a_left_out_field_takes() -> None:
+    """docs/spec.md says which fields are optional and their defaults: leaving one out of a
+    spec gives exactly that value, and leaving out a required one is an error naming it."""
+    import dataclasses
+    import tomllib
+
+    from lightnorm.spec import BFPFormat, BNConfig, FPFormat, HWConfig, Spec
+    from lightnorm.spec.doc import _default, render
+
+    doc = render()
+    bfp = next(n for n in preset_names() if isinstance(load(n).storage.x, BFPFormat))
+    places = {BNConfig: ["bn"], HWConfig: ["hw"], FPFormat: ["compute"],
+              BFPFormat: ["storage", "x"], Spec: []}
+    checked = 0
+    for cls, where in places.items():
+        for f in dataclasses.fields(cls):
+            assert f"| `{f.name}` | {_default(f)} |" in doc, (cls.__name__, f.name)
+            table = tomllib.loads(dumps(load(bfp)))
+            node = table
+            for key in where:
+                node = node[key]
+            del node[f.name]
+            path = ".".join([*where, f.name])
+            if f.default is dataclasses.MISSING:
+                with pytest.raises(SpecError) as exc:
+                    from_dict(table)
+                assert exc.value.path == path
+            else:
+                got: Any = from_dict(table)
+                for key in where:
+                    got = getattr(got, key)
+                assert getattr(got, f.name) == f.default, path
+            checked += 1
+    assert checked >= 20

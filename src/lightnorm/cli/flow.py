@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lightnorm.cli import args as cliargs
 from lightnorm.cli.args import parse_shape
 from lightnorm.errors import UsageError
 from lightnorm.flow import stages as st
@@ -35,42 +35,32 @@ BASELINE = "fp32-baseline"
 
 
 # --- argument helpers ----------------------------------------------------------------------------
-def _stages(text: str | None) -> tuple[str, ...]:
-    if text is None:
-        return st.STAGES
-    got = tuple(s.strip() for s in text.split(",") if s.strip())
-    bad = [s for s in got if s not in st.ALL_STAGES]
-    if bad or not got:
-        raise UsageError(f"--stages = {text!r}: expected a comma-separated list of "
-                         + ", ".join(st.ALL_STAGES))
-    return got
+#: ``--stages``: a non-empty list of known stages (``--stages ""`` is bad input)
+STAGES_ARG = cliargs.list_arg("--stages", st.ALL_STAGES)
 
 
 def _jobs(value: int | None) -> int:
-    if value is None:
-        return max(1, os.cpu_count() or 1)
-    if value < 1:
-        raise UsageError(f"--jobs = {value}: expected a positive integer")
-    return value
+    return max(1, os.cpu_count() or 1) if value is None else value
 
 
 def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
     p.add_argument("-o", "--out", default=out_default, metavar="DIR",
+                   type=cliargs.out_dir_arg("--out"),
                    help="output directory: results store, generated designs, report"
                         + (f" (default {out_default})" if out_default else ""))
     p.add_argument("--shape", default=None, metavar="N,C,H,W",
                    help="BN layer shape of the memory and total energy figures (default "
                         + ",".join(map(str, st.DEFAULT_LAYER_SHAPE)) + ")")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=cliargs.JOBS, default=None, metavar="N",
                    help="specs run in parallel on a local process pool (default: the CPUs)")
-    p.add_argument("--stages", default=None, metavar="LIST",
+    p.add_argument("--stages", default=None, metavar="LIST", type=STAGES_ARG,
                    help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
                         " (default " + ",".join(st.STAGES) + "".join(
                             f"; {s}: the {n} backend's design synthesized next to the "
                             "default one's" for s, n in st.BACKEND_STAGES.items()) + ")")
-    p.add_argument("--clock-ns", type=float, default=None, metavar="T",
+    p.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                    help="synthesis clock period (default each spec's hw.clock_ns)")
-    p.add_argument("--liberty", default=None, metavar="PATH",
+    p.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
                    help="liberty file (default OSU 0.18 um from qflow-tech-osu018)")
     p.add_argument("--synth-flow", choices=st.SYNTH_FLOWS, default="hier",
                    help="timing/power netlist flow of synthesis (default hier: docs/synthesis.md)")
@@ -98,20 +88,23 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="?", default=DEFAULT_OUT, metavar="DIR",
                    help=f"results directory (default {DEFAULT_OUT})")
     p.add_argument("-o", "--out", default=None, metavar="REPORT_DIR",
+                   type=cliargs.out_dir_arg("--out"),
                    help="where the report goes (default DIR/report)")
     p.add_argument("--baseline", default=None, metavar="SPEC",
                    help=f"spec the ratios are against (default {BASELINE}, or the baseline of "
                         "the sweep)")
-    p.add_argument("--csv", default=None, metavar="FILE",
-                   help="also export every recorded stage row as CSV to FILE")
+    p.add_argument("--csv", default=None, metavar="FILE", type=cliargs.out_file_arg("--csv"),
+                   help="also export every recorded stage row as CSV to FILE (written even "
+                        "when the report lacks stages)")
 
 
 def add_regress_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("specs", nargs="*", metavar="SPEC",
                    help="preset names or spec files (default: every preset and every spec "
                         "file under specs/)")
-    p.add_argument("--junit", default=None, metavar="FILE", help="write JUnit XML to FILE")
-    p.add_argument("--seeds", default="0,1,2", metavar="LIST",
+    p.add_argument("--junit", default=None, metavar="FILE", type=cliargs.out_file_arg("--junit"),
+                   help="write JUnit XML to FILE")
+    p.add_argument("--seeds", default=(0, 1, 2), metavar="LIST", type=cliargs.seeds_arg(),
                    help="random-data seeds (default 0,1,2)")
 
 
@@ -119,12 +112,8 @@ def _options(args: argparse.Namespace, out: Path, stages: tuple[str, ...] | None
              layer_shape: Sequence[int] | None = None, clock: float | None = None
              ) -> st.FlowOptions:
     shape = parse_shape(args.shape) if args.shape else tuple(layer_shape or st.DEFAULT_LAYER_SHAPE)
-    if args.clock_ns is not None and not (math.isfinite(args.clock_ns) and args.clock_ns > 0):
-        raise UsageError(f"--clock-ns = {args.clock_ns}: expected a positive period in ns")
     liberty = args.liberty
-    if liberty is not None and not Path(liberty).is_file():
-        raise UsageError(f"--liberty = {liberty!r}: no such file")
-    return st.FlowOptions(stages=_stages(args.stages) if args.stages else (stages or st.STAGES),
+    return st.FlowOptions(stages=args.stages or stages or st.STAGES,
                           layer_shape=shape,  # type: ignore[arg-type]
                           clock_ns=args.clock_ns if args.clock_ns is not None else clock,
                           liberty=None if liberty is None else str(Path(liberty).resolve()),
@@ -171,6 +160,9 @@ class _Progress:
         task = self.tasks[name]
         if status == "running":
             self.progress.update(task, description=f"{name}: {stage}")
+        elif status == "waiting":
+            self.progress.update(task, description=f"{name}: {stage} (waiting for another run "
+                                                   "of this stage)")
         elif status == "done":
             self.progress.update(task, description=f"{name}: done")
         else:
@@ -284,7 +276,7 @@ def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, ti
 
     # the report covers everything the store holds for this collection (earlier runs with other
     # specs or stages included); the table and the exit status cover this run
-    recorded = ResultStore(out).summaries([collection])
+    recorded = ResultStore(out, check=False).summaries([collection])  # checked at the start
     report = _write_report(recorded or summaries, out / "report", baseline, title)
     failed = [s["spec"] for s in summaries if spec_failed(s)]
     if as_json:
@@ -302,12 +294,10 @@ def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, ti
     return 1 if failed else 0
 
 
-def _run(jobs: list[Any], opts: st.FlowOptions, out: Path, workers: int, quiet: bool,
+def _run(jobs: list[Any], opts: st.FlowOptions, store: Any, workers: int, quiet: bool,
          scheduler: str | None = None) -> list[dict[str, Any]]:
     from lightnorm.flow.runner import run_on_dask, run_specs
-    from lightnorm.flow.store import ResultStore
 
-    store = ResultStore(out)
     with _Progress([j.spec.name for j in jobs], len(opts.stages), quiet) as prog:
         if scheduler:
             return run_on_dask(jobs, opts, store, scheduler, on_done=prog.done)
@@ -336,11 +326,12 @@ def cmd_flow(args: argparse.Namespace) -> int:
     presets = set(preset_names())
     jobs = [Job(s, "flow", n in presets and s.name == n, None) for n, s in zip(names, specs,
                                                                                 strict=True)]
-    recorded = {m["spec"] for m in ResultStore(out).members("flow")} if out.is_dir() else set()
+    store = ResultStore(out)  # damage is exit 2 here, before any stage runs
+    recorded = {m["spec"] for m in store.members("flow")}
     baseline = args.baseline or (BASELINE if BASELINE in {s.name for s in specs} | recorded
                                  else specs[0].name)
     try:
-        summaries = _run(jobs, opts, out, workers, args.json)
+        summaries = _run(jobs, opts, store, workers, args.json)
     except KeyboardInterrupt:
         return _interrupted("flow")
     return _finish(summaries, out, baseline, "lightnorm flow", args.json, "flow")
@@ -371,7 +362,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     baseline = args.baseline or sweep.baseline_name(BASELINE) or (
         jobs[0].spec.name if jobs else None)
     try:
-        summaries = _run(jobs, opts, out, workers, args.json, args.scheduler)
+        summaries = _run(jobs, opts, store, workers, args.json, args.scheduler)
     except KeyboardInterrupt:
         return _interrupted(f"sweep {sweep.name}")
     skipped = [{"point": p.name, "coords": p.coords, "reason": p.reason} for p in sweep.invalid]
@@ -394,11 +385,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         # a sweep's compared baseline carries the sweep's tag (fp32-baseline-l4)
         cands = sorted(s["spec"] for s in summaries if s["spec"].startswith(BASELINE))
         baseline = cands[0] if cands else baseline
+    if args.baseline is not None and args.baseline not in [s["spec"] for s in summaries]:
+        raise UsageError(f"--baseline = {args.baseline!r}: expected a spec of the store ("
+                         + ", ".join(sorted({s['spec'] for s in summaries})[:8]) + ")")
     out = Path(args.out) if args.out else d / "report"
     title = "lightnorm report" + (f": sweeps {', '.join(sweeps)}" if sweeps else "")
-    files = build_report(summaries, out, baseline=baseline, title=title)
-    if args.csv:
-        Path(args.csv).write_text(store.export_csv(), encoding="utf-8")
+    if args.csv:  # first: the export does not depend on what the report can show
+        csv_path = Path(args.csv)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = csv_path.with_name(f".{csv_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(store.export_csv(), encoding="utf-8")
+        os.replace(tmp, csv_path)
+    try:
+        files = build_report(summaries, out, baseline=baseline, title=title)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write the report there ({exc.strerror or exc})"
+                         ) from exc
     if args.json:
         print(json.dumps({"html": str(files.html), "markdown": str(files.markdown),
                           "baseline": baseline, "specs": len(summaries)}, indent=2))
@@ -411,13 +413,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_regress(args: argparse.Namespace) -> int:
     from lightnorm.flow import regress
 
-    try:
-        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
-    except ValueError:
-        seeds = ()
-    if not seeds or any(s < 0 for s in seeds):
-        raise UsageError(f"--seeds = {args.seeds!r}: expected comma-separated non-negative "
-                         "integers")
+    seeds = tuple(args.seeds)
     names = args.specs or regress.default_specs()
     quiet = args.json
 

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lightnorm.cli import args as cliargs
 from lightnorm.errors import UsageError
 
 HLS_HELP = ("compile a spec's DSLX with Google XLS into pipelined Verilog (units, storage "
@@ -37,14 +38,16 @@ def add_hls_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``lightnorm hls`` besides ``SPEC`` and ``--json`` (which cli.py adds)."""
     from lightnorm.tools.xls import DEFAULT_DELAY_MODEL, DELAY_MODELS
 
-    parser.add_argument("--clock-ns", type=float, default=None, metavar="T",
+    parser.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                         help="target clock period in ns (default the spec's hw.clock_ns)")
     parser.add_argument("--delay-model", choices=DELAY_MODELS, default=DEFAULT_DELAY_MODEL,
                         help="XLS delay model the scheduler times operations with (default "
                              f"{DEFAULT_DELAY_MODEL}: the closest to the OSU 0.18 um cells of "
                              "'lightnorm synth'; 'unit' counts operations, not time)")
     parser.add_argument("-o", "--out", default=None, metavar="OUT",
-                        help="write OUT/xls/ (DSLX, Verilog, file list, lint waivers, hls.json)")
+                        type=cliargs.out_dir_arg("--out"),
+                        help="write OUT/xls/ (DSLX, Verilog, file list, lint waivers, hls.json; "
+                             "refused when OUT/xls holds other files)")
     parser.add_argument("--own-arith", action="store_true",
                         help="use lightnorm's own DSLX for nearest-even add/mul too (default: "
                              "the standard library's apfloat, which agrees with the contract)")
@@ -131,8 +134,30 @@ def run_hls(spec_name: str, clock_ns: float | None = None, delay_model: str | No
     return report
 
 
+def _ours(dest: Path) -> set[str]:
+    """The files of an earlier ``hls -o`` (its hls.json) or ``generate`` in ``dest``."""
+    names = {REPORT, "xls.f", "lightnorm_xls.x"}
+    try:
+        old = json.loads((dest / REPORT).read_text(encoding="utf-8"))
+        names |= {str(old["dslx"])} | {str(m["file"]) for m in old["modules"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from lightnorm.tools.xls import WAIVER_FILE
+
+    return names | {WAIVER_FILE}
+
+
 def _write_tree(dest: Path, files: dict[str, str]) -> None:
-    """Write into a fresh sibling directory, then swap it into place."""
+    """Write into a fresh sibling directory, then swap it into place (refused when ``dest``
+    holds a file lightnorm did not write: the swap would delete it)."""
+    if dest.is_dir():
+        foreign = sorted(p.name for p in dest.iterdir() if p.name not in _ours(dest) | set(files))
+        if foreign:
+            raise UsageError(f"--out: {dest} holds files lightnorm did not write ("
+                             + ", ".join(foreign[:5]) + "); move them away or choose another "
+                             "directory")
+    elif dest.exists():
+        raise UsageError(f"--out: {dest} exists and is not a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()

@@ -51,6 +51,8 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
 
 def cmd_parse(args: argparse.Namespace) -> int:
     path = Path(args.report)
+    if path.is_dir():
+        raise UsageError(f"FILE = {args.report!r}: is a directory, expected a report file")
     if not path.is_file():
         raise UsageError(f"FILE = {args.report!r}: no such file")
     kind, metrics = parse_file(path)  # ReportParseError -> one line, exit 2

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from lightnorm.backends import DEFAULT_BACKEND, get_backend
-from lightnorm.cli.args import add_backend_argument, parse_shape
-from lightnorm.errors import UsageError
+from lightnorm.cli import args as cliargs
+from lightnorm.cli.args import add_backend_argument
 from lightnorm.jsonsafe import json_safe
 from lightnorm.spec import load
 
@@ -27,15 +26,16 @@ SYNTH_HELP = ("synthesize a spec's RTL on a standard-cell library (Yosys, OpenST
 
 def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``lightnorm synth`` besides ``SPEC`` and ``--json`` (which cli.py adds)."""
-    parser.add_argument("--liberty", default=None, metavar="PATH",
+    parser.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
                         help="liberty file (default the OSU 0.18 um cells of the Debian "
                              "package qflow-tech-osu018)")
-    parser.add_argument("--clock-ns", type=float, default=None, metavar="T",
+    parser.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                         help="target clock period in ns (default the spec's hw.clock_ns)")
     parser.add_argument("--shape", default=None, metavar="N,C,H,W",
                         help="tensor simulated for the switching activity (default 2 channels "
                              "of 256 beats)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the simulated data")
+    parser.add_argument("--seed", type=cliargs.SEED, default=0,
+                        help="random seed of the simulated data")
     parser.add_argument("--flow", choices=("auto", "flat", "hier"), default="hier",
                         help="timing/power netlist: hier (map per module, then flatten; "
                              "default: works for every preset), flat (flatten, then map; ABC "
@@ -55,12 +55,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     spec = load(args.spec)
     clock = getattr(args, "clock_ns", None)
-    if clock is not None and not (math.isfinite(clock) and clock > 0):
-        raise UsageError(f"--clock-ns = {clock!r}: expected a positive period in ns")
-    shape = parse_shape(args.shape) if getattr(args, "shape", None) else None
+    shape = cliargs.parse_shape(args.shape) if getattr(args, "shape", None) else None
     seed = int(getattr(args, "seed", 0))
-    if seed < 0:
-        raise UsageError(f"--seed = {seed}: expected a non-negative integer")
     res = synthesize(spec, liberty=getattr(args, "liberty", None), clock_ns=clock,
                      activity=ActivityConfig(shape=shape, seed=seed),
                      flow=getattr(args, "flow", "hier"),

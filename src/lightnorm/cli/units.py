@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import time
 
+from lightnorm.cli import args as cliargs
 from lightnorm.cost.units import DEFAULT_CLOCK_NS, KINDS, units_table
 from lightnorm.errors import UsageError
 from lightnorm.spec import FPFormat, SpecError
@@ -77,9 +77,9 @@ def add_units_arguments(parser: argparse.ArgumentParser) -> None:
                              "the parentheses in a shell)")
     parser.add_argument("--units", default=",".join(KINDS), metavar="LIST",
                         help=f"which units (default {','.join(KINDS)})")
-    parser.add_argument("--liberty", default=None, metavar="PATH",
+    parser.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
                         help="liberty file (default the OSU 0.18 um cells)")
-    parser.add_argument("--clock-ns", type=float, default=None, metavar="T",
+    parser.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                         help=f"clock period for sizing, iterative units and energy per "
                              f"operation (default {DEFAULT_CLOCK_NS:g})")
     parser.add_argument("--spec", default=None, metavar="SPEC",
@@ -94,11 +94,8 @@ def add_units_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _clock(args: argparse.Namespace, default: float) -> float:
-    clock = getattr(args, "clock_ns", None)
-    clock = default if clock is None else float(clock)
-    if not (math.isfinite(clock) and clock > 0):
-        raise UsageError(f"--clock-ns = {clock!r}: expected a positive period in ns")
-    return clock
+    clock = getattr(args, "clock_ns", None)  # validated by its option parser
+    return default if clock is None else float(clock)
 
 
 def cmd_library(args: argparse.Namespace) -> int:
@@ -155,6 +152,9 @@ def cmd_units(args: argparse.Namespace) -> int:
     formats = parse_formats(args.formats)
     kinds = [k.strip() for k in str(getattr(args, "units", ",".join(KINDS))).split(",")
              if k.strip()]
+    if not kinds:
+        raise UsageError(f"--units = {getattr(args, 'units', '')!r}: expected a non-empty "
+                         f"comma-separated list of {', '.join(KINDS)}")
     for k in kinds:
         if k not in KINDS:
             raise UsageError(f"--units: {k!r} is not a unit (known: {', '.join(KINDS)})")

@@ -89,29 +89,54 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any] | None:
-    """The manifest of an existing output directory, or None when there is none (or it is
-    unreadable)."""
+    """The manifest of an existing output directory, or None when there is none, it is
+    unreadable, or it is not lightnorm's (no ``generator = "lightnorm"``, no file table)."""
     path = out_dir / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("generator") != "lightnorm" or \
+            not isinstance(data.get("files"), dict):
+        return None
+    return data
+
+
+def _owned(out: Path, manifest: dict[str, Any]) -> set[str]:
+    """The files a manifest says lightnorm wrote: relative paths under the generated folders
+    only (a damaged or edited manifest cannot make lightnorm touch anything else)."""
+    owned = set()
+    for name in manifest.get("files", {}):
+        rel = Path(str(name))
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts or \
+                rel.parts[0] not in (HLS_DIR, RTL_DIR, XLS_DIR) or len(rel.parts) < 2:
+            continue
+        owned.add(rel.as_posix())
+    return owned
+
+
+_TMP_PREFIX = ".lightnorm-tmp-"
 
 
 def _check_target(spec: Spec, out: Path, force: bool) -> dict[str, Any] | None:
+    """The manifest of ``out`` when it holds lightnorm output (None when absent or empty);
+    UsageError when lightnorm may not write there."""
     if not out.exists():
+        if out.is_symlink():
+            raise UsageError(f"output {out} is a dangling symbolic link")
         return None
     if not out.is_dir():
         raise UsageError(f"output {out} exists and is not a directory")
     old = read_manifest(out)
+    if old is None:
+        if any(not p.name.startswith(_TMP_PREFIX) for p in out.iterdir()):
+            raise UsageError(f"output {out} exists and is not a lightnorm output directory "
+                             f"(no lightnorm {MANIFEST}); lightnorm writes only into a new or "
+                             "empty directory or one it generated (--force replaces only its "
+                             "own files): choose another directory")
+        return None
     if force:
         return old
-    if old is None:
-        if any(out.iterdir()):
-            raise UsageError(f"output {out} exists and is not a lightnorm output directory "
-                             f"(no readable {MANIFEST}); choose another directory or use --force")
-        return None
     if old.get("spec_hash") != spec.hash:
         raise UsageError(
             f"output {out} holds spec {old.get('spec_name')!r} "
@@ -120,11 +145,35 @@ def _check_target(spec: Spec, out: Path, force: bool) -> dict[str, Any] | None:
     return old
 
 
-def generate(spec: Spec, out_dir: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write the HLS C++ of ``spec`` into ``out_dir`` (``OUT/hls/...``, ``OUT/manifest.json``).
+def _check_paths(out: Path, files: dict[str, bytes], owned: set[str]) -> None:
+    """Refuse to overwrite what lightnorm did not write, or to write outside ``out``."""
+    root = out.resolve()
+    for name in sorted(files):
+        target = out / name
+        if not target.resolve().is_relative_to(root):
+            raise UsageError(f"output {out}: {name} leads outside the directory (a symbolic "
+                             "link); remove it or choose another directory")
+        for parent in reversed(Path(name).parents[:-1]):
+            if (out / parent).exists() and not (out / parent).is_dir():
+                raise UsageError(f"output {out}: {parent} is a file lightnorm did not write "
+                                 "where it needs a folder; move it away or choose another "
+                                 "directory")
+        if (target.exists() or target.is_symlink()) and name not in owned:
+            raise UsageError(f"output {out}: {name} exists and lightnorm did not write it (it "
+                             f"is not in {MANIFEST}); move it away or choose another directory")
+        if target.is_dir():
+            raise UsageError(f"output {out}: {name} is a folder where lightnorm writes a file")
 
-    Refuses (``UsageError``) when ``out_dir`` holds another spec's output or is a non-empty
-    directory without a manifest, unless ``force``. Returns ``out_dir`` as a Path.
+
+def generate(spec: Spec, out_dir: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write the HLS C++, RTL and DSLX of ``spec`` into ``out_dir`` (``OUT/hls/...``,
+    ``OUT/manifest.json``).
+
+    Refuses (``UsageError``) when ``out_dir`` holds another spec's output (unless ``force``) or
+    is a non-empty directory without lightnorm's manifest (always). Replacing an earlier tree
+    removes only the files its manifest lists; anything else in ``out_dir`` stays, and a file
+    lightnorm did not write is never overwritten. A failure to write (a read-only or missing
+    place) is a UsageError naming ``out_dir``. Returns ``out_dir`` as a Path.
     """
     out = Path(out_dir)
     files = render_files(spec)
@@ -135,24 +184,76 @@ def generate(spec: Spec, out_dir: str | os.PathLike[str], force: bool = False) -
         for name, digest in manifest["files"].items()
     ):
         return out  # identical tree already in place
+    try:
+        if out.exists():
+            _install_into(out, files, manifest, old)
+        else:
+            _create(out, files, manifest)
+    except OSError as exc:
+        raise UsageError(f"output {out}: cannot write it ({exc.strerror or exc})") from exc
+    return out
 
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+    for name, data in sorted(files.items()):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _create(out: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    """A new directory: written beside it, then renamed into place (one atomic step)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        for name, data in sorted(files.items()):
-            path = tmp / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        _write_tree(tmp, files)
         (tmp / MANIFEST).write_bytes(manifest_bytes(manifest))
-        if out.exists():
-            trash = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.rename(out, trash)
-            os.rename(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+
+
+def _install_into(out: Path, files: dict[str, bytes], manifest: dict[str, Any],
+                  old: dict[str, Any] | None) -> None:
+    """An existing directory (empty, or lightnorm's): each file replaced atomically, the files
+    of the previous manifest that are no longer generated removed, nothing else touched.
+
+    While it runs, the manifest lists the old and the new files (and can never equal a real
+    one), so a run killed half-way is finished by the next, which knows every file it owns.
+    """
+    for stale in out.glob(_TMP_PREFIX + "*"):  # left by a killed run (only lightnorm names so)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+    owned = set() if old is None else _owned(out, old)
+    old_files = {} if old is None else old["files"]
+    _check_paths(out, files, owned)
+    tmp = out / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        _write_tree(tmp, files)
+        union = dict(manifest, files={**{n: old_files[n] for n in owned},
+                                      **manifest["files"]}, incomplete=True)
+        _replace(out / MANIFEST, manifest_bytes(union))
+        for name in sorted(files):
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / name, out / name)
+        for name in sorted(owned - set(files)):
+            (out / name).unlink(missing_ok=True)
+            for parent in Path(name).parents[:-1]:
+                try:
+                    (out / parent).rmdir()  # only when empty: a user's file keeps its folder
+                except OSError:
+                    break
+        _replace(out / MANIFEST, manifest_bytes(manifest))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

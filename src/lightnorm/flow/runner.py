@@ -2,30 +2,46 @@
 
 :func:`run_spec` runs one spec's stages in order in this process and records each in the store
 (one row per stage run, written when the stage ends: a process killed mid-stage leaves nothing
-for that stage, so a rerun starts it again). :func:`run_specs` runs several specs on a local
-process pool. A stage that fails or errors is recorded with its reason; the spec's other stages
-still run unless they need its metrics (``stages.NEEDS``), and the other specs go on.
+for that stage, so a rerun starts it again). Before running a stage it claims the stage's key
+in the store (:meth:`ResultStore.claim`): when another run, in this flow or a concurrent one,
+holds the claim, it waits and reuses that run's verdict instead of computing it again.
+
+:func:`run_specs` runs several specs on a local process pool (``spawn``). Each worker watches
+its parent: when the flow's process dies (``kill -9``), the worker finishes writing any row it
+is writing, kills the processes it started and exits, so nothing is left running; the next run
+resumes from the store. A stage that fails or errors is recorded with its reason; the spec's
+other stages still run unless they need its metrics (``stages.NEEDS``), and the other specs go
+on.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import os
+import queue as queue_mod
+import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from .. import __version__
 from ..errors import LightnormError
 from ..spec import Spec, SpecError, dumps, loads
+from ..tools import lifetime
 from . import stages as st
-from .store import ResultStore, StageRow, utc_now
+from .store import LEASE_RENEW_S, WRITE_LOCK, ResultStore, StageRow, utc_now
 
-#: on_event(spec name, stage, status) with status "running", "cached", "ok", "failed",
-#: "error", "skipped" (a needed stage is not ok) or "done" (the spec's last stage ended)
+#: on_event(spec name, stage, status) with status "running", "waiting" (another run holds the
+#: stage), "cached", "ok", "failed", "error", "skipped" (a needed stage is not ok) or "done"
+#: (the spec's last stage ended)
 EventFn = Callable[[str, str, str], None]
+#: how often a run waiting for another run's stage asks the store again
+WAIT_POLL_S = 0.5
 
 
 def _one_line(text: str) -> str:
@@ -89,7 +105,7 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
             emit(spec.name, stage, "error")
             continue
         key = st.stage_key(stage, spec, inputs, versions)
-        row_or_none = store.verdict(key)
+        row_or_none = _claim(store, key, functools.partial(emit, spec.name, stage, "waiting"))
         if row_or_none is not None:
             done[stage] = row_or_none
             summary["stages"][stage] = row_or_none.to_summary() | {"cached": True}
@@ -99,14 +115,16 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
         status: str
         reason: str | None
         metrics: dict[str, Any] | None
-        try:
-            status, reason, metrics = st.RUNNERS[stage](spec, opts, deps)
-        except Exception as exc:  # a tool error, or a bug: record it, go on
-            status, reason, metrics = "error", _describe(exc), None
-        row = store.record(spec_hash=spec.hash, spec_name=spec.name, spec_toml=toml,
-                           stage=stage, stage_key=key, tool_versions=versions, inputs=inputs,
-                           status=status, reason=reason, metrics=metrics, started=started,
-                           duration_s=time.perf_counter() - t0, version=__version__)
+        with _holding(store, key):
+            try:
+                status, reason, metrics = st.RUNNERS[stage](spec, opts, deps)
+            except Exception as exc:  # a tool error, or a bug: record it, go on
+                status, reason, metrics = "error", _describe(exc), None
+            row = store.record(spec_hash=spec.hash, spec_name=spec.name, spec_toml=toml,
+                               stage=stage, stage_key=key, tool_versions=versions,
+                               inputs=inputs, status=status, reason=reason, metrics=metrics,
+                               started=started, duration_s=time.perf_counter() - t0,
+                               version=__version__)
         done[stage] = row
         summary["stages"][stage] = row.to_summary() | {"cached": False}
         emit(spec.name, stage, row.status)
@@ -114,16 +132,86 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
     return summary
 
 
+def _claim(store: ResultStore, key: str, on_wait: Callable[[], None]) -> StageRow | None:
+    """The recorded verdict of ``key`` (waiting while another live run computes it), or None
+    once this process holds the claim and must run the stage."""
+    told = False
+    while True:
+        state, got = store.claim(key)
+        if state == "verdict":
+            assert isinstance(got, StageRow)
+            return got
+        if state == "claimed":
+            return None
+        if not told:
+            on_wait()
+            told = True
+        time.sleep(WAIT_POLL_S)
+
+
+@contextmanager
+def _holding(store: ResultStore, key: str) -> Iterator[None]:
+    """Keep the claim on ``key`` fresh while the stage runs; drop it at the end."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LEASE_RENEW_S):
+            try:
+                store.renew(key)
+            except LightnormError:
+                return  # the claim goes stale; at worst another run computes the stage too
+
+    renewer = threading.Thread(target=renew, name="lightnorm-lease", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        store.release(key)
+
+
 # --- several specs on a process pool ----------------------------------------------------------
+#: the flow's event queue in a pool worker (set by :func:`_init_worker`; None elsewhere)
+_EVENTS: Any = None
+#: how long a worker whose parent died waits for a row being written before it exits anyway
+_EXIT_GRACE_S = 30.0
+
+
+def _stop(code: int) -> None:
+    """End this pool worker now: let a store write finish, kill what the worker started
+    (tools, cocotb's simulator), exit quietly. The stages already recorded stay; the one
+    running is rerun by the next flow."""
+    WRITE_LOCK.acquire(timeout=_EXIT_GRACE_S)
+    lifetime.kill_descendants()
+    os._exit(code)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    # Ctrl-C reaches the whole process group: the flow's process reports it (exit 130); a
+    # worker stops without a traceback, from a thread so that a row being written completes
+    threading.Thread(target=_stop, args=(130,), daemon=True).start()
+
+
+def _init_worker(events: Any, parent: int) -> None:
+    global _EVENTS
+    _EVENTS = events
+    lifetime.become_subreaper()
+    signal.signal(signal.SIGINT, _on_interrupt)
+    lifetime.watch_parent(parent, functools.partial(_stop, 70))
+
+
 def _worker(spec_toml: str, opts: dict[str, Any], store_dir: str, collection: str,
-            preset: bool, point: dict[str, Any] | None, queue: Any) -> dict[str, Any]:
+            preset: bool, point: dict[str, Any] | None) -> dict[str, Any]:
     spec = loads(spec_toml)
+    events = _EVENTS
 
     def emit(name: str, stage: str, status: str) -> None:
-        if queue is not None:
-            queue.put((name, stage, status))
+        if events is not None:
+            events.put((name, stage, status))
 
-    return run_spec(spec, st.FlowOptions.from_dict(opts), ResultStore(store_dir),
+    # the command checked the whole store before it started the workers
+    return run_spec(spec, st.FlowOptions.from_dict(opts), ResultStore(store_dir, check=False),
                     collection=collection, preset=preset, point=point, on_event=emit)
 
 
@@ -138,49 +226,57 @@ class Job:
 
 def run_specs(jobs: Sequence[Job], opts: st.FlowOptions, store: ResultStore, workers: int = 1,
               on_event: EventFn | None = None) -> list[dict[str, Any]]:
-    """Run ``jobs`` (in this process when ``workers`` is 1, else on a process pool).
+    """Run ``jobs`` on a pool of ``workers`` processes (at most one per job), or in this
+    process when ``workers`` is 0.
 
     Returns the summaries in the order of ``jobs``. Ctrl-C stops the pool; what finished is in
-    the store, and running the same command again resumes.
+    the store, and running the same command again resumes. The workers exit on their own when
+    this process dies (module docstring).
     """
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 0 or not jobs:
         return [run_spec(j.spec, opts, store, collection=j.collection, preset=j.preset,
                          point=j.point, on_event=on_event) for j in jobs]
     ctx = multiprocessing.get_context("spawn")  # numba and threads do not survive fork
-    with ctx.Manager() as manager:
-        queue = manager.Queue() if on_event is not None else None
-        stop = threading.Event()
+    events = ctx.Queue() if on_event is not None else None
+    stop = threading.Event()
 
-        def drain() -> None:
-            while not stop.is_set() or (queue is not None and not queue.empty()):
-                try:
-                    item = queue.get(timeout=0.1) if queue is not None else None
-                except Exception:  # queue.Empty, or the manager went away
-                    continue
-                if item is not None and on_event is not None:
-                    on_event(*item)
+    def drain() -> None:
+        while events is not None and on_event is not None:
+            try:
+                item = events.get(timeout=0.1)
+            except queue_mod.Empty:
+                if stop.is_set():
+                    return
+                continue
+            except (OSError, EOFError, ValueError):  # the queue was closed
+                return
+            on_event(*item)
 
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-        results: dict[int, dict[str, Any]] = {}
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        try:
-            futs: dict[Future[dict[str, Any]], int] = {
-                pool.submit(_worker, dumps(j.spec), opts.to_dict(), str(store.directory),
-                            j.collection, j.preset, j.point, queue): i
-                for i, j in enumerate(jobs)}
-            pending = set(futs)
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    results[futs[f]] = f.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            pool.shutdown(wait=True)
-            stop.set()
-            reader.join(timeout=5)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    results: dict[int, dict[str, Any]] = {}
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                               initializer=_init_worker, initargs=(events, os.getpid()))
+    try:
+        futs: dict[Future[dict[str, Any]], int] = {
+            pool.submit(_worker, dumps(j.spec), opts.to_dict(), str(store.directory),
+                        j.collection, j.preset, j.point): i
+            for i, j in enumerate(jobs)}
+        pending = set(futs)
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for f in finished:
+                results[futs[f]] = f.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        stop.set()
+        reader.join(timeout=5)
+        if events is not None:
+            events.close()
+            events.join_thread()
     return [results[i] for i in range(len(jobs))]
 
 
@@ -214,7 +310,7 @@ def run_on_dask(jobs: Sequence[Job], opts: st.FlowOptions, store: ResultStore, a
     results: dict[int, dict[str, Any]] = {}
     try:
         futs = [client.submit(_worker, dumps(j.spec), opts.to_dict(), str(store.directory),
-                              j.collection, j.preset, j.point, None, pure=False,
+                              j.collection, j.preset, j.point, pure=False,
                               key=f"lightnorm-{j.spec.name}-{j.spec.hash[:12]}-{time.time_ns()}")
                 for j in jobs]
         index = {f.key: i for i, f in enumerate(futs)}

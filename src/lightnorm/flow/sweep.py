@@ -22,8 +22,11 @@ clock_ns = 5.0                      # optional
 # "compute.man_bits" = 5
 ```
 
-A point's spec is named ``<sweep name>-<8 hex digits of its coordinates>`` (stable when axes
-grow). A combination the spec rejects is listed with the ``SpecError`` reason and skipped.
+A point's spec is named ``<sweep name>-<20 hex digits of a hash of the sweep name and the
+point's coordinates>``: stable when axes grow; 80 bits, so a collision among a million points
+has a chance below 1e-12, and one is reported before anything runs. A combination the spec
+rejects is listed with the ``SpecError`` reason and skipped. ``name`` and ``description`` are not
+sweepable: a point's are derived from its coordinates.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from typing import Any
 
 from ..errors import LightnormError
 from ..spec import Spec, SpecError, dumps, from_dict, load, preset_names
+from ..spec.accelerator import NAME_MAX_LEN
+from ..spec.names import reserved_reason
 from . import stages as st
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,26}")
@@ -120,9 +125,27 @@ def _set_path(table: dict[str, Any], path: str, value: Any, where: str) -> None:
         raise SweepError(f"{where}: {path!r} matches no field of the base spec")
 
 
+#: hex digits of a point's name (80 bits)
+POINT_HASH_HEX = 20
+#: spec fields a sweep cannot set: each point's are derived from its coordinates
+UNSWEEPABLE = ("name", "description")
+
+
+def _coords_blob(coords: Mapping[str, Any]) -> str:
+    return json.dumps(coords, sort_keys=True, separators=(",", ":"))
+
+
 def _coords_name(sweep: str, coords: Mapping[str, Any]) -> str:
-    blob = json.dumps(coords, sort_keys=True, separators=(",", ":"))
-    return f"{sweep}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+    # salted with the sweep's name: in the (80-bit) event of a collision, renaming helps
+    digest = hashlib.sha256(f"{sweep}\0{_coords_blob(coords)}".encode()).hexdigest()
+    return f"{sweep}-{digest[:POINT_HASH_HEX]}"
+
+
+def _check_sweepable(keys: Any, where: str) -> None:
+    for k in keys:
+        if str(k).split(".")[0] in UNSWEEPABLE:
+            raise SweepError(f"{where}: {k!r}: a sweep cannot set {', '.join(UNSWEEPABLE)} (a "
+                             "point's name and description come from its coordinates)")
 
 
 def _expect(cond: bool, where: str, value: Any, expected: str) -> None:
@@ -137,6 +160,9 @@ def load_sweep(path: str | Path) -> Sweep:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SweepError(f"sweep file {p}: cannot read it ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"sweep file {p}: not a UTF-8 text file ({exc.reason} at byte "
+                         f"{exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SweepError(f"sweep file {p}: not valid TOML ({exc})") from exc
     w = f"{p.name}"
@@ -154,6 +180,8 @@ def load_sweep(path: str | Path) -> Sweep:
             "a lowercase name of letters, digits and '-', starting with a letter, at most 27 "
             "characters")
     assert isinstance(name, str)
+    why = reserved_reason(_coords_name(name, {}))  # the points' names start with it
+    _expect(why is None, f"{w}: sweep.name", name, f"a name its points can carry: {why}")
     base_ref = head.get("base")
     _expect(isinstance(base_ref, str) and bool(base_ref), f"{w}: sweep.base", base_ref,
             "a preset name or a spec file path")
@@ -176,6 +204,7 @@ def load_sweep(path: str | Path) -> Sweep:
     overrides = head.get("set", {})
     _expect(isinstance(overrides, dict), f"{w}: [sweep.set]", overrides,
             "a table of 'field.path' = value")
+    _check_sweepable(overrides, f"{w}: [sweep.set]")
     compare = head.get("compare", [])
     _expect(isinstance(compare, list) and all(c in preset_names() for c in compare),
             f"{w}: sweep.compare", compare, "a list of preset names among " +
@@ -201,6 +230,7 @@ def load_sweep(path: str | Path) -> Sweep:
         axes = raw["axes"]
         _expect(isinstance(axes, dict) and bool(axes), f"{w}: [axes]", axes,
                 "a table of 'field.path' = [values]")
+        _check_sweepable(axes, f"{w}: [axes]")
         for k, vals in axes.items():
             _expect(isinstance(vals, list) and bool(vals), f"{w}: axes.{k}", vals,
                     "a non-empty list of values")
@@ -212,14 +242,24 @@ def load_sweep(path: str | Path) -> Sweep:
         _expect(isinstance(pts, list) and bool(pts) and all(isinstance(x, dict) for x in pts),
                 f"{w}: [[points]]", pts, "a list of tables of 'field.path' = value")
         coords_list = [dict(x) for x in pts]
+        for i, x in enumerate(coords_list):
+            _check_sweepable(x, f"{w}: point {i}")
 
-    points: list[Point] = []
-    seen: set[str] = set()
+    # every name first (cheap), so a duplicate is reported before any spec is built
+    names: dict[str, int] = {}
     for i, coords in enumerate(coords_list):
         pname = _coords_name(name, coords)
-        if pname in seen:
-            raise SweepError(f"{w}: point {i} {coords!r} appears twice")
-        seen.add(pname)
+        j = names.setdefault(pname, i)
+        if j != i:
+            if _coords_blob(coords_list[j]) == _coords_blob(coords):
+                raise SweepError(f"{w}: point {i} {coords!r} appears twice (also point {j})")
+            raise SweepError(f"{w}: points {j} and {i} ({coords_list[j]!r}, {coords!r}) hash "
+                             f"to the same name {pname} (a {4 * POINT_HASH_HEX}-bit collision); "
+                             "rename the sweep")
+
+    points: list[Point] = []
+    for i, coords in enumerate(coords_list):
+        pname = _coords_name(name, coords)
         table = copy.deepcopy(base_table)
         for k, v in coords.items():
             _set_path(table, k, v, f"{w}: point {i}")
@@ -236,7 +276,7 @@ def load_sweep(path: str | Path) -> Sweep:
         ptable = _table(load(preset))
         t = with_overrides(ptable, f"{w}: [sweep.set] on {preset}")
         if t != ptable:
-            t["name"] = f"{preset}-{tag}"[:40].rstrip("-")
+            t["name"] = f"{preset}-{tag}"[:NAME_MAX_LEN].rstrip("-_")
         try:
             compared.append((preset, from_dict(t)))
         except SpecError as exc:

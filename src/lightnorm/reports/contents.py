@@ -43,8 +43,10 @@ class Page:
     figures: list[Figure]
 
 
-def compose(entries: Sequence[Entry], base: Entry, title: str, when: datetime) -> Page:
-    """The page of these entries (normalised, baseline checked) generated at ``when``."""
+def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: datetime,
+            baseline: str = "fp32-baseline", base_warning: str | None = None) -> Page:
+    """The page of these entries (normalised, baseline checked: ``base`` None when it is
+    missing, ``base_warning`` what the ratios lack) generated at ``when``."""
     by_sweep = sweeps(entries)
     stages_run = run_stages(entries)
 
@@ -66,15 +68,15 @@ def compose(entries: Sequence[Entry], base: Entry, title: str, when: datetime) -
     counts = f"{len(entries)} ({'; '.join(parts)})"
     header = [
         ("generated", when.strftime("%Y-%m-%d %H:%M UTC")),
-        ("baseline", base.label + (f" (spec hash {base.spec_hash[:12]})" if base.spec_hash
-                                   else "")),
+        ("baseline", f"{baseline} (missing)" if base is None else
+         base.label + (f" (spec hash {base.spec_hash[:12]})" if base.spec_hash else "")),
         ("specs", counts),
         ("layer shape of the energy figures (N, C, H, W)", shape),
         ("quality shape", "; ".join(quality_shapes) or MISSING),
         ("synthesis library", "; ".join(libs) or MISSING),
         ("synthesis clock", "; ".join(clocks) or MISSING),
     ]
-    warnings = []
+    warnings = [] if base_warning is None else [base_warning]
     if len(shapes) > 1:
         warnings.append("the energy figures were computed for different layer shapes: per-layer "
                         "energies do not compare across them (per-element figures do)")

@@ -120,7 +120,8 @@ def plot_area(entries: Sequence[Entry], path: Path) -> None:
                   fontsize=8)
     ax.set_ylabel("area (mm²), hierarchical synthesis")
     ax.set_title("Area by block")
-    ax.legend(fontsize=8, ncols=2)
+    if ax.get_legend_handles_labels()[0]:  # nothing synthesized: no legend (and no warning)
+        ax.legend(fontsize=8, ncols=2)
     fig.savefig(path, format="png")
 
 
@@ -152,7 +153,8 @@ def plot_energy(entries: Sequence[Entry], path: Path, shape: str) -> None:
     ax.set_ylabel("energy per element (pJ), fwd + bwd")
     ax.set_title(f"Energy per element: datapath vs off-chip memory\none BN layer {shape}, "
                  "forward + backward", fontsize=10)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.savefig(path, format="png")
 
 

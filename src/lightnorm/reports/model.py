@@ -206,27 +206,27 @@ BASELINE_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def check_baseline(entries: Sequence[Entry], baseline: str) -> Entry:
-    """The baseline's entry, or :class:`ReportError` when it is missing or lacks a figure the
-    ratios divide by."""
+def check_baseline(entries: Sequence[Entry], baseline: str) -> tuple[Entry | None, str | None]:
+    """The baseline entry (None when there is none) and, when the ratios cannot all be
+    computed, a warning saying why: the report is built anyway, with — in those cells."""
     base = next((e for e in entries if e.is_baseline), None)
     if base is None:
         specs = sorted({e.spec for e in entries})
         shown = ", ".join(specs[:8]) + (f", ... ({len(specs)} specs)" if len(specs) > 8 else "")
-        raise ReportError(f"baseline {baseline!r} is missing: no summary of that spec "
-                          f"(specs: {shown})")
+        return None, (f"baseline {baseline!r} is missing: no summary of that spec (specs: "
+                      f"{shown}); the ratios show —")
     for stage in ("synth", "energy"):
         st = base.stage(stage)
         if not st.ok:
-            raise ReportError(f"baseline {baseline!r}: stage {stage} is {st.status_text()} "
-                              f"- the ratios need it")
+            return base, (f"baseline {baseline!r}: stage {stage} is {st.status_text()} - the "
+                          "ratios that need it show —")
     for stage, path, what in BASELINE_NEEDS:
         v = base.number(stage, path)
         if v is None or not math.isfinite(v) or v <= 0:
-            raise ReportError(f"baseline {baseline!r}: {stage} gives no usable {what} "
-                              f"({'.'.join(path)} = {base.value(stage, path)[0]!r}) "
-                              f"- the ratios need it")
-    return base
+            return base, (f"baseline {baseline!r}: {stage} gives no usable {what} "
+                          f"({'.'.join(path)} = {base.value(stage, path)[0]!r}) - the ratios "
+                          "that need it show —")
+    return base, None
 
 
 def run_stages(entries: Sequence[Entry]) -> list[str]:

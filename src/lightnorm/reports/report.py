@@ -13,8 +13,9 @@ Output layout (``out_dir``)::
     data/*.csv    raw values (units in the column names), empty cell = no value
 
 Everything is first written into a temporary folder next to ``out_dir`` and moved into place at
-the end; a failure (including :class:`ReportError` on a missing baseline, raised before anything
-is written) leaves ``out_dir`` as it was.
+the end; a failure (including :class:`ReportError` on malformed input, raised before anything
+is written) leaves ``out_dir`` as it was. A missing baseline, or one without synthesis, is not
+a failure: the ratios show — and the header warns.
 """
 
 from __future__ import annotations
@@ -56,17 +57,20 @@ def build_report(
     """Write ``report.html``, ``report.md``, ``figures/*.png`` and ``data/*.csv`` into
     ``out_dir`` (created; existing files of the same names are replaced, others left alone).
 
-    Raises :class:`ReportError` (one line) before writing anything when the input has no
-    summary of ``baseline`` or the baseline's ``synth``/``energy`` stage is not ok.
+    Raises :class:`ReportError` (one line) before writing anything when the input is not a
+    list of summaries. A missing baseline, or one whose ``synth``/``energy`` stage is not ok
+    (a flow without synthesis), still gives a report: what is there, with — and a warning
+    where a ratio needs what is missing.
     ``generated``: the date printed in the header (default: now, UTC).
     """
     entries = normalise(summaries, baseline)
-    base = check_baseline(entries, baseline)
+    base, base_warning = check_baseline(entries, baseline)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"report folder {out_dir} exists and is not a folder")
     when = (generated or datetime.now(UTC)).astimezone(UTC)
-    page = compose(entries, base, title or "lightnorm comparison report", when)
+    page = compose(entries, base, title or "lightnorm comparison report", when, baseline,
+                   base_warning)
 
     parent = out_dir.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)

@@ -222,15 +222,15 @@ def verification_table(entries: Sequence[Entry]) -> Table:
     return Table("verification", "Verification", columns, rows, fields, csv_rows)
 
 
-def ratio_table(entries: Sequence[Entry], base: Entry) -> Table:
+def ratio_table(entries: Sequence[Entry], base: Entry | None) -> Table:
     columns = [Column("spec")] + [Column(r.header, numeric=True) for r in RATIOS]
     fields = [*IDENTITY_FIELDS] + [r.key for r in RATIOS]
     rows, csv_rows = [], []
     for e in entries:
         row, raw = [spec_cell(e)], e.identity()
         for r in RATIOS:
-            mine, bas = e.number(r.metric.stage, r.metric.path), \
-                base.number(r.metric.stage, r.metric.path)
+            mine = e.number(r.metric.stage, r.metric.path)
+            bas = None if base is None else base.number(r.metric.stage, r.metric.path)
             value = ratio_of(mine, bas) if r.inverse else ratio_of(bas, mine)
             if value is None:
                 why = e.value(r.metric.stage, r.metric.path)[1] if mine is None else (
@@ -241,7 +241,8 @@ def ratio_table(entries: Sequence[Entry], base: Entry) -> Table:
             raw.append(value)
         rows.append(row)
         csv_rows.append(raw)
-    return Table("ratios", f"Ratios against the baseline ({base.label})", columns, rows,
+    return Table("ratios", "Ratios against the baseline"
+                 + (f" ({base.label})" if base is not None else " (missing)"), columns, rows,
                  fields, csv_rows)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import SpecError
 from .formats import FPFormat, StorageFormat, build_fp, build_storage, storage_table
+from .names import reserved_reason
 from .rounding import round_scalar
 from .schema import AnyText, Choice, Float, Int, Text, build, param, to_table
 
@@ -94,11 +95,25 @@ class Storage:
         return {r: getattr(self, r) for r in STORAGE_ROLES}
 
 
-_NAME = Text(
+class _Name(Text):
+    """A spec name: the characters of a file name and identifier, and none that is reserved
+    (:mod:`.names`: generated and system headers, keywords, library prefixes)."""
+
+    def __call__(self, path: str, value: Any) -> str:
+        name = super().__call__(path, value)
+        why = reserved_reason(name)
+        if why is not None:
+            raise SpecError(path, value, why)
+        return name
+
+
+NAME_MAX_LEN = 64
+_NAME = _Name(
     r"[a-z][a-z0-9_-]*",
-    "a lowercase name of letters, digits, '_' and '-' starting with a letter, at most 40 "
-    "characters (it becomes a file name and, with '-' as '_', a C++/Verilog identifier)",
-    max_len=40,
+    f"a lowercase name of letters, digits, '_' and '-' starting with a letter, at most "
+    f"{NAME_MAX_LEN} characters (it becomes a file name and, with '-' as '_', a C++/Verilog "
+    "identifier), not a reserved word or header name (docs/spec.md)",
+    max_len=NAME_MAX_LEN,
 )
 
 

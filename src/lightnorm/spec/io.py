@@ -31,7 +31,7 @@ def loads(text: str, source: str = "<string>") -> Spec:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, "<file>", f"valid TOML ({exc})") from None
+        raise SpecError("spec", source, f"a valid TOML file ({exc})") from None
     return from_dict(table)
 
 

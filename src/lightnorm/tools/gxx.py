@@ -57,11 +57,13 @@ def compiler_id() -> str:
 def compile_shared(sources: Sequence[Path], includes: Sequence[Path], target: Path,
                    cwd: Path) -> None:
     """g++ with :data:`CXXFLAGS` (-O2 -Wall -Wextra -Werror ...) into ``target`` (atomically);
-    the log is ``cwd/build.log``."""
+    the log is ``cwd/build.log``. ``includes`` are searched by quoted includes only."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     argv = [CXX, *CXXFLAGS, "-isystem", str(ap_types_dir())]
     for inc in includes:
-        argv += ["-I", str(inc)]
+        # -iquote: only #include "..." looks there, so a generated header can never shadow a
+        # system one (<math.h>) whatever the spec is named
+        argv += ["-iquote", str(inc)]
     argv += [str(s) for s in sources]
     argv += ["-o", str(tmp)]
     try:

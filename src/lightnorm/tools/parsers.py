@@ -4,7 +4,11 @@ Every parser takes the report's text and the path it came from, and returns a fr
 of numbers. A report that is malformed or truncated raises :class:`ReportParseError` naming the
 file and what is missing - never a silent zero, never ``None`` where the report must give a
 number. ``None`` appears only where the report itself says "not available" (an HLS latency of
-``undef``, a Yosys area without a liberty file) and the field's docstring says so.
+``undef``, a Yosys area without a liberty file) or leaves an optional element out (``URAM`` of
+a part without UltraRAM), and the field's docstring says so. A number that cannot be (a negative
+resource count, area, clock period, latency, leakage or switching power) is a
+:class:`ReportParseError` too. Timing-path arrival and required times, slack and internal power
+keep their sign: they can be negative in a real report.
 
 Kinds (:data:`KINDS`), each checked against real tool output (tests/data/reports/README.md):
 
@@ -105,6 +109,23 @@ def _to_float(path: str, text: str, what: str) -> float:
     return value
 
 
+def _to_count(path: str, text: str, what: str) -> int:
+    """A resource count or a number of cycles: an integer >= 0."""
+    value = _to_int(path, text, what)
+    if value < 0:
+        raise ReportParseError(path, f"{what} = {text.strip()!r}: expected a count >= 0")
+    return value
+
+
+def _to_size(path: str, text: str, what: str, positive: bool = False) -> float:
+    """An area, a clock period, a power that cannot be negative (``positive``: nor zero)."""
+    value = _to_float(path, text, what)
+    if value < 0 or (positive and value == 0):
+        raise ReportParseError(path, f"{what} = {text.strip()!r}: expected a number "
+                               + ("> 0" if positive else ">= 0"))
+    return value
+
+
 def _strip_escape(name: str) -> str:
     """Yosys public names carry a leading backslash (``\\top``); drop it."""
     return name[1:] if name.startswith("\\") else name
@@ -201,10 +222,10 @@ def _chip_areas(p: str, lines: list[str]) -> tuple[float | None, float | None]:
     for line in lines:
         m = re.match(r"^\s*Chip area for (?:top )?module '[^']*': (\S+)\s*$", line)
         if m:
-            area = _to_float(p, m.group(1), "chip area")
+            area = _to_size(p, m.group(1), "chip area")
         m = re.match(r"^\s*of which used for sequential elements: (\S+)", line)
         if m:
-            seq = _to_float(p, m.group(1), "sequential area")
+            seq = _to_size(p, m.group(1), "sequential area")
     return area, seq
 
 
@@ -231,7 +252,7 @@ def _new_table(p: str, where: str, lines: list[str], lib: bool) -> dict[str, Any
         count = None if m.group("count") == "-" else int(m.group("count"))
         area = None
         if lib and m.group("area") != "-":
-            area = _to_float(p, m.group("area"), f"{where}: area of {m.group('label')!r}")
+            area = _to_size(p, m.group("area"), f"{where}: area of {m.group('label')!r}")
         label = m.group("label")
         if len(m.group("sp")) >= 3 and current is not None:
             if count is None:
@@ -497,9 +518,9 @@ def _json_types(p: str, where: str, m: Any, names: set[str]) -> tuple[dict[str, 
     leaf: dict[str, int] = {}
     subs: dict[str, int] = {}
     for k, v in by_type.items():
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ReportParseError(p, f"{where}.num_cells_by_type[{k!r}] = {v!r}: expected an "
-                                   "integer")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ReportParseError(p, f"{where}.num_cells_by_type[{k!r}] = {v!r}: expected a "
+                                   "count >= 0")
         name = _strip_escape(k)
         (subs if name in names else leaf)[name] = v
     # 0.70 counts leaf cells only; 0.23 counts submodule instances too (modules, not 'design')
@@ -513,6 +534,8 @@ def _json_int(p: str, where: str, m: dict[str, Any], key: str) -> int:
     v = m.get(key)
     if not isinstance(v, int) or isinstance(v, bool):
         raise ReportParseError(p, f"{where}: missing integer '{key}'")
+    if v < 0:
+        raise ReportParseError(p, f"{where}.{key} = {v}: expected a count >= 0")
     return v
 
 
@@ -520,8 +543,8 @@ def _json_opt_float(p: str, where: str, m: dict[str, Any], key: str) -> float | 
     if key not in m:
         return None
     v = m[key]
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-        raise ReportParseError(p, f"{where}.{key} = {v!r}: expected a number")
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+        raise ReportParseError(p, f"{where}.{key} = {v!r}: expected a number >= 0")
     return float(v)
 
 
@@ -687,6 +710,10 @@ def parse_sta_power(text: str, path: str | Path = "<text>") -> StaPower:
             break
         name = m.group(1).strip()
         vals = [_to_float(p, m.group(k), f"report_power {name}") for k in range(2, 6)]
+        for label, v in (("switching", vals[1]), ("leakage", vals[2])):
+            if v < 0:
+                raise ReportParseError(p, f"report_power {name} {label} = {v!r}: expected a "
+                                       "power >= 0")
         row = PowerGroup(*vals)
         if name == "Total":
             total = row
@@ -726,8 +753,8 @@ class HlsCsynth(_Metrics):
     #: ``DSP`` (Vitis) or ``DSP48E`` (Vivado HLS)
     dsp: int
     bram_18k: int
-    #: 0 when the report has no URAM element (tool versions / parts without UltraRAM)
-    uram: int
+    #: None when the report has no URAM element (tool versions / parts without UltraRAM)
+    uram: int | None
 
 
 def parse_hls_csynth(text: str, path: str | Path = "<text>") -> HlsCsynth:
@@ -748,14 +775,17 @@ def parse_hls_csynth(text: str, path: str | Path = "<text>") -> HlsCsynth:
             return None
         return el.text.strip()
 
-    def num(xpath: str) -> float:
-        return _to_float(p, text_of(xpath) or "", xpath)
+    def period(xpath: str) -> float:
+        return _to_size(p, text_of(xpath) or "", xpath, positive=True)
 
     def cycles(xpath: str, required: bool = True) -> int | None:
         t = text_of(xpath, required)
         if t is None or t.lower() == "undef":
             return None
-        return _to_int(p, t, xpath)
+        return _to_count(p, t, xpath)
+
+    def count(name: str) -> int:
+        return _to_count(p, text_of(res + name) or "", res + name)
 
     unit = text_of("UserAssignments/unit", required=False)
     if unit is not None and unit != "ns":
@@ -770,10 +800,10 @@ def parse_hls_csynth(text: str, path: str | Path = "<text>") -> HlsCsynth:
         tool_version=text_of("ReportVersion/Version", required=False),
         top=text_of("UserAssignments/TopModelName") or "",
         part=text_of("UserAssignments/Part") or "",
-        target_clock_ns=num("UserAssignments/TargetClockPeriod"),
-        clock_uncertainty_ns=None if unc is None else _to_float(p, unc, "ClockUncertainty"),
-        estimated_clock_ns=num("PerformanceEstimates/SummaryOfTimingAnalysis/"
-                               "EstimatedClockPeriod"),
+        target_clock_ns=period("UserAssignments/TargetClockPeriod"),
+        clock_uncertainty_ns=None if unc is None else _to_size(p, unc, "ClockUncertainty"),
+        estimated_clock_ns=period("PerformanceEstimates/SummaryOfTimingAnalysis/"
+                                  "EstimatedClockPeriod"),
         best_latency_cycles=cycles("PerformanceEstimates/SummaryOfOverallLatency/"
                                    "Best-caseLatency"),
         worst_latency_cycles=cycles("PerformanceEstimates/SummaryOfOverallLatency/"
@@ -782,11 +812,11 @@ def parse_hls_csynth(text: str, path: str | Path = "<text>") -> HlsCsynth:
                                    required=False),
         interval_max_cycles=cycles("PerformanceEstimates/SummaryOfOverallLatency/Interval-max",
                                    required=False),
-        lut=_to_int(p, text_of(res + "LUT") or "", res + "LUT"),
-        ff=_to_int(p, text_of(res + "FF") or "", res + "FF"),
-        dsp=_to_int(p, text_of(res + dsp_names[0]) or "", res + dsp_names[0]),
-        bram_18k=_to_int(p, text_of(res + "BRAM_18K") or "", res + "BRAM_18K"),
-        uram=0 if uram is None else _to_int(p, uram, res + "URAM"),
+        lut=count("LUT"),
+        ff=count("FF"),
+        dsp=count(dsp_names[0]),
+        bram_18k=count("BRAM_18K"),
+        uram=None if uram is None else _to_count(p, uram, res + "URAM"),
     )
 
 
@@ -808,8 +838,8 @@ class VivadoUtilization(_Metrics):
     dsp: int
     #: Block RAM Tile (36 Kb tiles; can be fractional: a RAMB18 is half a tile)
     bram_tile: float
-    #: 0 when the report has no URAM row (devices without UltraRAM)
-    uram: int
+    #: None when the report has no URAM row (devices without UltraRAM)
+    uram: int | None
 
 
 def _vivado_header(text: str) -> dict[str, str]:
@@ -853,12 +883,12 @@ def parse_vivado_utilization(text: str, path: str | Path = "<text>") -> VivadoUt
         design=head.get("Design"),
         device=head.get("Device"),
         design_state=head.get("Design State"),
-        lut=_to_int(p, lut[1], lut[0]),
-        registers=_to_int(p, regs[1], regs[0]),
-        ff=_to_int(p, ff[1], ff[0]),
-        dsp=_to_int(p, dsp[1], dsp[0]),
-        bram_tile=_to_float(p, bram[1], bram[0]),
-        uram=_to_int(p, rows["URAM"], "URAM") if "URAM" in rows else 0,
+        lut=_to_count(p, lut[1], lut[0]),
+        registers=_to_count(p, regs[1], regs[0]),
+        ff=_to_count(p, ff[1], ff[0]),
+        dsp=_to_count(p, dsp[1], dsp[0]),
+        bram_tile=_to_size(p, bram[1], bram[0]),
+        uram=_to_count(p, rows["URAM"], "URAM") if "URAM" in rows else None,
     )
 
 
@@ -885,7 +915,7 @@ def parse_vivado_power(text: str, path: str | Path = "<text>") -> VivadoPower:
         m = re.match(_FLOAT, rows[name])
         if not m:
             raise ReportParseError(p, f"{name} = {rows[name]!r}: expected a number")
-        return _to_float(p, m.group(0), name)
+        return _to_size(p, m.group(0), name)
 
     tj = rows.get("Junction Temperature (C)")
     tj_m = re.match(_FLOAT, tj) if tj else None

@@ -6,7 +6,8 @@ files it must produce, where its log goes) is separate from running it (:func:`r
 1. finds the executable first and, when it is missing, raises :class:`~lightnorm.errors.ToolError`
    naming the tool and the Debian or PyPI package that provides it;
 2. deletes stale copies of the expected outputs, then runs argv without a shell (stdin closed,
-   stdout and stderr into the log);
+   stdout and stderr into the log), killed by the kernel if this process dies
+   (:func:`lightnorm.tools.lifetime.die_with_parent`: a ``kill -9`` leaves no tool running);
 3. checks the exit status, the log for error lines the tool does not turn into an exit status
    (OpenSTA exits 0 after ``Error: ...`` in a script), and that every expected output exists;
 4. raises :class:`~lightnorm.errors.ToolError` with the tail of the log, chained (``from``) to the
@@ -19,6 +20,7 @@ No other module of lightnorm starts a process: the tool-specific modules beside 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -30,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lightnorm.errors import ToolError
+
+from .lifetime import die_with_parent
 
 #: executable -> where it comes from (used in "not found" messages)
 TOOL_PACKAGES: dict[str, str] = {
@@ -169,7 +173,8 @@ def run_tool(cmd: ToolCommand) -> CompletedRun:
         try:
             proc = subprocess.run(argv, cwd=cmd.cwd, env=env, stdin=subprocess.DEVNULL,
                                   stdout=fh, stderr=subprocess.STDOUT, timeout=cmd.timeout_s,
-                                  check=False, shell=False)
+                                  check=False, shell=False,
+                                  preexec_fn=functools.partial(die_with_parent, os.getpid()))
         except subprocess.TimeoutExpired as exc:
             fh.flush()
             raise _failure(cmd, log, f"timed out after {cmd.timeout_s:g} s") from exc

@@ -292,7 +292,13 @@ def op_array(op: str, a: np.ndarray, b: np.ndarray | None, fmt: FPFormat) -> np.
     if op in ("recip", "sqrt"):
         fa, shape = _flat(a)
         return _map1(1 if op == "recip" else 2, fa, f).reshape(shape)
-    a2, b2 = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
+    a2, b2 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a2.shape != b2.shape:
+        # a broadcast view handed to numba makes NumPy warn (FutureWarning) on every call:
+        # copy the operand that is broadcast instead
+        shape = np.broadcast_shapes(a2.shape, b2.shape)
+        a2 = a2 if a2.shape == shape else np.broadcast_to(a2, shape).copy()
+        b2 = b2 if b2.shape == shape else np.broadcast_to(b2, shape).copy()
     fa, shape = _flat(a2)
     fb, _ = _flat(b2)
     return _map2(("add", "sub", "mul").index(op), fa, fb, f).reshape(shape)
