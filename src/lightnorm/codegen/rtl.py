@@ -282,7 +282,8 @@ class Modules:
         # 3:2 carry-save levels over the partial products until two words are left (level i in
         # section i; a group of fewer than 3 passes on), then their sum in two sections (low
         # half, high half), then a section that normalizes, then one that rounds
-        csa, n = [], len(pieces)
+        csa: list[dict[str, Any]] = []
+        n = len(pieces)
         while n > 2:
             groups, outs = [], 0
             for g in range(0, n, 3):
@@ -422,7 +423,7 @@ class StorageRTL:
 
     @staticmethod
     def sums(reg: Modules, mods: dict[str, str], role: str, f: Any, a: FPFormat, lanes: int,
-             sq: bool) -> dict[str, str]:
+             sq: bool) -> dict[str, Any]:
         """Registers the modules of a channel sum (``sq``: and sum of squares) of the stream
         ``role`` in accumulator format ``a``, in ``mods`` by their role; returns the parts the
         family's ``beat_body`` macro instantiates."""
@@ -453,13 +454,13 @@ class FPStorageRTL(StorageRTL):
 
     @staticmethod
     def sums(reg: Modules, mods: dict[str, str], role: str, f: FPFormat, a: FPFormat,
-             lanes: int, sq: bool) -> dict[str, str]:
+             lanes: int, sq: bool) -> dict[str, Any]:
         if sq:
             mods[f"{role}_sq"] = reg.mul(f, a)
         cvt, mul = reg.cvt(f, a), mods.get(f"{role}_sq", "")
         # the squares take the multiplier's latency, the values the conversion's: the two
         # trees start when their inputs are there
-        return {"cvt_a": cvt, "sq_mul": mul, "cvt_lat": reg.latency(cvt),  # type: ignore[dict-item]
+        return {"cvt_a": cvt, "sq_mul": mul, "cvt_lat": reg.latency(cvt),
                 "sq_lat": reg.latency(mul) if mul else 0}
 
     @staticmethod
@@ -488,7 +489,7 @@ class BFPStorageRTL(StorageRTL):
 
     @staticmethod
     def sums(reg: Modules, mods: dict[str, str], role: str, f: BFPFormat, a: FPFormat,
-             lanes: int, sq: bool) -> dict[str, str]:
+             lanes: int, sq: bool) -> dict[str, Any]:
         mods[f"{role}_beat_sum"] = reg.bfp_beat(f, a, lanes, False)
         if sq:
             mods[f"{role}_beat_sq"] = reg.bfp_beat(f, a, lanes, True)
