@@ -386,6 +386,10 @@ class Modules:
                          lanes=lanes, depth=depth, levels=levels, add=add,
                          lat=self.latency(add), ways=ways, acc=self.ways_acc(f, ways))
 
+    def skid(self, w: int) -> str:
+        """A w-bit stream register whose ready is a flip-flop (two-entry skid buffer)."""
+        return self._add(f"ln_skid_w{w}", "ln_skid.v.j2", w=w)
+
     def design(self, name: str, template: str, **ctx: Any) -> str:
         """A spec-level composite module (its name is fixed, its body follows the spec)."""
         return self._add(name, template, **ctx)
@@ -672,6 +676,23 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
             tree=[{"i": d, "n": lanes >> d} for d in range(1, lg + 1)],
             unpack=mods["x_unpack"], to_a=mods["x_to_a"], acc=mods["acc"],
         )
+    # the lanes' input streams, each behind a skid buffer (its ready a flip-flop: a stalled
+    # lane pipeline's enable is not in front of the controller): (signal, width) packed in order
+    x_exp = [("x_exp", st["x"].xw)] if st["x"].xbits else []
+    dy_exp = [("dy_exp", st["dy"].xw)] if st["dy"].xbits else []
+    streams = {
+        "fwd": [("x_data", lanes * st["x"].w), *x_exp, ("bmask", lanes), ("is_last", 1)],
+        "bwd": [("x_data", lanes * st["x"].w), *x_exp, ("dy_data", lanes * st["dy"].w),
+                *dy_exp, ("bmask", lanes), *([("fmax", lanes), ("fmin", lanes)] if rng else []),
+                ("is_last", 1)],
+    }
+    skids = {}
+    for side, fields in streams.items():
+        lo, packed = 0, []
+        for name, w in fields:
+            packed.append({"name": name, "w": w, "lo": lo})
+            lo += w
+        skids[side] = {"module": reg.skid(lo), "w": lo, "fields": packed}
     # each role's latency (clock edges through its module's registers) and, for an instance
     # of a registered module, its clock and enable connections
     lat = {role: reg.latency(m) if m in reg.mods else 0 for role, m in mods.items()}
@@ -709,6 +730,7 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         "st": st,
         "fp": fi,
         "mods": mods,
+        "skids": skids,
         "lat": lat,
         "ce": ce,
         "bl": bl,

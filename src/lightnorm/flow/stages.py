@@ -55,6 +55,8 @@ class FlowOptions:
     stages: tuple[str, ...] = STAGES
     layer_shape: tuple[int, int, int, int] = DEFAULT_LAYER_SHAPE
     seeds: tuple[int, ...] = (0, 1)
+    #: the clock every spec of the run is generated and synthesized for (its hw.clock_ns;
+    #: None: each spec's own)
     clock_ns: float | None = None
     liberty: str | None = None
     #: timing/power netlist flow of synthesis: hier by default, the one that works for every
@@ -168,6 +170,15 @@ def code_digest(stage: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
+def at_clock(spec: Spec, clock_ns: float | None) -> Spec:
+    """``spec`` with ``hw.clock_ns`` = ``clock_ns`` (unchanged when None): a flow's clock is a
+    design parameter, so every stage (co-simulation, synthesis) sees the design generated for
+    it."""
+    if clock_ns is None or float(clock_ns) == spec.hw.clock_ns:
+        return spec
+    return dataclasses.replace(spec, hw=dataclasses.replace(spec.hw, clock_ns=float(clock_ns)))
+
+
 def rendered_digest(spec: Spec, parts: tuple[str, ...]) -> str:
     """Digest of a spec's generated files (``parts`` of ``render_files``), rendered once per
     process: four stage keys of a spec need it."""
