@@ -3,7 +3,9 @@ shape the flow's results store produces: 4 presets (fp32-baseline included) and 
 some with a failed stage and some with a missing one. Checks the HTML parses and every local
 link resolves, figures are PNGs, the Markdown names every spec and links existing files, ratios
 on a hand-computed case, failed stages show their reason, a missing baseline fails cleanly and
-the CSVs round-trip."""
+the CSVs round-trip. Timing: a design that misses its clock is marked in every table, the ratio
+rows name both clocks, and the shipped clock sweeps give their table and figure. The outputs of
+four inputs are pinned under tests/data/report/."""
 
 from __future__ import annotations
 
@@ -42,10 +44,12 @@ def stage(metrics: dict[str, Any] | None, status: str = "ok", reason: str | None
 
 
 def synth_metrics(area: float, blocks: dict[str, float], fmax: float, power: tuple[float, float],
-                  energy: tuple[float, float]) -> dict[str, Any]:
+                  energy: tuple[float, float], clock: float = 5.0) -> dict[str, Any]:
     assert abs(sum(blocks.values()) - area) < 1e-6 * area
-    return {"area_um2": area, "area_breakdown": blocks, "fmax_mhz": fmax, "clock_ns": 5.0,
-            "timing_met": fmax >= 200.0,
+    return {"area_um2": area, "area_breakdown": blocks, "fmax_mhz": fmax, "clock_ns": clock,
+            "timing_met": fmax >= 1e3 / clock, "worst_slack_ns": clock - 1e3 / fmax,
+            "activity": {"forward": {"cycles": 4200, "elements": 2048},
+                         "backward": {"cycles": 2100, "elements": 2048}},
             "power_mw": {"forward": power[0], "backward": power[1]},
             "energy_pj_per_element": {"forward": energy[0], "backward": energy[1]},
             "gate_equivalents": {"nand2_area": area / 24.0},
@@ -84,7 +88,7 @@ def verify(elements: int = 1234, cycles: int | None = None) -> dict[str, Any]:
 def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
             bytes_: tuple[float, float], err: float, *, preset: bool = True,
             sweep: str | None = None, point: dict[str, Any] | None = None,
-            bfp: float = 0.0) -> dict[str, Any]:
+            bfp: float = 0.0, clock: float = 5.0) -> dict[str, Any]:
     rest = area - bfp
     blocks = {"statistics": 0.15 * rest, "finalize": 0.05 * rest, "normalize": 0.15 * rest,
               "bfp_codec": bfp, "backward": 0.6 * rest, "control": 0.05 * rest}
@@ -95,7 +99,7 @@ def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
         "stages": {
             "csim": stage(verify()),
             "cosim": stage(verify(cycles=4321)),
-            "synth": stage(synth_metrics(area, blocks, fmax, (1460.7, 1732.8), energy),
+            "synth": stage(synth_metrics(area, blocks, fmax, (1460.7, 1732.8), energy, clock),
                            tools=SYNTH_TOOLS),
             "energy": stage(energy_metrics(*bytes_, energy[0] + energy[1])),
             "quality": stage(quality_metrics(err)),
@@ -105,13 +109,22 @@ def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
 
 def make_summaries() -> list[dict[str, Any]]:
     out = [
-        summary("fp32-baseline", 22_050_000.0, 68.8, (4971.0, 4463.0), (12.0, 20.0), 0.0),
-        summary("lightnorm", 6_777_178.0, 42.6, (1219.0, 1287.0), (3.1875, 5.3125), 2.1e-3,
+        summary("fp32-baseline", 22_050_000.0, 212.8, (4971.0, 4463.0), (12.0, 20.0), 0.0),
+        summary("lightnorm", 6_777_178.0, 231.5, (1219.0, 1287.0), (3.1875, 5.3125), 2.1e-3,
                 bfp=700_626.0),
-        summary("lightnorm-aggressive", 5_100_000.0, 45.0, (980.0, 1010.0), (2.5, 4.0),
+        summary("lightnorm-aggressive", 5_100_000.0, 245.0, (980.0, 1010.0), (2.5, 4.0),
                 8.4e-3, bfp=500_000.0),
-        summary("bf16-standard", 9_900_000.0, 51.0, (2100.0, 2250.0), (6.0, 10.0), 4.0e-3),
+        summary("bf16-standard", 9_900_000.0, 170.9, (2100.0, 2250.0), (6.0, 10.0), 4.0e-3),
     ]
+    # the timing plan of the lightnorm preset (older results, the others here, have none)
+    out[1]["stages"]["synth"]["metrics"]["timing_plan"] = {
+        "clock_ns": 5.0, "margin_ns": 0.5, "liberty": "osu018_stdcells.lib",
+        "predicted_critical_ns": 4.71, "fits": False,
+        "units": [{"unit": "ln_fp_mul", "cuts": [2], "latency": 1, "stage_ns": [4.7, 4.71],
+                   "fits": True},
+                  {"unit": "ln_accum", "cuts": [], "latency": 0, "stage_ns": [5.3],
+                   "fits": False, "max_latency": 0, "why": "its loop allows at most 0 "
+                   "register(s) (hw.accum_ways - 1 for an accumulator)"}]}
     # two presets ran beside the sweep (lightnorm.flow: preset, the sweep's name, no point)
     for s in out[2:4]:
         s["sweep"] = "man-block"
@@ -123,8 +136,9 @@ def make_summaries() -> list[dict[str, Any]]:
     for k, (man, block) in enumerate((m, b) for m in (5, 7) for b in (8, 16, 32, 64)):
         err = 2.0 ** -man * (1 + block / 64)
         area = 4e6 + man * 3e5 + 2e7 / block
-        out.append(summary(f"man-block-{k:08x}", area, 40.0 + man, (900.0 + 40 * man, 950.0),
-                           (2.0 + 8 / block, 4.0 + 8 / block), err, preset=False,
+        out.append(summary(f"man-block-{k:08x}", area, 195.0 + 2 * man,
+                           (900.0 + 40 * man, 950.0), (2.0 + 8 / block, 4.0 + 8 / block), err,
+                           preset=False,
                            sweep="man-block",
                            point={"compute.man_bits": man, "storage.*.block": block},
                            bfp=area * 0.1))
@@ -136,6 +150,8 @@ def make_summaries() -> list[dict[str, Any]]:
                                          "mismatches in 1234 compared values; case edge"),
                                  "metrics": {"bit_exact": False, "elements": 1234,
                                              "mismatches": 3}}
+    out[6]["stages"]["synth"]["metrics"].update(fmax_mhz=181.8, timing_met=False,
+                                                worst_slack_ns=5.0 - 1e3 / 181.8)
     out[10]["stages"]["energy"]["metrics"]["datapath_pj_per_element"] = None
     out[10]["stages"]["energy"]["metrics"]["total_pj_per_element"] = None
     out[10]["stages"]["energy"]["metrics"]["total_pj"] = None
@@ -427,6 +443,41 @@ def xls_summaries() -> list[dict[str, Any]]:
     return summaries
 
 
+#: (clock ns, Fmax MHz, area um2, forward cycles) of the two clock sweeps' points
+CLOCK_POINTS = {
+    "clock-lightnorm": [(20.0, 61.0, 6.2e6, 4100), (10.0, 118.0, 6.4e6, 4150),
+                        (7.0, 150.0, 6.6e6, 4180), (5.0, 190.0, 6.9e6, 4200)],
+    "clock-fp32-baseline": [(20.0, 58.0, 20.5e6, 4000), (10.0, 110.0, 21.0e6, 4020),
+                            (7.0, 151.0, 21.6e6, 4040), (5.0, 212.8, 22.05e6, 4060)],
+}
+
+
+def clock_summaries() -> list[dict[str, Any]]:
+    """The two clock sweeps (specs/sweeps/clock-*.toml, stages synth and energy) and the
+    fp32-baseline preset beside them; lightnorm misses 5 ns (190 MHz), every other point meets
+    its clock; the 10 ns lightnorm point's synthesis failed."""
+    out = [summary("fp32-baseline", 22_050_000.0, 212.8, (4971.0, 4463.0), (12.0, 20.0), 0.0)]
+    for sweep, points in CLOCK_POINTS.items():
+        fp32 = sweep.endswith("baseline")
+        for k, (clock, fmax, area, cycles) in enumerate(points):
+            s = summary(f"{sweep}-{k:020x}", area, fmax,
+                        ((4800.0 if fp32 else 1150.0) + 10 * clock, 4400.0 + 12 * clock),
+                        (12.0, 20.0) if fp32 else (3.1875, 5.3125), 0.0, preset=False,
+                        sweep=sweep, point={"hw.clock_ns": clock}, clock=clock)
+            for name in ("csim", "cosim", "quality"):
+                del s["stages"][name]
+            m = s["stages"]["synth"]["metrics"]
+            m["activity"]["forward"]["cycles"] = cycles
+            m["timing_plan"] = {"clock_ns": clock, "margin_ns": 0.5,
+                                "liberty": "osu018_stdcells.lib",
+                                "predicted_critical_ns": 0.93 * 1e3 / fmax, "fits": True,
+                                "units": []}
+            out.append(s)
+    out[2]["stages"]["synth"] = stage(None, "failed", "yosys: out of memory")
+    out[2]["stages"]["energy"] = stage(None, "skipped", "needs synth, which did not succeed")
+    return out
+
+
 def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
     summaries = xls_summaries()
     out = tmp_path / "r"
@@ -523,6 +574,198 @@ def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
     assert "1.00×" in files.html.read_text(encoding="utf-8")
 
 
+# --- timing: the clock each design was synthesized at, and whether it was met -----------------
+def test_unmet_clock_marked_in_tables_and_csv(built: tuple[ReportFiles, Any]) -> None:
+    files, _ = built
+    data = files.html.parent / "data"
+    ov = {r["label"]: r for r in read_csv(data / "overview.csv")}
+    assert (ov["lightnorm"]["clock_ns"], ov["lightnorm"]["timing_met"]) == ("5.0", "true")
+    assert (ov["bf16-standard"]["clock_ns"], ov["bf16-standard"]["timing_met"]) == ("5.0",
+                                                                                   "false")
+    failed = [r for r in ov.values() if r["label"].endswith("man_bits=5, block=16]")]
+    assert failed and failed[0]["timing_met"] == "" and failed[0]["clock_ns"] == ""
+    sweep = {r["label"]: r for r in read_csv(data / "sweep_man-block.csv")}
+    unmet = {k for k, r in sweep.items() if r["timing_met"] == "false"}
+    assert unmet == {"man-block-00000002 [man_bits=5, block=32]"}
+    syn = {r["label"]: r for r in read_csv(data / "synthesis.csv")}
+    assert syn["bf16-standard"]["timing_met"] == "false"
+    html = files.html.read_text(encoding="utf-8")
+    # the cell says it (class bad), in the overview, the synthesis and the sweep table
+    assert html.count('<td class="bad" title="a design that misses its clock has its power and '
+                      'energy computed at a clock its netlist does not reach') >= 5
+    assert "NOT met at 5 ns (Fmax 170.9 MHz)" in html
+    assert '<td class="ok">met at 5 ns</td>' in html
+    # the header says which designs miss their clock
+    md = files.markdown.read_text(encoding="utf-8").replace("\\", "")
+    assert "| timing | NOT met by 2 of 11 synthesized designs: bf16-standard, " \
+           "man-block-00000002 [man_bits=5, block=32] |" in md
+    assert "2 of 11 synthesized designs do NOT meet their clock: bf16-standard: NOT met at " \
+           "5 ns (Fmax 170.9 MHz); man-block-00000002" in md
+
+
+def test_predicted_and_measured_critical_path(built: tuple[ReportFiles, Any]) -> None:
+    files, _ = built
+    syn = {r["label"]: r for r in read_csv(files.html.parent / "data" / "synthesis.csv")}
+    assert float(syn["lightnorm"]["predicted_critical_ns"]) == 4.71
+    assert float(syn["lightnorm"]["measured_critical_ns"]) == pytest.approx(1e3 / 231.5)
+    # a result without a timing plan (older results): no prediction, not 0
+    assert syn["fp32-baseline"]["predicted_critical_ns"] == ""
+    assert float(syn["fp32-baseline"]["measured_critical_ns"]) == pytest.approx(1e3 / 212.8)
+    md = files.markdown.read_text(encoding="utf-8").replace("\\", "")
+    assert "| critical path predicted / measured | 4.71 ns (timing library) / 4.32 ns " \
+           "(OpenSTA) |" in md
+    assert "| critical path predicted / measured | — (timing library) / 4.70 ns (OpenSTA) |" \
+        in md
+    assert "| timing plan | 2 pipelined units, 1 pipeline register, margin 0.50 ns; predicted " \
+           "not to fit: ln_accum (its loop allows at most 0 register(s)" in md
+
+
+def _ratio_cells(summaries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """label -> header -> Cell of the ratio table of these summaries."""
+    from lightnorm.reports.model import check_baseline, normalise
+    from lightnorm.reports.tables import ratio_table
+
+    entries = normalise(summaries, "fp32-baseline")
+    t = ratio_table(entries, check_baseline(entries, "fp32-baseline")[0])
+    return {e.label: {c.header: cell for c, cell in zip(t.columns, row, strict=True)}
+            for e, row in zip(entries, t.rows, strict=True)}
+
+
+AREA_R = "area: baseline / spec (× smaller)"
+BYTES_R = "off-chip bytes/elem: spec / baseline (fraction)"
+MEM_R = "memory energy: baseline / spec (× less)"
+
+
+def test_ratio_names_both_clocks_and_marks_an_unmet_side(built: tuple[ReportFiles, Any]) -> None:
+    files, summaries = built
+    rows = {r["label"]: r for r in read_csv(files.html.parent / "data" / "ratios.csv")}
+    bf = rows["bf16-standard"]
+    assert (bf["spec_clock_ns"], bf["spec_timing_met"], bf["baseline_clock_ns"],
+            bf["baseline_timing_met"]) == ("5.0", "false", "5.0", "true")
+    assert float(bf["area_ratio_baseline_over_spec"]) == pytest.approx(22.05 / 9.9)  # raw
+    cells = _ratio_cells(summaries)
+    assert (cells["lightnorm"]["spec clock"].text, cells["lightnorm"]["spec clock"].cls) == (
+        "5 ns, met", "ok")
+    assert (cells["bf16-standard"]["spec clock"].text,
+            cells["bf16-standard"]["spec clock"].cls) == ("5 ns, NOT met", "bad")
+    assert cells["bf16-standard"]["baseline clock"].text == "5 ns, met"
+    # the spec misses its clock: area and energy ratios marked, off-chip traffic not
+    area = cells["bf16-standard"][AREA_R]
+    assert (area.text, area.cls) == ("2.23× (clock not met)", "unmet")
+    assert area.note == ("spec: NOT met at 5 ns (Fmax 170.9 MHz) - a design that misses its "
+                         "clock has its power and energy computed at a clock its netlist does "
+                         "not reach, and meeting the clock would take more registers or larger "
+                         "cells")
+    assert cells["bf16-standard"][BYTES_R].cls == "num"
+    assert cells["bf16-standard"][MEM_R].cls == "num"
+    assert (cells["lightnorm"][AREA_R].text, cells["lightnorm"][AREA_R].cls) == ("3.25×", "num")
+    html = files.html.read_text(encoding="utf-8")
+    assert '<td class="unmet" title="spec: NOT met at 5 ns (Fmax 170.9 MHz) - ' in html
+    assert "Ratios against the baseline (fp32-baseline, 5 ns, met)" in html
+    # the baseline misses its clock: every clock-dependent ratio of every row is marked
+    slow = make_summaries()
+    slow[0]["stages"]["synth"]["metrics"].update(timing_met=False, fmax_mhz=190.0)
+    cells = _ratio_cells(slow)
+    ln = cells["lightnorm"]
+    assert ln["baseline clock"].text == "5 ns, NOT met" and ln["spec clock"].cls == "ok"
+    assert ln[AREA_R].cls == "unmet" and ln[BYTES_R].cls == "num"
+    assert ln[AREA_R].note is not None and ln[AREA_R].note.startswith(
+        "baseline: NOT met at 5 ns (Fmax 190.0 MHz) - ")
+    both = cells["bf16-standard"][AREA_R].note
+    assert both is not None and both.startswith(
+        "spec: NOT met at 5 ns (Fmax 170.9 MHz); baseline: NOT met at 5 ns (Fmax 190.0 MHz) - ")
+    # different clocks, both met: plain numbers, the note names both clocks
+    other = make_summaries()
+    other[1]["stages"]["synth"]["metrics"].update(clock_ns=10.0, worst_slack_ns=5.0)
+    ln = _ratio_cells(other)["lightnorm"]
+    assert ln["spec clock"].text == "10 ns, met" and ln[AREA_R].cls == "num"
+    assert ln[AREA_R].note == ("different clocks: the spec at 10 ns, met, the baseline at "
+                               "5 ns, met")
+
+
+def test_clock_sweep_table_and_figure(tmp_path: Path) -> None:
+    files = build_report(clock_summaries(), tmp_path / "r", generated=WHEN)
+    names = {p.name for p in files.figures}
+    # no quality stage in a clock sweep: no (empty) Pareto plots
+    assert names == {"area_by_block.png", "energy_per_element.png", "clock_sweep.png"}
+    fig = files.html.parent / "figures" / "clock_sweep.png"
+    assert fig.stat().st_size > 10_000 and fig.read_bytes()[:8] == PNG_MAGIC
+    rows = read_csv(files.html.parent / "data" / "clock_sweep.csv")
+    assert len(rows) == 8
+    assert [(r["series"], float(r["clock_ns"])) for r in rows] == [
+        (sweep, clock) for sweep, pts in CLOCK_POINTS.items()
+        for clock in sorted(p[0] for p in pts)]
+    by = {(r["series"], float(r["clock_ns"])): r for r in rows}
+    for sweep, pts in CLOCK_POINTS.items():
+        for clock, fmax, area, cycles in pts:
+            r = by[sweep, clock]
+            if r["area_um2"] == "":  # the failed point: no number, no zero
+                assert (sweep, clock) == ("clock-lightnorm", 10.0)
+                assert r["fmax_mhz"] == r["forward_latency_us"] == r["timing_met"] == ""
+                continue
+            assert float(r["area_um2"]) == area and float(r["fmax_mhz"]) == fmax
+            assert float(r["forward_cycles"]) == cycles
+            assert float(r["forward_latency_us"]) == pytest.approx(cycles * clock / 1e3)
+            assert r["timing_met"] == ("false" if (sweep, clock) == ("clock-lightnorm", 5.0)
+                                       else "true")
+            assert float(r["predicted_critical_ns"]) == pytest.approx(0.93 * 1e3 / fmax)
+            assert float(r["measured_critical_ns"]) == pytest.approx(1e3 / fmax)
+    html = files.html.read_text(encoding="utf-8")
+    assert 'href="#clock"' in html and "figures/clock_sweep.png" in html
+    assert ("registers placed by the operator library of lightnorm.codegen.timing, "
+            "characterized on osu018_stdcells.lib, margin 0.50 ns") in html
+    assert "Hollow markers: the clock is not met" in html
+    assert "Not plotted (no synthesis): clock-lightnorm-00000000000000000001" in html
+    assert "the specs were synthesized at different clocks" in html
+
+
+def test_no_clock_figure_without_a_clock_sweep(built: tuple[ReportFiles, Any],
+                                               tmp_path: Path) -> None:
+    files, _ = built
+    assert "clock_sweep.png" not in {p.name for p in files.figures}
+    assert not (files.html.parent / "data" / "clock_sweep.csv").exists()
+    # a preset at another clock is not a clock sweep point
+    summaries = make_summaries()[:4]
+    summaries[1]["stages"]["synth"]["metrics"]["clock_ns"] = 10.0
+    other = build_report(summaries, tmp_path / "r")
+    assert "clock_sweep.png" not in {p.name for p in other.figures}
+    assert figures.clock_figure([], "x") is None
+
+
+@pytest.mark.parametrize("name,base", [("clock-lightnorm", "lightnorm"),
+                                       ("clock-fp32-baseline", "fp32-baseline")])
+def test_shipped_clock_sweeps_expand_to_four_clocks(name: str, base: str) -> None:
+    from lightnorm.flow.sweep import load_sweep
+
+    root = Path(__file__).parent.parent / "specs" / "sweeps"
+    sweep = load_sweep(root / f"{name}.toml")
+    assert sweep.name == name and sweep.base.name == base
+    assert "synth" in sweep.stages and sweep.clock_ns is None  # each point's own clock
+    assert not sweep.invalid
+    assert [p.coords for p in sweep.points] == [{"hw.clock_ns": c}
+                                                for c in (20.0, 10.0, 7.0, 5.0)]
+    for p in sweep.points:
+        assert p.spec is not None and p.spec.hw.clock_ns == p.coords["hw.clock_ns"]
+        # nothing else differs from the preset
+        assert p.spec.storage == sweep.base.storage and p.spec.hw.lanes == sweep.base.hw.lanes
+
+
+def test_flow_terminal_table_marks_an_unmet_clock() -> None:
+    from lightnorm.cli.flow import table_caption, table_rows
+
+    summaries = make_summaries()[:4]
+    head, rows = table_rows(summaries, "fp32-baseline")
+    by = {r[0]: dict(zip(head, r, strict=True)) for r in rows}
+    assert by["lightnorm"]["timing"] == "5 ns, met" and by["lightnorm"]["x area"] == "3.25"
+    assert by["bf16-standard"]["timing"] == "5 ns, NOT met"
+    assert by["bf16-standard"]["x area"] == "2.23!" and by["bf16-standard"]["x E fwd"] == "2.37!"
+    assert "fp32-baseline (5 ns, met)" in table_caption(summaries, "fp32-baseline")
+    summaries[0]["stages"]["synth"]["metrics"]["timing_met"] = False
+    _, rows = table_rows(summaries, "fp32-baseline")
+    assert all(r[head.index("x area")].endswith("!") for r in rows)
+    assert "fp32-baseline (5 ns, NOT met)" in table_caption(summaries, "fp32-baseline")
+
+
 # --- the output pinned: the same input gives the same pages and CSVs -----------------------------
 PINNED = Path(__file__).parent / "data" / "report"
 
@@ -534,6 +777,7 @@ def pinned_cases() -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
         "sweep": (make_summaries(), {"title": "Test report"}),
         "xls": (xls_summaries(), {}),
         "malformed": ([make_summaries()[0], malformed_summary()], {"title": "Odd"}),
+        "clock": (clock_summaries(), {"title": "Clock sweeps"}),
     }
 
 

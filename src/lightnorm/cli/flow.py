@@ -20,6 +20,7 @@ from lightnorm.cli import args as cliargs
 from lightnorm.cli.args import parse_shape
 from lightnorm.errors import UsageError
 from lightnorm.flow import stages as st
+from lightnorm.reports.metrics import Timing
 from lightnorm.spec import Spec, load, preset_names
 
 FLOW_HELP = ("generate, verify (csim + cosim), synthesize and cost specs (default: every "
@@ -203,24 +204,41 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+#: appended to a ratio of the terminal table when the spec or the baseline misses its clock
+UNMET_FLAG = "!"
+
+
+def _timing(summary: Mapping[str, Any] | None) -> Timing:
+    """At which clock the summary's design was synthesized and whether it met it."""
+    return Timing.of_metrics(None if summary is None else _metric(summary, "synth"))
+
+
 def table_rows(summaries: Sequence[Mapping[str, Any]], baseline: str | None
                ) -> tuple[list[str], list[list[str]]]:
     base = next((s for s in summaries if s["spec"] == baseline), None)
     base_area = None if base is None else _metric(base, "synth", "area_um2")
     base_e = None if base is None else _metric(base, "synth", "energy_pj_per_element", "forward")
-    head = ["spec", "csim", "cosim", "area mm2", "x area", "Fmax MHz", "E fwd pJ/el",
+    base_missed = _timing(base).missed
+    head = ["spec", "csim", "cosim", "area mm2", "x area", "Fmax MHz", "timing", "E fwd pJ/el",
             "x E fwd", "E bwd pJ/el", "bytes/el", "layer pJ/el", "error"]
     rows = []
     for s in summaries:
         area = _metric(s, "synth", "area_um2")
         ef = _metric(s, "synth", "energy_pj_per_element", "forward")
+        timing = _timing(s)
+        flag = UNMET_FLAG if timing.missed or base_missed else ""
+
+        def ratio(num: Any, den: Any, flag: str = flag) -> str:
+            return "-" if not den or not num else _fmt(num / den, ".2f") + flag
+
         rows.append([
             s["spec"], _status(s, "csim"), _status(s, "cosim"),
             _fmt(None if area is None else area / 1e6, ".3f"),
-            _fmt(None if area is None or not base_area else base_area / area, ".2f"),
+            ratio(base_area, area),
             _fmt(_metric(s, "synth", "fmax_mhz"), ".1f"),
+            "-" if timing.clock_ns is None else timing.clock_text(),
             _fmt(ef, ".0f"),
-            _fmt(None if ef is None or not base_e else base_e / ef, ".2f"),
+            ratio(base_e, ef),
             _fmt(_metric(s, "synth", "energy_pj_per_element", "backward"), ".0f"),
             _fmt(_metric(s, "energy", "offchip_bytes_per_element", "total"), ".3g"),
             _fmt(_metric(s, "energy", "total_pj_per_element"), ".0f"),
@@ -229,24 +247,42 @@ def table_rows(summaries: Sequence[Mapping[str, Any]], baseline: str | None
     return head, rows
 
 
+def table_caption(summaries: Sequence[Mapping[str, Any]], baseline: str | None) -> str:
+    """What the columns of the terminal table mean, with the baseline's clock and verdict."""
+    base = next((s for s in summaries if s["spec"] == baseline), None)
+    base_clock = _timing(base).clock_text() if base is not None else "not in this run"
+    over = "no baseline" if baseline is None else f"{baseline} ({base_clock})"
+    return (f"x area, x E fwd: {over} / spec (at the clock of its timing "
+            f"column; {UNMET_FLAG}: the spec or the baseline does NOT meet its clock, so the "
+            "ratio compares a design at a clock it does not reach); E: datapath energy per "
+            "element; layer: datapath + off-chip memory per element of one BN layer; error: "
+            "numerical error vs the ideal model of the spec's own mode (docs/quality.md)")
+
+
 def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     head, rows = table_rows(summaries, baseline)
     t = Table(title="lightnorm comparison", show_lines=False,
-              caption=f"x area, x E fwd: {baseline} / spec (times smaller); E: datapath energy "
-                      "per element; layer: datapath + off-chip memory per element of one BN "
-                      "layer; error: numerical error vs the ideal model of the spec's own mode "
-                      "(docs/quality.md)")
+              caption=table_caption(summaries, baseline))
     for h in head:
-        t.add_column(h, justify="left" if h == "spec" else "right", no_wrap=True)
+        t.add_column(h, justify="left" if h in ("spec", "timing") else "right", no_wrap=True)
+    marked = {head.index(h) for h in ("timing", "x area", "x E fwd")}
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*(Text(c, style="bold red" if i in marked and (
+            c.endswith(("NOT met", UNMET_FLAG))) else "") for i, c in enumerate(r)))
     console = Console()
-    if console.width < 160:  # twelve columns: wider than a narrow terminal or a pipe, never wrap
-        console = Console(width=160)
+    if console.width < 180:  # thirteen columns: wider than a narrow terminal or a pipe, never wrap
+        console = Console(width=180)
     console.print(t)
+    missed = [(s["spec"], tm) for s in summaries if (tm := _timing(s)).missed]
+    if missed:
+        print(f"  clock NOT met by {len(missed)} of {len(summaries)} specs: "
+              + "; ".join(f"{name} ({tm.clock_text()}, Fmax "
+                          f"{_fmt(tm.fmax_mhz, '.1f')} MHz)" for name, tm in missed)
+              + ": their power and energy are at a clock they do not reach")
     for s in summaries:
         for stage, ent in s["stages"].items():
             if ent["status"] in ("failed", "error", "skipped"):

@@ -5,28 +5,40 @@ as CSV. Nothing here writes a file (:mod:`.report` does)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..backends import DEFAULT_BACKEND, compared_backends, get_backend
-from .figures import Figure, area_figure, energy_figure, pareto_figures
-from .metrics import ENERGY_METRICS, QUALITY_METRICS, SYNTH_METRICS
+from .figures import Figure, area_figure, clock_figure, energy_figure, pareto_figures
+from .metrics import (
+    AREA,
+    ENERGY_METRICS,
+    ERROR,
+    QUALITY_METRICS,
+    TOTAL_PJ,
+    Timing,
+    clock_points,
+    error_and,
+)
 from .model import STAGES, Entry, as_number, distinct, not_ok, run_stages, sweeps
 from .render import Section
 from .tables import (
+    UNMET_MARK,
     Table,
     area_table,
     backend_tables,
+    clock_table,
     detail_tables,
     overview_table,
     per_spec_table,
     quality_distributions,
     ratio_table,
     sweep_table,
+    synthesis_table,
     verification_table,
 )
-from .text import MISSING, fmt_ns, shape_text
+from .text import MISSING, fmt_clock, fmt_ns, shape_text
 
 
 @dataclass
@@ -55,7 +67,10 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
                                                 else MISSING)
     libs = distinct(entries, "synth", "liberty", lambda v: os.path.basename(str(v)))
     clocks = distinct(entries, "synth", "clock_ns",
-                      lambda v: f"{fmt_ns(x)} ns" if (x := as_number(v)) is not None else str(v))
+                      lambda v: fmt_clock(x) if (x := as_number(v)) is not None else str(v))
+    timings = {e.index: Timing.of(e) for e in entries}
+    missed = [e for e in entries if timings[e.index].missed]
+    judged = sum(t.met is not None for t in timings.values())
     quality_shapes = distinct(entries, "quality", "shape", shape_text)
     n_presets = sum(e.preset for e in entries)
     n_points = sum(len(v) for v in by_sweep.values())
@@ -75,13 +90,28 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
         ("quality shape", "; ".join(quality_shapes) or MISSING),
         ("synthesis library", "; ".join(libs) or MISSING),
         ("synthesis clock", "; ".join(clocks) or MISSING),
+        ("timing", timing_summary(missed, judged)),
     ]
     warnings = [] if base_warning is None else [base_warning]
     if len(shapes) > 1:
         warnings.append("the energy figures were computed for different layer shapes: per-layer "
                         "energies do not compare across them (per-element figures do)")
-    if len(libs) > 1 or len(clocks) > 1:
-        warnings.append("the specs were synthesized with different libraries or clocks")
+    if len(libs) > 1:
+        warnings.append("the specs were synthesized with different libraries")
+    if len(clocks) > 1:
+        warnings.append(f"the specs were synthesized at different clocks ({', '.join(clocks)}): "
+                        "every ratio row names the clock of the spec and of the baseline")
+    if missed:
+        shown = [f"{e.label}: {timings[e.index].text()}" for e in missed[:8]]
+        one = len(missed) == 1
+        warnings.append(
+            f"{len(missed)} of {judged} synthesized designs {'does' if one else 'do'} NOT meet "
+            f"{'its' if one else 'their'} clock: " + "; ".join(shown)
+            + (f"; ... ({len(missed)} designs)" if len(missed) > 8 else "")
+            + ". Power and energy are computed at the clock, which "
+            f"{'that netlist does' if one else 'those netlists do'} not reach; the timing "
+            "columns say so, and the ratios of area and energy that involve "
+            f"{'it' if one else 'them'} are marked \"{UNMET_MARK.strip()}\"")
     not_run = [n for n in STAGES if n not in stages_run]
     if not_run:
         warnings.append(f"stages run for no spec: {', '.join(not_run)} (their columns show —)")
@@ -93,22 +123,33 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
 
     fig_area, fig_energy = area_figure(entries), energy_figure(entries, shape)
     figures = [fig_area, fig_energy]
+    base_clock = Timing.of(base).clock_text() if base is not None else MISSING
     sections = [
         Section("overview", "Overview", [
             "One row per summary. Energy per element fwd/bwd: datapath energy from synthesis; "
             "total pJ/elem: datapath + off-chip memory for one BN layer of the shape above; "
-            "error: the quality summary's \"error\". Hover a — for the reason it is missing."],
+            "error: the quality summary's \"error\"; timing: whether the synthesized design "
+            "meets the clock it was generated and synthesized for (NOT met: Fmax is below "
+            "1 / clock, and its power and energy are at a clock it does not reach). Hover a — "
+            "for the reason it is missing."],
             [overview_table(entries)], []),
         Section("ratios", "Ratios against the baseline", [
             "Area and energy: baseline / spec (how many times smaller, > 1 is better). "
             "Off-chip bytes: spec / baseline (the fraction of the baseline's traffic, < 1 is "
-            "better)."], [ratio_table(entries, base)], []),
+            "better). Each ratio compares the spec as synthesized at its own clock with the "
+            f"baseline as synthesized at its own ({base_clock}); the columns spec clock and "
+            "baseline clock say which clock each was synthesized at and whether it was met. "
+            "A ratio of area or energy (datapath, total) where either design misses its clock "
+            f"is marked \"{UNMET_MARK.strip()}\" (hover it for which); off-chip bytes and "
+            "memory energy do not depend on the clock."], [ratio_table(entries, base)], []),
         Section("synthesis", "Synthesis", [
             "Area of the hierarchical netlist; Fmax, power and energy per element of the flat "
             "timing netlist at the synthesis clock, power from simulated switching activity "
-            "(docs/synthesis.md)."],
-            [per_spec_table("synthesis", "Synthesis", entries, "synth", SYNTH_METRICS),
-             area_table(entries)], [fig_area]),
+            "(docs/synthesis.md). Timing: met or NOT met at that clock. Critical path: "
+            "predicted by the characterized operator library when the design was pipelined "
+            "for the clock (lightnorm.codegen.timing; — for results without a timing plan) and "
+            "measured by OpenSTA on the netlist (clock - worst slack)."],
+            [synthesis_table(entries), area_table(entries)], [fig_area]),
         Section("energy", "Off-chip memory and layer energy", [
             f"One BN layer of shape {shape} in training (forward + backward), "
             "docs/energy.md: bytes per element moved off chip, memory energy, datapath "
@@ -146,16 +187,58 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
                 f"{other.label} is larger, faster, slower in cycles or uses more energy)."],
                 tables, []))
     if by_sweep:
-        pareto = pareto_figures(entries, shape)
+        # no Pareto plots when no sweep point has an error (a sweep without the quality stage)
+        pareto = pareto_figures(entries, shape) if any(
+            error_and(e, m) is not None for e in entries if e.is_point
+            for m in (AREA, TOTAL_PJ)) else []
         figures += pareto
         sections.append(Section("sweeps", "Sweeps", [
-            "Every sweep point, its coordinates and the three figures the Pareto plots use; "
-            "Pareto \"yes\": on the Pareto front of its sweep (no other point of the sweep has "
-            "both a lower error and a lower area / energy). Error axis: the quality summary's "
-            "\"error\", log scale. Presets are the labelled stars."],
+            "Every sweep point, its coordinates, the three figures the Pareto plots use and "
+            "whether it meets its clock; Pareto \"yes\": on the Pareto front of its sweep (no "
+            "other point of the sweep has both a lower error and a lower area / energy). "
+            "Error axis: the quality summary's \"error\", log scale. Presets are the labelled "
+            "stars." + ("" if pareto else f" No Pareto plot: no sweep point has an "
+                                          f"{ERROR.key} (the quality stage did not run).")],
             [sweep_table(name, pts) for name, pts in by_sweep.items()], pareto))
+    clock_fig = clock_figure(entries, timing_library(entries))
+    if clock_fig is not None:
+        figures.append(clock_fig)
+        sections.append(Section("clock", "Clock sweeps", [
+            "The points of the sweeps over hw.clock_ns (specs/sweeps/clock-*.toml): for each "
+            "target clock the design is generated for that clock (every arithmetic unit "
+            "pipelined from the characterized operator library) and synthesized at it. Per "
+            "point: whether the clock is met, Fmax, area, datapath energy per element, the "
+            "cycles and latency (cycles × clock) of the simulated forward pass, and the "
+            "critical path predicted by the library and measured by OpenSTA. Energy and "
+            "latency of a point that does NOT meet its clock are at a clock it does not "
+            "reach."], [clock_table(entries)], [clock_fig]))
 
     details = [Section(e.anchor, e.label + (" (baseline)" if e.is_baseline else ""), [],
                        detail_tables(e), []) for e in entries]
     tables = [t for s in sections for t in s.tables] + [quality_distributions(entries)]
     return Page(title, header, warnings, sections, details, tables, figures)
+
+
+def timing_summary(missed: Sequence[Entry], judged: int) -> str:
+    """The header's timing line: whether every synthesized design meets its clock."""
+    if not judged:
+        return MISSING
+    if not missed:
+        return f"met by all {judged} synthesized designs"
+    names = ", ".join(e.label for e in missed[:4]) + (", ..." if len(missed) > 4 else "")
+    return f"NOT met by {len(missed)} of {judged} synthesized designs: {names}"
+
+
+def timing_library(entries: Sequence[Entry]) -> str:
+    """How the points of the clock sweeps were pipelined: the operator library's liberty and
+    margin from their timing plans."""
+    plans = [p.entry.value("synth", ("timing_plan",))[0] for p in clock_points(entries)]
+    plans = [p for p in plans if isinstance(p, Mapping)]
+    if not plans:
+        return "no timing plan recorded with these results"
+    libs = list(dict.fromkeys(str(p.get("liberty") or MISSING) for p in plans))
+    margins = list(dict.fromkeys(fmt_ns(m) for p in plans
+                                 if (m := as_number(p.get("margin_ns"))) is not None))
+    return ("registers placed by the operator library of lightnorm.codegen.timing, "
+            f"characterized on {', '.join(libs)}"
+            + (f", margin {' / '.join(margins)} ns" if margins else ""))

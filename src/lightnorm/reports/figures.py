@@ -1,5 +1,6 @@
-"""The report's figures (PNG): area by block, energy per element, and for sweeps the Pareto
-plots of area and energy against the numerical error.
+"""The report's figures (PNG): area by block, energy per element, for sweeps the Pareto
+plots of area and energy against the numerical error, and for clock sweeps area, energy, Fmax
+and latency against the target clock.
 
 Matplotlib is imported inside the plotting functions (object-oriented API on an Agg canvas, no
 pyplot, no global backend switch). A figure is described (:class:`Figure`: file stem, title,
@@ -14,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .metrics import AREA, DP_PJ, MEM_PJ, TOTAL_PJ, Metric, error_and, pareto_front
+from .metrics import (
+    AREA,
+    DP_PJ,
+    MEM_PJ,
+    TOTAL_PJ,
+    ClockPoint,
+    Metric,
+    clock_points,
+    error_and,
+    pareto_front,
+)
 from .model import BLOCKS, Entry
 from .text import shorten
 
@@ -63,6 +74,27 @@ def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
 
         out.append(Figure(name, title, caption, draw))
     return out
+
+
+def clock_figure(entries: Sequence[Entry], library: str) -> Figure | None:
+    """Area, energy per element, Fmax and forward latency against the target clock, one line
+    per clock sweep (None when no entry is a point of one). ``library``: how the designs were
+    pipelined (the caption says it)."""
+    points = clock_points(entries)
+    if not points:
+        return None
+    plotted = [p for p in points if p.area_um2 is not None]
+    caption = ("Area, datapath energy per element (forward solid, backward dashed), Fmax and "
+               "latency of the simulated forward pass (cycles × clock) against the target "
+               "clock, one line per sweep. Each point is the design generated for its clock "
+               f"({library}) and synthesized at that clock. Hollow markers: the clock is not "
+               "met (Fmax below 1 / clock), so its energy and latency are at a clock the "
+               "design does not reach; the dotted line in the Fmax panel is 1 / clock.")
+    omitted = [p.entry.label for p in points if p not in plotted]
+    if omitted:
+        caption += " Not plotted (no synthesis): " + ", ".join(omitted) + "."
+    return Figure("clock_sweep", "Clock sweeps", caption,
+                  lambda path: plot_clock(plotted, path))
 
 
 BLOCK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
@@ -216,3 +248,58 @@ def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, 
 def unplotted(entries: Sequence[Entry], y: Metric) -> list[str]:
     """Labels of the entries a Pareto plot of ``y`` leaves out (no error or no ``y``)."""
     return [e.label for e in entries if error_and(e, y) is None]
+
+
+def plot_clock(points: Sequence[ClockPoint], path: Path) -> None:
+    """Four panels against the clock (ns): area, energy per element, Fmax, forward latency.
+    A point whose clock is not met is drawn hollow."""
+    from matplotlib.lines import Line2D
+
+    fig = _new_figure(10.0, 7.5)
+    axes = fig.subplots(2, 2, sharex=True)
+    panels: list[tuple[Any, str, list[tuple[str, Callable[[ClockPoint], float | None]]]]] = [
+        (axes[0][0], "area (mm²)", [("-", lambda p: None if p.area_um2 is None
+                                     else p.area_um2 / 1e6)]),
+        (axes[0][1], "datapath energy per element (pJ)", [("-", lambda p: p.energy_pj[0]),
+                                                 ("--", lambda p: p.energy_pj[1])]),
+        (axes[1][0], "Fmax (MHz)", [("-", lambda p: p.timing.fmax_mhz)]),
+        (axes[1][1], "forward pass latency (µs)", [("-", lambda p: p.forward_latency_us)]),
+    ]
+    series = list(dict.fromkeys(p.series for p in points))
+    for k, name in enumerate(series):
+        colour = BLOCK_COLOURS[k % len(BLOCK_COLOURS)]
+        pts = [p for p in points if p.series == name]
+        for ax, _, lines in panels:
+            for style, y in lines:
+                xy = [(p.clock_ns, v, p.timing.missed) for p in pts
+                      if (v := y(p)) is not None and math.isfinite(v)]
+                if not xy:
+                    continue
+                ax.plot([x for x, _, _ in xy], [v for _, v, _ in xy], style, color=colour)
+                for x, v, missed in xy:
+                    ax.plot([x], [v], "o", markersize=7, color=colour,
+                            markerfacecolor="none" if missed else colour)
+    clocks = sorted({p.clock_ns for p in points})
+    if clocks:
+        axes[1][0].plot(clocks, [1e3 / c for c in clocks], ":", color="#888888")
+    for ax, ylabel, _ in panels:
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if clocks:
+            ax.set_xticks(clocks, [f"{c:g}" for c in clocks], fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("target clock (ns)")
+    handles = [Line2D([], [], color=BLOCK_COLOURS[k % len(BLOCK_COLOURS)], label=name)
+               for k, name in enumerate(series)]
+    handles += [Line2D([], [], color="#444444", marker="o", linestyle="none",
+                       label="clock met"),
+                Line2D([], [], color="#444444", marker="o", markerfacecolor="none",
+                       linestyle="none", label="clock NOT met (hollow)"),
+                Line2D([], [], color="#444444", linestyle="--", label="energy: backward pass"),
+                Line2D([], [], color="#888888", linestyle=":", label="Fmax needed: 1 / clock")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
+    fig.suptitle("Clock sweeps: each point generated and synthesized for its target clock")
+    if not points:
+        axes[0][0].text(0.5, 0.5, "no point has synthesis results", ha="center",
+                        transform=axes[0][0].transAxes)
+    fig.savefig(path, format="png")

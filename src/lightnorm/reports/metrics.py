@@ -4,11 +4,24 @@ it derives from them: ratios against the baseline and Pareto fronts."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .model import Entry
-from .text import fmt_count, fmt_err, fmt_int, fmt_mhz, fmt_mj, fmt_mm2, fmt_ns, fmt_sig
+from .model import Entry, as_number
+from .text import (
+    clock_text,
+    fmt_count,
+    fmt_err,
+    fmt_int,
+    fmt_mhz,
+    fmt_mj,
+    fmt_mm2,
+    fmt_ns,
+    fmt_sig,
+    point_text,
+    timing_text,
+)
 
 
 @dataclass(frozen=True)
@@ -74,12 +87,15 @@ ERROR = _BY_KEY["error"]
 
 @dataclass(frozen=True)
 class Ratio:
-    """A ratio against the baseline; ``inverse``: spec / baseline, else baseline / spec."""
+    """A ratio against the baseline; ``inverse``: spec / baseline, else baseline / spec.
+    ``clocked``: it depends on the synthesized design at its clock (area, datapath energy), so
+    it is marked when either side misses its clock; off-chip traffic does not."""
 
     key: str
     header: str
     metric: Metric
     inverse: bool = False
+    clocked: bool = True
 
 
 RATIOS = (
@@ -89,11 +105,11 @@ RATIOS = (
     Ratio("energy_backward_ratio_baseline_over_spec",
           "energy/elem bwd: baseline / spec (× less)", E_BWD),
     Ratio("memory_energy_ratio_baseline_over_spec",
-          "memory energy: baseline / spec (× less)", MEM_PJ),
+          "memory energy: baseline / spec (× less)", MEM_PJ, clocked=False),
     Ratio("total_energy_ratio_baseline_over_spec",
           "total layer energy: baseline / spec (× less)", TOTAL_PJ),
     Ratio("offchip_bytes_ratio_spec_over_baseline",
-          "off-chip bytes/elem: spec / baseline (fraction)", BYTES, inverse=True),
+          "off-chip bytes/elem: spec / baseline (fraction)", BYTES, inverse=True, clocked=False),
 )
 
 #: figures of a backend comparison (lightnorm.cost.backend_compare): header, path in each side
@@ -105,6 +121,102 @@ BACKEND_FIGURES: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...]
     ("energy fwd (pJ/element)", ("energy_pj_per_element", "forward"), fmt_int),
     ("energy bwd (pJ/element)", ("energy_pj_per_element", "backward"), fmt_int),
 )
+
+
+@dataclass(frozen=True)
+class Timing:
+    """At which clock a design was synthesized and whether it met it (None: not known, ``why``
+    says why when the synthesis gives nothing)."""
+
+    clock_ns: float | None = None
+    met: bool | None = None
+    fmax_mhz: float | None = None
+    why: str | None = None
+
+    @classmethod
+    def of_metrics(cls, m: Any) -> Timing:
+        """From the metrics of a ``synth`` stage (cost.synth.SynthResult as a dict)."""
+        if not isinstance(m, Mapping):
+            return cls(why="no synthesis metrics")
+        met = m.get("timing_met")
+        return cls(as_number(m.get("clock_ns")), met if isinstance(met, bool) else None,
+                   as_number(m.get("fmax_mhz")))
+
+    @classmethod
+    def of(cls, e: Entry) -> Timing:
+        st = e.stage("synth")
+        return cls.of_metrics(st.metrics) if st.ok else cls(why=st.describe())
+
+    @property
+    def missed(self) -> bool:
+        return self.met is False
+
+    def text(self) -> str:
+        """``met at 5 ns`` / ``NOT met at 5 ns (Fmax 170.0 MHz)``."""
+        return timing_text(self.met, self.clock_ns, self.fmax_mhz)
+
+    def clock_text(self) -> str:
+        """``5 ns, met`` / ``5 ns, NOT met``."""
+        return clock_text(self.met, self.clock_ns)
+
+
+def critical_paths(e: Entry) -> tuple[float | None, float | None]:
+    """(predicted, measured) critical path in ns: the slowest register stage the timing library
+    predicted when the design was pipelined (``timing_plan``; None for results without one) and
+    the one OpenSTA measured on the synthesized netlist (clock - worst slack)."""
+    st = e.stage("synth")
+    m = st.metrics if st.ok else {}
+    plan = m.get("timing_plan")
+    predicted = as_number(plan.get("predicted_critical_ns")) if isinstance(plan, Mapping) \
+        else None
+    clock, slack = as_number(m.get("clock_ns")), as_number(m.get("worst_slack_ns"))
+    return predicted, None if clock is None or slack is None else clock - slack
+
+
+#: the sweep coordinate of a clock sweep (specs/sweeps/clock-*.toml)
+CLOCK_AXIS = "hw.clock_ns"
+
+
+@dataclass(frozen=True)
+class ClockPoint:
+    """One point of a clock sweep: the design generated and synthesized for ``clock_ns``."""
+
+    entry: Entry
+    #: the line it belongs to: its sweep, and its other coordinates when there are some
+    series: str
+    clock_ns: float
+    timing: Timing
+    area_um2: float | None
+    energy_pj: tuple[float | None, float | None]   # per element, forward and backward
+    forward_cycles: float | None
+    forward_elements: float | None
+
+    @property
+    def forward_latency_us(self) -> float | None:
+        """The simulated forward pass at the clock: cycles x clock."""
+        return None if self.forward_cycles is None else self.forward_cycles * self.clock_ns / 1e3
+
+
+def clock_points(entries: Sequence[Entry]) -> list[ClockPoint]:
+    """The sweep points with a ``hw.clock_ns`` coordinate, by series (in entry order), then by
+    clock; the clock is the one synthesis used (the coordinate when synthesis gives none)."""
+    out = []
+    for e in entries:
+        point = e.point or {}
+        target = as_number(point.get(CLOCK_AXIS))
+        if not e.is_point or target is None:
+            continue
+        rest = {k: v for k, v in point.items() if k != CLOCK_AXIS}
+        timing = Timing.of(e)
+        out.append(ClockPoint(
+            e, str(e.sweep) + (f" [{point_text(rest)}]" if rest else ""),
+            timing.clock_ns if timing.clock_ns is not None else target, timing,
+            e.number(AREA.stage, AREA.path),
+            (e.number(E_FWD.stage, E_FWD.path), e.number(E_BWD.stage, E_BWD.path)),
+            e.number("synth", ("activity", "forward", "cycles")),
+            e.number("synth", ("activity", "forward", "elements"))))
+    order = list(dict.fromkeys(p.series for p in out))
+    return sorted(out, key=lambda p: (order.index(p.series), p.clock_ns))
 
 
 def ratio_of(num: float | None, den: float | None) -> float | None:

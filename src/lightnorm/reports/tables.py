@@ -23,9 +23,13 @@ from .metrics import (
     ERROR,
     FMAX,
     RATIOS,
+    SYNTH_METRICS,
     TOTAL_PJ,
     M,
     Metric,
+    Timing,
+    clock_points,
+    critical_paths,
     front_members,
     ratio_of,
 )
@@ -44,15 +48,18 @@ from .text import (
     MISSING,
     REASON_CHARS,
     finished_text,
+    fmt_clock,
     fmt_count,
     fmt_db,
     fmt_err,
+    fmt_int,
     fmt_mhz,
     fmt_mm2,
     fmt_ns,
     fmt_pct,
     fmt_ratio,
     fmt_sig,
+    fmt_us,
     one_line,
     shape_text,
     shorten,
@@ -64,8 +71,8 @@ from .text import (
 @dataclass
 class Cell:
     text: str
-    cls: str = "text"          # num | text | missing | ok | bad
-    note: str | None = None    # HTML tooltip: why a value is missing
+    cls: str = "text"          # num | text | missing | ok | bad | unmet (a marked number)
+    note: str | None = None    # HTML tooltip: why a value is missing or marked
     href: str | None = None    # HTML only (anchors of the detail sections)
 
 
@@ -133,6 +140,42 @@ def verification_cell(st: Stage) -> tuple[Cell, Any]:
     return Cell("ok (bit-exactness not reported)", "missing"), "ok"
 
 
+#: what a design that misses its clock is, said wherever one is marked
+UNMET_WHY = ("a design that misses its clock has its power and energy computed at a clock its "
+             "netlist does not reach, and meeting the clock would take more registers or "
+             "larger cells")
+#: appended to a number that involves a design missing its clock
+UNMET_MARK = " (clock not met)"
+#: the CSV fields of a design's timing (raw values of :func:`timing_cell`)
+TIMING_FIELDS = ["clock_ns", "timing_met"]
+
+
+def timing_cell(t: Timing) -> tuple[Cell, list[Any]]:
+    """``met at 5 ns`` (ok) / ``NOT met at 5 ns (Fmax ...)`` (bad), and [clock_ns, timing_met]."""
+    raw = [t.clock_ns, t.met]
+    if t.met is None:
+        return Cell(t.text(), "missing", note=t.why or "synthesis reports no timing_met"), raw
+    return (Cell(t.text(), "ok") if t.met else Cell(t.text(), "bad", note=UNMET_WHY)), raw
+
+
+def clock_cell(t: Timing) -> Cell:
+    """``5 ns, met`` (ok) / ``5 ns, NOT met`` (bad)."""
+    if t.met is None:
+        return Cell(t.clock_text(), "missing", note=t.why or "synthesis reports no timing_met")
+    return Cell(t.clock_text(), "ok" if t.met else "bad",
+                note=None if t.met else f"{t.text()} - {UNMET_WHY}")
+
+
+def _with_timing(t: Table, entries: Sequence[Entry], at: int, csv_at: int) -> None:
+    """Insert a ``timing`` column at ``at`` and its CSV fields at ``csv_at``."""
+    t.columns.insert(at, Column("timing"))
+    t.csv_fields[csv_at:csv_at] = TIMING_FIELDS
+    for e, row, raw in zip(entries, t.rows, t.csv_rows, strict=True):
+        cell, values = timing_cell(Timing.of(e))
+        row.insert(at, cell)
+        raw[csv_at:csv_at] = values
+
+
 def per_spec_table(name: str, title: str, entries: Sequence[Entry],
                     stage: str | None, metrics: Sequence[Metric]) -> Table:
     """Row per entry: spec, the stage's status (if given), the metrics."""
@@ -162,6 +205,8 @@ def per_spec_table(name: str, title: str, entries: Sequence[Entry],
 def overview_table(entries: Sequence[Entry]) -> Table:
     metrics = (AREA, FMAX, E_FWD, E_BWD, BYTES, TOTAL_PJ, ERROR)
     t = per_spec_table("overview", "Overview", entries, None, metrics)
+    fmax = metrics.index(FMAX)  # timing after it: in [spec, *metrics], [*IDENTITY, *keys]
+    _with_timing(t, entries, fmax + 2, len(IDENTITY_FIELDS) + fmax + 1)
     t.columns.insert(1, Column("kind"))
     t.columns += [Column("csim"), Column("cosim"), Column("stages not ok")]
     t.csv_fields.insert(len(IDENTITY_FIELDS), "kind")
@@ -178,6 +223,25 @@ def overview_table(entries: Sequence[Entry]) -> Table:
         row.append(Cell(shorten(text, 2 * REASON_CHARS), "bad", note=text) if text
                    else Cell("none", "ok"))
         raw.append(text)
+    return t
+
+
+def synthesis_table(entries: Sequence[Entry]) -> Table:
+    """The synthesis figures, whether each design meets its clock, and its critical path as
+    the timing library predicted it and as OpenSTA measured it."""
+    t = per_spec_table("synthesis", "Synthesis", entries, "synth", SYNTH_METRICS)
+    _with_timing(t, entries, 2, len(IDENTITY_FIELDS) + 1)
+    t.columns += [Column("critical path predicted (ns)", True),
+                  Column("critical path measured (ns)", True)]
+    t.csv_fields += ["predicted_critical_ns", "measured_critical_ns"]
+    for e, row, raw in zip(entries, t.rows, t.csv_rows, strict=True):
+        predicted, measured = critical_paths(e)
+        row += [Cell(fmt_ns(predicted), "num") if predicted is not None else
+                Cell(MISSING, "missing", note="no timing plan (a result from before timing "
+                                              "plans, a backend without one) or synth not ok"),
+                Cell(fmt_ns(measured), "num") if measured is not None else
+                Cell(MISSING, "missing", note="no clock or worst slack (synth not ok?)")]
+        raw += [predicted, measured]
     return t
 
 
@@ -223,11 +287,21 @@ def verification_table(entries: Sequence[Entry]) -> Table:
 
 
 def ratio_table(entries: Sequence[Entry], base: Entry | None) -> Table:
-    columns = [Column("spec")] + [Column(r.header, numeric=True) for r in RATIOS]
-    fields = [*IDENTITY_FIELDS] + [r.key for r in RATIOS]
+    """Every ratio with the clock each side was synthesized at and whether it met it; a ratio
+    of figures that depend on the clock (:attr:`Ratio.clocked`) is marked when either side
+    misses its clock."""
+    base_t = Timing.of(base) if base is not None else Timing(why="no baseline")
+    columns = ([Column("spec"), Column("spec clock"), Column("baseline clock")]
+               + [Column(r.header, numeric=True) for r in RATIOS])
+    fields = ([*IDENTITY_FIELDS, "spec_clock_ns", "spec_timing_met", "baseline_clock_ns",
+               "baseline_timing_met"] + [r.key for r in RATIOS])
     rows, csv_rows = [], []
     for e in entries:
-        row, raw = [spec_cell(e)], e.identity()
+        mine_t = Timing.of(e)
+        row = [spec_cell(e), clock_cell(mine_t), clock_cell(base_t)]
+        raw = [*e.identity(), mine_t.clock_ns, mine_t.met, base_t.clock_ns, base_t.met]
+        unmet = [f"{side}: {t.text()}" for side, t in (("spec", mine_t), ("baseline", base_t))
+                 if t.missed]
         for r in RATIOS:
             mine = e.number(r.metric.stage, r.metric.path)
             bas = None if base is None else base.number(r.metric.stage, r.metric.path)
@@ -236,14 +310,21 @@ def ratio_table(entries: Sequence[Entry], base: Entry | None) -> Table:
                 why = e.value(r.metric.stage, r.metric.path)[1] if mine is None else (
                     f"baseline has no {r.metric.key}" if bas is None else "not positive")
                 row.append(Cell(MISSING, "missing", note=why))
+            elif r.clocked and unmet:
+                row.append(Cell(fmt_ratio(value) + UNMET_MARK, "unmet",
+                                note="; ".join(unmet) + " - " + UNMET_WHY))
+            elif r.clocked and mine_t.clock_ns != base_t.clock_ns:
+                row.append(Cell(fmt_ratio(value), "num", note=(
+                    f"different clocks: the spec at {mine_t.clock_text()}, the baseline at "
+                    f"{base_t.clock_text()}")))
             else:
                 row.append(Cell(fmt_ratio(value), "num"))
             raw.append(value)
         rows.append(row)
         csv_rows.append(raw)
-    return Table("ratios", "Ratios against the baseline"
-                 + (f" ({base.label})" if base is not None else " (missing)"), columns, rows,
-                 fields, csv_rows)
+    title = ("Ratios against the baseline"
+             + (f" ({base.label}, {base_t.clock_text()})" if base is not None else " (missing)"))
+    return Table("ratios", title, columns, rows, fields, csv_rows)
 
 
 def _bare(header: str) -> str:
@@ -354,10 +435,10 @@ def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
     on_area, on_energy = front_members(entries, AREA), front_members(entries, TOTAL_PJ)
     columns = ([Column("spec")] + [Column(str(k)) for k in coords]
                + [Column(AREA.header, True), Column(TOTAL_PJ.header, True),
-                  Column(ERROR.header, True), Column("Pareto: area vs error"),
+                  Column(ERROR.header, True), Column("timing"), Column("Pareto: area vs error"),
                   Column("Pareto: energy vs error"), Column("stages not ok")])
     fields = [*IDENTITY_FIELDS, *(str(k) for k in coords), AREA.key, TOTAL_PJ.key, ERROR.key,
-              "pareto_area_error", "pareto_energy_error", "stages_not_ok"]
+              *TIMING_FIELDS, "pareto_area_error", "pareto_energy_error", "stages_not_ok"]
     rows, csv_rows = [], []
     for e in entries:
         row, raw = [spec_cell(e)], e.identity()
@@ -370,6 +451,9 @@ def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
             c, r = metric_cell(e, m)
             row.append(c)
             raw.append(r)
+        c, values = timing_cell(Timing.of(e))
+        row.append(c)
+        raw += values
         for front, m in ((on_area, AREA), (on_energy, TOTAL_PJ)):
             if e.number(m.stage, m.path) is None or e.number(ERROR.stage, ERROR.path) is None:
                 row.append(Cell(MISSING, "missing", note=f"no {m.key} or no error"))
@@ -386,9 +470,58 @@ def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
     return Table(f"sweep_{slug(sweep)}", f"Sweep {sweep}", columns, rows, fields, csv_rows)
 
 
+def clock_table(entries: Sequence[Entry]) -> Table:
+    """The points of the clock sweeps (:func:`.metrics.clock_points`): per target clock, what
+    the design generated for it costs and whether it meets it."""
+    columns = [Column("spec"), Column("series"), Column("clock", True), Column("timing"),
+               Column(FMAX.header, True), Column(AREA.header, True), Column(E_FWD.header, True),
+               Column(E_BWD.header, True), Column("forward cycles", True),
+               Column("forward latency (µs)", True), Column("critical path predicted (ns)", True),
+               Column("critical path measured (ns)", True)]
+    fields = [*IDENTITY_FIELDS, "series", *TIMING_FIELDS, FMAX.key, AREA.key, E_FWD.key,
+              E_BWD.key, "forward_cycles", "forward_elements", "forward_latency_us",
+              "predicted_critical_ns", "measured_critical_ns"]
+    rows, csv_rows = [], []
+
+    def num(x: float | None, fmt: Any, why: str) -> Cell:
+        return Cell(fmt(x), "num") if x is not None else Cell(MISSING, "missing", note=why)
+
+    for p in clock_points(entries):
+        e, t = p.entry, p.timing
+        predicted, measured = critical_paths(e)
+        why = t.why or "synth reports no such figure"
+        timing, _ = timing_cell(t)
+        latency = p.forward_latency_us
+        rows.append([spec_cell(e), Cell(p.series), Cell(fmt_clock(p.clock_ns), "num"), timing,
+                     num(t.fmax_mhz, fmt_mhz, why), num(p.area_um2, fmt_mm2, why),
+                     num(p.energy_pj[0], fmt_int, why), num(p.energy_pj[1], fmt_int, why),
+                     num(p.forward_cycles, fmt_count, why), num(latency, fmt_us, why),
+                     num(predicted, fmt_ns, "no timing plan"), num(measured, fmt_ns, why)])
+        csv_rows.append([*e.identity(), p.series, p.clock_ns, t.met, t.fmax_mhz, p.area_um2,
+                         *p.energy_pj, p.forward_cycles, p.forward_elements, latency,
+                         predicted, measured])
+    return Table("clock_sweep", "Clock sweeps", columns, rows, fields, csv_rows)
+
+
 def kv_table(name: str, title: str, items: Iterable[tuple[str, str]]) -> Table:
     return Table(name, title, [Column("item"), Column("value")],
                  [[Cell(k), Cell(v)] for k, v in items])
+
+
+def plan_text(plan: Mapping[str, Any]) -> str:
+    """``9 pipelined units, 23 pipeline registers, margin 0.50 ns; predicted not to fit: x
+    (why)``."""
+    units = [u for u in plan.get("units") or () if isinstance(u, Mapping)]
+    regs = sum(int(n) for u in units if (n := as_number(u.get("latency"))) is not None)
+    margin = as_number(plan.get("margin_ns"))
+    text = (f"{len(units)} pipelined unit{'s' if len(units) != 1 else ''}, {regs} pipeline "
+            f"register{'s' if regs != 1 else ''}"
+            + (f", margin {fmt_ns(margin)} ns" if margin is not None else ""))
+    misfits = [f"{u.get('unit')} ({u.get('why') or 'does not fit'})" for u in units
+               if u.get("fits") is False]
+    if misfits:
+        text += "; predicted not to fit: " + ", ".join(misfits)
+    return text
 
 
 def detail_tables(e: Entry) -> list[Table]:
@@ -400,15 +533,16 @@ def detail_tables(e: Entry) -> list[Table]:
     synth = e.stage("synth")
     if synth.ok:
         m = synth.metrics
-        met = m.get("timing_met")
-        clock = as_number(m.get("clock_ns"))
-        fmax = as_number(m.get("fmax_mhz"))
-        timing = MISSING if met is None else ("met" if met else "NOT met")
-        if clock is not None:
-            timing += f" at {fmt_ns(clock)} ns"
-        if fmax is not None:
-            timing += f" (Fmax {fmt_mhz(fmax)} MHz)"
-        facts.append(("timing", timing))
+        facts.append(("timing", Timing.of(e).text()))
+        predicted, measured = critical_paths(e)
+        facts.append(("critical path predicted / measured",
+                      f"{fmt_ns(predicted) + ' ns' if predicted is not None else MISSING} "
+                      "(timing library) / "
+                      f"{fmt_ns(measured) + ' ns' if measured is not None else MISSING} "
+                      "(OpenSTA)"))
+        plan = m.get("timing_plan")
+        if isinstance(plan, Mapping):
+            facts.append(("timing plan", plan_text(plan)))
         if m.get("timing_flow"):
             facts.append(("timing netlist flow", str(m["timing_flow"])))
         cp = m.get("critical_path")

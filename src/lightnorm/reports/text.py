@@ -59,6 +59,34 @@ def fmt_ns(value: float) -> str:
     return _finite_or_text(value) or f"{value:.2f}"
 
 
+def fmt_clock(ns: float) -> str:
+    """A clock period as the spec gives it: ``5 ns``, ``7.5 ns``."""
+    return (_finite_or_text(ns) or f"{ns:g}") + " ns"
+
+
+def fmt_us(value: float) -> str:
+    """Microseconds: 3 significant digits."""
+    return fmt_sig(value)
+
+
+def timing_text(met: bool | None, clock_ns: float | None, fmax_mhz: float | None) -> str:
+    """``met at 5 ns``, ``NOT met at 5 ns (Fmax 170.0 MHz)``; — when nothing is known."""
+    at = "" if clock_ns is None else f" at {fmt_clock(clock_ns)}"
+    if met is None:
+        return f"timing not reported{at}" if at else MISSING
+    if met:
+        return f"met{at}"
+    return f"NOT met{at}" + ("" if fmax_mhz is None else f" (Fmax {fmt_mhz(fmax_mhz)} MHz)")
+
+
+def clock_text(met: bool | None, clock_ns: float | None) -> str:
+    """``5 ns, met``, ``5 ns, NOT met``: the clock a design was synthesized at, and the verdict."""
+    verdict = "timing not reported" if met is None else "met" if met else "NOT met"
+    if clock_ns is None:
+        return MISSING if met is None else f"clock not reported, {verdict}"
+    return f"{fmt_clock(clock_ns)}, {verdict}"
+
+
 def fmt_mj(pj: float) -> str:
     """pJ shown as mJ, 3 significant digits."""
     return fmt_sig(pj / 1e9)
