@@ -151,8 +151,7 @@ def test_library_is_cached_and_keyed_by_what_it_measured(tmp_path: Path,
     timing.plan_for(build, 9.0)  # another clock: another characterization
     assert len(calls) == 2
     reg = build(p2)
-    name = next(iter(reg.units.values()))
-    assert reg.latency(name) == len(p2.choices["fp_add_e5m4_rne"].cuts)
+    assert reg.latency(reg.units["fp_add_e5m4_rne"]) == len(p2.choices["fp_add_e5m4_rne"].cuts)
 
 
 def test_plan_summary_in_the_manifest() -> None:

@@ -226,9 +226,12 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     todo: list[tuple[str, str, str]] = []  # (template module, kind, function)
     for name, m in sorted(mods.items()):
         kind = REPLACED.get(m.template)
-        # the reciprocal and square root serve only the template's finalize sequencer
+        # the reciprocal and square root serve only the template's finalize sequencer; the
+        # adder of a W-way accumulator selects its operands from the partials itself (its
+        # first section is the accumulator loop's), so it stays the template's
         if kind is None or (kind in ITERATIVE and (iterative == "template"
-                                                   or finalize == "xls")):
+                                                   or finalize == "xls")) \
+                or m.ctx.get("ways", 0) > 1:
             continue
         todo.append((name, kind, reg.unit(_unit(kind, m.ctx))))
     for option, value in (("statistics", statistics), ("codec", codec)):
