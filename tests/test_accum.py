@@ -1,18 +1,17 @@
 """The W-way accumulators of the RTL with a pipelined adder (docs/numerics.md section 6).
 
-The shipped design's accumulator adder is combinational (latency 0), but its accumulator
-(``ln_acc.v.j2``) is written for an adder of any latency ``lat < W``: the adder comes from
-``rtl.Modules.acc_adder`` (unit name and latency). Here that hook returns a test-only wrapper
-that puts ``lat`` registers behind the combinational adder (ports clk, en, a, b, y: the
-interface of a pipelined unit), and the whole ``lightnorm_top`` is co-simulated bit-exact with
-the golden model - random idle cycles and back-pressure, back-to-back channels, channels shorter
-than W beats, range BN with more chunks than ways - at lat = 1, 2, 3 with W = 4 (and at lat = 5
-with W = 8, more ways than chunks). A wrapper whose latency is one more than the accumulator is
-told must break it: the test can fail.
+The accumulator (``ln_acc.v.j2``) is written for an adder of any latency ``lat < W``: its adder
+(``rtl.Modules.acc_adder``: ``fp_add_acc<W>_*``, which selects its operands from the partials in
+a first section of its own) gets the registers the timing plan gives it. Here a fixed plan puts
+1, 2 or 3 registers in it (5 at W = 8) and nowhere else, and the whole ``lightnorm_top`` is
+co-simulated bit-exact with the golden model - random idle cycles and back-pressure,
+back-to-back channels, channels shorter than W beats, range BN with more chunks than ways. An
+accumulator told a latency one below its adder's must break: the test can fail.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from lightnorm import backends
 from lightnorm.backends import Backend
 from lightnorm.codegen import rtl
-from lightnorm.spec import FPFormat, Spec, from_dict, load
+from lightnorm.spec import FPFormat, Spec, SpecError, from_dict, load
 from lightnorm.tools import verilator as vlt
 from lightnorm.verify import cosim
 
@@ -47,66 +46,39 @@ FP_STANDARD = {  # standard BN: x and x^2 through the lane tree, FP storage ever
 }
 
 
-def delayed_adder(name: str, inner: str, width: int, stages: int) -> str:
-    """Verilog of ``name``: the combinational adder ``inner`` followed by ``stages`` registers
-    that advance when ``en`` is high (a pipelined unit's ports and latency)."""
-    regs = "\n".join(f"    reg [{width - 1}:0] r{i};" for i in range(1, stages + 1))
-    shifts = "\n".join(f"            r{i} <= r{i - 1};" for i in range(2, stages + 1))
-    return f"""// {name}: {inner} with {stages} output register(s) (test only)
-module {name} (
-    input  wire clk,
-    input  wire en,
-    input  wire [{width - 1}:0] a,
-    input  wire [{width - 1}:0] b,
-    output wire [{width - 1}:0] y
-);
-    wire [{width - 1}:0] r0;
-    {inner} u_add (.a(a), .b(b), .y(r0));
-{regs}
-    always @(posedge clk) begin
-        if (en) begin
-            r1 <= r0;
-{shifts}
-        end
-    end
-    assign y = r{stages};
-endmodule
-"""
+def acc_unit(spec: Spec) -> str:
+    """The name (without register suffix) of the accumulator adder of ``spec``'s design."""
+    return f"fp_add_acc{spec.hw.accum_ways}_{spec.accum.view.ftag}"
 
 
-class DelayedAccumulator(Backend):
-    """The template design whose accumulators use a ``stages``-register adder, declared to the
-    accumulator as latency ``lat`` (the same, unless a test wants a wrong declaration)."""
+class PlacedAccumulator(Backend):
+    """The template design with ``stages`` registers in its accumulator adder and none
+    elsewhere, the accumulator told latency ``lat`` (the same, unless a test wants a wrong
+    declaration)."""
 
-    label = "delayed accumulator"
+    label = "placed accumulator"
     description = "the template RTL with a pipelined accumulator adder (test only)"
 
     def __init__(self, lat: int, stages: int) -> None:
         self.lat, self.stages = lat, stages
         self.name = f"acc-lat{lat}-s{stages}"  # type: ignore[misc]
 
-    def hook(self, wrappers: dict[str, str]) -> Any:
-        plain = rtl.Modules.acc_adder
+    def render(self, spec: Spec, *, clock_ns: float | None = None,
+               liberty: str | Path | None = None, **options: object) -> dict[str, str]:
+        plan = rtl.FixedPlan({acc_unit(spec): frozenset(range(1, self.stages + 1))})
+        real = rtl.Modules.acc_adder
 
-        def acc_adder(reg: rtl.Modules, f: FPFormat) -> tuple[str, int]:
-            inner, lat = plain(reg, f)
-            assert lat == 0
-            name = f"{inner}_dly{self.stages}"
-            wrappers[f"{name}.v"] = delayed_adder(name, inner, f.width, self.stages)
+        def declared(reg: rtl.Modules, f: FPFormat, ways: int) -> tuple[str, int]:
+            name, lat = real(reg, f, ways)
+            assert lat == self.stages
             return name, self.lat
 
-        return acc_adder
-
-    def render(self, spec: Spec, *, clock_ns: float | None = None,
-               **options: object) -> dict[str, str]:
-        wrappers: dict[str, str] = {}
         mp = pytest.MonkeyPatch()
-        mp.setattr(rtl.Modules, "acc_adder", self.hook(wrappers))
+        mp.setattr(rtl.Modules, "acc_adder", declared)
         try:
-            design = rtl.render_design(rtl.rtl_context(spec))
+            return rtl.render_rtl(spec, plan)
         finally:
             mp.undo()
-        return rtl.with_file_list({**design, **wrappers})
 
     def cache_tag(self) -> tuple[str, ...]:
         return (self.name,)
@@ -125,12 +97,13 @@ def _cases(spec: Spec) -> list[cosim.Case]:
 
 def _run(monkeypatch: pytest.MonkeyPatch, table: dict[str, Any], lat: int,
          stages: int) -> list[dict[str, Any]]:
-    be = DelayedAccumulator(lat, stages)
+    be = PlacedAccumulator(lat, stages)
     monkeypatch.setitem(backends._REGISTRY, be.name, be)
     spec = from_dict(table)
     files = be.render(spec)
     acc = f"ln_acc_w{spec.hw.accum_ways}_{spec.accum.view.ftag}_lat{lat}.v"
-    assert acc in files and f"_dly{stages} u_add (.clk(clk), .en(1'b1)" in files[acc]
+    assert acc in files and f"{acc_unit(spec)}_p" in files[acc]
+    assert "u_add (.clk(clk), .en(1'b1)" in files[acc]
     assert "%Warning" not in vlt.lint(files, rtl.TOP)
     return cosim.compare_many(spec, _cases(spec), backend=be.name, channels_per_run=2)
 
@@ -159,9 +132,9 @@ def test_wrong_latency_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_latency_must_be_below_the_ways(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = load("fp32-baseline")
     assert spec.hw.accum_ways == 4
-    monkeypatch.setattr(rtl.Modules, "acc_adder", lambda reg, f: (reg.add(f), 4))
-    with pytest.raises(ValueError, match="latency 4 needs hw.accum_ways > 4"):
-        rtl.rtl_context(spec)
+    monkeypatch.setattr(rtl.Modules, "acc_adder", lambda reg, f, ways: (reg.add(f), 4))
+    with pytest.raises(SpecError, match="hw.accum_ways = 4: expected more than 4"):
+        rtl.rtl_context(spec, rtl.Combinational())
 
 
 @pytest.mark.parametrize("ways", [1, 2, 8, 16])
@@ -169,7 +142,7 @@ def test_every_way_count_lints_clean(ways: int) -> None:
     """W = 1 is the plain accumulator (no reduction logic); larger W size the counters."""
     t = load("lightnorm").to_dict()
     t["hw"]["accum_ways"] = ways
-    files = rtl.render_rtl(from_dict(t))
+    files = rtl.render_rtl(from_dict(t), rtl.Combinational())
     acc = files[f"ln_acc_w{ways}_e8m15_rne.v"]
     assert ("u_add (.a(acc), .b(in_data)" in acc) == (ways == 1)
     assert "%Warning" not in vlt.lint(files, rtl.TOP)

@@ -15,7 +15,7 @@ import pytest
 from lightnorm.bench import BENCHMARKS
 from lightnorm.cli import main
 
-NAMES = ("golden", "csim", "cosim", "synth", "flow", "train", "xls")
+NAMES = ("golden", "csim", "cosim", "synth", "flow", "train", "xls", "timing")
 
 
 def test_bench_help_lists_every_benchmark(capsys: pytest.CaptureFixture[str],
@@ -47,6 +47,8 @@ def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[st
     (["bench", "cosim", "--stress", "2"], "--stress = 2.0"),
     (["bench", "xls", "--clock-ns", "-1"], "--clock-ns = -1.0"),
     (["bench", "synth", "--lightnorm", "no-such-spec"], "no-such-spec"),
+    (["bench", "timing", "--sweeps", "no/such.toml"], "--sweeps: no/such.toml is not a file"),
+    (["bench", "timing", "--sweeps", "", "--presets", "no-such-spec"], "no-such-spec"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from lightnorm.cli.core import main
 from lightnorm.codegen import rtl, timing
 from lightnorm.codegen.pipe import Delays, balanced_cuts
-from lightnorm.spec import FPFormat, from_dict, load
+from lightnorm.spec import FPFormat, SpecError, from_dict, load
 from lightnorm.verify import cosim
 
 from .strategies import small_spec_tables
@@ -191,3 +192,41 @@ def test_random_specs_at_two_clocks(table: dict[str, Any]) -> None:
                                                    "both")])
         assert res[0]["bit_exact"] and res[0]["elements"] > 0, cosim.describe(res[0])
     assert latency[4.0] > 0 and latency[25.0] == 0
+
+
+# --- the clock as a design parameter ----------------------------------------------------------
+def test_with_clock_is_a_checked_spec_field() -> None:
+    spec = load("lightnorm")
+    assert spec.with_clock(None) is spec and spec.with_clock(spec.hw.clock_ns) is spec
+    fast = spec.with_clock(7.0)
+    assert fast.hw.clock_ns == 7.0 and fast.hash != spec.hash
+    assert fast.to_dict() | {"hw": spec.to_dict()["hw"]} == spec.to_dict()
+    with pytest.raises(SpecError) as exc:
+        spec.with_clock(0.01)
+    assert exc.value.path == "hw.clock_ns"
+
+
+def test_units_spec_shows_the_library_and_the_choice(capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    regs = {}
+    for clock in ("5", "20"):
+        assert main(["units", "--spec", "lightnorm", "--clock-ns", clock, "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["spec"] == "lightnorm" and data["clock_ns"] == float(clock)
+        for u in data["units"]:
+            assert len(u["section_logic_ns"]) == u["sections"] and u["area_um2_every_cut"] > 0
+            assert u["latency"] == len(u["cuts"]) and len(u["stage_ns"]) == u["latency"] + 1
+        regs[clock] = sum(u["latency"] for u in data["units"])
+    assert regs["5"] > regs["20"] == 0
+    assert main(["units", "--spec", "lightnorm"]) == 0
+    text = capsys.readouterr().out
+    assert "fp_add_e8m15_rne" in text and "predicted critical stage" in text
+
+
+def test_generate_for_another_clock(tmp_path: Path) -> None:
+    assert main(["generate", "lightnorm", "-o", str(tmp_path / "g"), "--clock-ns", "20"]) == 0
+    man = json.loads((tmp_path / "g" / "manifest.json").read_text())
+    assert man["spec"]["hw"]["clock_ns"] == 20.0 and man["timing"]["clock_ns"] == 20.0
+    assert all(u["latency"] == 0 for u in man["timing"]["units"])
+    rtl_files = {p.name for p in (tmp_path / "g" / "rtl").iterdir()}
+    assert not any("_p" in n and n.startswith("fp_add") for n in rtl_files)

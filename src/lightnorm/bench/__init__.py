@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "flow": "a sweep with --jobs 1, --jobs 2 and cached: wall times",
     "train": "a training step with the golden BN vs torch; accuracy",
     "xls": "XLS backend: DSLX -> Verilog time; --synth: vs template RTL",
+    "timing": "every design at the clock it was generated for: met? predicted vs measured",
 }
 
 

@@ -385,12 +385,15 @@ def _generate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace an OUT generated from a different spec (only the files "
                              "its manifest lists are removed; other files stay)")
+    parser.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
+                        help="generate for this clock period (the spec's hw.clock_ns = T: the "
+                             "RTL's registers are placed for it, docs/timing.md)")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from lightnorm.codegen import generate
 
-    spec = load(args.spec)
+    spec = load(args.spec).with_clock(getattr(args, "clock_ns", None))
     out = generate(spec, args.out, force=args.force)
     manifest = json.loads((out / "manifest.json").read_text())
     if args.json:

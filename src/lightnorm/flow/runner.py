@@ -73,7 +73,7 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
     run, each ``ok``, ``failed``, ``error`` or ``skipped``.
     """
     emit = on_event or (lambda *a: None)
-    spec = st.at_clock(spec, opts.clock_ns)
+    spec = spec.with_clock(opts.clock_ns)  # the flow's clock is a design parameter
     toml = dumps(spec)
     store.add_member(collection, spec.hash, spec.name, toml, preset, point)
     done: dict[str, StageRow] = {}

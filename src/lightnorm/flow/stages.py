@@ -170,15 +170,6 @@ def code_digest(stage: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def at_clock(spec: Spec, clock_ns: float | None) -> Spec:
-    """``spec`` with ``hw.clock_ns`` = ``clock_ns`` (unchanged when None): a flow's clock is a
-    design parameter, so every stage (co-simulation, synthesis) sees the design generated for
-    it."""
-    if clock_ns is None or float(clock_ns) == spec.hw.clock_ns:
-        return spec
-    return dataclasses.replace(spec, hw=dataclasses.replace(spec.hw, clock_ns=float(clock_ns)))
-
-
 def rendered_digest(spec: Spec, parts: tuple[str, ...]) -> str:
     """Digest of a spec's generated files (``parts`` of ``render_files``), rendered once per
     process: four stage keys of a spec need it."""

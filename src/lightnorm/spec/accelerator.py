@@ -146,6 +146,15 @@ class Spec:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    def with_clock(self, clock_ns: float | None) -> Spec:
+        """This spec generated for ``clock_ns`` (``hw.clock_ns``; None: unchanged), checked
+        like any spec field (SpecError on ``hw.clock_ns``)."""
+        if clock_ns is None or float(clock_ns) == self.hw.clock_ns:
+            return self
+        table = self.to_dict()
+        table["hw"]["clock_ns"] = float(clock_ns)
+        return build(Spec, table, "")
+
     # --- derived facts --------------------------------------------------------------------
     def min_channel_elems(self) -> int:
         """Smallest n the hardware accepts: n >= 2 per chunk and at least one beat per chunk."""
