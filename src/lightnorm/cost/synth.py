@@ -749,6 +749,11 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     worst = sta.checks.worst("max")
     period_used = clk - worst.slack
     fmax = 1000.0 / period_used if period_used > 0 else math.inf
+    for u in (plan or {}).get("units", []):
+        if not u.get("fits", True):
+            notes.append(f"the timing library predicts that {u['unit']} does not fit {clk:g} ns "
+                         f"(stages {', '.join(f'{x:.2f}' for x in u['stage_ns'])} ns): "
+                         f"{u.get('why', 'every cut point is registered')}")
     if not worst.met:
         notes.append(f"timing not met at {clk:g} ns (worst slack {worst.slack:.3f} ns): power "
                      f"and energy are at the {clk:g} ns clock, which this netlist does not reach")
