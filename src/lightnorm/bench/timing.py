@@ -24,9 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lightnorm.cli import args as cliargs
 from lightnorm.errors import ToolError, UsageError
 from lightnorm.spec import load, preset_names
+
+from . import positive_int
 
 #: largest |predicted - measured| / measured of the critical path (the issue's target)
 PREDICTION_TOLERANCE = 0.15
@@ -126,17 +127,17 @@ def report(res: dict[str, Any]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--out", type=cliargs.out_dir_arg("--out"),
-                        default=Path("runs") / "bench-timing", metavar="DIR",
+    parser.add_argument("-o", "--out", type=Path, default=Path("runs") / "bench-timing",
+                        metavar="DIR",
                         help="results store (default runs/bench-timing; reused)")
     parser.add_argument("--presets", type=_names, default=tuple(preset_names()), metavar="LIST",
                         help="presets synthesized at their own clock (default every preset)")
     parser.add_argument("--sweeps", type=_paths, default=DEFAULT_SWEEPS, metavar="FILES",
                         help="comma-separated sweep files (default "
                              f"{','.join(str(p) for p in DEFAULT_SWEEPS)})")
-    parser.add_argument("--jobs", type=cliargs.JOBS, default=1, metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="designs synthesized at once (default 1)")
-    parser.add_argument("--liberty", default=None, type=cliargs.LIBERTY, metavar="PATH",
+    parser.add_argument("--liberty", default=None, metavar="PATH",
                         help="liberty file (default OSU 0.18 um)")
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
 

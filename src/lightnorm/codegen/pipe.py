@@ -264,15 +264,17 @@ class Delays:
     enable: str = "en"
     clock: str = "clk"
     reset_signal: str = "rst"
-    _lines: dict[str, tuple[int, bool, int]] = field(default_factory=dict)
+    _lines: dict[str, tuple[int, bool, int, bool]] = field(default_factory=dict)
 
-    def __call__(self, name: str, width: int, n: int, reset: bool = False) -> str:
+    def __call__(self, name: str, width: int, n: int, reset: bool = False,
+                 vector: bool = False) -> str:
+        """``vector``: declared with a range even at width 1 (one bit per lane: indexed)."""
         if n <= 0:
             return name
         old = self._lines.get(name)
-        if old is not None and (old[0] != width or old[1] != reset):
+        if old is not None and (old[0] != width or old[1] != reset or old[3] != vector):
             raise ValueError(f"delay line of {name!r} asked with two widths or resets")
-        self._lines[name] = (width, reset, max(n, old[2] if old else 0))
+        self._lines[name] = (width, reset, max(n, old[2] if old else 0), vector)
         return f"{name}_q{n}"
 
     def valid_bits(self, name: str) -> list[str]:
@@ -283,9 +285,9 @@ class Delays:
     def emit(self, indent: str = "    ") -> str:
         out = []
         for name in sorted(self._lines):
-            width, reset, n = self._lines[name]
+            width, reset, n, vector = self._lines[name]
             for k in range(1, n + 1):
-                out.append(f"{indent}reg  {_range(width, False)}{name}_q{k};\n")
+                out.append(f"{indent}reg  {_range(width, False, vector)}{name}_q{k};\n")
             out.append(f"{indent}always @(posedge {self.clock}) begin\n")
             body = "".join(f"{indent}        {name}_q{k} <= "
                            f"{name if k == 1 else f'{name}_q{k - 1}'};\n" for k in range(1, n + 1))
