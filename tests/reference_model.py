@@ -2,7 +2,7 @@
 
 Written straight from the contract, scalar by scalar, with ``lightnorm.spec.rounding`` as
 the only rounding; it shares no code with the numba golden model, so agreement between the
-two checks the golden model's kernels (reduction order, trees, chunks, argmax, BFP).
+two checks the golden model's kernels (reduction order, trees, chunks, argmax, BFP, MX).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fractions import Fraction as Fr
 import numpy as np
 
 from lightnorm.spec import BFPFormat, FPFormat, Spec, chunk_bounds, range_constant
+from lightnorm.spec.formats import MXFormat
 from lightnorm.spec.rounding import _floor_log2, round_exact, sqrt_exact
 
 
@@ -49,12 +50,39 @@ def quantize_bfp_block(xs: list[Fr], f: BFPFormat) -> tuple[int, list[Fr]]:
     ]
 
 
-def quantize(vals: list[Fr], fmt: FPFormat | BFPFormat) -> list[Fr]:
+def _round_half_even(k: Fr) -> int:
+    fl = k.numerator // k.denominator
+    if k - fl > Fr(1, 2) or (k - fl == Fr(1, 2) and fl % 2):
+        fl += 1
+    return fl
+
+
+def quantize_mx_block(xs: list[Fr], f: MXFormat) -> tuple[int, list[Fr]]:
+    """docs/numerics.md section 11: E = floor(log2 max|x|) - emax_elem in [-127, 127] (-127 for
+    an all-zero block); each |x| / 2^E rounded to nearest even on the element's grid (FP:
+    step 2^(max(floor(log2 v), emin) - m); INT8: 2^-6), saturated at the largest normal."""
+    el = f.el
+    nz = [abs(x) for x in xs if x != 0]
+    e = min(max(_floor_log2(max(nz)) - el.emax, -127), 127) if nz else -127
+    out = []
+    for x in xs:
+        v = abs(x) / Fr(2) ** e
+        if v == 0:
+            out.append(Fr(0))
+            continue
+        step = Fr(2) ** (el.lsb if el.is_int else max(_floor_log2(v), el.emin) - el.mbits)
+        q = min(_round_half_even(v / step) * step, Fr(el.max_value))
+        out.append((-q if x < 0 else q) * Fr(2) ** e)
+    return e, out
+
+
+def quantize(vals: list[Fr], fmt: FPFormat | BFPFormat | MXFormat) -> list[Fr]:
     if isinstance(fmt, FPFormat):
         return [_rnd(v, fmt) for v in vals]
+    block = quantize_bfp_block if isinstance(fmt, BFPFormat) else quantize_mx_block
     out: list[Fr] = []
     for b in range(0, len(vals), fmt.block):
-        out += quantize_bfp_block(vals[b : b + fmt.block], fmt)[1]
+        out += block(vals[b : b + fmt.block], fmt)[1]  # type: ignore[arg-type]
     return out
 
 
@@ -73,12 +101,12 @@ def ways_sum(items: list[Fr], ways: int, a: FPFormat) -> Fr:
     return _tree(parts, a)
 
 
-def beat_sums(vals: list[Fr], lanes: int, a: FPFormat, bfp: bool, square: bool) -> list[Fr]:
+def beat_sums(vals: list[Fr], lanes: int, a: FPFormat, exact: bool, square: bool) -> list[Fr]:
     """t_b of every beat of a channel (section 6)."""
     out = []
     for b0 in range(0, len(vals), lanes):
         beat = vals[b0 : b0 + lanes]
-        if bfp:
+        if exact:  # BFP, MX: the exact beat sum, rounded once
             out.append(_rnd(sum((v * v if square else v) for v in beat), a))
         else:
             ws = [(_rnd(v * v, a) if square else _rnd(v, a)) for v in beat]
@@ -87,9 +115,9 @@ def beat_sums(vals: list[Fr], lanes: int, a: FPFormat, bfp: bool, square: bool) 
     return out
 
 
-def channel_sum(vals: list[Fr], lanes: int, ways: int, a: FPFormat, bfp: bool,
+def channel_sum(vals: list[Fr], lanes: int, ways: int, a: FPFormat, exact: bool,
                 square: bool) -> Fr:
-    return ways_sum(beat_sums(vals, lanes, a, bfp, square), ways, a)
+    return ways_sum(beat_sums(vals, lanes, a, exact, square), ways, a)
 
 
 def _stream(x: np.ndarray) -> list[list[Fr]]:
@@ -117,7 +145,7 @@ def reference(
         dys = quantize(dys_all[c], spec.storage.dy)
         g = round_exact(float(gamma[c]), S, "nearest")
         bt = round_exact(float(beta[c]), S, "nearest")
-        xbfp = isinstance(spec.storage.x, BFPFormat)
+        xbfp = spec.storage.x.exact_beat_sum
         sm = channel_sum(xs, lanes, ways, A, xbfp, False)
         mu = _rnd(_rnd(sm, S) * inv_n, S)
         amax: list[int] = []
@@ -150,7 +178,7 @@ def reference(
         # backward
         mup, isp = _rnd(mu, P), _rnd(isig, P)
         xh = [_rnd(_rnd(_rnd(v, P) - mup, P) * isp, P) for v in xs]
-        dbacc = channel_sum(dys, lanes, ways, A, isinstance(spec.storage.dy, BFPFormat), False)
+        dbacc = channel_sum(dys, lanes, ways, A, spec.storage.dy.exact_beat_sum, False)
         prods = []
         for b0 in range(0, n, lanes):
             ws = [

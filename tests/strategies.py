@@ -4,7 +4,7 @@ Use from a test module: ``from .strategies import valid_spec_tables`` (tests/ is
 
 ``valid_spec_tables()`` draws plain tables (what TOML parses into) that satisfy every rule of
 the spec: each field from its declared range (read from the schema itself, so the strategy
-follows the schema when a range changes) and the cross-field rules (a BFP block is a multiple
+follows the schema when a range changes) and the cross-field rules (a BFP or MX block is a multiple
 of the lanes, eps and momentum do not flush in the scalar format, chunks = 1 for standard BN,
 min_channel_elems <= max_channel_elems, 1/max_channel_elems does not flush and
 max_channel_elems fits the scalar format). Optional fields are sometimes left out.
@@ -36,6 +36,7 @@ from lightnorm.spec import (
     from_dict,
 )
 from lightnorm.spec.accelerator import MAX_CHANNEL_ELEMS
+from lightnorm.spec.formats import FAMILIES, MXFormat
 from lightnorm.spec.names import reserved_reason
 from lightnorm.spec.schema import AnyText, Check, Choice, Float, Int, Text
 
@@ -124,9 +125,18 @@ def fp_tables(draw: st.DrawFn, min_exp_bits: int = 0) -> Table:
 
 @st.composite
 def storage_tables(draw: st.DrawFn, lanes: int) -> Table:
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(list(FAMILIES)))
+    if kind == "fp":
         return {"kind": "fp", **draw(fp_tables())}
-    t: Table = {
+    if kind == "mx":
+        t = {"kind": "mx", "element": draw(choices(check_of(MXFormat, "element")))}
+        block = ints(check_of(MXFormat, "block"), lo=lanes)
+        if default_of(MXFormat, "block") % lanes == 0:
+            _maybe(draw, t, "block", block)
+        else:
+            t["block"] = draw(block)
+        return t
+    t = {
         "kind": "bfp",
         "block": draw(ints(check_of(BFPFormat, "block"), lo=lanes)),
         "man_bits": draw(ints(check_of(BFPFormat, "man_bits"))),
@@ -236,8 +246,7 @@ def allowed_keys(table: Table, path: str) -> set[str]:
     if path == "storage":
         return set(STORAGE_ROLES)
     if path.startswith("storage."):
-        cls = BFPFormat if _get(table, path)["kind"] == "bfp" else FPFormat
-        return {"kind", *field_map(cls)}
+        return {"kind", *field_map(FAMILIES[_get(table, path)["kind"]])}
     return set(field_map(FPFormat))
 
 
@@ -250,9 +259,8 @@ def leaf_checks(table: Table) -> dict[str, Check]:
         for name in field_map(cls):
             out[f"{sec}.{name}"] = check_of(cls, name)
     for role in STORAGE_ROLES:
-        kind = table["storage"][role]["kind"]
-        cls = BFPFormat if kind == "bfp" else FPFormat
-        out[f"storage.{role}.kind"] = Choice("fp", "bfp")
+        cls = FAMILIES[table["storage"][role]["kind"]]
+        out[f"storage.{role}.kind"] = Choice(*FAMILIES)
         for name in field_map(cls):
             out[f"storage.{role}.{name}"] = check_of(cls, name)
     for role in ARITH_ROLES:
@@ -266,7 +274,7 @@ def required_paths(table: Table) -> list[str]:
     for sec, cls in SECTIONS.items():
         out += [f"{sec}.{n}" for n in required_fields(cls)]
     for role in STORAGE_ROLES:
-        cls = BFPFormat if table["storage"][role]["kind"] == "bfp" else FPFormat
+        cls = FAMILIES[table["storage"][role]["kind"]]
         out += [f"storage.{role}", f"storage.{role}.kind"]
         out += [f"storage.{role}.{n}" for n in required_fields(cls)]
     for role in ARITH_ROLES:
@@ -349,7 +357,7 @@ def invalid_spec_cases(draw: st.DrawFn) -> tuple[Table, str, str]:
         if kind == "wrong_type":
             value = draw(wrong_type_values(chk))
         elif path.endswith(".kind"):
-            value = draw(st.text(max_size=6).filter(lambda v: v not in ("fp", "bfp")))
+            value = draw(st.text(max_size=6).filter(lambda v: v not in FAMILIES))
         else:
             value = draw(out_of_range_values(chk))
         _set(t, path, value)
@@ -364,7 +372,8 @@ def invalid_spec_cases(draw: st.DrawFn) -> tuple[Table, str, str]:
         t["hw"]["lanes"] = lanes
         t["storage"][role] = {"kind": "bfp", "block": block, "man_bits": 7, "exp_bits": 8}
         first_bad = next(r for r in STORAGE_ROLES
-                         if t["storage"][r]["kind"] == "bfp" and t["storage"][r]["block"] % lanes)
+                         if t["storage"][r]["kind"] != "fp"
+                         and t["storage"][r].get("block", 32) % lanes)
         return t, f"storage.{first_bad}.block", kind
     if kind == "standard_chunks":
         t["bn"]["mode"] = "standard"

@@ -38,12 +38,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lightnorm.codegen import rtl
 from lightnorm.codegen.dslx import DslxModule, Functions, Unit, finalize_io, spec_exponent_width
 from lightnorm.codegen.dslx_design import STORAGE_DSLX
-from lightnorm.spec import BFPFormat, FPFormat, Spec
+from lightnorm.spec import FPFormat, Spec
 from lightnorm.spec.formats import FPView
 from lightnorm.tools.xls import (
     DEFAULT_DELAY_MODEL,
@@ -237,15 +237,14 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     for option, value in (("statistics", statistics), ("codec", codec)):
         for role in PART_ROLES[option] if value == "xls" else ():
             name = roles_m.get(role, "")
-            # only BFP storage (block codecs, exact beat sums) has these template roles
-            st = cast(BFPFormat, roles[role.split("_")[0]])
             if not name or name in {t[0] for t in todo}:
                 continue
+            st = roles[role.split("_")[0]]
             kind = role.rsplit("_", 1)[1]  # sum, sq, scan, quant
-            fn = (reg.bfp_scan(st, P, spec.hw.lanes) if kind == "scan"
-                  else reg.bfp_quant(st, P) if kind == "quant"
-                  else reg.bfp_beat(st, A, spec.hw.lanes, kind == "sq"))
-            todo.append((name, "beat" if kind in ("sum", "sq") else kind, fn))
+            # the family's XLS function for the part ("": its template module stays)
+            fn = STORAGE_DSLX[st.kind].part(reg, kind, st, P, A, spec.hw.lanes)
+            if fn:
+                todo.append((name, "beat" if kind in ("sum", "sq") else kind, fn))
     lane_todo: list[_LaneModule] = []
     pw = P.width
     if lanes == "xls":

@@ -128,7 +128,7 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _check_ancestor(option: str, text: str, path: Path) -> None:
-    anc = _nearest_existing(path.parent if not path.exists() else path)
+    anc = _nearest_existing(path if path.is_dir() else path.parent)  # a file: its folder
     if not anc.is_dir():
         raise UsageError(f"{option} = {text!r}: {anc} is not a directory")
     if not os.access(anc, os.W_OK | os.X_OK):
@@ -196,8 +196,12 @@ SHARED: dict[str, Callable[[str], Any]] = {
 
 
 def share_types(parser: argparse.ArgumentParser) -> None:
-    """Give each option of :data:`SHARED` that ``parser`` declares the shared parser."""
+    """Give each option of :data:`SHARED` that ``parser`` declares the shared parser - except
+    an output option the command declared as one file (:func:`out_file_arg`: ``quantize``'s
+    ``--out q.npy``), which keeps that file parser."""
     for action in parser._actions:
+        if getattr(action.type, "__name__", "").startswith("out_file_arg("):
+            continue
         for opt in action.option_strings:
             if opt in SHARED:
                 action.type = SHARED[opt]

@@ -48,6 +48,7 @@ from lightnorm.cli.flow import (
 from lightnorm.cli.hls import HLS_HELP, add_hls_arguments, cmd_hls
 from lightnorm.cli.parse import PARSE_HELP, add_parse_arguments, cmd_parse
 from lightnorm.cli.quality import QUALITY_HELP, add_quality_arguments, cmd_quality
+from lightnorm.cli.quantize import QUANTIZE_HELP, add_quantize_arguments, cmd_quantize
 from lightnorm.cli.synth import SYNTH_HELP, add_synth_arguments, cmd_synth
 from lightnorm.cli.units import UNITS_HELP, add_units_arguments, cmd_units
 from lightnorm.errors import LightnormError, UsageError
@@ -469,6 +470,8 @@ COMMANDS: dict[str, Command] = {
     "quality": Command(cmd_quality, QUALITY_HELP, takes_spec=False,
                        arguments=add_quality_arguments),
     "parse": Command(cmd_parse, PARSE_HELP, takes_spec=False, arguments=add_parse_arguments),
+    "quantize": Command(cmd_quantize, QUANTIZE_HELP, takes_spec=False,
+                        arguments=add_quantize_arguments),
     "generate": Command(cmd_generate, "write the HLS C++, RTL and XLS DSLX of a spec",
                         arguments=_generate_args),
     "cosim": Command(cmd_cosim, "co-simulate the generated Verilog (Verilator + cocotb) against "

@@ -34,7 +34,7 @@ import jinja2
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
 from lightnorm.codegen.rtl import Unit, bits_for, exp_bound, spec_formats
 from lightnorm.spec import ROUNDING_MODES, BFPFormat, FPFormat, Spec, SpecError
-from lightnorm.spec.formats import RND_TAG, NumberFormat
+from lightnorm.spec.formats import RND_TAG, MXFormat, NumberFormat
 
 UNIT_KINDS = ("add", "mul", "cvt", "recip", "sqrt")
 BINARY_KINDS = ("add", "mul")
@@ -297,6 +297,13 @@ class Functions:
                          part="scan", b=bi, f=fi, g=lanes, unpack=self.unpack(f),
                          wc=b.carry == "raise" and b.rounding == "nearest"
                          and b.man_bits < fi.p)
+
+    # -- MX storage
+    def mx_cvt(self, x: MXFormat, f: FPFormat) -> str:
+        """An MX element and its block's scale field -> cvt into FP format f."""
+        xi, fi = x.view, f.view
+        return self._add(f"mx_cvt_{xi.element}_to_{fi.ftag}", "mx_cvt.x.j2", s=xi, f=fi,
+                         round=self.round(f), sw=max(xi.gw, fi.p + 1))
 
     # -- lanes (format P)
     def norm_lane(self, f: FPFormat) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from lightnorm.codegen.dslx import Batch, DslxModule, Functions, finalize_io, spec_exponent_width
 from lightnorm.codegen.rtl import FINALIZE_OUTPUTS, finalize_program
 from lightnorm.spec import BFPFormat, FPFormat, Spec
+from lightnorm.spec.formats import MXFormat
 
 MODULE = "lightnorm_xls"
 VERILOG_PREFIX = "xls_"
@@ -126,6 +127,13 @@ class StorageDSLX:
         family sums a beat on its own (``exact_beat_sum``)."""
         raise NotImplementedError
 
+    @staticmethod
+    def part(reg: Functions, kind: str, f: Any, p: FPFormat, a: FPFormat, lanes: int) -> str:
+        """The XLS backend's function behind one template part of this family's stream (kind
+        ``sum``/``sq``: a beat sum into ``a``; ``scan``/``quant``: the streaming encoder's two
+        sides over lane results of ``p``), or "" where the template's module stays."""
+        raise NotImplementedError
+
 
 class FPStorageDSLX(StorageDSLX):
     """FP storage: conversions element by element; squares and sums by the lanes' FP rules."""
@@ -148,6 +156,12 @@ class FPStorageDSLX(StorageDSLX):
     def beat_sums(reg: Functions, role: str, f: FPFormat, a: FPFormat, lanes: int, sq: bool
                   ) -> Tops:
         return []
+
+
+    @staticmethod
+    def part(reg: Functions, kind: str, f: FPFormat, p: FPFormat, a: FPFormat,
+             lanes: int) -> str:
+        return ""  # FP storage has no block parts
 
 
 class BFPStorageDSLX(StorageDSLX):
@@ -182,8 +196,47 @@ class BFPStorageDSLX(StorageDSLX):
                  reg.batch_beat(fn, f, lanes, a.width))]
 
 
+    @staticmethod
+    def part(reg: Functions, kind: str, f: BFPFormat, p: FPFormat, a: FPFormat,
+             lanes: int) -> str:
+        if kind == "scan":
+            return reg.bfp_scan(f, p, lanes)
+        if kind == "quant":
+            return reg.bfp_quant(f, p)
+        return reg.bfp_beat(f, a, lanes, kind == "sq")
+
+
+class MXStorageDSLX(StorageDSLX):
+    """MX storage: an element with its block's E8M0 scale field converted into an FP format
+    (the lanes' decoders). The block encoder and the exact beat sums have no DSLX function
+    yet: the XLS backend keeps the template's modules for them (docs/xls.md)."""
+
+    @staticmethod
+    def decoder(reg: Functions, f: MXFormat, dst: FPFormat) -> tuple[str, list[int]]:
+        return reg.mx_cvt(f, dst), [f.shared_exp_width, f.element_width]
+
+    @staticmethod
+    def squares(reg: Functions, role: str, f: MXFormat, a: FPFormat) -> Tops:
+        return []
+
+    @staticmethod
+    def encoder(reg: Functions, role: str, f: MXFormat, p: FPFormat, lanes: int) -> Tops:
+        return []
+
+    @staticmethod
+    def beat_sums(reg: Functions, role: str, f: MXFormat, a: FPFormat, lanes: int, sq: bool
+                  ) -> Tops:
+        return []
+
+    @staticmethod
+    def part(reg: Functions, kind: str, f: MXFormat, p: FPFormat, a: FPFormat,
+             lanes: int) -> str:
+        return ""
+
+
 #: the DSLX part of each storage-format family, by kind
-STORAGE_DSLX: dict[str, type[StorageDSLX]] = {"fp": FPStorageDSLX, "bfp": BFPStorageDSLX}
+STORAGE_DSLX: dict[str, type[StorageDSLX]] = {"fp": FPStorageDSLX, "bfp": BFPStorageDSLX,
+                                              "mx": MXStorageDSLX}
 
 
 def design(spec: Spec, apfloat: bool = True) -> XlsDesign:

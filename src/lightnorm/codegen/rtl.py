@@ -24,6 +24,7 @@ module's own and replaces some of its Jinja blocks - the unit templates' ``descr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,7 +38,7 @@ from lightnorm.codegen import timing
 from lightnorm.codegen.env import HW_DELIMITERS, check_signed, check_unsigned, make_environment
 from lightnorm.codegen.pipe import COMBINATIONAL, Delays, PipePlan
 from lightnorm.spec import BFPFormat, FPFormat, Spec, SpecError
-from lightnorm.spec.formats import NumberFormat
+from lightnorm.spec.formats import MXFormat, NumberFormat
 
 TOP = "lightnorm_top"
 TB_TOP = "lightnorm_tb"
@@ -128,6 +129,7 @@ UNIT_PORTS = {
     "bfp_scan.v.j2": UnitPorts(("in_data",), "scan"),
     "bfp_quant.v.j2": UnitPorts(("in", "eb"), "out"),
     "ln_bfp_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
+    "mx_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
 }
 
 
@@ -376,6 +378,54 @@ class Modules:
         return self._add(f"ln_acc_w{ways}_{f.view.ftag}" + (f"_lat{lat}" if lat else ""),
                          "ln_acc.v.j2", a=f.view, ways=ways, lw=lw, add=add, lat=lat)
 
+    # -- MX
+    def mx_unpack(self, x: MXFormat) -> str:
+        """An MX element and its block's scale field -> unpacked value."""
+        i = x.view
+        return self._add(f"mx_unpack_{i.tag}", "mx_unpack.v.j2", s=i, lzc=self.lzc(i.gw),
+                         lw=bits_for(i.gw))
+
+    def mx_beat(self, x: MXFormat, a: FPFormat, lanes: int, sq: bool) -> str:
+        """The exact integer sum (``sq``: sum of squares) of a beat of MX elements on their
+        grid, rounded into the accumulator format (combinational; a statistics step)."""
+        i = x.view
+        lg = lanes.bit_length() - 1
+        sw = i.kw + lg  # magnitude width of a beat sum of K
+        qw = 2 * i.kw + lg  # ... of a beat sum of K^2
+        w = qw if sq else sw
+        what = "sq" if sq else "sum"
+        return self._add(f"mx_beat_{what}_{i.tag}_l{lanes}_{a.view.ftag}", "mx_beat.v.j2",
+                         s=i, a=a.view, lanes=lanes, sq=sq, sw=sw, qw=qw, sw_cw=bits_for(sw),
+                         qw_cw=bits_for(qw), lzc=self.lzc(w), pack=self.pack(a, w))
+
+    def mx_scan(self, x: MXFormat, p: FPFormat, lanes: int) -> str:
+        """The scale scan of a beat of lane results for an MX block (combinational)."""
+        i, pi = x.view, p.view
+        return self._add(f"mx_scan_{i.tag}_{pi.tag}_l{lanes}", "mx_scan.v.j2", b=i, pf=pi,
+                         lanes=lanes, unpack=self.unpack(p))
+
+    def mx_quant(self, x: MXFormat, p: FPFormat) -> str:
+        """One lane result as an MX element at the block's scale (combinational)."""
+        i, pi = x.view, p.view
+        return self._add(f"mx_quant_{i.tag}_{pi.tag}", "mx_quant.v.j2", b=i, pf=pi,
+                         unpack=self.unpack(p))
+
+    def mx_encoder(self, x: MXFormat, p: FPFormat, lanes: int, nw: int) -> str:
+        """The streaming MX encoder: BFP's block buffer and exponent tracking (given the view
+        with the E8M0 scale's exponent range and no carry rule) and the MX quantizer; the lanes
+        feed it the MX scale scan (:meth:`mx_scan`), as they feed BFP's its exponent scan."""
+        i, pi = x.view, p.view
+        beats = x.block // lanes
+        quant = self.mx_quant(x, p)
+        scale = {**{fl.name: getattr(i, fl.name) for fl in dataclasses.fields(i)},
+                 "emin": i.smin, "emax": i.smax, "bias": i.sbias, "raise_": False}
+        return self._add(
+            f"mx_enc_{i.tag}_{pi.tag}_l{lanes}", "mx_encoder.v.j2",
+            b=scale, pf=pi, lanes=lanes, beats=beats, bank_beats=2 * beats,
+            iw=bits_for(max(1, beats - 1)), aw=bits_for(max(1, 2 * beats - 1)),
+            nwidth=nw, quant=quant, lq=self.latency(quant),
+        )
+
     def tree_acc(self, f: FPFormat, lanes: int, ways: int) -> str:
         """Pairwise tree over the lanes of a beat, then the W-way accumulator (format f)."""
         i = f.view
@@ -509,8 +559,46 @@ class BFPStorageRTL(StorageRTL):
         mods[f"{role}_enc_quant"] = reg.bfp_quant(f, p)
 
 
+class MXStorageRTL(StorageRTL):
+    """MX storage: elements unpacked with their beat's E8M0 scale; a beat summed exactly as
+    integers on the element's grid and rounded once; lane results encoded block by block (the
+    BFP encoder's block buffer, the MX scale scan and quantizer)."""
+
+    @staticmethod
+    def exp_top(f: MXFormat) -> int:
+        return 0
+
+    @staticmethod
+    def exp_bound(f: MXFormat, lanes: int, top: int) -> int:
+        v = f.view
+        lg = max(1, lanes).bit_length()
+        return 2 * (v.sbias + 1 - v.lsb + v.eemax + 1) + 2 * v.kw + lg + 8 + top
+
+    @staticmethod
+    def decoder(reg: Modules, f: MXFormat) -> str:
+        return reg.mx_unpack(f)
+
+    @staticmethod
+    def sums(reg: Modules, mods: dict[str, str], role: str, f: MXFormat, a: FPFormat,
+             lanes: int, sq: bool) -> dict[str, Any]:
+        mods[f"{role}_beat_sum"] = reg.mx_beat(f, a, lanes, False)
+        if sq:
+            mods[f"{role}_beat_sq"] = reg.mx_beat(f, a, lanes, True)
+        beat, beat_sq = mods[f"{role}_beat_sum"], mods.get(f"{role}_beat_sq", "")
+        return {"beat_sum": beat, "beat_sq": beat_sq, "sum_lat": reg.latency(beat),
+                "sq_lat": reg.latency(beat_sq) if beat_sq else 0}
+
+    @staticmethod
+    def encoder(reg: Modules, mods: dict[str, str], role: str, f: MXFormat, p: FPFormat,
+                lanes: int, nw: int) -> None:
+        mods[f"{role}_enc"] = reg.mx_encoder(f, p, lanes, nw)
+        mods[f"{role}_enc_scan"] = reg.mx_scan(f, p, lanes)
+        mods[f"{role}_enc_quant"] = reg.mx_quant(f, p)
+
+
 #: the template RTL's part of each storage-format family, by kind
-STORAGE_RTL: dict[str, type[StorageRTL]] = {"fp": FPStorageRTL, "bfp": BFPStorageRTL}
+STORAGE_RTL: dict[str, type[StorageRTL]] = {"fp": FPStorageRTL, "bfp": BFPStorageRTL,
+                                            "mx": MXStorageRTL}
 
 
 # ---- the whole design ----------------------------------------------------------------------

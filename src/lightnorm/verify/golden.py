@@ -107,15 +107,16 @@ def _channel_sum(vals, n, lanes, ways, exact, square, fa, w, p):  # type: ignore
     b = 0
     for b0 in range(0, n, lanes):
         b1 = min(n, b0 + lanes)
-        if exact:  # a beat shares one exponent: its sum is exact in float64, one rounding
+        if exact:  # a beat's values share one grid: their exact sum, rounded once
             t = 0.0
-            if square:
-                for i in range(b0, b1):
-                    t += vals[i] * vals[i]
-            else:
-                for i in range(b0, b1):
-                    t += vals[i]
-            tb = rnd(t, fa)
+            c = 0.0  # the exact rounding errors of t (Neumaier): t + c is the exact sum
+            for i in range(b0, b1):
+                u = vals[i] * vals[i] if square else vals[i]
+                s = t + u
+                bb = s - t
+                c += (t - (s - bb)) + (u - bb)
+                t = s
+            tb = add(t, c, fa)
         else:
             for j in range(lanes):
                 i = b0 + j

@@ -1,6 +1,6 @@
 """Number formats: the registry of format families (kind -> family) and storage-role builders.
 
-Each family is one module of this package (:mod:`.fp`, :mod:`.bfp`) deriving from
+Each family is one module of this package (:mod:`.fp`, :mod:`.bfp`, :mod:`.mx`) deriving from
 :class:`.base.NumberFormat`; adding one = a module here plus its entry in :data:`FAMILIES`,
 its template fragments and its golden kernel (docs/architecture.md, "add a number-format
 family"). A storage role (``[storage.x]`` ...) is any family, chosen by its ``kind`` key; the
@@ -17,12 +17,14 @@ from ..schema import build, to_table
 from .base import RND_TAG, ROUNDING_MODES, FormatView, Fragments, NumberFormat, Rules
 from .bfp import CARRY_RULES, BFPFormat, BFPView
 from .fp import FPFormat, FPView
+from .mx import ELEMENTS, MXFormat, MXView
 
 #: every format family by its ``kind``, in registry order (also the order of docs/spec.md)
-FAMILIES: dict[str, type[NumberFormat]] = {cls.kind: cls for cls in (FPFormat, BFPFormat)}
+FAMILIES: dict[str, type[NumberFormat]] = {cls.kind: cls for cls in (FPFormat, BFPFormat,
+                                                                       MXFormat)}
 
 #: the format of a storage role: any family (for the type checker; a family adds itself)
-StorageFormat = FPFormat | BFPFormat
+StorageFormat = FPFormat | BFPFormat | MXFormat
 
 
 def family(kind: str) -> type[NumberFormat]:
@@ -56,7 +58,8 @@ def storage_table(fmt: StorageFormat) -> dict[str, Any]:
 
 
 __all__ = [
-    "BFPFormat", "BFPView", "CARRY_RULES", "FAMILIES", "FPFormat", "FPView", "FormatView",
-    "Fragments", "NumberFormat", "RND_TAG", "ROUNDING_MODES", "Rules", "StorageFormat",
+    "BFPFormat", "BFPView", "CARRY_RULES", "ELEMENTS", "FAMILIES", "FPFormat", "FPView",
+    "FormatView", "Fragments", "MXFormat", "MXView", "NumberFormat", "RND_TAG",
+    "ROUNDING_MODES", "Rules", "StorageFormat",
     "build_fp", "build_storage", "family", "storage_table",
 ]

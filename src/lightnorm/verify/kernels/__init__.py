@@ -25,7 +25,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from ...spec.formats import NumberFormat
-from . import bfp, fp
+from . import bfp, fp, mx
 from .base import (
     DECODE,
     DECODER,
@@ -44,7 +44,7 @@ from .base import (
 )
 
 #: the golden kernel module of each family (``fmt.fragments.kernel``)
-KERNELS: dict[str, ModuleType] = {"fp": fp, "bfp": bfp}
+KERNELS: dict[str, ModuleType] = {"fp": fp, "bfp": bfp, "mx": mx}
 
 __all__ = ["DECODE", "DECODER", "ENCODE", "ENCODER", "F64", "F64_2D", "F64_3D", "FP", "I64",
            "I64_2D", "KERNELS", "PARAMS", "ST", "kernel", "pad", "typed"]
