@@ -130,6 +130,8 @@ UNIT_PORTS = {
     "bfp_quant.v.j2": UnitPorts(("in", "eb"), "out"),
     "ln_bfp_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
     "mx_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
+    "mx_scan.v.j2": UnitPorts(("in_data",), "scan"),
+    "mx_quant.v.j2": UnitPorts(("in", "eb"), "out"),
 }
 
 
@@ -149,6 +151,9 @@ SECTIONS = {
     "bfp_scan.v.j2": 0,
     "bfp_quant.v.j2": 3,
     "ln_bfp_beat.v.j2": 0,
+    "mx_beat.v.j2": 0,
+    "mx_scan.v.j2": 0,
+    "mx_quant.v.j2": 3,
 }
 #: width of the pieces of b in a registered multiplier's partial products (a 24 x 4-bit
 #: product leaves room for its register in a 5 ns stage in OSU 0.18 um)
@@ -317,20 +322,27 @@ class Modules:
         return self._add(f"bfp_unpack_m{i.m}e{i.xw}", "bfp_unpack.v.j2", b=i,
                          lzc=self.lzc(i.m), lw=bits_for(i.m))
 
-    def bfp_beat(self, b: BFPFormat, a: FPFormat, lanes: int, sq: bool) -> str:
-        """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements, rounded
-        into the accumulator format (combinational; a statistics step)."""
+    def _beat(self, name: str, template: str, view: Any, kw: int, eoff: int, a: FPFormat,
+              lanes: int, sq: bool) -> str:
+        """A beat's exact integer sum (``sq``: sum of squares) of lane terms of ``kw`` bits
+        (magnitude) at 2^(ef - eoff) (squares: 2^(2(ef - eoff))), rounded into A: a pairwise tree
+        over the lanes, one section per level, then normalize and round (pipelinable)."""
         lg = lanes.bit_length() - 1
-        sw = b.man_bits + lg  # magnitude width of a beat sum of mantissas
-        qw = 2 * b.man_bits + lg  # ... of a beat sum of squared mantissas
+        sw = kw + lg  # magnitude width of a beat sum of terms
+        qw = 2 * kw + lg  # ... of a beat sum of squared terms
         w = qw if sq else sw
-        what = "sq" if sq else "sum"
         levels = [{"i": d, "n": lanes >> d} for d in range(1, lg + 1)]
-        return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a.view.ftag}",
-                         "ln_bfp_beat.v.j2", s=b.view, a=a.view, lanes=lanes, sq=sq,
-                         sw=sw, qw=qw, sw_cw=bits_for(sw), qw_cw=bits_for(qw),
-                         lzc=self.lzc(w), pack=self.pack(a, w), depth=lg, levels=levels,
-                         sections=lg + 3)
+        return self._add(name, template, s=view, a=a.view, lanes=lanes, sq=sq, sw=sw, qw=qw,
+                         sw_cw=bits_for(sw), qw_cw=bits_for(qw), eoff=eoff, lzc=self.lzc(w),
+                         pack=self.pack(a, w), depth=lg, levels=levels, sections=lg + 3)
+
+    def bfp_beat(self, b: BFPFormat, a: FPFormat, lanes: int, sq: bool) -> str:
+        """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements (signed
+        mantissas at 2^(E - (m - 1))), rounded into the accumulator format (a statistics step)."""
+        what = "sq" if sq else "sum"
+        i = b.view
+        return self._beat(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a.view.ftag}",
+                          "ln_bfp_beat.v.j2", i, b.man_bits, i.bias + i.m - 1, a, lanes, sq)
 
     def bfp_encoder(self, b: BFPFormat, p: FPFormat, lanes: int, nw: int) -> str:
         bi, pi = b.view, p.view
@@ -386,29 +398,30 @@ class Modules:
                          lw=bits_for(i.gw))
 
     def mx_beat(self, x: MXFormat, a: FPFormat, lanes: int, sq: bool) -> str:
-        """The exact integer sum (``sq``: sum of squares) of a beat of MX elements on their
-        grid, rounded into the accumulator format (combinational; a statistics step)."""
-        i = x.view
-        lg = lanes.bit_length() - 1
-        sw = i.kw + lg  # magnitude width of a beat sum of K
-        qw = 2 * i.kw + lg  # ... of a beat sum of K^2
-        w = qw if sq else sw
+        """The exact integer sum (``sq``: sum of squares) of a beat of MX elements (integers K
+        on the element's finest grid, 2^(E + lsb)), rounded into the accumulator format."""
         what = "sq" if sq else "sum"
-        return self._add(f"mx_beat_{what}_{i.tag}_l{lanes}_{a.view.ftag}", "mx_beat.v.j2",
-                         s=i, a=a.view, lanes=lanes, sq=sq, sw=sw, qw=qw, sw_cw=bits_for(sw),
-                         qw_cw=bits_for(qw), lzc=self.lzc(w), pack=self.pack(a, w))
+        i = x.view
+        return self._beat(f"mx_beat_{what}_{i.tag}_l{lanes}_{a.view.ftag}", "mx_beat.v.j2", i,
+                          i.kw, i.sbias - i.lsb, a, lanes, sq)
 
     def mx_scan(self, x: MXFormat, p: FPFormat, lanes: int) -> str:
-        """The scale scan of a beat of lane results for an MX block (combinational)."""
+        """The scale scan of a beat of lane results for an MX block: BFP's tree (no carry
+        rule), offset by the element's emax (pipelinable)."""
         i, pi = x.view, p.view
-        return self._add(f"mx_scan_{i.tag}_{pi.tag}_l{lanes}", "mx_scan.v.j2", b=i, pf=pi,
-                         lanes=lanes, unpack=self.unpack(p))
+        depth = lanes.bit_length() - 1
+        levels = [{"i": d, "n": lanes >> d} for d in range(1, depth + 1)]
+        view = {**{fl.name: getattr(i, fl.name) for fl in dataclasses.fields(i)},
+                "raise_": False}
+        return self._add(f"mx_scan_{i.tag}_{pi.tag}_l{lanes}", "mx_scan.v.j2", b=view, pf=pi,
+                         lanes=lanes, unpack=self.unpack(p), depth=depth, levels=levels,
+                         sections=depth + 1)
 
     def mx_quant(self, x: MXFormat, p: FPFormat) -> str:
-        """One lane result as an MX element at the block's scale (combinational)."""
+        """One lane result as an MX element at the block's scale (pipelinable: 3 sections)."""
         i, pi = x.view, p.view
         return self._add(f"mx_quant_{i.tag}_{pi.tag}", "mx_quant.v.j2", b=i, pf=pi,
-                         unpack=self.unpack(p))
+                         unpack=self.unpack(p), sections=3)
 
     def mx_encoder(self, x: MXFormat, p: FPFormat, lanes: int, nw: int) -> str:
         """The streaming MX encoder: BFP's block buffer and exponent tracking (given the view
