@@ -22,6 +22,7 @@ from hypothesis import seed as hyp_seed
 
 from lightnorm.errors import ToolError
 from lightnorm.spec import BFPFormat, FPFormat, Spec, SpecError, from_dict, load, preset_names
+from lightnorm.spec.formats import MXFormat
 from lightnorm.tools import gxx
 from lightnorm.tools.cache import cache_root
 from lightnorm.verify import csim
@@ -59,13 +60,12 @@ def test_preset(name: str, pass_: str) -> None:
     if pass_ != "forward":
         assert BACKWARD_TENSORS <= names
     spec = load(name)
-    if isinstance(spec.storage.y, BFPFormat) and pass_ != "backward":
+    if spec.storage.y.shared_exp_width and pass_ != "backward":
         assert "y_exp" in names
-    # every word of every output was compared: y is (C, n padded)
+    # every word of every output was compared: y is (C, n padded to whole blocks)
     if pass_ != "backward":
         n = 3 * 5 * 9
-        pad = -(-n // spec.storage.y.block) * spec.storage.y.block \
-            if isinstance(spec.storage.y, BFPFormat) else n
+        pad = -(-n // spec.storage.y.block) * spec.storage.y.block
         assert res["tensors"]["y"]["elements"] == 4 * pad
 
 
@@ -139,12 +139,13 @@ def test_random_spec(table: dict[str, Any]) -> None:
 
 
 def test_random_specs_are_varied() -> None:
-    """The draw covers both modes, FP and BFP storage, both rounding modes, many lane counts."""
+    """The draw covers both modes, FP, BFP and MX storage, both rounding modes, many lane
+    counts."""
     specs = [from_dict(t) for t in RANDOM_TABLES]
     assert len({s.hash for s in specs}) == N_RANDOM_SPECS
     assert {s.bn.mode for s in specs} == {"standard", "range"}
-    kinds = {type(f) for s in specs for f in s.storage.roles().values()}
-    assert kinds == {FPFormat, BFPFormat}
+    kinds = {f.kind for s in specs for f in s.storage.roles().values()}
+    assert kinds == {"fp", "bfp", "mx"}
     assert {s.compute.rounding for s in specs} == {"nearest", "truncate"}
     assert len({s.hw.lanes for s in specs}) >= 3
 
@@ -192,11 +193,12 @@ def edge_specs() -> list[Spec]:
     return [load(n) for n in preset_names()] + [from_dict(t) for t in EDGE_TABLES.values()]
 
 
-def storage_limits(fmt: FPFormat | BFPFormat) -> tuple[float, float]:
-    """(largest finite value, a magnitude below the smallest normal / block grid)."""
+def storage_limits(fmt: FPFormat | BFPFormat | MXFormat) -> tuple[float, float]:
+    """(largest finite value, a magnitude below the smallest normal (FP: flushed) / the finest
+    block grid (BFP, MX))."""
     if isinstance(fmt, FPFormat):
         return fmt.max_value, fmt.min_normal
-    return fmt.max_value, 2.0 ** (fmt.emin - fmt.man_bits + 1)
+    return fmt.max_value, 2.0 ** fmt.lsb_exp
 
 
 def edge_data(spec: Spec, shape: tuple[int, int, int, int], seed: int) -> dict[str, Any]:
@@ -229,10 +231,10 @@ def edge_data(spec: Spec, shape: tuple[int, int, int, int], seed: int) -> dict[s
 
 
 def ragged_n(spec: Spec) -> int:
-    """A channel length >= min_channel_elems that is a multiple of no BFP block nor of the
+    """A channel length >= min_channel_elems that is a multiple of no block (BFP, MX) nor of the
     lanes (when the lanes allow)."""
     lo, hi = spec.min_channel_elems(), spec.hw.max_channel_elems
-    blocks = [f.block for f in spec.storage.roles().values() if isinstance(f, BFPFormat)]
+    blocks = [f.block for f in spec.storage.roles().values() if f.kind != "fp"]
     for n in range(lo, min(hi, lo + 4096) + 1):
         if all(n % b for b in blocks if b > 1) and (spec.hw.lanes == 1 or n % spec.hw.lanes):
             return n
@@ -240,12 +242,12 @@ def ragged_n(spec: Spec) -> int:
 
 
 def single_block_n(spec: Spec) -> list[int]:
-    """Channel lengths that make one (full or short) block of a BFP tensor, if the spec
+    """Channel lengths that make one (full or short) block of a BFP or MX tensor, if the spec
     allows them."""
     lo, hi = spec.min_channel_elems(), spec.hw.max_channel_elems
     out = set()
     for f in spec.storage.roles().values():
-        if isinstance(f, BFPFormat):
+        if f.kind != "fp":  # a block format
             for n in (f.block, f.block - 1 - (f.block > 4) * 2):
                 if lo <= n <= hi:
                     out.add(n)

@@ -79,9 +79,11 @@ def _ports(verilog: str) -> str:
 #: XLS modules / generated modules in the design per preset (docs/xls.md): operator adapters
 #: (template module names) + per-lane modules (ln_norm_lane, ln_dx_lane, 3 storage decoders);
 #: the two finalize pipelines, (BFP x) the beat-sum modules and (BFP y/dx) the encoders'
-#: scan and quantizer come on top
+#: scan and quantizer come on top (MX: the decoders only; its beat sums and encoder parts stay
+#: the template's, docs/xls.md; mxint8's x and dy decoders are one XLS module)
 COUNTS = {"lightnorm": (15, 6, 5), "lightnorm-aggressive": (15, 6, 5),
-          "fp32-baseline": (7, 3, 5), "bf16-standard": (12, 8, 5)}
+          "fp32-baseline": (7, 3, 5), "bf16-standard": (12, 8, 5),
+          "lightnorm-mxfp8": (13, 6, 5), "lightnorm-mxint8": (12, 6, 5)}
 
 
 def _regs(verilog: str) -> list[str]:
@@ -140,9 +142,9 @@ def test_design_structure(preset: str) -> None:
     assert lanes["ln_dx_lane"].function.startswith(f"ln_dx_lane_{mode}_")
     for name, role in (("ln_x_to_p", "x"), ("ln_dy_to_p", "dy"), ("ln_dy_to_a", "dy")):
         assert lanes[name].kind == "decode"
-        bfp = isinstance(roles[role], BFPFormat)
-        assert lanes[name].function.startswith("bfp_cvt_" if bfp else "fp_cvt_"), name
-        assert _ports_of(files[f"{name}.v"], name).count("input") == (2 if bfp else 1)
+        kind = roles[role].kind  # fp_cvt_, bfp_cvt_, mx_cvt_: block formats take the shared field
+        assert lanes[name].function.startswith(f"{kind}_cvt_"), name
+        assert _ports_of(files[f"{name}.v"], name).count("input") == (1 if kind == "fp" else 2)
     fwd, bwd = files["ln_fwd_lanes.v"], files["ln_bwd_lanes.v"]
     ctx_mods = rtl.rtl_context(spec, rtl.Combinational())["ctx"]["mods"]
     assert "ln_norm_lane u_norm (" in fwd and "ln_x_to_p u_to_p (" in fwd
