@@ -19,10 +19,12 @@ from lightnorm.codegen.generate import TEMPLATE_PREFIXES
 from lightnorm.codegen.rtl import render_rtl
 from lightnorm.errors import UsageError
 from lightnorm.spec import load, preset_names
+from lightnorm.spec.formats import FAMILIES
 from lightnorm.tools import gxx
 from lightnorm.verify import csim
 
-LIBRARY = ["ln_ap.h", "ln_fp.h", "ln_bfp.h", "ln_bn.h"]
+#: the HLS library: its base, every format family's header, the BN kernels
+LIBRARY = ["ln_ap.h", *(fam.fragments.hls_lib for fam in FAMILIES.values()), "ln_bn.h"]
 
 
 def expected_files(ident: str) -> set[str]:

@@ -370,6 +370,14 @@ def _cases(box: Sandbox, n: int) -> list[Case]:
         rng, {"--epochs": ["0", "-1", "x"], "--seeds": ["0", "x"], "--lr": ["nan", "-1", "0"],
               "--batch-size": ["0"], "--dataset": ["imagenet"]}), outputs=["acc"], bad=True))
 
+    # quantize: never a format table and a readable array together, so nothing may be written
+    makers.append(lambda: Case(["quantize", rng.choice(["specs/good.toml", "nope.toml",
+                                                         "empty.toml", "sweeps/binary.toml",
+                                                         "userdir"]),
+                                "--in", rng.choice(["nope.npy", "afile", "specs/good.toml",
+                                                    "userdir"]),
+                                "--out", rng.choice(["q.npy", "userdir", "", "afile/x"])],
+                               bad=True))
     # quality: a bad spec among good ones (the measurement of good ones is the slow part)
     makers.append(lambda: Case(["quality", rng.choice(["nope", "bin.toml", "empty.toml",
                                                         "userdir", "ln_fp"])], bad=True))
@@ -464,7 +472,8 @@ def test_every_command_parses_each_option_kind_the_same_way() -> None:
             for opt in action.option_strings:
                 by_option.setdefault(opt, set()).add(action.type)
                 if opt in cliargs.SHARED:
-                    assert action.type is cliargs.SHARED[opt], (name, opt)
+                    shared = {cliargs.SHARED[opt], cliargs.SHARED_FILE.get(opt)}
+                    assert action.type in shared, (name, opt)
     assert by_option["--seed"] == {cliargs.SEED}
     assert by_option["--clock-ns"] == {cliargs.CLOCK_NS}
     assert by_option["--stages"] == {cliflow.STAGES_ARG}

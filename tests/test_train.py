@@ -90,9 +90,18 @@ def test_layer_matches_golden_bit_for_bit(name: str, dtype: torch.dtype) -> None
     assert int(bn.num_batches_tracked) == 1
 
 
+#: presets whose values float32 cannot hold: E5M2 elements at the largest E8M0 scale reach
+#: 57344 x 2^127, past float32's largest finite value
+FLOAT64_PRESETS = {"lightnorm-mxfp8"}
+
+
 @pytest.mark.parametrize("name", PRESETS)
 def test_float32_carries_the_golden_values(name: str) -> None:
     spec = load(name)
+    if name in FLOAT64_PRESETS:
+        assert exact_dtype(spec) == torch.float64
+        assert spec.storage.dy.max_value > np.finfo(np.float32).max
+        return
     assert exact_dtype(spec) == torch.float32
     x, dy, gamma, beta = _data((4, 2, 8, 8), seed=3)
     x = x * 1e-30  # tiny values: BFP quanta below float32's smallest normal

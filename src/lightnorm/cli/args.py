@@ -193,15 +193,18 @@ SHARED: dict[str, Callable[[str], Any]] = {
     "--seed": SEED, "--jobs": JOBS, "--clock-ns": CLOCK_NS, "--liberty": LIBERTY,
     "--out": OUT_DIR, "--output": out_dir_arg("--output"),
 }
+#: the same options where a command writes one file, not a directory (``quantize``'s
+#: ``--out q.npy``): one shared file parser each
+SHARED_FILE: dict[str, Callable[[str], Any]] = {"--out": out_file_arg("--out")}
 
 
 def share_types(parser: argparse.ArgumentParser) -> None:
-    """Give each option of :data:`SHARED` that ``parser`` declares the shared parser - except
-    an output option the command declared as one file (:func:`out_file_arg`: ``quantize``'s
-    ``--out q.npy``), which keeps that file parser."""
+    """Give each option of :data:`SHARED` that ``parser`` declares the shared parser - or,
+    for an output option the command declared as one file (:func:`out_file_arg`), the shared
+    file parser of :data:`SHARED_FILE`."""
     for action in parser._actions:
-        if getattr(action.type, "__name__", "").startswith("out_file_arg("):
-            continue
+        as_file = getattr(action.type, "__name__", "").startswith("out_file_arg(")
         for opt in action.option_strings:
-            if opt in SHARED:
-                action.type = SHARED[opt]
+            table = SHARED_FILE if as_file else SHARED
+            if opt in table:
+                action.type = table[opt]
