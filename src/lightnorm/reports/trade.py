@@ -316,7 +316,7 @@ def plot_curves(entries: Sequence[Entry], path: Path) -> None:
     loss_ax.set_ylabel("training loss (log scale)")
     loss_ax.grid(True, alpha=0.3, which="both")
     if len(entries) <= 12:
-        loss_ax.legend(fontsize=6, loc="upper right")
+        loss_ax.legend(fontsize=6, loc="best")
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.savefig(path, format="png", bbox_inches="tight", pad_inches=0.15)
