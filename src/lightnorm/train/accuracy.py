@@ -284,12 +284,18 @@ def train_run(variant: str, spec: Spec | None, ds: Dataset, seed: int, cfg: Trai
     """Train one variant from ``init_state`` with the batch order ``orders[epoch]``."""
     import torch
     import torch.nn.functional as F
+    from torch import nn
 
     from .layer import convert
 
     model = build_model(ds.x_train.shape[1], ds.classes, cfg.widths)
     model.load_state_dict(init_state)
     if spec is not None:
+        # the hardware's eps and momentum (bn.eps, bn.momentum), not torch's defaults (1e-5,
+        # 0.1: the presets' too), which convert() would carry over
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps, m.momentum = spec.bn.eps, spec.bn.momentum
         convert(model, spec)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, nesterov=True)
