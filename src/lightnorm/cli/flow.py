@@ -62,7 +62,9 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
                    help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
                         " (default " + ",".join(st.STAGES) + "".join(
                             f"; {s}: the {n} backend's design synthesized next to the "
-                            "default one's" for s, n in st.BACKEND_STAGES.items()) + ")")
+                            "default one's" for s, n in st.BACKEND_STAGES.items())
+                        + f"; {st.ACCURACY}: the CNN of docs/accuracy.md trained with the "
+                        "spec's BN against FP32 BN, needs the train extra)")
     p.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                    help="synthesis clock period (default each spec's hw.clock_ns)")
     p.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
