@@ -281,3 +281,17 @@ def test_the_spec_s_own_eps_and_a_batch_it_cannot_take(
     assert bad["stages"][REF]["status"] == "ok"
     assert bad["stages"][ACC]["status"] == "error"
     assert "N*H*W of BN layer 0 with --batch-size 64 = 4096" in bad["stages"][ACC]["reason"]
+
+
+def test_flow_single_file_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--single-file``: the flow's report is report.html alone, nothing it references."""
+    out = tmp_path / "out"
+    assert main(["flow", "lightnorm", "-o", str(out), "--stages", "quality", "--jobs", "1",
+                 "--baseline", "lightnorm", "--single-file", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["report"]
+    assert report["markdown"] is None
+    assert [p.name for p in (out / "report").iterdir()] == ["report.html"]
+    html = Path(report["html"]).read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in html and 'src="figures/' not in html
+    assert main(["report", str(out), "--single-file"]) == 0
+    assert "markdown:" not in capsys.readouterr().out
