@@ -4,8 +4,11 @@ some with a failed stage and some with a missing one. Checks the HTML parses and
 link resolves, figures are PNGs, the Markdown names every spec and links existing files, ratios
 on a hand-computed case, failed stages show their reason, a missing baseline fails cleanly and
 the CSVs round-trip. Timing: a design that misses its clock is marked in every table, the ratio
-rows name both clocks, and the shipped clock sweeps give their table and figure. The outputs of
-four inputs are pinned under tests/data/report/."""
+rows name both clocks, and the shipped clock sweeps give their table and figure. Accuracy: the
+overview's columns, the accuracy table and training curves, the trade-off plots' Pareto fronts
+(checked by hand on their CSVs), a report without the stage saying so, and the single-file
+layout embedding every figure and CSV. The outputs of four inputs are pinned under
+tests/data/report/."""
 
 from __future__ import annotations
 
