@@ -6,7 +6,8 @@
 #
 # Debian packages, only when missing: python3 + python3-venv (for `python3 -m venv`), g++ (for
 # the C-simulation of the generated HLS C++), opensta and qflow-tech-osu018 (timing, power and
-# the OSU 0.18 um cell library). Python packages into .venv: lightnorm (editable)
+# the OSU 0.18 um cell library), chromium and chromium-driver (the test that renders the report
+# in headless Chromium). Python packages into .venv: lightnorm (editable)
 # with its test, train and lint extras, then hls4ml 1.3.0 without its dependencies - it is only
 # needed for the Xilinx ap_int/ap_fixed headers it ships.
 set -euo pipefail
@@ -40,6 +41,13 @@ if [[ ! -f /usr/include/lz4.h ]]; then
 fi
 if [[ ! -f /usr/include/zlib.h ]]; then
     missing+=(zlib1g-dev)
+fi
+# Headless Chromium and its WebDriver: tests/test_report_browser.py renders the HTML report.
+if ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+    missing+=(chromium-driver)
 fi
 
 if ((${#missing[@]})); then

@@ -4,8 +4,11 @@ some with a failed stage and some with a missing one. Checks the HTML parses and
 link resolves, figures are PNGs, the Markdown names every spec and links existing files, ratios
 on a hand-computed case, failed stages show their reason, a missing baseline fails cleanly and
 the CSVs round-trip. Timing: a design that misses its clock is marked in every table, the ratio
-rows name both clocks, and the shipped clock sweeps give their table and figure. The outputs of
-four inputs are pinned under tests/data/report/."""
+rows name both clocks, and the shipped clock sweeps give their table and figure. Accuracy: the
+overview's columns, the accuracy table and training curves, the trade-off plots' Pareto fronts
+(checked by hand on their CSVs), a report without the stage saying so, and the single-file
+layout embedding every figure and CSV. The outputs of four inputs are pinned under
+tests/data/report/."""
 
 from __future__ import annotations
 
@@ -78,6 +81,44 @@ def quality_metrics(err: float) -> dict[str, Any]:
                         "dx_vs_standard": err * 0.9, "error": err}}
 
 
+ACC_EPOCHS, ACC_SEEDS = 4, 3
+#: the FP32 reference's final test accuracy per seed (%), as lightnorm.flow's accuracy stage
+#: records it with every spec's result
+REF_ACC = (98.89, 98.06, 99.72)
+
+
+def _curve(final: float, seed: int) -> dict[str, Any]:
+    """A training curve rising to ``final`` (%) at the last epoch."""
+    acc = [final - (ACC_EPOCHS - 1 - i) * (3.0 + seed) for i in range(ACC_EPOCHS)]
+    loss = [1.5 / (i + 1) ** 2 + (100 - final) / 100 for i in range(ACC_EPOCHS)]
+    return {"seed": seed, "train_loss": loss, "test_acc_pct": acc,
+            "test_loss": [v * 1.2 for v in loss]}
+
+
+def _acc_summary(per_seed: tuple[float, ...]) -> dict[str, Any]:
+    mean = sum(per_seed) / len(per_seed)
+    std = (sum((v - mean) ** 2 for v in per_seed) / (len(per_seed) - 1)) ** 0.5
+    return {"mean": mean, "std": std, "per_seed": list(per_seed)}
+
+
+def accuracy_metrics(per_seed: tuple[float, ...], name: str = "spec") -> dict[str, Any]:
+    """What the flow's accuracy stage records (lightnorm.flow.stages.run_accuracy)."""
+    def run(variant: str, accs: tuple[float, ...]) -> dict[str, Any]:
+        return {"variant": variant, "bn": f"{variant} BN",
+                "accuracy_pct": _acc_summary(accs),
+                "final_train_loss": {"mean": (100 - accs[0]) / 100 + 0.01, "std": 0.001,
+                                     "per_seed": [(100 - a) / 100 + 0.01 for a in accs]},
+                "curves": [_curve(a, k) for k, a in enumerate(accs)]}
+
+    mine = run(name, per_seed)
+    return {**mine, "dataset": {"name": "digits", "train": 1437, "test": 360},
+            "training": {"epochs": ACC_EPOCHS, "seeds": list(range(ACC_SEEDS)),
+                         "batch_size": 64},
+            "failures": [], "seconds": 12.5, "seconds_per_epoch": 0.42,
+            "delta_pp": mine["accuracy_pct"]["mean"] - _acc_summary(REF_ACC)["mean"],
+            "reference": run("torch-fp32", REF_ACC)}
+
+
 def verify(elements: int = 1234, cycles: int | None = None) -> dict[str, Any]:
     m: dict[str, Any] = {"bit_exact": True, "elements": elements, "mismatches": 0}
     if cycles is not None:
@@ -88,7 +129,8 @@ def verify(elements: int = 1234, cycles: int | None = None) -> dict[str, Any]:
 def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
             bytes_: tuple[float, float], err: float, *, preset: bool = True,
             sweep: str | None = None, point: dict[str, Any] | None = None,
-            bfp: float = 0.0, clock: float = 5.0) -> dict[str, Any]:
+            bfp: float = 0.0, clock: float = 5.0,
+            accuracy: tuple[float, ...] | None = None) -> dict[str, Any]:
     rest = area - bfp
     blocks = {"statistics": 0.15 * rest, "finalize": 0.05 * rest, "normalize": 0.15 * rest,
               "bfp_codec": bfp, "backward": 0.6 * rest, "control": 0.05 * rest}
@@ -103,18 +145,25 @@ def summary(spec: str, area: float, fmax: float, energy: tuple[float, float],
                            tools=SYNTH_TOOLS),
             "energy": stage(energy_metrics(*bytes_, energy[0] + energy[1])),
             "quality": stage(quality_metrics(err)),
+            **({} if accuracy is None else
+               {"accuracy": stage(accuracy_metrics(accuracy, spec),
+                                  tools={"torch": "2.13.0", "scikit-learn": "1.9.1"})}),
         },
     }
 
 
-def make_summaries() -> list[dict[str, Any]]:
+def clean_summaries() -> list[dict[str, Any]]:
+    """4 presets (2 run beside the sweep) and the 8 points of sweep man-block, every stage ok
+    (bf16-standard misses its clock)."""
     out = [
-        summary("fp32-baseline", 22_050_000.0, 212.8, (4971.0, 4463.0), (12.0, 20.0), 0.0),
+        summary("fp32-baseline", 22_050_000.0, 212.8, (4971.0, 4463.0), (12.0, 20.0), 0.0,
+                accuracy=REF_ACC),
         summary("lightnorm", 6_777_178.0, 231.5, (1219.0, 1287.0), (3.1875, 5.3125), 2.1e-3,
-                bfp=700_626.0),
+                bfp=700_626.0, accuracy=(99.17, 99.44, 99.44)),
         summary("lightnorm-aggressive", 5_100_000.0, 245.0, (980.0, 1010.0), (2.5, 4.0),
-                8.4e-3, bfp=500_000.0),
-        summary("bf16-standard", 9_900_000.0, 170.9, (2100.0, 2250.0), (6.0, 10.0), 4.0e-3),
+                8.4e-3, bfp=500_000.0, accuracy=(91.11, 95.56, 84.44)),
+        summary("bf16-standard", 9_900_000.0, 170.9, (2100.0, 2250.0), (6.0, 10.0), 4.0e-3,
+                accuracy=(98.33, 98.33, 99.44)),
     ]
     # the timing plan of the lightnorm preset (older results, the others here, have none)
     out[1]["stages"]["synth"]["metrics"]["timing_plan"] = {
@@ -128,20 +177,28 @@ def make_summaries() -> list[dict[str, Any]]:
     # two presets ran beside the sweep (lightnorm.flow: preset, the sweep's name, no point)
     for s in out[2:4]:
         s["sweep"] = "man-block"
-    # failed and missing stages among the presets
-    out[3]["stages"]["cosim"] = stage(None, "failed",
-                                      "y mismatch at element 17 | lane 3\n(see cosim.log)")
-    del out[2]["stages"]["quality"]
     # 8 sweep points, named as lightnorm.flow.sweep names them
     for k, (man, block) in enumerate((m, b) for m in (5, 7) for b in (8, 16, 32, 64)):
         err = 2.0 ** -man * (1 + block / 64)
         area = 4e6 + man * 3e5 + 2e7 / block
+        acc = 99.0 - (7 - man) * (1.5 + block / 64) - 0.1 * k
         out.append(summary(f"man-block-{k:08x}", area, 195.0 + 2 * man,
                            (900.0 + 40 * man, 950.0), (2.0 + 8 / block, 4.0 + 8 / block), err,
                            preset=False,
                            sweep="man-block",
                            point={"compute.man_bits": man, "storage.*.block": block},
-                           bfp=area * 0.1))
+                           bfp=area * 0.1, accuracy=(acc, acc - 0.3, acc + 0.6)))
+    return out
+
+
+def make_summaries() -> list[dict[str, Any]]:
+    """:func:`clean_summaries` with failed, missing and malformed stages, and designs that miss
+    their clock."""
+    out = clean_summaries()
+    # failed and missing stages among the presets
+    out[3]["stages"]["cosim"] = stage(None, "failed",
+                                      "y mismatch at element 17 | lane 3\n(see cosim.log)")
+    del out[2]["stages"]["quality"]
     out[5]["stages"]["synth"] = stage(None, "failed", "ABC crashed (trap in Abc_NodeFromMap_rec)")
     out[5]["stages"]["energy"] = stage(None, "skipped", "needs synth, which did not succeed")
     out[7]["stages"]["energy"] = stage(None, "error", "shape (1, 2) is not four integers")
@@ -155,6 +212,10 @@ def make_summaries() -> list[dict[str, Any]]:
     out[10]["stages"]["energy"]["metrics"]["datapath_pj_per_element"] = None
     out[10]["stages"]["energy"]["metrics"]["total_pj_per_element"] = None
     out[10]["stages"]["energy"]["metrics"]["total_pj"] = None
+    # the accuracy stage: one diverged (failed), one not run
+    out[8]["stages"]["accuracy"] = stage(None, "failed", "training diverged in 1 of 3 seeds; "
+                                         "seed 2: epoch 3: non-finite loss at epoch 3, step 7")
+    del out[9]["stages"]["accuracy"]
     return out
 
 
@@ -214,7 +275,9 @@ def test_files_exist_and_figures_are_png(built: tuple[ReportFiles, Any]) -> None
     assert files.html.is_file() and files.markdown.is_file()
     names = {p.name for p in files.figures}
     assert names == {"area_by_block.png", "energy_per_element.png", "pareto_area_error.png",
-                     "pareto_energy_error.png"}
+                     "pareto_energy_error.png", "trade_area_accuracy.png",
+                     "trade_energy_accuracy.png", "trade_bytes_error.png",
+                     "training_curves.png"}
     for fig in files.figures:
         assert fig.parent.name == "figures"
         assert fig.read_bytes()[:8] == PNG_MAGIC, fig
@@ -382,6 +445,164 @@ def test_pareto_front_and_sweep_flags(built: tuple[ReportFiles, Any]) -> None:
     assert "Not plotted (no area_um2 or no error): lightnorm-aggressive, man-block-00000001" in html
 
 
+#: the figures of presets with every stage, accuracy included
+TRADE_FIGURES = {"trade_area_accuracy.png", "trade_energy_accuracy.png", "trade_bytes_error.png",
+                 "training_curves.png"}
+
+
+# --- accuracy: the overview, the accuracy table, the trade-off plots and the training curves --
+def test_accuracy_in_the_overview_and_its_table(built: tuple[ReportFiles, Any]) -> None:
+    files, summaries = built
+    data = files.html.parent / "data"
+    ov = {r["label"]: r for r in read_csv(data / "overview.csv")}
+    ln = ov["lightnorm"]
+    assert float(ln["accuracy_mean_pct"]) == pytest.approx((99.17 + 99.44 + 99.44) / 3)
+    assert float(ln["accuracy_std_pct"]) == pytest.approx(0.1559, abs=1e-4)
+    assert float(ln["accuracy_delta_pp"]) == pytest.approx(
+        (99.17 + 99.44 + 99.44 - sum(REF_ACC)) / 3)
+    assert ov["fp32-baseline"]["accuracy_delta_pp"] == "0.0"
+    # a diverged run and a spec without the stage: no number, never 0
+    failed = [r for r in ov.values() if r["label"].endswith("man_bits=7, block=8]")]
+    missing = [r for r in ov.values() if r["label"].endswith("man_bits=7, block=16]")]
+    assert failed[0]["accuracy_mean_pct"] == failed[0]["accuracy_delta_pp"] == ""
+    assert missing[0]["accuracy_mean_pct"] == ""
+    assert "accuracy failed: training diverged in 1 of 3 seeds" in failed[0]["stages_not_ok"]
+    assert "accuracy missing" in missing[0]["stages_not_ok"]
+    html = files.html.read_text(encoding="utf-8")
+    # the overview shows mean ± std and the signed difference next to area, energy and bytes
+    assert '<td class="num">99.35 ± 0.16</td><td class="num">+0.46</td>' in html
+    assert "<th class=\"num\">test accuracy (%, mean ± std)</th>" in html
+    acc = {r["label"]: r for r in read_csv(data / "accuracy.csv")}
+    assert len(acc) == len(summaries) - 1  # the spec without the stage has no row
+    a = acc["lightnorm-aggressive"]
+    assert (a["dataset"], a["epochs"], a["seeds"]) == ("digits", "4", "3")
+    assert json.loads(a["accuracy_per_seed_pct"]) == [91.11, 95.56, 84.44]
+    assert json.loads(a["reference_per_seed_pct"]) == list(REF_ACC)
+    assert float(a["reference_mean_pct"]) == pytest.approx(sum(REF_ACC) / 3)
+    assert "91.11, 95.56, 84.44" in html
+    md = files.markdown.read_text(encoding="utf-8").replace("\\", "")
+    assert ("| accuracy (test, CNN with the spec's BN) | digits, 4 epochs, 3 seeds, FP32 "
+            "reference 98.89 ± 0.83 % (11 of 12 specs) |") in md
+
+
+def test_trade_plots_mark_the_pareto_front(built: tuple[ReportFiles, Any]) -> None:
+    files, _ = built
+    data = files.html.parent / "data"
+    for name, x, y, maximise in (("trade_area_accuracy", "area_um2", "accuracy_mean_pct", True),
+                                 ("trade_energy_accuracy", "total_pj_per_element",
+                                  "accuracy_mean_pct", True),
+                                 ("trade_bytes_error", "offchip_bytes_per_element_total",
+                                  "error", False)):
+        rows = read_csv(data / f"{name}.csv")
+        assert rows and all(r[x] and r[y] for r in rows)
+        pts = [(float(r[x]), -float(r[y]) if maximise else float(r[y])) for r in rows]
+        # by hand: on the front when no other point is at most as costly and strictly better,
+        # or strictly cheaper and at least as good
+        want = {r["label"] for r, (px, py) in zip(rows, pts, strict=True)
+                if not any((qx <= px and qy < py) or (qx < px and qy <= py) for qx, qy in pts)}
+        assert {r["label"] for r in rows if r["pareto"] == "true"} == want, name
+        assert (files.html.parent / "figures" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+    area = {r["label"]: r for r in read_csv(data / "trade_area_accuracy.csv")}
+    # lightnorm: smallest area among those at least as accurate; the baseline is dominated
+    assert area["lightnorm"]["pareto"] == "true" and area["fp32-baseline"]["pareto"] == "false"
+    assert "accuracy_std_pct" in next(iter(area.values()))
+    html = files.html.read_text(encoding="utf-8")
+    assert ("Not plotted (no area_um2 or no accuracy_mean_pct): man-block-00000001 "
+            "[man_bits=5, block=16], man-block-00000004 [man_bits=7, block=8], "
+            "man-block-00000005 [man_bits=7, block=16]") in html
+    assert "Dashed line and band: FP32 reference (torch.nn.BatchNorm2d), 98.89 ± 0.83 %" in html
+    assert 'Data: <a href="data/trade_area_accuracy.csv">data/trade_area_accuracy.csv</a>' in html
+
+
+def test_training_curves_figure_and_data(built: tuple[ReportFiles, Any]) -> None:
+    files, summaries = built
+    rows = read_csv(files.html.parent / "data" / "training_curves.csv")
+    with_curves = [s for s in summaries if s["stages"].get("accuracy", {}).get("status") == "ok"]
+    # every epoch of every seed, the spec's and its reference's
+    assert len(rows) == len(with_curves) * 2 * ACC_SEEDS * ACC_EPOCHS
+    ln = [r for r in rows if r["label"] == "lightnorm" and r["variant"] == "spec"]
+    last = [float(r["test_acc_pct"]) for r in ln if r["epoch"] == str(ACC_EPOCHS)]
+    assert last == [99.17, 99.44, 99.44]
+    assert {r["variant"] for r in rows} == {"spec", "reference"}
+    fig = files.html.parent / "figures" / "training_curves.png"
+    assert fig.stat().st_size > 20_000
+    assert "figures/training_curves.png" in files.html.read_text(encoding="utf-8")
+
+
+def test_report_without_the_accuracy_stage_says_so(tmp_path: Path) -> None:
+    """No empty figures: the trade-off section and the accuracy section say why."""
+    summaries = make_summaries()
+    for s in summaries:
+        s["stages"].pop("accuracy", None)
+    files = build_report(summaries, tmp_path / "r")
+    names = {p.name for p in files.figures}
+    assert not names & {"trade_area_accuracy.png", "trade_energy_accuracy.png",
+                        "training_curves.png"}
+    assert "trade_bytes_error.png" in names  # needs no accuracy
+    html = files.html.read_text(encoding="utf-8")
+    assert "No accuracy plots: the accuracy stage did not run for any spec" in html
+    assert "The accuracy stage did not run for any spec (lightnorm flow --stages" in html
+    assert not (tmp_path / "r" / "data" / "accuracy.csv").exists()
+    ov = read_csv(tmp_path / "r" / "data" / "overview.csv")
+    assert all(r["accuracy_mean_pct"] == "" for r in ov)  # the columns stay, empty
+    # accuracy for no spec that has the synthesis figures: said, not drawn
+    summaries = make_summaries()
+    for s in summaries:
+        if "accuracy" in s["stages"]:
+            s["stages"]["synth"] = stage(None, "failed", "no synthesis here")
+            s["stages"]["energy"] = stage(None, "skipped", "needs synth")
+    files = build_report(summaries, tmp_path / "s")
+    assert "trade_area_accuracy.png" not in {p.name for p in files.figures}
+    assert "No accuracy plots: fewer than two specs have both a test accuracy" in \
+        files.html.read_text(encoding="utf-8")
+
+
+def test_mixed_accuracy_settings_are_a_warning(tmp_path: Path) -> None:
+    summaries = make_summaries()[:4]
+    summaries[1]["stages"]["accuracy"]["metrics"]["training"]["epochs"] = 15
+    files = build_report(summaries, tmp_path / "r")
+    html = files.html.read_text(encoding="utf-8")
+    assert ("the accuracy results were trained with different settings (digits, 4 epochs, 3 "
+            "seeds; digits, 15 epochs, 3 seeds)") in html
+    assert "Dashed line and band" not in html
+
+
+# --- one self-contained file --------------------------------------------------------------------
+def test_single_file_embeds_every_figure_and_csv(tmp_path: Path) -> None:
+    import base64
+
+    summaries = make_summaries()
+    folder = build_report(summaries, tmp_path / "folder", generated=WHEN)
+    single = build_report(summaries, tmp_path / "single", generated=WHEN, single_file=True)
+    assert single.markdown is None and single.figures == [] and single.csv == []
+    assert [p.name for p in (tmp_path / "single").iterdir()] == ["report.html"]
+    p = parse_html(single.html)
+    assert p.errors == [] and p.stack == []
+    figures_seen, csv_seen = [], {}
+    for link in p.links:
+        if link.startswith("#"):
+            assert link[1:] in p.ids
+            continue
+        assert link.startswith("data:"), f"external reference {link[:60]}"
+        head, body = link.split(",", 1)
+        data = base64.b64decode(body)
+        if head == "data:image/png;base64":
+            assert data[:8] == PNG_MAGIC
+            figures_seen.append(data)
+        else:
+            assert head == "data:text/csv;charset=utf-8;base64"
+            csv_seen[data] = head
+    assert len(figures_seen) == len(folder.figures)
+    # every CSV of the folder layout is embedded, byte for byte
+    assert {c.read_bytes() for c in folder.csv} == set(csv_seen)
+    html = single.html.read_text(encoding="utf-8")
+    assert 'download="overview.csv"' in html and "a link saves the file" in html
+    # into an existing folder report: only report.html is replaced, the rest stays
+    again = build_report(summaries, tmp_path / "folder", generated=WHEN, single_file=True)
+    assert (tmp_path / "folder" / "report.md").is_file()
+    assert "data:image/png;base64," in again.html.read_text(encoding="utf-8")
+
+
 def test_missing_baseline_or_its_synthesis_still_gives_a_report(tmp_path: Path) -> None:
     """What is there is reported; the ratios that need the baseline show — and say why."""
     summaries = [s for s in make_summaries() if s["spec"] != "fp32-baseline"]
@@ -485,7 +706,8 @@ def test_xls_table_and_rebuild_into_existing_folder(tmp_path: Path) -> None:
     (out / "notes.txt").write_text("mine")
     files = build_report(summaries, out, generated=WHEN)
     assert (out / "notes.txt").read_text() == "mine"
-    assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png"}
+    assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png",
+                                               *TRADE_FIGURES}
     rows = {r["label"]: r for r in read_csv(out / "data" / "template_vs_xls.csv")}
     assert set(rows) == {"lightnorm", "lightnorm-aggressive"}
     ln = rows["lightnorm"]
@@ -547,6 +769,12 @@ def malformed_summary() -> dict[str, Any]:
     st["csim"] = "passed"
     st["cosim"] = {"metrics": {"bit_exact": True}}
     st["synth_xls"] = {"status": "ok", "metrics": None}
+    acc = st["accuracy"]["metrics"]
+    acc["accuracy_pct"] = {"mean": "high", "std": None, "per_seed": "three"}
+    acc["reference"] = None
+    acc["training"] = {"epochs": "ten", "seeds": 3}
+    acc["curves"] = [{"seed": 0, "train_loss": "down", "test_acc_pct": [50.0, None, 70.0]},
+                     "a string"]
     odd["point"] = {"a.b": 1, "c.b": 2}
     return odd
 
@@ -566,7 +794,11 @@ def test_malformed_metrics_and_baseline_only(tmp_path: Path) -> None:
     assert "error: malformed stage record (str)" in html
     assert "Template RTL vs XLS RTL" in html
     assert parse_html(files.html).errors == []
-    assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png"}
+    # no quality summary: no bytes-vs-error plot of one point; the curves that are there
+    assert {p.name for p in files.figures} == {"area_by_block.png", "energy_per_element.png",
+                                               "training_curves.png"}
+    ov = {r["label"]: r for r in read_csv(tmp_path / "r" / "data" / "overview.csv")}
+    assert ov["lightnorm"]["accuracy_mean_pct"] == ""
     for fig in files.figures:
         assert fig.read_bytes()[:8] == PNG_MAGIC
     # the baseline alone

@@ -4,7 +4,8 @@ with float32 BatchNorm (:mod:`lightnorm.train.accuracy`, docs/accuracy.md).
 
 Registered in :data:`lightnorm.cli.core.COMMANDS`. PyTorch and scikit-learn are optional
 (``lightnorm[train]``): this module does not import them; the command checks for them first and
-reports a missing one as a :class:`~lightnorm.errors.ToolError` (one line, exit 2).
+reports a missing one as a :class:`~lightnorm.errors.ToolError` (one line, exit 2:
+:func:`lightnorm.train.accuracy.require_train`, which the flow's accuracy stage uses too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import math
 import sys
 
-from lightnorm.errors import ToolError, UsageError
+from lightnorm.errors import UsageError
 from lightnorm.jsonsafe import json_safe
 from lightnorm.spec import load
 from lightnorm.train.accuracy import (
@@ -26,6 +27,7 @@ from lightnorm.train.accuracy import (
     DEFAULT_SEEDS,
     DEFAULT_SPECS,
     TrainConfig,
+    require_train,
     results_table,
     run_accuracy,
     write_results,
@@ -63,13 +65,7 @@ def add_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_accuracy(args: argparse.Namespace) -> int:
-    try:
-        import matplotlib  # noqa: F401
-        import sklearn  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise ToolError(f"lightnorm accuracy needs PyTorch, scikit-learn and matplotlib "
-                        f"({exc}): pip install 'lightnorm[train]'") from exc
+    require_train("lightnorm accuracy")
     for opt, val, lo in (("--epochs", args.epochs, 1), ("--seeds", args.seeds, 1),
                          ("--batch-size", args.batch_size, 1), ("--threads", args.threads, 0)):
         if val < lo:

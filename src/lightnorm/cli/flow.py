@@ -22,6 +22,7 @@ from lightnorm.errors import UsageError
 from lightnorm.flow import stages as st
 from lightnorm.reports.metrics import Timing
 from lightnorm.spec import Spec, load, preset_names
+from lightnorm.train.accuracy import DATASETS, require_train
 
 FLOW_HELP = ("generate, verify (csim + cosim), synthesize and cost specs (default: every "
              "preset), record everything in a results store, print a comparison table and "
@@ -38,6 +39,9 @@ BASELINE = "fp32-baseline"
 # --- argument helpers ----------------------------------------------------------------------------
 #: ``--stages``: a non-empty list of known stages (``--stages ""`` is bad input)
 STAGES_ARG = cliargs.list_arg("--stages", st.ALL_STAGES)
+ACCURACY_EPOCHS_ARG, ACCURACY_SEEDS_ARG = (
+    cliargs.int_arg(f"--accuracy-{k}", lo=1, hi=hi, expected=f"an integer in 1..{hi}")
+    for k, hi in st.ACCURACY_LIMITS.items())
 
 
 def _jobs(value: int | None) -> int:
@@ -58,7 +62,9 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
                    help="comma-separated stages among " + ",".join(st.ALL_STAGES) +
                         " (default " + ",".join(st.STAGES) + "".join(
                             f"; {s}: the {n} backend's design synthesized next to the "
-                            "default one's" for s, n in st.BACKEND_STAGES.items()) + ")")
+                            "default one's" for s, n in st.BACKEND_STAGES.items())
+                        + f"; {st.ACCURACY}: the CNN of docs/accuracy.md trained with the "
+                        "spec's BN against FP32 BN, needs the train extra)")
     p.add_argument("--clock-ns", type=cliargs.CLOCK_NS, default=None, metavar="T",
                    help="synthesis clock period (default each spec's hw.clock_ns)")
     p.add_argument("--liberty", default=None, metavar="PATH", type=cliargs.LIBERTY,
@@ -67,6 +73,20 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
                    help="timing/power netlist flow of synthesis (default hier: docs/synthesis.md)")
     p.add_argument("--baseline", default=None, metavar="SPEC",
                    help=f"spec the report's ratios are against (default {BASELINE})")
+    p.add_argument("--accuracy-dataset", choices=DATASETS, default=None,
+                   help="accuracy stage: data set (default " + st.ACCURACY_DATASET + ")")
+    p.add_argument("--accuracy-epochs", type=ACCURACY_EPOCHS_ARG, default=None, metavar="E",
+                   help=f"accuracy stage: training epochs (default {st.ACCURACY_EPOCHS})")
+    p.add_argument("--accuracy-seeds", type=ACCURACY_SEEDS_ARG, default=None, metavar="K",
+                   help=f"accuracy stage: seeds 0..K-1 (default {st.ACCURACY_SEEDS})")
+    _single_file(p)
+
+
+def _single_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--single-file", action="store_true",
+                   help="write the report as one self-contained report.html (figures and CSV "
+                        "files embedded as data URIs) instead of the folder with report.md, "
+                        "figures/ and data/")
 
 
 def add_flow_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,6 +117,7 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", default=None, metavar="FILE", type=cliargs.out_file_arg("--csv"),
                    help="also export every recorded stage row as CSV to FILE (written even "
                         "when the report lacks stages)")
+    _single_file(p)
 
 
 def add_regress_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,15 +131,29 @@ def add_regress_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace, out: Path, stages: tuple[str, ...] | None = None,
-             layer_shape: Sequence[int] | None = None, clock: float | None = None
-             ) -> st.FlowOptions:
+             layer_shape: Sequence[int] | None = None, clock: float | None = None,
+             accuracy: Mapping[str, Any] | None = None) -> st.FlowOptions:
+    """The run's options: the command line's, else the sweep file's (``stages``,
+    ``layer_shape``, ``clock``, ``accuracy``), else the defaults. The accuracy stage needs
+    PyTorch: without it, one line and exit 2 before anything runs."""
     shape = parse_shape(args.shape) if args.shape else tuple(layer_shape or st.DEFAULT_LAYER_SHAPE)
     liberty = args.liberty
-    return st.FlowOptions(stages=args.stages or stages or st.STAGES,
+    acc = dict(accuracy or {})
+    chosen = args.stages or stages or st.STAGES
+    if st.ACCURACY in chosen:
+        require_train(f"the {st.ACCURACY} stage")
+    return st.FlowOptions(stages=chosen,
                           layer_shape=shape,  # type: ignore[arg-type]
                           clock_ns=args.clock_ns if args.clock_ns is not None else clock,
                           liberty=None if liberty is None else str(Path(liberty).resolve()),
-                          synth_flow=args.synth_flow, out_dir=str(out.resolve()))
+                          synth_flow=args.synth_flow,
+                          accuracy_dataset=args.accuracy_dataset or acc.get(
+                              "dataset", st.ACCURACY_DATASET),
+                          accuracy_epochs=args.accuracy_epochs or acc.get(
+                              "epochs", st.ACCURACY_EPOCHS),
+                          accuracy_seeds=args.accuracy_seeds or acc.get(
+                              "seeds", st.ACCURACY_SEEDS),
+                          out_dir=str(out.resolve()))
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -244,7 +279,32 @@ def table_rows(summaries: Sequence[Mapping[str, Any]], baseline: str | None
             _fmt(_metric(s, "energy", "total_pj_per_element"), ".0f"),
             _fmt(_metric(s, "quality", "summary", "error"), ".2e"),
         ])
+    if _has_accuracy(summaries):
+        head.append(ACCURACY_COLUMN)
+        for s, row in zip(summaries, rows, strict=True):
+            row.append(_accuracy_text(s))
     return head, rows
+
+
+#: the terminal table's accuracy column (only when the accuracy stage ran)
+ACCURACY_COLUMN = "acc % (Δ pp)"
+
+
+def _has_accuracy(summaries: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the opt-in accuracy stage ran for some spec."""
+    return any(st.ACCURACY in s["stages"] for s in summaries)
+
+
+def _accuracy_text(summary: Mapping[str, Any]) -> str:
+    """``99.35±0.16 (+0.46)``: test accuracy, mean ± std over seeds, and the difference from
+    the FP32 reference; ``-`` when the stage gives none."""
+    mean = _metric(summary, st.ACCURACY, "accuracy_pct", "mean")
+    if mean is None:
+        return _status(summary, st.ACCURACY)
+    std = _metric(summary, st.ACCURACY, "accuracy_pct", "std")
+    delta = _metric(summary, st.ACCURACY, "delta_pp")
+    return (f"{mean:.2f}±{_fmt(std, '.2f')}"
+            + ("" if delta is None else f" ({delta:+.2f})"))
 
 
 def table_caption(summaries: Sequence[Mapping[str, Any]], baseline: str | None) -> str:
@@ -256,7 +316,10 @@ def table_caption(summaries: Sequence[Mapping[str, Any]], baseline: str | None) 
             f"column; {UNMET_FLAG}: the spec or the baseline does NOT meet its clock, so the "
             "ratio compares a design at a clock it does not reach); E: datapath energy per "
             "element; layer: datapath + off-chip memory per element of one BN layer; error: "
-            "numerical error vs the ideal model of the spec's own mode (docs/quality.md)")
+            "numerical error vs the ideal model of the spec's own mode (docs/quality.md)"
+            + ("; acc: test accuracy of the CNN trained with the spec's BN (mean ± std over "
+               "seeds, difference from torch.nn.BatchNorm2d float32; docs/accuracy.md)"
+               if _has_accuracy(summaries) else ""))
 
 
 def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) -> None:
@@ -274,8 +337,8 @@ def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) ->
         t.add_row(*(Text(c, style="bold red" if i in marked and (
             c.endswith(("NOT met", UNMET_FLAG))) else "") for i, c in enumerate(r)))
     console = Console()
-    if console.width < 180:  # thirteen columns: wider than a narrow terminal or a pipe, never wrap
-        console = Console(width=180)
+    if console.width < 200:  # 13-14 columns: wider than a narrow terminal or a pipe, never wrap
+        console = Console(width=200)
     console.print(t)
     missed = [(s["spec"], tm) for s in summaries if (tm := _timing(s)).missed]
     if missed:
@@ -292,28 +355,36 @@ def print_table(summaries: Sequence[Mapping[str, Any]], baseline: str | None) ->
 
 
 # --- report --------------------------------------------------------------------------------------
+def _report_paths(files: Any) -> dict[str, Any]:
+    """The report's files for --json (markdown: None in the single-file layout)."""
+    return {"html": str(files.html),
+            "markdown": None if files.markdown is None else str(files.markdown)}
+
+
 def _write_report(summaries: Sequence[Mapping[str, Any]], out: Path, baseline: str | None,
-                  title: str) -> dict[str, Any]:
+                  title: str, single_file: bool = False) -> dict[str, Any]:
     from lightnorm.reports.report import ReportError, build_report
 
     if baseline is None:
         return {"error": "no baseline"}
     try:
-        files = build_report(summaries, out, baseline=baseline, title=title)
+        files = build_report(summaries, out, baseline=baseline, title=title,
+                             single_file=single_file)
     except ReportError as exc:  # e.g. the baseline's synthesis failed or did not run
         return {"error": str(exc)}
-    return {"html": str(files.html), "markdown": str(files.markdown)}
+    return _report_paths(files)
 
 
 def _finish(summaries: list[dict[str, Any]], out: Path, baseline: str | None, title: str,
-            as_json: bool, collection: str, extra: Mapping[str, Any] | None = None) -> int:
+            as_json: bool, collection: str, extra: Mapping[str, Any] | None = None,
+            single_file: bool = False) -> int:
     from lightnorm.flow.runner import spec_failed
     from lightnorm.flow.store import ResultStore
 
     # the report covers everything the store holds for this collection (earlier runs with other
     # specs or stages included); the table and the exit status cover this run
     recorded = ResultStore(out, check=False).summaries([collection])  # checked at the start
-    report = _write_report(recorded or summaries, out / "report", baseline, title)
+    report = _write_report(recorded or summaries, out / "report", baseline, title, single_file)
     failed = [s["spec"] for s in summaries if spec_failed(s)]
     if as_json:
         print(json.dumps({"out_dir": str(out), "store": str(out / "results.sqlite"),
@@ -334,7 +405,7 @@ def _run(jobs: list[Any], opts: st.FlowOptions, store: Any, workers: int, quiet:
          scheduler: str | None = None) -> list[dict[str, Any]]:
     from lightnorm.flow.runner import run_on_dask, run_specs
 
-    with _Progress([j.spec.name for j in jobs], len(opts.stages), quiet) as prog:
+    with _Progress([j.spec.name for j in jobs], len(st.planned(opts.stages)), quiet) as prog:
         if scheduler:
             return run_on_dask(jobs, opts, store, scheduler, on_done=prog.done)
         return run_specs(jobs, opts, store, workers, on_event=prog.event)
@@ -370,7 +441,8 @@ def cmd_flow(args: argparse.Namespace) -> int:
         summaries = _run(jobs, opts, store, workers, args.json)
     except KeyboardInterrupt:
         return _interrupted("flow")
-    return _finish(summaries, out, baseline, "lightnorm flow", args.json, "flow")
+    return _finish(summaries, out, baseline, "lightnorm flow", args.json, "flow",
+                   single_file=args.single_file)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -385,7 +457,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"  {pt.name} {json.dumps(pt.coords, sort_keys=True)}")
         return 0
     out = Path(args.out or Path("runs") / sweep.name)
-    opts = _options(args, out, sweep.stages, sweep.layer_shape, sweep.clock_ns)
+    opts = _options(args, out, sweep.stages, sweep.layer_shape, sweep.clock_ns, sweep.accuracy)
     workers = _jobs(args.jobs)
     store = ResultStore(out)
     for pt in sweep.invalid:
@@ -403,7 +475,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _interrupted(f"sweep {sweep.name}")
     skipped = [{"point": p.name, "coords": p.coords, "reason": p.reason} for p in sweep.invalid]
     return _finish(summaries, out, baseline, f"sweep {sweep.name}", args.json, sweep.name,
-                   {"sweep": sweep.name, "skipped": skipped})
+                   {"sweep": sweep.name, "skipped": skipped}, single_file=args.single_file)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -433,16 +505,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         tmp.write_text(store.export_csv(), encoding="utf-8")
         os.replace(tmp, csv_path)
     try:
-        files = build_report(summaries, out, baseline=baseline, title=title)
+        files = build_report(summaries, out, baseline=baseline, title=title,
+                             single_file=args.single_file)
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write the report there ({exc.strerror or exc})"
                          ) from exc
     if args.json:
-        print(json.dumps({"html": str(files.html), "markdown": str(files.markdown),
-                          "baseline": baseline, "specs": len(summaries)}, indent=2))
+        print(json.dumps({**_report_paths(files), "baseline": baseline,
+                          "specs": len(summaries)}, indent=2))
     else:
         print(f"report: {files.html}")
-        print(f"markdown: {files.markdown}")
+        if files.markdown is not None:
+            print(f"markdown: {files.markdown}")
     return 0
 
 

@@ -80,9 +80,10 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
     summary: dict[str, Any] = {"spec": spec.name, "spec_hash": spec.hash, "preset": preset,
                                "sweep": None if collection == "flow" else collection,
                                "point": None if point is None else dict(point), "stages": {}}
-    for stage in st.ALL_STAGES:
-        if stage not in opts.stages:
-            continue
+    for stage in st.planned(opts.stages):
+        # a shared stage (the accuracy reference) is recorded under its own name, not the spec's
+        shared = st.SHARED.get(stage)
+        owner = (shared, shared, "") if shared else (spec.hash, spec.name, toml)
         missing = [d for d in st.NEEDS.get(stage, ()) if d not in done or
                    done[d].status != "ok"]
         if missing:
@@ -96,7 +97,7 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
             inputs = st.stage_inputs(stage, spec, opts, deps)
             versions = st.tool_versions(stage)
         except Exception as exc:  # a missing tool (ToolError) or a bug: record, go on
-            row = store.record(spec_hash=spec.hash, spec_name=spec.name, spec_toml=toml,
+            row = store.record(spec_hash=owner[0], spec_name=owner[1], spec_toml=owner[2],
                                stage=stage, stage_key=f"error:{stage}:{spec.hash}",
                                tool_versions={}, inputs={}, status="error",
                                reason=_describe(exc), metrics=None, started=started,
@@ -121,7 +122,7 @@ def run_spec(spec: Spec, opts: st.FlowOptions, store: ResultStore, *,
                 status, reason, metrics = st.RUNNERS[stage](spec, opts, deps)
             except Exception as exc:  # a tool error, or a bug: record it, go on
                 status, reason, metrics = "error", _describe(exc), None
-            row = store.record(spec_hash=spec.hash, spec_name=spec.name, spec_toml=toml,
+            row = store.record(spec_hash=owner[0], spec_name=owner[1], spec_toml=owner[2],
                                stage=stage, stage_key=key, tool_versions=versions,
                                inputs=inputs, status=status, reason=reason, metrics=metrics,
                                started=started, duration_s=time.perf_counter() - t0,

@@ -33,15 +33,35 @@ STAGES = ("generate", "csim", "cosim", "synth", "energy", "quality")
 #: default one's at a common clock (``synth_xls``: lightnorm.cost.backend_compare); not run
 #: by ``lightnorm flow`` unless asked for (two more syntheses per spec: see docs/xls.md)
 BACKEND_STAGES = {b.flow_stage: b.name for b in compared_backends()}
-EXTRA_STAGES = tuple(BACKEND_STAGES)
+#: training a small CNN with the spec's BN arithmetic in the loop (needs the ``train`` extra;
+#: docs/accuracy.md); not run unless asked for
+ACCURACY = "accuracy"
+EXTRA_STAGES = (*BACKEND_STAGES, ACCURACY)
 ALL_STAGES = STAGES + EXTRA_STAGES
+#: the FP32 torch.nn.BatchNorm2d reference the accuracy stage is compared with: run for the
+#: accuracy stage (never asked for on its own), and shared by every spec (:data:`SHARED`)
+ACCURACY_REFERENCE = "accuracy_reference"
+#: stage -> the stages run before it because it needs them, though not asked for
+IMPLIED: dict[str, tuple[str, ...]] = {ACCURACY: (ACCURACY_REFERENCE,)}
 #: stage -> stages whose metrics it needs (it is skipped when one of them is not ok)
-NEEDS: dict[str, tuple[str, ...]] = {"energy": ("synth",)}
+NEEDS: dict[str, tuple[str, ...]] = {"energy": ("synth",), ACCURACY: (ACCURACY_REFERENCE,)}
+#: stages whose result does not depend on the spec -> the name their rows are recorded under
+#: (their key leaves the spec out: every spec of every run with the same settings shares one)
+SHARED: dict[str, str] = {ACCURACY_REFERENCE: "torch-fp32"}
 VERIFY_STAGES = ("csim", "cosim")
 #: bump when what a stage computes changes without a change in its inputs or tools
 STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1,
-                  **{s: 2 for s in BACKEND_STAGES}}
+                  **{s: 2 for s in BACKEND_STAGES}, ACCURACY: 1, ACCURACY_REFERENCE: 1}
 DEFAULT_LAYER_SHAPE = (32, 64, 28, 28)
+#: the accuracy stage's training: data set, epochs and seeds 0..K-1 (the model, batch size,
+#: learning rate and optimizer are lightnorm.train.accuracy's defaults). 10 epochs of the
+#: digits CNN: about 0.4 s per epoch and seed with the golden BN in the loop on one core of a
+#: loaded 2-core machine, so about 15 s per spec (docs/flow.md)
+ACCURACY_DATASET = "digits"
+ACCURACY_EPOCHS = 10
+ACCURACY_SEEDS = 3
+#: bounds of the accuracy stage's epochs and seeds (command line and sweep files)
+ACCURACY_LIMITS = {"epochs": 1000, "seeds": 100}
 #: layer shape of the energy figures in bench_synth and docs/benchmarks.md
 SYNTH_FLOWS = ("hier", "flat", "auto")
 
@@ -64,6 +84,9 @@ class FlowOptions:
     synth_flow: str = "hier"
     dram_pj_per_byte: float | None = None
     sram_pj_per_byte: float | None = None
+    accuracy_dataset: str = ACCURACY_DATASET
+    accuracy_epochs: int = ACCURACY_EPOCHS
+    accuracy_seeds: int = ACCURACY_SEEDS
     out_dir: str = "."
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +103,17 @@ class FlowOptions:
         kw["layer_shape"] = tuple(kw.get("layer_shape", DEFAULT_LAYER_SHAPE))
         kw["seeds"] = tuple(kw.get("seeds", (0, 1)))
         return cls(**kw)
+
+
+def planned(stages: tuple[str, ...]) -> list[str]:
+    """The stages a run of ``stages`` runs, in order: each asked-for stage after the ones it
+    implies (:data:`IMPLIED`)."""
+    out: list[str] = []
+    for s in ALL_STAGES:
+        if s in stages:
+            out += [d for d in IMPLIED.get(s, ()) if d not in out]
+            out.append(s)
+    return out
 
 
 def digest(*parts: Any) -> str:
@@ -132,12 +166,15 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
         v["verilator"] = verilator_version()
     elif group in BACKEND_STAGES:
         v = {**dict(_versions("synth")), **get_backend(BACKEND_STAGES[group]).tool_versions()}
+    elif group == ACCURACY:
+        v["torch"] = _pkg("torch")
+        v["scikit-learn"] = _pkg("scikit-learn")  # the digits data set
     return tuple(sorted(v.items()))
 
 
 def tool_versions(stage: str) -> dict[str, str | None]:
     group = (stage if stage in ("generate", "csim", "cosim", "synth", *BACKEND_STAGES)
-             else "python")
+             else ACCURACY if stage in (ACCURACY, ACCURACY_REFERENCE) else "python")
     return dict(_versions(group))
 
 
@@ -154,6 +191,11 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
               ("rtl",)),
     "synth": (("lightnorm.cost.synth",), ("rtl",)),
     "quality": (("lightnorm.verify.quality",), ()),
+    # the training loop, the data sets and the model; the spec's run also the PyTorch layer
+    # and through it the golden model (the package's lazy loader names the layer too, so the
+    # reference's key digests it as well)
+    ACCURACY_REFERENCE: (("lightnorm.train.accuracy",), ()),
+    ACCURACY: (("lightnorm.train.accuracy", "lightnorm.train.layer"), ()),
 }
 #: the comparison stage of every registered backend (synth_<name>): backend_compare imports
 #: the registry, so every backend's code is in the key
@@ -236,12 +278,22 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
 
         return {"golden": code_digest(stage), "version": quality.QUALITY_VERSION,
                 "shape": list(quality.default_shape(spec))}
+    if stage in (ACCURACY, ACCURACY_REFERENCE):
+        inputs = {"dataset": opts.accuracy_dataset, "epochs": opts.accuracy_epochs,
+                  "seeds": opts.accuracy_seeds, "training": _train_config(opts).info(),
+                  "code": code_digest(stage)}
+        if stage == ACCURACY:  # the difference from the reference is part of the result
+            ref = (deps or {}).get(ACCURACY_REFERENCE, {})
+            inputs["reference"] = ref.get("accuracy_pct")
+        return inputs
     raise ValueError(f"unknown stage {stage!r}")
 
 
 def stage_key(stage: str, spec: Spec, inputs: Mapping[str, Any],
               versions: Mapping[str, Any]) -> str:
-    return digest(stage, STAGE_VERSIONS[stage], spec.hash, dict(inputs), dict(versions))
+    """The key of ``stage`` for ``spec``; a :data:`SHARED` stage's leaves the spec out."""
+    owner = None if stage in SHARED else spec.hash
+    return digest(stage, STAGE_VERSIONS[stage], owner, dict(inputs), dict(versions))
 
 
 # --- running the stages ------------------------------------------------------------------------
@@ -358,9 +410,48 @@ def run_quality(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Resul
     return "ok", None, quality.measure(spec)
 
 
+def _train_config(opts: FlowOptions) -> Any:
+    from ..train.accuracy import TrainConfig
+
+    return TrainConfig(epochs=opts.accuracy_epochs)
+
+
+def run_accuracy_reference(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    """torch.nn.BatchNorm2d float32 trained as the accuracy stage trains every spec."""
+    from ..train.accuracy import measure
+
+    m = measure(None, opts.accuracy_dataset, _train_config(opts), opts.accuracy_seeds)
+    return _trained(m)
+
+
+def run_accuracy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    """Test accuracy of the CNN trained with the spec's BN arithmetic, and its difference
+    from the reference's (same initial weights and batch order, seed by seed)."""
+    from ..train.accuracy import measure
+
+    m = measure(spec, opts.accuracy_dataset, _train_config(opts), opts.accuracy_seeds)
+    ref = deps[ACCURACY_REFERENCE]
+    mine, theirs = m["accuracy_pct"]["mean"], ref["accuracy_pct"]["mean"]
+    m["delta_pp"] = None if mine is None or theirs is None else mine - theirs
+    m["reference"] = {k: ref[k] for k in ("variant", "bn", "accuracy_pct", "final_train_loss",
+                                          "curves")}
+    return _trained(m)
+
+
+def _trained(m: dict[str, Any]) -> Result:
+    """``failed`` when a seed's training diverged (a verdict on the arithmetic)."""
+    if m["failures"]:
+        f = m["failures"][0]
+        return "failed", (f"training diverged in {len(m['failures'])} of "
+                          f"{len(m['accuracy_pct']['per_seed'])} seeds; seed {f['seed']}: "
+                          f"{f['reason']}"), m
+    return "ok", None, m
+
+
 RUNNERS: dict[str, Callable[[Spec, FlowOptions, Mapping[str, Any]], Result]] = {
     "generate": run_generate, "csim": run_csim, "cosim": run_cosim, "synth": run_synth,
     "energy": run_energy, "quality": run_quality,
+    ACCURACY_REFERENCE: run_accuracy_reference, ACCURACY: run_accuracy,
     **{stage: _backend_runner(name) for stage, name in BACKEND_STAGES.items()},
 }
 

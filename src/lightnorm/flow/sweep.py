@@ -9,6 +9,7 @@ compare = ["fp32-baseline", "lightnorm"]   # presets run beside the points (same
 stages = ["csim", "quality", "synth", "energy"]   # optional; default every stage
 layer_shape = [32, 64, 28, 28]      # optional; the BN layer of the energy figures
 clock_ns = 5.0                      # optional
+accuracy = { dataset = "digits", epochs = 10, seeds = 3 }   # optional: the accuracy stage's
 
 [sweep.set]                         # applied to the base and to the compared presets
 "hw.lanes" = 4
@@ -46,11 +47,18 @@ from ..errors import LightnormError
 from ..spec import Spec, SpecError, dumps, from_dict, load, preset_names
 from ..spec.accelerator import NAME_MAX_LEN
 from ..spec.names import reserved_reason
+from ..train.accuracy import DATASETS
 from . import stages as st
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,26}")
 _SWEEP_KEYS = {"name", "base", "description", "compare", "stages", "layer_shape", "clock_ns",
-               "set", "tag"}
+               "set", "tag", "accuracy"}
+#: the settings of the accuracy stage a sweep file may give: key -> (check, what is expected)
+_ACCURACY_KEYS: dict[str, tuple[Any, str]] = {
+    "dataset": (lambda v: v in DATASETS, "one of " + ", ".join(DATASETS)),
+    **{k: (lambda v, hi=hi: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= hi,
+           f"an integer in 1..{hi}") for k, hi in st.ACCURACY_LIMITS.items()},
+}
 
 
 class SweepError(LightnormError):
@@ -76,6 +84,8 @@ class Sweep:
     stages: tuple[str, ...] = st.STAGES
     layer_shape: tuple[int, int, int, int] = st.DEFAULT_LAYER_SHAPE
     clock_ns: float | None = None
+    #: the accuracy stage's settings the file gives (dataset, epochs, seeds)
+    accuracy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def valid(self) -> list[Point]:
@@ -201,6 +211,13 @@ def load_sweep(path: str | Path) -> Sweep:
     _expect(clock is None or (isinstance(clock, (int, float)) and not isinstance(clock, bool)
                               and clock > 0), f"{w}: sweep.clock_ns", clock,
             "a positive clock period in ns")
+    accuracy = head.get("accuracy", {})
+    _expect(isinstance(accuracy, dict) and set(accuracy) <= set(_ACCURACY_KEYS),
+            f"{w}: sweep.accuracy", accuracy,
+            "a table of " + ", ".join(_ACCURACY_KEYS) + " (the accuracy stage's settings)")
+    for k, v in accuracy.items():
+        check, expected = _ACCURACY_KEYS[k]
+        _expect(check(v), f"{w}: sweep.accuracy.{k}", v, expected)
     overrides = head.get("set", {})
     _expect(isinstance(overrides, dict), f"{w}: [sweep.set]", overrides,
             "a table of 'field.path' = value")
@@ -283,7 +300,8 @@ def load_sweep(path: str | Path) -> Sweep:
             raise SweepError(f"{w}: compared preset {preset} with [sweep.set]: {exc}") from exc
     return Sweep(name, p, from_dict(base_table | {"name": base.name}) if overrides else base,
                  str(head.get("description", "")), points, compared, tuple(stages),
-                 tuple(shape), None if clock is None else float(clock))  # type: ignore[arg-type]
+                 tuple(shape), None if clock is None else float(clock),  # type: ignore[arg-type]
+                 dict(accuracy))
 
 
 def describe(sweep: Sweep) -> list[str]:

@@ -12,12 +12,15 @@ from datetime import datetime
 from ..backends import DEFAULT_BACKEND, compared_backends, get_backend
 from .figures import Figure, area_figure, clock_figure, energy_figure, pareto_figures
 from .metrics import (
+    ACCURACY_STAGE,
     AREA,
     ENERGY_METRICS,
     ERROR,
     QUALITY_METRICS,
     TOTAL_PJ,
+    Reference,
     Timing,
+    accuracy_reference,
     clock_points,
     error_and,
 )
@@ -26,6 +29,7 @@ from .render import Section
 from .tables import (
     UNMET_MARK,
     Table,
+    accuracy_table,
     area_table,
     backend_tables,
     clock_table,
@@ -38,7 +42,8 @@ from .tables import (
     synthesis_table,
     verification_table,
 )
-from .text import MISSING, fmt_clock, fmt_ns, shape_text
+from .text import MISSING, acc_text, fmt_clock, fmt_ns, shape_text
+from .trade import BYTES_ERROR, TRADES, curves_figure, trade_figure
 
 
 @dataclass
@@ -92,6 +97,8 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
         ("synthesis clock", "; ".join(clocks) or MISSING),
         ("timing", timing_summary(missed, judged)),
     ]
+    refs = list(dict.fromkeys(r for e in entries if (r := accuracy_reference(e)) is not None))
+    header.append(("accuracy (test, CNN with the spec's BN)", accuracy_summary(entries, refs)))
     warnings = [] if base_warning is None else [base_warning]
     if len(shapes) > 1:
         warnings.append("the energy figures were computed for different layer shapes: per-layer "
@@ -115,6 +122,10 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
     not_run = [n for n in STAGES if n not in stages_run]
     if not_run:
         warnings.append(f"stages run for no spec: {', '.join(not_run)} (their columns show —)")
+    if len(refs) > 1:
+        warnings.append("the accuracy results were trained with different settings ("
+                        + "; ".join(r.settings() for r in refs) + "): accuracies compare only "
+                        "between specs trained alike, and the plots draw no reference line")
     failing = [e for e in entries if not_ok(e, stages_run)]
     if failing:
         warnings.append(f"{len(failing)} of {len(entries)} summaries have a stage that is "
@@ -123,6 +134,7 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
 
     fig_area, fig_energy = area_figure(entries), energy_figure(entries, shape)
     figures = [fig_area, fig_energy]
+    csv_only: list[Table] = []  # the data of the trade-off plots and the training curves
     base_clock = Timing.of(base).clock_text() if base is not None else MISSING
     sections = [
         Section("overview", "Overview", [
@@ -130,8 +142,11 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
             "total pJ/elem: datapath + off-chip memory for one BN layer of the shape above; "
             "error: the quality summary's \"error\"; timing: whether the synthesized design "
             "meets the clock it was generated and synthesized for (NOT met: Fmax is below "
-            "1 / clock, and its power and energy are at a clock it does not reach). Hover a — "
-            "for the reason it is missing."],
+            "1 / clock, and its power and energy are at a clock it does not reach); test "
+            "accuracy: of the CNN trained with the spec's BN arithmetic (accuracy stage), mean "
+            "± standard deviation over the seeds, and its difference from FP32 "
+            "torch.nn.BatchNorm2d in percentage points. Hover a — for the reason it is "
+            "missing."],
             [overview_table(entries)], []),
         Section("ratios", "Ratios against the baseline", [
             "Area and energy: baseline / spec (how many times smaller, > 1 is better). "
@@ -142,6 +157,7 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
             "A ratio of area or energy (datapath, total) where either design misses its clock "
             f"is marked \"{UNMET_MARK.strip()}\" (hover it for which); off-chip bytes and "
             "memory energy do not depend on the clock."], [ratio_table(entries, base)], []),
+        trade_section(entries, refs[0] if len(refs) == 1 else None, figures, csv_only),
         Section("synthesis", "Synthesis", [
             "Area of the hierarchical netlist; Fmax, power and energy per element of the flat "
             "timing netlist at the synthesis clock, power from simulated switching activity "
@@ -165,6 +181,7 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
             "data/quality_distributions.csv."],
             [per_spec_table("quality", "Numerical error", entries, "quality",
                             QUALITY_METRICS)], []),
+        accuracy_section(entries, figures, csv_only),
         Section("verification", "Verification", [
             "C simulation (csim) and RTL co-simulation (cosim) against the golden model: "
             "bit-exact or the number of differing elements."],
@@ -215,8 +232,88 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
 
     details = [Section(e.anchor, e.label + (" (baseline)" if e.is_baseline else ""), [],
                        detail_tables(e), []) for e in entries]
-    tables = [t for s in sections for t in s.tables] + [quality_distributions(entries)]
+    tables = ([t for s in sections for t in s.tables] + [quality_distributions(entries)]
+              + csv_only)
     return Page(title, header, warnings, sections, details, tables, figures)
+
+
+#: how to run the accuracy stage, said where its results are missing
+ACCURACY_HOW = ("lightnorm flow --stages generate,csim,cosim,synth,energy,quality,accuracy; "
+                "docs/accuracy.md")
+
+
+def accuracy_summary(entries: Sequence[Entry], refs: Sequence[Reference]) -> str:
+    """The header's accuracy line: how the specs were trained and the FP32 reference."""
+    ran = [e for e in entries if ACCURACY_STAGE in e.stages]
+    if not ran:
+        return f"{MISSING} (the accuracy stage did not run: {ACCURACY_HOW})"
+    if not refs:
+        return f"{MISSING} (no accuracy stage of {len(ran)} succeeded)"
+    return "; ".join(f"{r.settings()}, FP32 reference "
+                     + ("—" if r.mean is None else f"{acc_text(r.mean, r.std)} %")
+                     for r in refs) + f" ({len(ran)} of {len(entries)} specs)"
+
+
+def trade_section(entries: Sequence[Entry], reference: Reference | None,
+                  figures: list[Figure], csv_only: list[Table]) -> Section:
+    """Cost against accuracy and off-chip bytes against error, with Pareto fronts; the
+    figures and their data tables are appended to ``figures`` and ``csv_only``."""
+    paragraphs = [
+        "What the approximations buy and what they cost: area and energy per element against "
+        "the test accuracy of the network trained with each spec's BN arithmetic (accuracy "
+        "stage), and off-chip traffic against the numerical error of the BN outputs (quality "
+        "stage). Pareto front: the specs no other spec beats on both axes (cheaper and more "
+        "accurate, or cheaper and lower in error), over every spec plotted; the data of each "
+        "plot is in data/<figure>.csv."]
+    ran = any(ACCURACY_STAGE in e.stages for e in entries)
+    drawn: list[Figure] = []
+    for trade in TRADES:
+        if trade.maximise_y and not ran:
+            continue
+        got = trade_figure(entries, trade, reference)
+        if got is None:
+            continue
+        drawn.append(got[0])
+        csv_only.append(got[1])
+    if not ran:
+        paragraphs.append("No accuracy plots: the accuracy stage did not run for any spec "
+                          f"({ACCURACY_HOW}).")
+    elif not any(f.name != BYTES_ERROR.name for f in drawn):
+        paragraphs.append("No accuracy plots: fewer than two specs have both a test accuracy "
+                          "and the synthesis and energy figures (the stages that failed or did "
+                          "not run are in the overview).")
+    if BYTES_ERROR.name not in {f.name for f in drawn}:
+        paragraphs.append("No plot of off-chip bytes against numerical error: fewer than two "
+                          "specs have both (energy and quality stages).")
+    figures += drawn
+    return Section("tradeoffs", "Trade-offs: cost, accuracy and error", paragraphs, [], drawn)
+
+
+def accuracy_section(entries: Sequence[Entry], figures: list[Figure],
+                     csv_only: list[Table]) -> Section:
+    """The accuracy stage's results and training curves, or why there are none."""
+    table = accuracy_table(entries)
+    paragraphs = [
+        "The small CNN of docs/accuracy.md (3 x conv3x3 + BN + ReLU, global average pooling, a "
+        "linear classifier) trained with every BN layer computing exactly what the spec's "
+        "hardware computes (lightnorm.train.LightNormBatchNorm2d: the golden model, bit for "
+        "bit), for K seeds; each seed starts from the same weights and sees the same batches "
+        "as the FP32 torch.nn.BatchNorm2d reference. Test accuracy after the last epoch, in "
+        "eval mode; mean and sample standard deviation over the seeds; Δ: the difference of "
+        "the means, in percentage points."]
+    if table is None:
+        paragraphs = [f"The accuracy stage did not run for any spec ({ACCURACY_HOW}): no "
+                      "accuracy table or training curves."]
+        return Section("accuracy", "Accuracy", paragraphs, [], [])
+    got = curves_figure(entries)
+    drawn = []
+    if got is not None:
+        drawn.append(got[0])
+        csv_only.append(got[1])
+    else:
+        paragraphs.append("No training curves: no accuracy stage succeeded.")
+    figures += drawn
+    return Section("accuracy", "Accuracy", paragraphs, [table], drawn)
 
 
 def timing_summary(missed: Sequence[Entry], judged: int) -> str:

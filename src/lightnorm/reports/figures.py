@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from .metrics import (
     pareto_front,
 )
 from .model import BLOCKS, Entry
+from .tables import sweep_table_name
 from .text import shorten
 
 
@@ -38,21 +39,26 @@ class Figure:
     title: str
     caption: str
     draw: Callable[[Path], None]
+    #: the tables (by name) holding what the figure plots: linked under it as data/<name>.csv
+    data: tuple[str, ...] = ()
     file: str = ""  # relative path, set when written
+    src: str = ""   # what the page loads: ``file``, or a data URI in a single-file report
+    #: (CSV file, link) of each table of ``data``, set when written
+    data_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def area_figure(entries: Sequence[Entry]) -> Figure:
     return Figure("area_by_block", "Area by block",
                   "Hierarchical synthesis area per spec, stacked by block "
                   "(docs/synthesis.md, Blocks).",
-                  lambda path: plot_area(entries, path))
+                  lambda path: plot_area(entries, path), ("area_by_block",))
 
 
 def energy_figure(entries: Sequence[Entry], shape: str) -> Figure:
     return Figure("energy_per_element", "Energy per element",
                   f"Energy per element of one BN layer {shape}, forward + backward: "
                   "datapath (synthesis) stacked on off-chip memory (energy model).",
-                  lambda path: plot_energy(entries, path, shape))
+                  lambda path: plot_energy(entries, path, shape), ("energy",))
 
 
 def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
@@ -72,7 +78,9 @@ def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
                  ylabel: str = ylabel, title: str = title) -> None:
             plot_pareto(entries, metric, scale, ylabel, title, path)
 
-        out.append(Figure(name, title, caption, draw))
+        sweep_tables = tuple(dict.fromkeys(sweep_table_name(str(e.sweep)) for e in entries
+                                           if e.is_point))
+        out.append(Figure(name, title, caption, draw, sweep_tables))
     return out
 
 
@@ -94,20 +102,26 @@ def clock_figure(entries: Sequence[Entry], library: str) -> Figure | None:
     if omitted:
         caption += " Not plotted (no synthesis): " + ", ".join(omitted) + "."
     return Figure("clock_sweep", "Clock sweeps", caption,
-                  lambda path: plot_clock(plotted, path))
+                  lambda path: plot_clock(plotted, path), ("clock_sweep",))
 
 
 BLOCK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
                  "#edc948", "#ff9da7", "#9c755f", "#bab0ac")
 
 
-def _new_figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
     fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def zero_floor(values: Sequence[float]) -> float:
+    """Where a log axis draws 0: a tenth of the smallest positive value (1e-12 if none)."""
+    positive = [v for v in values if v > 0]
+    return min(positive) / 10 if positive else 1e-12
 
 
 def _bar_width(n: int) -> float:
@@ -119,7 +133,7 @@ def _mark_missing(ax: Any, x: int, text: str) -> None:
 
 
 def plot_area(entries: Sequence[Entry], path: Path) -> None:
-    fig = _new_figure(_bar_width(len(entries)), 5.0)
+    fig = new_figure(_bar_width(len(entries)), 5.0)
     ax = fig.add_subplot()
     blocks: list[str] = list(BLOCKS)
     for e in entries:
@@ -158,7 +172,7 @@ def plot_area(entries: Sequence[Entry], path: Path) -> None:
 
 
 def plot_energy(entries: Sequence[Entry], path: Path, shape: str) -> None:
-    fig = _new_figure(_bar_width(len(entries)), 5.0)
+    fig = new_figure(_bar_width(len(entries)), 5.0)
     ax = fig.add_subplot()
     series: list[tuple[str, Metric, str]] = [("datapath (synthesis)", DP_PJ, "#4e79a7"),
                                             ("off-chip memory", MEM_PJ, "#f28e2b")]
@@ -194,15 +208,14 @@ def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, 
                 path: Path) -> None:
     """Sweep points (front connected), other specs as labelled stars; entries without the
     error or ``y`` are left out (:func:`unplotted`)."""
-    fig = _new_figure(8.0, 5.5)
+    fig = new_figure(8.0, 5.5)
     ax = fig.add_subplot()
     data: list[tuple[Entry, float, float]] = []
     for e in entries:
         p = error_and(e, y)
         if p is not None:
             data.append((e, p[0], p[1] / scale))
-    positive = [err for _, err, _ in data if err > 0]
-    floor = min(positive) / 10 if positive else 1e-12
+    floor = zero_floor([err for _, err, _ in data])
 
     def xpos(err: float) -> float:
         return err if err > 0 else floor
@@ -255,7 +268,7 @@ def plot_clock(points: Sequence[ClockPoint], path: Path) -> None:
     A point whose clock is not met is drawn hollow."""
     from matplotlib.lines import Line2D
 
-    fig = _new_figure(10.0, 7.5)
+    fig = new_figure(10.0, 7.5)
     axes = fig.subplots(2, 2, sharex=True)
     panels: list[tuple[Any, str, list[tuple[str, Callable[[ClockPoint], float | None]]]]] = [
         (axes[0][0], "area (mm²)", [("-", lambda p: None if p.area_um2 is None

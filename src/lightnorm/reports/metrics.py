@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .model import Entry, as_number
+from .model import Entry, as_mapping, as_number
 from .text import (
     clock_text,
+    fmt_acc,
     fmt_count,
     fmt_err,
     fmt_int,
@@ -18,6 +19,7 @@ from .text import (
     fmt_mj,
     fmt_mm2,
     fmt_ns,
+    fmt_pp,
     fmt_sig,
     point_text,
     timing_text,
@@ -73,7 +75,16 @@ QUALITY_METRICS = (
       fmt_err),
     M("error", "error (summary)", "quality", "summary.error", fmt_err),
 )
-_BY_KEY = {m.key: m for m in SYNTH_METRICS + ENERGY_METRICS + QUALITY_METRICS}
+#: the flow's opt-in accuracy stage (lightnorm.flow.stages.ACCURACY; docs/accuracy.md)
+ACCURACY_STAGE = "accuracy"
+ACCURACY_METRICS = (
+    M("accuracy_mean_pct", "test accuracy (%)", ACCURACY_STAGE, "accuracy_pct.mean", fmt_acc),
+    M("accuracy_std_pct", "test accuracy std (pp)", ACCURACY_STAGE, "accuracy_pct.std",
+      fmt_acc),
+    M("accuracy_delta_pp", "Δ accuracy vs FP32 (pp)", ACCURACY_STAGE, "delta_pp", fmt_pp),
+)
+_BY_KEY = {m.key: m for m in SYNTH_METRICS + ENERGY_METRICS + QUALITY_METRICS
+           + ACCURACY_METRICS}
 AREA = _BY_KEY["area_um2"]
 FMAX = _BY_KEY["fmax_mhz"]
 E_FWD = _BY_KEY["energy_forward_pj_per_element"]
@@ -83,6 +94,9 @@ MEM_PJ = _BY_KEY["memory_pj_per_element"]
 DP_PJ = _BY_KEY["datapath_pj_per_element"]
 TOTAL_PJ = _BY_KEY["total_pj_per_element"]
 ERROR = _BY_KEY["error"]
+ACC = _BY_KEY["accuracy_mean_pct"]
+ACC_STD = _BY_KEY["accuracy_std_pct"]
+ACC_DELTA = _BY_KEY["accuracy_delta_pp"]
 
 
 @dataclass(frozen=True)
@@ -225,6 +239,37 @@ def ratio_of(num: float | None, den: float | None) -> float | None:
             or num <= 0 or den <= 0:
         return None
     return num / den
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The FP32 torch.nn.BatchNorm2d reference an accuracy result was compared with, and how
+    both were trained (data set, epochs, seeds): results compare only under one reference."""
+
+    dataset: str
+    epochs: int | None
+    seeds: int
+    mean: float | None
+    std: float | None
+
+    def settings(self) -> str:
+        """``digits, 10 epochs, 3 seeds``."""
+        return (f"{self.dataset}, {self.epochs if self.epochs is not None else '?'} epochs, "
+                f"{self.seeds} seed{'s' if self.seeds != 1 else ''}")
+
+
+def accuracy_reference(e: Entry) -> Reference | None:
+    """The reference of an entry's accuracy result (None when the stage gives none)."""
+    m, _ = e.value(ACCURACY_STAGE, ())
+    if not isinstance(m, Mapping):
+        return None
+    ds, tr = as_mapping(m.get("dataset")), as_mapping(m.get("training"))
+    acc = as_mapping(as_mapping(m.get("reference")).get("accuracy_pct"))
+    seeds = tr.get("seeds")
+    epochs = as_number(tr.get("epochs"))
+    return Reference(str(ds.get("name", "?")), None if epochs is None else int(epochs),
+                     len(seeds) if isinstance(seeds, list) else 0, as_number(acc.get("mean")),
+                     as_number(acc.get("std")))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

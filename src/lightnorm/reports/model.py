@@ -40,6 +40,11 @@ def as_number(value: Any) -> float | None:
     return float(value)
 
 
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one (metrics of unknown shape)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Stage:
     """One stage record of a summary; a stage absent from the summary has status "missing"."""

@@ -24,8 +24,9 @@ TEMPLATE_PACKAGE = "lightnorm"
 TEMPLATE_FOLDER = "templates/report"
 HTML_TEMPLATE = "report.html.j2"
 MD_TEMPLATE = "report.md.j2"
+HTML_PAGE = ("report.html", HTML_TEMPLATE)
 #: the pages and the template of each
-PAGES = (("report.md", MD_TEMPLATE), ("report.html", HTML_TEMPLATE))
+PAGES = (("report.md", MD_TEMPLATE), HTML_PAGE)
 
 
 @dataclass
@@ -66,13 +67,14 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def write_pages(folder: Path, context: dict[str, Any]) -> list[str]:
-    """Render every page into ``folder``; returns their file names."""
+def write_pages(folder: Path, context: dict[str, Any],
+                pages: Sequence[tuple[str, str]] = PAGES) -> list[str]:
+    """Render ``pages`` (file name, template) into ``folder``; returns their file names."""
     env = environment()
-    for name, template in PAGES:
+    for name, template in pages:
         (folder / name).write_text(env.get_template(template).render(**context),
                                    encoding="utf-8")
-    return [name for name, _ in PAGES]
+    return [name for name, _ in pages]
 
 
 def write_csv(path: Path, fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -12,6 +12,9 @@ Output layout (``out_dir``)::
     figures/*.png
     data/*.csv    raw values (units in the column names), empty cell = no value
 
+or, with ``single_file``, ``report.html`` alone: the figures and the CSV files embedded as
+``data:`` URIs, nothing else referenced (a file to mail or attach to a CI run).
+
 Everything is first written into a temporary folder next to ``out_dir`` and moved into place at
 the end; a failure (including :class:`ReportError` on malformed input, raised before anything
 is written) leaves ``out_dir`` as it was. A missing baseline, or one without synthesis, is not
@@ -20,6 +23,7 @@ a failure: the ratios show — and the header warns.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -41,8 +45,8 @@ class ReportFiles:
     """The files :func:`build_report` wrote (final paths inside ``out_dir``)."""
 
     html: Path
-    markdown: Path
-    figures: list[Path]
+    markdown: Path | None   # None in the single-file layout
+    figures: list[Path]     # empty in the single-file layout (embedded in the page)
     csv: list[Path]
 
 
@@ -53,9 +57,11 @@ def build_report(
     title: str | None = None,
     *,
     generated: datetime | None = None,
+    single_file: bool = False,
 ) -> ReportFiles:
     """Write ``report.html``, ``report.md``, ``figures/*.png`` and ``data/*.csv`` into
-    ``out_dir`` (created; existing files of the same names are replaced, others left alone).
+    ``out_dir`` (created; existing files of the same names are replaced, others left alone);
+    with ``single_file``, only ``report.html``, with every figure and CSV file embedded.
 
     Raises :class:`ReportError` (one line) before writing anything when the input is not a
     list of summaries. A missing baseline, or one whose ``synth``/``energy`` stage is not ok
@@ -79,31 +85,49 @@ def build_report(
         (tmp / "figures").mkdir()
         (tmp / "data").mkdir()
         rel: list[str] = []
+        links: dict[str, tuple[str, str]] = {}  # table -> (CSV file, the page's link to it)
         for t in page.tables:
-            t.csv = f"data/{t.name}.csv"
-            render.write_csv(tmp / t.csv, t.csv_fields, t.csv_rows)
-            rel.append(t.csv)
+            csv = f"data/{t.name}.csv"
+            render.write_csv(tmp / csv, t.csv_fields, t.csv_rows)
+            t.csv = csv
+            t.href = _data_uri(tmp / csv, "text/csv;charset=utf-8") if single_file else csv
+            links[t.name] = (csv, t.href)
+            rel.append(csv)
         for fig in page.figures:
             fig.file = f"figures/{fig.name}.png"
             fig.draw(tmp / fig.file)
+            fig.src = _data_uri(tmp / fig.file, "image/png") if single_file else fig.file
+            fig.data_links = [links[n] for n in fig.data if n in links]
             rel.append(fig.file)
-        rel += render.write_pages(tmp, {
+        context = {
             "title": page.title,
             "header": page.header,
             "warnings": page.warnings,
             "sections": page.sections,
             "details": page.details,
-            "csv_files": [t.csv for t in page.tables],
-        })
+            "csv_files": list(links.values()),
+            "single_file": single_file,
+        }
+        if single_file:  # the page alone: what it embeds is not installed
+            shutil.rmtree(tmp / "figures")
+            shutil.rmtree(tmp / "data")
+            rel = render.write_pages(tmp, context, pages=(render.HTML_PAGE,))
+        else:
+            rel += render.write_pages(tmp, context)
         _install(tmp, out_dir, rel)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ReportFiles(
         html=out_dir / "report.html",
-        markdown=out_dir / "report.md",
-        figures=[out_dir / f.file for f in page.figures],
-        csv=[out_dir / t.csv for t in page.tables if t.csv],
+        markdown=None if single_file else out_dir / "report.md",
+        figures=[] if single_file else [out_dir / f.file for f in page.figures],
+        csv=[] if single_file else [out_dir / t.csv for t in page.tables if t.csv],
     )
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    """The file as a base64 ``data:`` URI (what a single-file report embeds)."""
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _install(tmp: Path, out_dir: Path, rel: Sequence[str]) -> None:

@@ -15,6 +15,10 @@ from typing import Any
 
 from ..backends import Backend
 from .metrics import (
+    ACC,
+    ACC_DELTA,
+    ACC_STD,
+    ACCURACY_STAGE,
     AREA,
     BACKEND_FIGURES,
     BYTES,
@@ -28,6 +32,7 @@ from .metrics import (
     M,
     Metric,
     Timing,
+    accuracy_reference,
     clock_points,
     critical_paths,
     front_members,
@@ -40,6 +45,7 @@ from .model import (
     STAGES,
     Entry,
     Stage,
+    as_mapping,
     as_number,
     not_ok,
     run_stages,
@@ -47,6 +53,7 @@ from .model import (
 from .text import (
     MISSING,
     REASON_CHARS,
+    acc_text,
     finished_text,
     fmt_clock,
     fmt_count,
@@ -97,6 +104,7 @@ class Table:
     csv_fields: list[str] = field(default_factory=list)
     csv_rows: list[list[Any]] = field(default_factory=list)
     csv: str | None = None     # relative path, set when the table is exported
+    href: str | None = None    # the link to it: ``csv``, or a data URI in a single-file report
 
 
 def metric_cell(e: Entry, m: Metric) -> tuple[Cell, Any]:
@@ -202,18 +210,41 @@ def per_spec_table(name: str, title: str, entries: Sequence[Entry],
     return Table(name, title, columns, rows, fields, csv_rows)
 
 
+def accuracy_cells(e: Entry) -> tuple[list[Cell], list[Any]]:
+    """``99.35 ± 0.16`` and ``+0.46`` (the difference from the FP32 reference), and the raw
+    [mean, std, delta] in percent and percentage points."""
+    mean, why = e.value(ACC.stage, ACC.path)
+    std = e.number(ACC_STD.stage, ACC_STD.path)
+    delta, why_delta = e.value(ACC_DELTA.stage, ACC_DELTA.path)
+    m, d = as_number(mean), as_number(delta)
+    return ([Cell(acc_text(m, std), "num") if m is not None
+             else Cell(MISSING, "missing", note=why or "no accuracy"),
+             Cell(ACC_DELTA.fmt(d), "num") if d is not None
+             else Cell(MISSING, "missing", note=why_delta or "no difference")],
+            [m, std if m is not None else None, d])
+
+
+#: the overview's accuracy columns and their CSV fields (:func:`accuracy_cells`)
+ACCURACY_COLUMNS = [Column("test accuracy (%, mean ± std)", True),
+                    Column(ACC_DELTA.header, True)]
+ACCURACY_FIELDS = [ACC.key, ACC_STD.key, ACC_DELTA.key]
+
+
 def overview_table(entries: Sequence[Entry]) -> Table:
     metrics = (AREA, FMAX, E_FWD, E_BWD, BYTES, TOTAL_PJ, ERROR)
     t = per_spec_table("overview", "Overview", entries, None, metrics)
     fmax = metrics.index(FMAX)  # timing after it: in [spec, *metrics], [*IDENTITY, *keys]
     _with_timing(t, entries, fmax + 2, len(IDENTITY_FIELDS) + fmax + 1)
     t.columns.insert(1, Column("kind"))
-    t.columns += [Column("csim"), Column("cosim"), Column("stages not ok")]
+    t.columns += [*ACCURACY_COLUMNS, Column("csim"), Column("cosim"), Column("stages not ok")]
     t.csv_fields.insert(len(IDENTITY_FIELDS), "kind")
-    t.csv_fields += ["csim", "cosim", "stages_not_ok"]
+    t.csv_fields += [*ACCURACY_FIELDS, "csim", "cosim", "stages_not_ok"]
     for e, row, raw in zip(entries, t.rows, t.csv_rows, strict=True):
         row.insert(1, Cell(e.kind))
         raw.insert(len(IDENTITY_FIELDS), e.kind)
+        cells, values = accuracy_cells(e)
+        row += cells
+        raw += values
         for st in ("csim", "cosim"):
             c, r = verification_cell(e.stage(st))
             c.text = shorten(c.text, 40) if c.cls == "bad" else c.text
@@ -430,6 +461,66 @@ def quality_distributions(entries: Sequence[Entry]) -> Table:
                  rows, fields, csv_rows)
 
 
+def _seeds_text(values: Any) -> str:
+    """``99.17, 99.44, 99.44``: per-seed accuracies (percent)."""
+    if not isinstance(values, list) or not values:
+        return MISSING
+    return ", ".join(ACC.fmt(x) if (x := as_number(v)) is not None else "failed"
+                     for v in values)
+
+
+def accuracy_table(entries: Sequence[Entry]) -> Table | None:
+    """Per spec with an accuracy stage: how it was trained, test accuracy (mean ± std and per
+    seed), the FP32 reference it was compared with and the difference, the final training
+    loss and the time per epoch. None when no entry has the stage."""
+    rows_of = [e for e in entries if ACCURACY_STAGE in e.stages]
+    if not rows_of:
+        return None
+    columns = [Column("spec"), Column(ACCURACY_STAGE), Column("data set, epochs, seeds"),
+               Column("test accuracy (%, mean ± std)", True), Column("per seed (%)", True),
+               Column("FP32 reference (%, mean ± std)", True), Column(ACC_DELTA.header, True),
+               Column("final training loss", True), Column("s per epoch", True)]
+    fields = [*IDENTITY_FIELDS, f"{ACCURACY_STAGE}_status", "dataset", "epochs", "seeds",
+              ACC.key, ACC_STD.key, "accuracy_per_seed_pct", "reference_mean_pct",
+              "reference_std_pct", "reference_per_seed_pct", ACC_DELTA.key,
+              "final_train_loss", "seconds_per_epoch"]
+    rows, csv_rows = [], []
+    for e in rows_of:
+        st = e.stage(ACCURACY_STAGE)
+        m = st.metrics if st.ok else {}
+        ref = accuracy_reference(e)
+        (acc_cell, delta_cell), (mean, std, delta) = accuracy_cells(e)
+        acc = as_mapping(m.get("accuracy_pct"))
+        ref_acc = as_mapping(as_mapping(m.get("reference")).get("accuracy_pct"))
+        loss = as_mapping(m.get("final_train_loss"))
+        loss_mean = as_number(loss.get("mean"))
+        spe = as_number(m.get("seconds_per_epoch"))
+        why = st.describe()
+        rows.append([
+            spec_cell(e), status_cell(st)[0],
+            Cell(ref.settings()) if ref is not None else Cell(MISSING, "missing", note=why),
+            acc_cell, Cell(_seeds_text(acc.get("per_seed")), "num"),
+            Cell(acc_text(ref.mean, ref.std), "num") if ref is not None and ref.mean is not None
+            else Cell(MISSING, "missing", note=why),
+            delta_cell,
+            Cell(fmt_sig(loss_mean), "num") if loss_mean is not None
+            else Cell(MISSING, "missing", note=why),
+            Cell(fmt_sig(spe), "num") if spe is not None else Cell(MISSING, "missing", note=why)])
+        csv_rows.append([
+            *e.identity(), st.status_text(), None if ref is None else ref.dataset,
+            None if ref is None else ref.epochs, None if ref is None else ref.seeds,
+            mean, std, json.dumps(acc["per_seed"]) if acc.get("per_seed") else None,
+            None if ref is None else ref.mean, None if ref is None else ref.std,
+            json.dumps(ref_acc["per_seed"]) if ref_acc.get("per_seed") else None,
+            delta, loss_mean, spe])
+    return Table(ACCURACY_STAGE, "Test accuracy", columns, rows, fields, csv_rows)
+
+
+def sweep_table_name(sweep: str) -> str:
+    """The name (and CSV file stem) of a sweep's table."""
+    return f"sweep_{slug(sweep)}"
+
+
 def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
     coords = list(dict.fromkeys(k for e in entries for k in (e.point or {})))
     on_area, on_energy = front_members(entries, AREA), front_members(entries, TOTAL_PJ)
@@ -467,7 +558,7 @@ def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
         raw.append(bad)
         rows.append(row)
         csv_rows.append(raw)
-    return Table(f"sweep_{slug(sweep)}", f"Sweep {sweep}", columns, rows, fields, csv_rows)
+    return Table(sweep_table_name(sweep), f"Sweep {sweep}", columns, rows, fields, csv_rows)
 
 
 def clock_table(entries: Sequence[Entry]) -> Table:
@@ -568,6 +659,14 @@ def detail_tables(e: Entry) -> list[Table]:
     shape = energy.metrics.get("shape") if energy.ok else None
     if shape:
         facts.append(("energy layer shape", shape_text(shape)))
+    ref = accuracy_reference(e)
+    (acc_cell, delta_cell), (mean, _, _) = accuracy_cells(e)
+    if ref is not None and mean is not None:
+        acc = e.value(ACC.stage, ("accuracy_pct", "per_seed"))[0]
+        facts.append(("test accuracy", f"{acc_cell.text} % (per seed {_seeds_text(acc)}; "
+                      f"{ref.settings()}), {delta_cell.text} pp against the FP32 reference "
+                      + (acc_text(ref.mean, ref.std) + " %" if ref.mean is not None
+                         else MISSING)))
     facts_t = kv_table("facts", "Facts", facts)
 
     stages = Table("stages", "Stages", [Column("stage"), Column("status"), Column("finished"),

@@ -113,6 +113,21 @@ def fmt_pct(value: float) -> str:
     return _finite_or_text(value) or f"{value:.1f}%"
 
 
+def fmt_acc(pct: float) -> str:
+    """A test accuracy in percent, 2 decimals (one test image of 360 is 0.28 %)."""
+    return _finite_or_text(pct) or f"{pct:.2f}"
+
+
+def fmt_pp(value: float) -> str:
+    """A difference in percentage points, signed: ``+0.46``, ``-8.52``."""
+    return _finite_or_text(value) or f"{value:+.2f}"
+
+
+def acc_text(mean: float, std: float | None) -> str:
+    """``99.35 ± 0.16``: mean and standard deviation over seeds, in percent."""
+    return fmt_acc(mean) + ("" if std is None else f" ± {fmt_acc(std)}")
+
+
 def one_line(text: Any) -> str:
     return " ".join(str(text).split())
 

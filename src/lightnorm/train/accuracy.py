@@ -33,18 +33,20 @@ training batch is dropped (``drop_last``), and the bound is checked before train
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import ToolError, UsageError
 from ..jsonsafe import json_safe
 from ..spec import Spec, SpecError
 
@@ -58,6 +60,16 @@ DEFAULT_LR = 0.05
 DEFAULT_WIDTHS = (16, 32, 64)
 DEFAULT_OUT = "results/accuracy"
 SYNTHETIC_SEED = 2022
+#: the modules training needs besides lightnorm's own (the ``train`` extra)
+TRAIN_MODULES = ("torch", "sklearn")
+
+
+def require_train(what: str) -> None:
+    """A :class:`ToolError` (one line, exit 2) when PyTorch or scikit-learn is missing."""
+    missing = [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ToolError(f"{what} needs PyTorch and scikit-learn (not installed: "
+                        f"{', '.join(missing)}): pip install 'lightnorm[train]'")
 
 
 # ---- datasets -------------------------------------------------------------------------------
@@ -272,12 +284,18 @@ def train_run(variant: str, spec: Spec | None, ds: Dataset, seed: int, cfg: Trai
     """Train one variant from ``init_state`` with the batch order ``orders[epoch]``."""
     import torch
     import torch.nn.functional as F
+    from torch import nn
 
     from .layer import convert
 
     model = build_model(ds.x_train.shape[1], ds.classes, cfg.widths)
     model.load_state_dict(init_state)
     if spec is not None:
+        # the hardware's eps and momentum (bn.eps, bn.momentum), not torch's defaults (1e-5,
+        # 0.1: the presets' too), which convert() would carry over
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps, m.momentum = spec.bn.eps, spec.bn.momentum
         convert(model, spec)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, nesterov=True)
@@ -335,6 +353,22 @@ def set_threads(threads: int) -> None:
             pass
 
 
+@contextmanager
+def threads_for_training(threads: int) -> Iterator[None]:
+    """:func:`set_threads` for the block, then the previous thread counts again (a flow worker
+    runs other specs' stages after training)."""
+    import numba
+    import torch
+
+    before = (torch.get_num_threads(), numba.get_num_threads())
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+
+
 def _summary(values: Sequence[float]) -> dict[str, Any]:
     a = np.asarray(values, dtype=np.float64)
     ok = a[np.isfinite(a)]
@@ -345,13 +379,75 @@ def _summary(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def seed_start(ds: Dataset, cfg: TrainConfig, seed: int) -> tuple[dict[str, Any],
+                                                                 list[np.ndarray]]:
+    """The initial weights and the batch order of every epoch for ``seed``: the same for every
+    variant, whichever process trains it (``torch.manual_seed(seed)`` then the default init;
+    ``numpy.random.default_rng(seed)`` permutations)."""
+    import torch
+
+    torch.manual_seed(seed)
+    init = {k: v.clone() for k, v in
+            build_model(ds.x_train.shape[1], ds.classes, cfg.widths).state_dict().items()}
+    rng = np.random.default_rng(seed)
+    return init, [rng.permutation(len(ds.y_train)) for _ in range(cfg.epochs)]
+
+
+def check_specs(specs: Sequence[Spec], ds: Dataset, cfg: TrainConfig) -> None:
+    """:func:`check_batch` on the model of ``cfg``: before any training starts."""
+    import torch
+
+    torch.manual_seed(0)
+    check_batch(specs, build_model(ds.x_train.shape[1], ds.classes, cfg.widths), ds,
+                cfg.batch_size)
+
+
+def bn_description(spec: Spec | None) -> tuple[str, str]:
+    """(long, short) description of a variant's BN arithmetic."""
+    if spec is None:
+        return "torch.nn.BatchNorm2d float32", "torch float32"
+    return (f"{spec.bn.mode} BN, x {spec.storage.x}, compute {spec.compute}, "
+            f"accum {spec.accum}, scalar {spec.scalar}",
+            f"{spec.bn.mode}, x {spec.storage.x}, P {spec.compute}")
+
+
+def variant_summary(name: str, spec: Spec | None, runs: Sequence[RunResult],
+                    ref_mean: float) -> dict[str, Any]:
+    """One variant's results over its seeds (fractions; ``delta_pp`` in percentage points)."""
+    acc = _summary([r.final_acc for r in runs])
+    epochs_done = sum(len(r.test_acc) for r in runs)
+    bn, bn_short = bn_description(spec)
+    return {
+        "name": name,
+        "spec": None if spec is None else spec.name,
+        "hash": None if spec is None else spec.hash,
+        "bn": bn,
+        "bn_short": bn_short,
+        "test_acc": acc,
+        "delta_pp": 100.0 * (acc["mean"] - ref_mean),
+        "final_train_loss": _summary([r.train_loss[-1] if r.train_loss and not r.failure
+                                      else float("nan") for r in runs]),
+        "failures": [{"seed": r.seed, "reason": r.failure} for r in runs if r.failure],
+        "seconds_per_epoch": sum(r.seconds for r in runs) / max(epochs_done, 1),
+        "curves": [{"seed": r.seed, "train_loss": r.train_loss, "test_acc": r.test_acc,
+                    "test_loss": r.test_loss} for r in runs],
+    }
+
+
+def training_info(cfg: TrainConfig, seeds: int, threads: int) -> dict[str, Any]:
+    """How the variants were trained (the results' ``training`` entry)."""
+    return {**cfg.info(), "seeds": list(range(seeds)), "threads": threads,
+            "init": "torch.manual_seed(seed) then the default torch init; the same "
+                    "weights for every variant",
+            "order": "numpy default_rng(seed).permutation per epoch, the same for "
+                     "every variant"}
+
+
 def run_accuracy(specs: Sequence[Spec], dataset: str | Dataset = "digits",
                  cfg: TrainConfig | None = None, seeds: int = DEFAULT_SEEDS,
                  threads: int = 1, progress: bool = True,
                  console: Any = None) -> dict[str, Any]:
     """Train the reference and every spec for ``seeds`` seeds; return the results table."""
-    import torch
-
     cfg = cfg or TrainConfig()
     set_threads(threads)
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
@@ -362,10 +458,7 @@ def run_accuracy(specs: Sequence[Spec], dataset: str | Dataset = "digits",
             name, k = f"{sp.name}#{k}", k + 1
         names.append(name)
     variants: list[tuple[str, Spec | None]] = list(zip(names, [None, *specs], strict=True))
-
-    torch.manual_seed(0)
-    check_batch(specs, build_model(ds.x_train.shape[1], ds.classes, cfg.widths), ds,
-                cfg.batch_size)
+    check_specs(specs, ds, cfg)
 
     runs: dict[str, list[RunResult]] = {n: [] for n in names}
     prog = None
@@ -385,11 +478,7 @@ def run_accuracy(specs: Sequence[Spec], dataset: str | Dataset = "digits",
         prog.start()
     try:
         for seed in range(seeds):
-            torch.manual_seed(seed)
-            init = {k: v.clone() for k, v in
-                    build_model(ds.x_train.shape[1], ds.classes, cfg.widths).state_dict().items()}
-            rng = np.random.default_rng(seed)
-            orders = [rng.permutation(len(ds.y_train)) for _ in range(cfg.epochs)]
+            init, orders = seed_start(ds, cfg, seed)
             for name, spec in variants:
                 task = None
                 if prog is not None:
@@ -409,39 +498,50 @@ def run_accuracy(specs: Sequence[Spec], dataset: str | Dataset = "digits",
             prog.stop()
 
     ref_mean = _summary([r.final_acc for r in runs[REFERENCE]])["mean"]
-    out_variants = []
-    for name, spec in variants:
-        rs = runs[name]
-        acc = _summary([r.final_acc for r in rs])
-        epochs_done = sum(len(r.test_acc) for r in rs)
-        out_variants.append({
-            "name": name,
-            "spec": None if spec is None else spec.name,
-            "hash": None if spec is None else spec.hash,
-            "bn": "torch.nn.BatchNorm2d float32" if spec is None else
-                  f"{spec.bn.mode} BN, x {spec.storage.x}, compute {spec.compute}, "
-                  f"accum {spec.accum}, scalar {spec.scalar}",
-            "bn_short": "torch float32" if spec is None else
-                        f"{spec.bn.mode}, x {spec.storage.x}, P {spec.compute}",
-            "test_acc": acc,
-            "delta_pp": 100.0 * (acc["mean"] - ref_mean),
-            "final_train_loss": _summary([r.train_loss[-1] if r.train_loss and not r.failure
-                                          else float("nan") for r in rs]),
-            "failures": [{"seed": r.seed, "reason": r.failure} for r in rs if r.failure],
-            "seconds_per_epoch": sum(r.seconds for r in rs) / max(epochs_done, 1),
-            "curves": [{"seed": r.seed, "train_loss": r.train_loss, "test_acc": r.test_acc,
-                        "test_loss": r.test_loss} for r in rs],
-        })
     return {
         "dataset": ds.info(),
-        "training": {**cfg.info(), "seeds": list(range(seeds)), "threads": threads,
-                     "init": "torch.manual_seed(seed) then the default torch init; the same "
-                             "weights for every variant",
-                     "order": "numpy default_rng(seed).permutation per epoch, the same for "
-                              "every variant"},
+        "training": training_info(cfg, seeds, threads),
         "reference": REFERENCE,
-        "variants": out_variants,
+        "variants": [variant_summary(name, spec, runs[name], ref_mean)
+                     for name, spec in variants],
     }
+
+
+# ---- one variant, for the flow's accuracy stage ------------------------------------------------
+
+
+def measure(spec: Spec | None, dataset: str = "digits", cfg: TrainConfig | None = None,
+            seeds: int = DEFAULT_SEEDS) -> dict[str, Any]:
+    """Train one variant - ``spec``'s BN arithmetic, or ``torch.nn.BatchNorm2d`` float32 when
+    ``spec`` is None - for seeds 0..K-1 on one thread, from the same initial weights and batch
+    order as every other variant (:func:`seed_start`), so that variants trained in different
+    processes compare seed by seed. Accuracies in percent (the flow's ``accuracy`` stage).
+
+    Raises :class:`SpecError` when a batch gives a BN layer more or fewer elements than the
+    spec accepts (before training).
+    """
+    cfg = cfg or TrainConfig()
+    ds = load_dataset(dataset)
+    if spec is not None:
+        check_specs([spec], ds, cfg)
+    with threads_for_training(1):
+        t0 = time.perf_counter()
+        runs = [train_run(REFERENCE if spec is None else spec.name, spec, ds, seed, cfg,
+                          *seed_start(ds, cfg, seed)) for seed in range(seeds)]
+        seconds = time.perf_counter() - t0
+    v = variant_summary(REFERENCE if spec is None else spec.name, spec, runs, math.nan)
+    pct = {k: 100.0 * v["test_acc"][k] for k in ("mean", "std")}  # NaN (a failed seed): null
+    return json_safe({
+        "variant": v["name"], "bn": v["bn"], "dataset": ds.info(),
+        "training": training_info(cfg, seeds, 1),
+        "accuracy_pct": {**pct, "per_seed": [100.0 * a for a in v["test_acc"]["per_seed"]]},
+        "final_train_loss": v["final_train_loss"],
+        "failures": v["failures"],
+        "seconds": seconds, "seconds_per_epoch": v["seconds_per_epoch"],
+        "curves": [{"seed": c["seed"], "train_loss": c["train_loss"],
+                    "test_acc_pct": [100.0 * a for a in c["test_acc"]],
+                    "test_loss": c["test_loss"]} for c in v["curves"]],
+    })
 
 
 # ---- output -----------------------------------------------------------------------------------
