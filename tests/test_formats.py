@@ -31,6 +31,7 @@ from lightnorm.spec.formats import (
 )
 from lightnorm.spec.rounding import decode_fp, round_exact
 from lightnorm.spec.schema import to_table
+from lightnorm.verify import fpnum
 from lightnorm.verify.encoding import Encoded, encode
 from lightnorm.verify.kernels import PARAMS, kernel
 
@@ -110,8 +111,17 @@ def test_fp_view_constants_are_the_exact_values(f: FPFormat) -> None:
     assert decode_fp(v.maxpat, f) == Fraction(f.max_value) == (2 - Fraction(1, 2**m)) * \
         Fraction(2) ** f.emax
     assert decode_fp(v.minpat, f) == Fraction(f.min_normal) == Fraction(2) ** f.emin
-    with pytest.raises(ValueError, match="reserved"):
-        decode_fp(v.reserved << m, f)
+    # a reserved pattern (never produced) reads as its binade in every decoder (numerics.md 1)
+    for frac in (0, (1 << m) - 1):
+        for sign in (0, 1):
+            pat = (sign << (e + m)) | (v.reserved << m) | frac
+            want = (1 + Fraction(frac, 1 << m)) * Fraction(2) ** (v.reserved - f.bias)
+            want = -want if sign else want
+            assert decode_fp(pat, f) == want and abs(want) > f.max_value
+            if e < 11:  # (float64 decoders: an 11-bit binade, 2^1024, is past float64's range)
+                assert fpnum.decode(np.int64(pat), fpnum.fp_params(f)) == float(want)
+                enc = Encoded.from_bits(f, 1, np.array([[pat]], np.uint64))
+                assert enc.vals[0, 0] == float(want)
     assert (v.ones_p, v.pow_p, v.signbit) == ((1 << (m + 1)) - 1, 1 << (m + 1), 1 << (e + m))
     assert v.max_value == f.max_value and v.nearest == (f.rounding == "nearest")
     rne = {"nearest": "rne", "truncate": "rtz"}[f.rounding]

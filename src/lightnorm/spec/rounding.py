@@ -98,13 +98,13 @@ def encode_fp(value: Fraction | float, fmt: FPFormat) -> int:
 
 
 def decode_fp(bits: int, fmt: FPFormat) -> Fraction:
-    """Value of a bit pattern: a zero exponent field reads as zero; all-ones is rejected."""
+    """Value of a bit pattern: a zero exponent field reads as zero; the reserved all-ones field
+    (never produced) reads as its binade, above max, as every decoder reads it
+    (docs/numerics.md section 1)."""
     m = bits & ((1 << fmt.man_bits) - 1)
     ef = (bits >> fmt.man_bits) & ((1 << fmt.exp_bits) - 1)
     s = (bits >> (fmt.exp_bits + fmt.man_bits)) & 1
     if ef == 0:
         return Fraction(0)
-    if fmt.rules.reserved_top_exponent and ef == (1 << fmt.exp_bits) - 1:
-        raise ValueError(f"bit pattern {bits:#x} has the reserved all-ones exponent of {fmt}")
     v = (1 + Fraction(m, 1 << fmt.man_bits)) * Fraction(2) ** (ef - fmt.bias)
     return -v if s else v
