@@ -170,6 +170,8 @@ def reference(
             sig = _rnd(rng * c_k, S)
             den = _rnd(sig + eps, S)
         isig = _recip(den, S)
+        if spec.bn.mode == "range" and rng == 0:  # a constant channel (section 10)
+            isig = Fr(0)
         scale = _rnd(g * isig, S)
         shift = _rnd(bt - _rnd(mu * scale, S), S)
         scp, shp = _rnd(scale, P), _rnd(shift, P)

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lightnorm.spec import SpecError, from_dict, load, preset_names
-from lightnorm.verify import golden, ideal
-from lightnorm.verify.encoding import Encoded, from_stream, to_stream
+from lightnorm.verify import fpnum, golden, ideal
+from lightnorm.verify.encoding import Encoded, encode, from_stream, to_stream
 
 from . import w1_contract
 from .reference_model import as_float, reference
@@ -234,3 +234,38 @@ def test_close_to_ideal(name: str) -> None:
     rel = np.sqrt(np.mean((fr.y - idf.y) ** 2) / np.mean(idf.y ** 2))
     reldx = np.sqrt(np.mean((br.dx - idb.dx) ** 2) / np.mean(idb.dx ** 2))
     assert rel < tol and reldx < 4 * tol, (rel, reldx, tol)
+
+
+RANGE_PRESETS = [n for n in preset_names() if load(n).bn.mode == "range"]
+
+
+@pytest.mark.parametrize("name", RANGE_PRESETS)
+def test_constant_channels_are_exact_in_range_bn(name: str) -> None:
+    """Range BN, a constant channel (numerics.md section 10): inv_sigma = +0, so y is beta as
+    the lanes round it (rnd_P, then into Y), dx is +0, dgamma +0 and dbeta the channel sum of
+    dy - for constants of several magnitudes and both signs, gamma and beta random."""
+    spec = load(name)
+    consts = [0.0, 3.0, -0.7, 1e-3, -250.0, 0.5 * spec.storage.x.max_value]
+    shape = (2, len(consts), 4, 25)  # n = 200
+    rng = np.random.default_rng(11)
+    x = np.stack([np.full((2, 4, 25), c) for c in consts], axis=1)
+    dy = rng.normal(0, 0.05, shape)
+    gamma = rng.uniform(-2, 2, len(consts))
+    beta = rng.uniform(-1, 1, len(consts))
+    fr = golden.forward(spec, x, gamma, beta)
+    br = golden.backward(spec, x, dy, gamma, beta, saved=fr)
+    assert np.all(fr.inv_sigma == 0) and np.all(fr.scale == 0)
+    assert np.array_equal(fr.shift, fr.beta)  # beta - mu * 0
+    # y: beta in P, then encoded like any lane result (each channel is one value)
+    beta_p = fpnum.round_array(fr.beta, spec.compute, spec.compute.rounding)
+    want = encode(np.repeat(beta_p[:, None], 200, axis=1), spec.storage.y)
+    got = to_stream(fr.y)
+    assert np.array_equal(got, want.vals), (got[:, :3], want.vals[:, :3])
+    assert np.all(br.dx == 0) and np.all(br.dx_enc.bits == 0)  # +0, every element
+    assert np.all(br.dgamma == 0)
+    dyq = from_stream(br.dy_enc.vals, x.shape)
+    assert np.allclose(br.dbeta, dyq.sum(axis=(0, 2, 3)), rtol=1e-2, atol=1e-6)
+    # the rational reference agrees exactly
+    ref = reference(spec, x, dy, gamma, beta)
+    assert np.array_equal(as_float(ref["inv_sigma"]), np.zeros(len(consts)))
+    assert np.array_equal(as_float(ref["y"]), got)

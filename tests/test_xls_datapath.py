@@ -372,6 +372,8 @@ def _finalize_reference(spec_name: str, role: str, ins: list[np.ndarray]) -> np.
             r = fpnum.round_array(a, S)
         elif st["op"] == "relu":
             r = np.where(a < 0, 0.0, a)
+        elif st["op"] == "zsel":
+            r = np.where(a == 0, 0.0, v[st["b"]])
         elif st["op"] in ("recip", "sqrt"):
             r = fpnum.op_array(st["op"], a, None, S)
         else:
@@ -463,6 +465,8 @@ def _role_inputs(spec_name: str, top: xd.Top, rng: np.random.Generator, n: int
             x[: n // 2] = fpnum.encode_array(
                 fpnum.round_array(_FIN_VALUES[name](rng, n // 2), f), f)
             out.append(x)
+        if "acc_smax" in params:  # constant channels (smax = smin: rng = 0, zsel) in a quarter
+            out[params.index("acc_smin")][: n // 4] = out[params.index("acc_smax")][: n // 4]
         return out
     if r in ("x_to_p", "x_to_a", "dy_to_p", "dy_to_a") and roles[r.split("_")[0]].kind == "mx":
         mx = roles[r.split("_")[0]]  # every element pattern but the reserved ones, any scale

@@ -628,8 +628,9 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
     """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9).
 
     Each step is ``{op, dst, a, b}``: ``op`` in cvt (accumulator -> S), add, sub, mul, sqrt,
-    recip, relu (max(a, 0)); operands name registers (``r_*``), host constants (``c_*``),
-    per-channel inputs (``p_*``) or accumulator inputs (``acc_*``).
+    recip, relu (max(a, 0)), zsel (+0 if a is zero, else b); operands name registers
+    (``r_*``), host constants (``c_*``), per-channel inputs (``p_*``) or accumulator inputs
+    (``acc_*``).
     """
     std = spec.bn.mode == "standard"
 
@@ -655,8 +656,11 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
             st("mul", "r_disp", "r_rng", "c_c_k"),
             st("add", "r_den", "r_disp", "c_eps"),
         ]
+    if std:
+        fwd += [st("recip", "r_isig", "r_den")]
+    else:  # a constant channel (rng = 0): inv_sigma = +0 (docs/numerics.md section 10)
+        fwd += [st("recip", "r_isig0", "r_den"), st("zsel", "r_isig", "r_rng", "r_isig0")]
     fwd += [
-        st("recip", "r_isig", "r_den"),
         st("mul", "r_scale", "p_gamma", "r_isig"),
         st("mul", "r_ms", "r_mu", "r_scale"),
         st("sub", "r_shift", "p_beta", "r_ms"),
@@ -697,7 +701,7 @@ def _finalize_ctx(spec: Spec) -> dict[str, Any]:
     regs = sorted({s["dst"] for s in steps})
     units = {u: [s for s in steps if s["op"] in ops] for u, ops in (
         ("add", ("add", "sub")), ("mul", ("mul",)), ("cvt", ("cvt",)), ("sqrt", ("sqrt",)),
-        ("recip", ("recip",)), ("relu", ("relu",)))}
+        ("recip", ("recip",)), ("relu", ("relu",)), ("zsel", ("zsel",)))}
     n = len(steps)
     operands = {s[k] for s in steps for k in ("a", "b") if s[k]}
     in_s = sorted(o for o in operands if o.startswith(("c_", "p_")))
@@ -706,7 +710,7 @@ def _finalize_ctx(spec: Spec) -> dict[str, Any]:
     return {"steps": steps, "regs": regs, "units": units, "n_steps": n, "in_s": in_s,
             "in_a": in_a, "outputs": outputs,
             "fwd_first": 0, "fwd_last": nf - 1, "bwd_first": nf, "bwd_last": n - 1,
-            "pcw": bits_for(n)}
+            "pcw": bits_for(n), "sman": spec.scalar.man_bits}
 
 
 def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float | None = None,

@@ -355,6 +355,8 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
         disp = s.mul(rng_, rc.c_k)
         den = s.add(disp, rc.eps)
     inv_sigma = s.recip(den)
+    if mode == 1:  # a constant channel (rng = 0): inv_sigma = +0, so y = beta, dx = 0 (sec. 10)
+        inv_sigma = np.where(rng_ == 0.0, 0.0, inv_sigma)
     scale = s.mul(gamma_s, inv_sigma)
     shift = s.sub(beta_s, s.mul(mu, scale))
     x_enc = make_encoded(spec.storage.x, n, xvals, xbits, xexps)
