@@ -176,9 +176,6 @@ def plot_trade(points: Sequence[TradePoint], trade: Trade, reference: Reference 
                    label=None if p.entry.preset in labelled else
                    ("presets" if p.entry.preset else "other specs"))
         labelled.add(p.entry.preset)
-        ax.annotate(shorten(p.entry.label, 40) + (" (error 0)" if ylog and p.y <= 0 else ""),
-                    (p.x, ypos(p)), textcoords="offset points", xytext=(7, 6), fontsize=8,
-                    color=colour, zorder=5)
     front = sorted((p for p in points if p.on_front), key=lambda p: p.x)
     ax.plot([p.x for p in front], [ypos(p) for p in front], "-", color="black", linewidth=1.3,
             zorder=3, label="Pareto front")
@@ -193,6 +190,21 @@ def plot_trade(points: Sequence[TradePoint], trade: Trade, reference: Reference 
         ax.set_yscale("log")
         ylabel += " (log scale" + ("; 0 drawn at the floor)" if any(p.y <= 0 for p in points)
                                    else ")")
+    if ax.get_xscale() == "log":  # plain numbers (6, 10, 20), not 6x10^0
+        from matplotlib.ticker import LogFormatter
+
+        ax.xaxis.set_major_formatter(LogFormatter())
+        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False,
+                                                  minor_thresholds=(2, 0.5)))
+    named = [p for p in points if not p.entry.is_point]
+    for p, offset in zip(named, _label_offsets(ax, [(p.x, ypos(p)) for p in named]),
+                         strict=True):
+        colour = "#d62728" if p.entry.preset else "#555555"
+        ax.annotate(shorten(p.entry.label, 40) + (" (error 0)" if ylog and p.y <= 0 else ""),
+                    (p.x, ypos(p)), textcoords="offset points", xytext=offset, fontsize=8,
+                    color=colour, zorder=5,  # a label moved away from its point: a leader line
+                    arrowprops=None if offset == _OFFSETS[0] else
+                    {"arrowstyle": "-", "color": colour, "linewidth": 0.5})
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(trade.title + (" (up and left is better)" if trade.maximise_y
@@ -320,3 +332,28 @@ def plot_curves(entries: Sequence[Entry], path: Path) -> None:
     for ax in flat[n:]:
         ax.set_visible(False)
     fig.savefig(path, format="png", bbox_inches="tight", pad_inches=0.15)
+
+
+#: label offsets (points) tried in turn, so that labels of neighbouring points do not overlap
+_OFFSETS = ((7, 6), (7, -13), (7, 19), (7, -26), (7, 32), (7, -39))
+
+
+def _label_offsets(ax: Any, xy: list[tuple[float, float]]) -> list[tuple[int, int]]:
+    """An offset per point: the first of :data:`_OFFSETS` whose label position (in display
+    coordinates, after the axes' scales are set) is not within a label's height and width of
+    one already placed."""
+    fig = ax.get_figure()
+    fig.canvas.draw()  # fixes the limits and scales the transform uses
+    to_px = ax.transData.transform
+    dpi = fig.dpi / 72.0  # pixels per point
+    placed: list[tuple[float, float]] = []
+    out = []
+    for x, y in xy:
+        px, py = to_px((x, y))
+        for dx, dy in _OFFSETS:
+            lx, ly = px + dx * dpi, py + dy * dpi
+            if all(abs(lx - ox) > 110 * dpi or abs(ly - oy) > 11 * dpi for ox, oy in placed):
+                break
+        placed.append((lx, ly))
+        out.append((dx, dy))
+    return out
