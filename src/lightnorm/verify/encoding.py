@@ -9,7 +9,8 @@ family's own encoder and decoder of a channel is its golden kernel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
+from functools import cached_property
 from types import ModuleType
 
 import numba as nb
@@ -65,15 +66,31 @@ class Encoded:
 
     ``bits``: uint64 (C, n_padded) element patterns (FP: bit patterns; BFP:
     ``(sign << man_bits) | M``), padded with zeros to whole blocks. ``exps``: only for a format
-    whose blocks share an exponent field (BFP), uint64 (C, n_blocks) biased exponent fields.
-    ``vals``: float64 (C, n) decoded values.
+    whose blocks share an exponent field (BFP, MX), uint64 (C, n_blocks) biased exponent fields.
+    ``vals``: float64 (C, n) decoded values, decoded from the patterns on first use unless
+    given (``known``).
     """
 
     fmt: StorageFormat
     n: int
     bits: np.ndarray
     exps: np.ndarray | None
-    vals: np.ndarray
+    known: InitVar[np.ndarray | None] = None
+
+    def __post_init__(self, known: np.ndarray | None) -> None:
+        if known is not None:
+            self.__dict__["vals"] = known  # what the cached property would compute
+
+    @cached_property
+    def vals(self) -> np.ndarray:
+        """The values of the patterns, float64 (C, n)."""
+        c = self.bits.shape[0]
+        e = self.exps if self.exps is not None else np.zeros((c, 1), dtype=np.uint64)
+        vals = np.empty((c, self.n), dtype=np.float64)
+        k, st = codec(self.fmt)
+        _decode_all(self.bits.view(np.int64), e.view(np.int64), self.n, st, k.decode_channel,
+                    vals)
+        return vals
 
     def values(self) -> np.ndarray:
         return self.vals
@@ -87,30 +104,26 @@ class Encoded:
     @classmethod
     def from_bits(cls, fmt: StorageFormat, n: int, bits: np.ndarray,
                   exps: np.ndarray | None = None) -> Encoded:
-        """Decode patterns produced elsewhere (C-simulation, RTL) into an Encoded tensor."""
+        """Patterns produced elsewhere (C-simulation, RTL) as an Encoded tensor."""
         b = np.ascontiguousarray(bits, dtype=np.uint64)
-        c = b.shape[0]
+        e = None
         if fmt.shared_exp_width:
             if exps is None:
                 raise ValueError(f"a {fmt} tensor needs its shared exponents")
             e = np.ascontiguousarray(exps, dtype=np.uint64)
-        else:
-            e = np.zeros((c, 1), dtype=np.uint64)
-        vals = np.empty((c, n), dtype=np.float64)
-        k, st = codec(fmt)
-        _decode_all(b.view(np.int64), e.view(np.int64), n, st, k.decode_channel, vals)
-        return cls(fmt, n, b, e if fmt.shared_exp_width else None, vals)
+        return cls(fmt, n, b, e)
 
 
-def empty_encoded_arrays(fmt: StorageFormat, c: int, n: int
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def empty_patterns(fmt: StorageFormat, c: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """int64 arrays for an encoder to write c channels' patterns (every one, padding included)
+    and exponent fields into (a per-element format has one unused field per channel)."""
     nb_ = fmt.block_count(n) if fmt.shared_exp_width else 1
-    return (np.zeros((c, n), np.float64), np.zeros((c, fmt.padded_length(n)), np.int64),
-            np.zeros((c, nb_), np.int64))
+    return np.empty((c, fmt.padded_length(n)), np.int64), np.zeros((c, nb_), np.int64)
 
 
-def make_encoded(fmt: StorageFormat, n: int, vals: np.ndarray, bits: np.ndarray,
+def make_encoded(fmt: StorageFormat, n: int, vals: np.ndarray | None, bits: np.ndarray,
                  exps: np.ndarray) -> Encoded:
+    """An Encoded tensor of the kernels' int64 arrays (``vals`` None: decoded when used)."""
     shared = exps.view(np.uint64) if fmt.shared_exp_width else None
     return Encoded(fmt, n, bits.view(np.uint64), shared, vals)
 
@@ -130,7 +143,8 @@ def encode(values: np.ndarray, fmt: StorageFormat) -> Encoded:
     if src.ndim != 2:
         raise ValueError(f"expected a (C, n) stream-layout array, got shape {src.shape}")
     c, n = src.shape
-    vals, bits, exps = empty_encoded_arrays(fmt, c, n)
+    vals = np.empty((c, n), np.float64)
+    bits, exps = empty_patterns(fmt, c, n)
     k, st = codec(fmt)
     _encode_all(src, n, st, k.encode_channel, vals, bits, exps)
     return make_encoded(fmt, n, vals, bits, exps)

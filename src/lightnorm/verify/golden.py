@@ -8,6 +8,7 @@ and a dx pass. Every rounding point is one call into :mod:`lightnorm.verify.fpnu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -15,12 +16,12 @@ import numba as nb
 import numpy as np
 
 from ..spec import Spec, check_channel_elems, chunk_bounds, range_constant
-from ..spec.formats import FPFormat
+from ..spec.formats import FPFormat, StorageFormat
 from ..spec.rounding import encode_fp, round_scalar
 from . import fpnum
-from .encoding import Encoded, check_finite, codec, empty_encoded_arrays, from_stream, make_encoded
-from .fpnum import add, mul, rnd, sub
-from .kernels import ENCODER, F64, F64_2D, F64_3D, FP, I64_2D, ST, typed
+from .encoding import Encoded, check_finite, codec, empty_patterns, from_stream, make_encoded
+from .fpnum import ABS, INF_BITS, add, f2i, i2f, mul, rnd, sub
+from .kernels import DECODER, ENCODER, F64, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
 
 # Rows of the per-channel statistics array returned by the statistics kernel.
 ST_SUM, ST_SUMSQ, ST_SMAX, ST_SMIN = range(4)
@@ -66,17 +67,34 @@ def run_constants(spec: Spec, n: int) -> dict[str, int]:
 
 
 # ---- kernels --------------------------------------------------------------------------------
+#
+# Every per-element loop below is written without branches (the primitives of fpnum are
+# selects) and with indices numba can see are non-negative (from 0, or unsigned: U), so that
+# LLVM vectorizes it (SIMD); reductions whose order is part of the contract stay sequential,
+# except sums that are exact in any order (SUM_EXACT).
+
+# How a beat sum is formed (section 6), chosen per run by :func:`_sum_rule`:
+# SUM_TREE: lane values rounded into A, then the pairwise tree of add_A (FP storage);
+# SUM_EXACT: the beat's values lie on one grid and every partial sum is exact in float64, so
+# the plain float64 sum is the exact sum in any order (vectorized), rounded once into A;
+# SUM_WIDE: the exact sum needs more than 53 bits (MX E5M2 squares) or may leave float64's
+# range: Neumaier's error-free summation, in order, rounded once.
+SUM_TREE, SUM_EXACT, SUM_WIDE = range(3)
 
 
 @nb.njit(cache=True, inline="always")
 def _gather(x3, c, buf):  # type: ignore[no-untyped-def]
-    """Channel c of an (N, C, HW) array into stream order."""
+    """Channel c of an (N, C, HW) array into stream order; False if it holds an inf or NaN."""
     nn, _, hw = x3.shape
-    i = 0
+    top = np.int64(0)
     for a in range(nn):
-        for k in range(hw):
-            buf[i] = x3[a, c, k]
-            i += 1
+        row = x3[a, c]
+        base = U(a * hw)
+        for k in range(U(hw)):
+            v = row[k]
+            buf[base + k] = v
+            top = max(top, f2i(v) & ABS)
+    return top < INF_BITS
 
 
 @nb.njit(cache=True, inline="always")
@@ -92,160 +110,233 @@ def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, inline="always")
-def _ways_add(p, i, t, ways, fa):  # type: ignore[no-untyped-def]
-    """Item i of a W-way sum: into partial i mod W (section 6; ``ways`` a power of two)."""
-    r = i & (ways - 1)
-    p[r] = add(p[r], t, fa)
+def _trees(w, tmp, count, lanes, fa):  # type: ignore[no-untyped-def]
+    """The pairwise tree (as :func:`_tree`) of each group of ``lanes`` consecutive values of
+    w[:count], level by level across all groups (a long loop that vectorizes); returns the
+    array whose first count / lanes entries are the groups' sums (``w`` or ``tmp``, whose
+    contents are overwritten; tmp holds at least count / 2 values)."""
+    src = w
+    dst = tmp
+    width = lanes
+    while width > 1:
+        count //= 2
+        for k in range(count):
+            dst[k] = add(src[2 * k], src[2 * k + 1], fa)
+        src, dst = dst, src
+        width //= 2
+    return src
 
 
 @nb.njit(cache=True)
-def _channel_sum(vals, n, lanes, ways, exact, square, fa, w, p):  # type: ignore[no-untyped-def]
-    """Channel sum of vals (or of vals^2) by the rules of section 6: beat sums (``exact``: the
-    storage's beats sum exactly as integers, ``fmt.exact_beat_sum``) into ``ways`` interleaved
-    partials ``p``, then their pairwise tree."""
+def _ways_sum(t, count, ways, fa, p):  # type: ignore[no-untyped-def]
+    """The W-way sum of t[:count] in order: item i into partial i mod W (``ways`` a power of
+    two), then the partials' pairwise tree (section 6)."""
     p[:] = 0.0
-    b = 0
-    for b0 in range(0, n, lanes):
-        b1 = min(n, b0 + lanes)
-        if exact:  # a beat's values share one grid: their exact sum, rounded once
-            t = 0.0
-            c = 0.0  # the exact rounding errors of t (Neumaier): t + c is the exact sum
-            for i in range(b0, b1):
-                u = vals[i] * vals[i] if square else vals[i]
-                s = t + u
-                bb = s - t
-                c += (t - (s - bb)) + (u - bb)
-                t = s
-            tb = add(t, c, fa)
-        else:
-            for j in range(lanes):
-                i = b0 + j
-                if i < b1:
-                    v = vals[i]
-                    w[j] = mul(v, v, fa) if square else rnd(v, fa)
-                else:
-                    w[j] = 0.0
-            tb = _tree(w, lanes, fa)
-        _ways_add(p, b, tb, ways, fa)
-        b += 1
+    for i in range(count):
+        r = i & (ways - 1)
+        p[r] = add(p[r], t[i], fa)
     return _tree(p, ways, fa)
+
+
+@nb.njit(cache=True, fastmath={"reassoc"})
+def _exact_sum(vals, b0, b1, square):  # type: ignore[no-untyped-def]
+    """sum(vals[b0:b1]) (or of the squares) where it is exact in any order (SUM_EXACT):
+    reassociation lets LLVM vectorize it and cannot change an exact result."""
+    t = 0.0
+    if square:
+        for i in range(b0, b1):
+            t += vals[i] * vals[i]
+    else:
+        for i in range(b0, b1):
+            t += vals[i]
+    return t
+
+
+@nb.njit(cache=True, inline="always")
+def _wide_sum(vals, b0, b1, square, fa):  # type: ignore[no-untyped-def]
+    """The exact sum of vals[b0:b1] (or of the squares) rounded once into A (SUM_WIDE)."""
+    t = 0.0
+    c = 0.0  # the exact rounding errors of t (Neumaier): t + c is the exact sum
+    for i in range(b0, b1):
+        u = vals[i] * vals[i] if square else vals[i]
+        s = t + u
+        bb = s - t
+        c += (t - (s - bb)) + (u - bb)
+        t = s
+    return add(t, c, fa)
+
+
+@nb.njit(cache=True)
+def _channel_sum(vals, n, lanes, ways, rule, square, fa, w, tmp, p):  # type: ignore[no-untyped-def]
+    """Channel sum of vals (or of vals^2) by the rules of section 6: beat sums (``rule``) into
+    ``ways`` interleaved partials ``p``, then their pairwise tree. Scratch: ``w`` holds
+    ceil(n / lanes) * lanes values, ``tmp`` half as many."""
+    beats = (n + lanes - 1) // lanes
+    if rule == SUM_TREE:
+        if square:
+            for i in range(n):
+                w[i] = mul(vals[i], vals[i], fa)
+        else:
+            for i in range(n):
+                w[i] = rnd(vals[i], fa)
+        w[n:beats * lanes] = 0.0  # the missing lanes of a short last beat
+        return _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
+    for b in range(beats):
+        b0 = b * lanes
+        b1 = min(n, b0 + lanes)
+        if rule == SUM_EXACT:
+            w[b] = rnd(_exact_sum(vals, U(b0), U(b1), square), fa)
+        else:
+            w[b] = _wide_sum(vals, b0, b1, square, fa)
+    return _ways_sum(w, beats, ways, fa, p)
+
+
+@nb.njit(cache=True, inline="always")
+def _key(v):  # type: ignore[no-untyped-def]
+    """An int64 that orders as the float64 v does (no NaN; -0 below +0); its own inverse."""
+    b = f2i(v)
+    return b ^ ((b >> 63) & ABS)
+
+
+@nb.njit(cache=True, inline="always")
+def _first(v, i0, i1, target):  # type: ignore[no-untyped-def]
+    for i in range(U(i0), U(i1)):
+        if v[i] == target:
+            return np.int64(i)
+    return i0
+
+
+@nb.njit(cache=True)
+def _range_stats(v, bounds, ways, fa, amax, amin):  # type: ignore[no-untyped-def]
+    """Per chunk the max and min of v and the first index of each (amax, amin), and the W-way
+    sums of the chunk maxima and minima."""
+    kk = bounds.shape[0]
+    tmax = np.empty(kk, np.float64)
+    tmin = np.empty(kk, np.float64)
+    for k in range(kk):
+        i0 = bounds[k, 0]
+        i1 = bounds[k, 1]
+        hi = _key(v[i0])
+        lo = hi
+        for i in range(U(i0 + 1), U(i1)):  # integer max/min: vectorizes
+            q = _key(v[i])
+            hi = max(hi, q)
+            lo = min(lo, q)
+        mx = i2f(_key(i2f(hi)))
+        mn = i2f(_key(i2f(lo)))
+        # the first index attaining each (float equality: -0 and +0 alike, as the
+        # comparisons of the contract)
+        amax[k] = _first(v, i0, i1, mx)
+        amin[k] = _first(v, i0, i1, mn)
+        tmax[k] = rnd(mx, fa)
+        tmin[k] = rnd(mn, fa)
+    p = np.empty(ways, np.float64)
+    return _ways_sum(tmax, kk, ways, fa, p), _ways_sum(tmin, kk, ways, fa, p)
 
 
 # Argument types of the kernels below (see lightnorm.verify.kernels.typed).
 INT = nb.types.int64
-BOOL = nb.types.boolean
 VOID = nb.types.void
+B1D = nb.types.boolean[::1]
+# A stored tensor that a kernel reads: its patterns, exponent fields, format and decoder; one
+# that it writes: format, encoder, patterns, exponent fields. The kernels keep values only in
+# per-channel scratch arrays: the patterns are what moves between passes (as in hardware).
+READ = (I64_2D, I64_2D, ST, DECODER)
+WRITE = (ST, ENCODER, I64_2D, I64_2D)
 
 
-@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D,
-            I64_2D, F64_2D, I64_2D, I64_2D), parallel=True)
-def _stats_kernel(x3, n, st, enc, exact, lanes, ways, mode, bounds,  # type: ignore[no-untyped-def]
-                  fa, xvals, xbits, xexps, stats, amax, amin):
+@typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D, I64_2D,
+            B1D), parallel=True)
+def _stats_kernel(x3, n, st, enc, xbits, xexps, rule, rule_sq,  # type: ignore[no-untyped-def]
+                  lanes, ways, mode, bounds, fa, stats, amax, amin, ok):
     """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
-    or chunk max/min and their W-way chunk averages)."""
-    c_total = x3.shape[1]
-    for c in nb.prange(c_total):
+    or chunk max/min and their W-way chunk averages); ok[c]: channel c was finite."""
+    beats = (n + lanes - 1) // lanes
+    for c in nb.prange(x3.shape[1]):
         buf = np.empty(n, np.float64)
-        w = np.empty(lanes, np.float64)
+        v = np.empty(n, np.float64)
+        w = np.empty(beats * lanes, np.float64)
+        tmp = np.empty(beats * lanes // 2 + 1, np.float64)
         p = np.empty(ways, np.float64)
-        _gather(x3, c, buf)
-        enc(buf, n, st, xvals[c], xbits[c], xexps[c])
-        v = xvals[c]
-        stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, exact, False, fa, w, p)
+        ok[c] = _gather(x3, c, buf)
+        enc(buf, n, st, v, xbits[c], xexps[c])
+        stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
         if mode == 0:
-            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, exact, True, fa, w, p)
+            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
         else:
-            pmax = np.zeros(ways, np.float64)
-            pmin = np.zeros(ways, np.float64)
-            for k in range(bounds.shape[0]):
-                i0 = bounds[k, 0]
-                i1 = bounds[k, 1]
-                mx = v[i0]
-                mn = v[i0]
-                imx = i0
-                imn = i0
-                for i in range(i0 + 1, i1):
-                    if v[i] > mx:
-                        mx = v[i]
-                        imx = i
-                    if v[i] < mn:
-                        mn = v[i]
-                        imn = i
-                amax[c, k] = imx
-                amin[c, k] = imn
-                _ways_add(pmax, k, rnd(mx, fa), ways, fa)
-                _ways_add(pmin, k, rnd(mn, fa), ways, fa)
-            stats[c, ST_SMAX] = _tree(pmax, ways, fa)
-            stats[c, ST_SMIN] = _tree(pmin, ways, fa)
+            smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c])
+            stats[c, ST_SMAX] = smax
+            stats[c, ST_SMIN] = smin
 
 
-@typed(VOID(F64_2D, INT, F64, F64, FP, ST, ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
-def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st, enc,  # type: ignore[no-untyped-def]
-                      yvals, ybits, yexps):
-    """The normalize lanes; their results encoded into y's storage (``enc``)."""
-    for c in nb.prange(xvals.shape[0]):
+@typed(VOID(*READ, INT, F64, F64, FP, *WRITE), parallel=True)
+def _normalize_kernel(xbits, xexps, xst, xdec, n, scale_p,  # type: ignore[no-untyped-def]
+                      shift_p, fp, st, enc, ybits, yexps):
+    """The normalize lanes on the decoded x; their results encoded into y's storage."""
+    for c in nb.prange(xbits.shape[0]):
+        xv = np.empty(n, np.float64)
         buf = np.empty(n, np.float64)
+        xdec(xbits[c], xexps[c], n, xst, xv)
         sc = scale_p[c]
         sh = shift_p[c]
-        xv = xvals[c]
         for i in range(n):
-            t = mul(rnd(xv[i], fp), sc, fp)
-            buf[i] = add(t, sh, fp)
-        enc(buf, n, st, yvals[c], ybits[c], yexps[c])
+            buf[i] = add(mul(rnd(xv[i], fp), sc, fp), sh, fp)
+        enc(buf, n, st, xv, ybits[c], yexps[c])  # y's values: scratch
 
 
 @nb.njit(cache=True, inline="always")
-def _xhat(xv, n, m, s, fp, out):  # type: ignore[no-untyped-def]
-    for i in range(n):
-        out[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
+def _xhat(x, m, s, fp):  # type: ignore[no-untyped-def]
+    """x_hat of a stored x: mul_P(sub_P(cvt_P(x), mu), inv_sigma) (mu, inv_sigma in P)."""
+    return mul(sub(rnd(x, fp), m, fp), s, fp)
 
 
-@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, F64_2D, F64, F64, FP, FP, F64_2D, I64_2D,
-            I64_2D, F64_2D), parallel=True)
-def _reduce_kernel(dy3, n, st, enc, exact, lanes, ways, xvals, mu_p,  # type: ignore[no-untyped-def]
-                   isig_p, fp, fa, dyvals, dybits, dyexps, sums):
-    """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat)."""
+@typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, *READ, F64, F64, FP, FP, F64_2D, B1D),
+       parallel=True)
+def _reduce_kernel(dy3, n, st, enc, dybits, dyexps, rule, lanes,  # type: ignore[no-untyped-def]
+                   ways, xbits, xexps, xst, xdec, mu_p, isig_p, fp, fa, sums, ok):
+    """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat);
+    ok[c]: channel c of dy was finite."""
+    beats = (n + lanes - 1) // lanes
     for c in nb.prange(dy3.shape[1]):
         buf = np.empty(n, np.float64)
-        xh = np.empty(n, np.float64)
-        w = np.empty(lanes, np.float64)
+        dv = np.empty(n, np.float64)
+        w = np.empty(beats * lanes, np.float64)
+        tmp = np.empty(beats * lanes // 2 + 1, np.float64)
         p = np.empty(ways, np.float64)
-        _gather(dy3, c, buf)
-        enc(buf, n, st, dyvals[c], dybits[c], dyexps[c])
-        _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
-        dv = dyvals[c]
-        sums[c, 0] = _channel_sum(dv, n, lanes, ways, exact, False, fa, w, p)
-        p[:] = 0.0
-        b = 0
-        for b0 in range(0, n, lanes):
-            for j in range(lanes):
-                i = b0 + j
-                if i < n:
-                    w[j] = mul(rnd(dv[i], fa), rnd(xh[i], fa), fa)
-                else:
-                    w[j] = 0.0
-            _ways_add(p, b, _tree(w, lanes, fa), ways, fa)
-            b += 1
-        sums[c, 1] = _tree(p, ways, fa)
+        ok[c] = _gather(dy3, c, buf)
+        enc(buf, n, st, dv, dybits[c], dyexps[c])
+        sums[c, 0] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
+        xv = buf
+        xdec(xbits[c], xexps[c], n, xst, xv)
+        m = mu_p[c]
+        s = isig_p[c]
+        for i in range(n):  # the lane products dy * x_hat, then the tree rule
+            w[i] = mul(rnd(dv[i], fa), rnd(_xhat(xv[i], m, s, fp), fa), fa)
+        w[n:beats * lanes] = 0.0
+        sums[c, 1] = _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
 
 
-@typed(VOID(F64_2D, F64_2D, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, ST,
-            ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
-def _dx_kernel(dyvals, xvals, n, mode, mu_p, isig_p, scale_p, mdb_p,  # type: ignore[no-untyped-def]
-               mdg_p, cor_p, amax, amin, fp, st, enc, dxvals, dxbits, dxexps):
+@typed(VOID(*READ, *READ, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, *WRITE),
+       parallel=True)
+def _dx_kernel(dybits, dyexps, dyst, dydec, xbits, xexps, xst,  # type: ignore[no-untyped-def]
+               xdec, n, mode, mu_p, isig_p, scale_p, mdb_p, mdg_p, cor_p, amax, amin, fp, st,
+               enc, dxbits, dxexps):
     """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx
     (``enc``)."""
-    for c in nb.prange(dyvals.shape[0]):
+    for c in nb.prange(dybits.shape[0]):
+        dv = np.empty(n, np.float64)
         buf = np.empty(n, np.float64)
-        dv = dyvals[c]
+        dydec(dybits[c], dyexps[c], n, dyst, dv)
         sc = scale_p[c]
         mdb = mdb_p[c]
         if mode == 0:
+            xv = np.empty(n, np.float64)
+            xdec(xbits[c], xexps[c], n, xst, xv)
             mdg = mdg_p[c]
-            xh = np.empty(n, np.float64)
-            _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
+            m = mu_p[c]
+            s = isig_p[c]
             for i in range(n):
-                g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(xh[i], mdg, fp), fp)
+                g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(_xhat(xv[i], m, s, fp), mdg, fp), fp)
                 buf[i] = mul(sc, g, fp)
         else:
             for i in range(n):
@@ -260,7 +351,7 @@ def _dx_kernel(dyvals, xvals, n, mode, mu_p, isig_p, scale_p, mdb_p,  # type: ig
                     buf[ib] = sub(buf[ib], -cor, fp)
             for i in range(n):
                 buf[i] = mul(sc, buf[i], fp)
-        enc(buf, n, st, dxvals[c], dxbits[c], dxexps[c])
+        enc(buf, n, st, dv, dxbits[c], dxexps[c])  # dx's values: scratch
 
 
 # ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
@@ -313,6 +404,41 @@ class Statistics:
     raw: np.ndarray  # (C, 4) accumulator values: sum, sumsq, sum of chunk max, of chunk min
 
 
+def _sum_rule(fmt: StorageFormat, lanes: int, square: bool) -> int:
+    """How the statistics pass sums a beat of ``fmt`` values (or of their squares): SUM_TREE,
+    SUM_EXACT or SUM_WIDE (see the kernels)."""
+    if not fmt.exact_beat_sum:
+        return SUM_TREE
+    power = 2 if square else 1
+    log_lanes = lanes.bit_length() - 1  # lanes is a power of two
+    # every partial sum is an integer below 2^53 times the beat's grid (>= the float64
+    # subnormal step 2^-1074) and stays below float64's largest finite value
+    exact = (power * kernel(fmt).grid_bits(fmt) + log_lanes <= 53
+             and power * fmt.lsb_exp >= -1074
+             and power * math.log2(fmt.max_value) + log_lanes < 1023)
+    return SUM_EXACT if exact else SUM_WIDE
+
+
+def _read(enc: Encoded) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], object]:
+    """A stored tensor as a kernel reads it (``READ``): patterns, exponent fields, format
+    parameters and the family's decoder."""
+    k, st = codec(enc.fmt)
+    c = enc.bits.shape[0]
+    exps = enc.exps if enc.exps is not None else np.zeros((c, 1), np.uint64)
+    return enc.bits.view(np.int64), exps.view(np.int64), st, k.decode_channel
+
+
+def _host_tensor(a: np.ndarray) -> np.ndarray:
+    """A host tensor as contiguous float64 (the kernels check it for inf and NaN)."""
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _check_ok(name: str, ok: np.ndarray) -> None:
+    """The error of :func:`lightnorm.verify.encoding.check_finite`, from the kernels' check."""
+    if not ok.all():
+        raise ValueError(f"{name} contains inf or NaN: the formats have no encoding for them")
+
+
 def _check_shape(spec: Spec, x: np.ndarray, name: str) -> tuple[int, int, int, int]:
     if x.ndim != 4:
         raise ValueError(f"{name} must be an NCHW array, got shape {x.shape}")
@@ -335,13 +461,17 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
     mode = 0 if spec.bn.mode == "standard" else 1
     k = spec.bn.chunks
     bounds = np.array(chunk_bounds(n, spec.hw.lanes, k), dtype=np.int64)
-    xvals, xbits, xexps = empty_encoded_arrays(spec.storage.x, c, n)
+    xbits, xexps = empty_patterns(spec.storage.x, c, n)
     stats = np.zeros((c, 4), np.float64)
     amax = np.zeros((c, k), np.int64)
     amin = np.zeros((c, k), np.int64)
+    ok = np.empty(c, np.bool_)
     x3 = x.reshape(n_, c, h * w)
-    _stats_kernel(x3, n, st, kx.encode_channel, spec.storage.x.exact_beat_sum, spec.hw.lanes,
-                  spec.hw.accum_ways, mode, bounds, fa, xvals, xbits, xexps, stats, amax, amin)
+    lanes, fx = spec.hw.lanes, spec.storage.x
+    _stats_kernel(x3, n, st, kx.encode_channel, xbits, xexps, _sum_rule(fx, lanes, False),
+                  _sum_rule(fx, lanes, True), lanes, spec.hw.accum_ways, mode, bounds, fa, stats,
+                  amax, amin, ok)
+    _check_ok("x", ok)
 
     s = _Ops(spec.scalar)
     mu = s.mul(s.cvt(stats[:, ST_SUM]), rc.inv_n)
@@ -357,7 +487,7 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
     inv_sigma = s.recip(den)
     scale = s.mul(gamma_s, inv_sigma)
     shift = s.sub(beta_s, s.mul(mu, scale))
-    x_enc = make_encoded(spec.storage.x, n, xvals, xbits, xexps)
+    x_enc = make_encoded(spec.storage.x, n, None, xbits, xexps)
     return Statistics(x_enc, mu, disp, inv_sigma, scale, shift, amax, amin, stats)
 
 
@@ -436,7 +566,7 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
     ``running_disp`` is the running variance (standard BN) or running sigma (range BN);
     running statistics default to 0 and 1.
     """
-    x = check_finite("x", x)
+    x = _host_tensor(x)  # inf and NaN are found by the statistics pass
     n_, c, h, w = _check_shape(spec, x, "x")
     n = n_ * h * w
     rc = constants(spec, n)
@@ -446,11 +576,11 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
     stt = _statistics(spec, x, gamma_s, beta_s, rc)
 
     p = _Ops(spec.compute)
-    yvals, ybits, yexps = empty_encoded_arrays(spec.storage.y, c, n)
+    ybits, yexps = empty_patterns(spec.storage.y, c, n)
     ky, sty = codec(spec.storage.y)
-    _normalize_kernel(stt.x_enc.vals, n, p.cvt(stt.scale), p.cvt(stt.shift),
-                      fpnum.fp_params(spec.compute), sty, ky.encode_channel, yvals, ybits, yexps)
-    y_enc = make_encoded(spec.storage.y, n, yvals, ybits, yexps)
+    _normalize_kernel(*_read(stt.x_enc), n, p.cvt(stt.scale), p.cvt(stt.shift),
+                      fpnum.fp_params(spec.compute), sty, ky.encode_channel, ybits, yexps)
+    y_enc = make_encoded(spec.storage.y, n, None, ybits, yexps)
 
     rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
     rd = s.host(_per_channel("running_disp", 1.0 if running_disp is None else running_disp, c))
@@ -505,9 +635,10 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
 
     ``saved``: the forward result of the same x, gamma and beta, whose statistics are reused
     (as the hardware keeps them from the forward pass); without it they are recomputed.
+    With ``saved``, x itself is not read again (only its shape is checked).
     """
-    x = check_finite("x", x)
-    dy = check_finite("dy", dy)
+    x = _host_tensor(x)  # inf and NaN: found by the statistics pass (x) and pass 1 (dy)
+    dy = _host_tensor(dy)
     n_, c, h, w = _check_shape(spec, x, "x")
     if dy.shape != x.shape:
         raise ValueError(f"dy has shape {dy.shape}, x has {x.shape}")
@@ -528,13 +659,16 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     fp = fpnum.fp_params(spec.compute)
     fa = fpnum.fp_params(spec.accum)
     lanes = spec.hw.lanes
-    dyvals, dybits, dyexps = empty_encoded_arrays(spec.storage.dy, c, n)
+    dybits, dyexps = empty_patterns(spec.storage.dy, c, n)
     sums = np.zeros((c, 2), np.float64)
     mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
     kdy, stdy = codec(spec.storage.dy)
-    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel,
-                   spec.storage.dy.exact_beat_sum, lanes, spec.hw.accum_ways, stt.x_enc.vals,
-                   mu_p, isig_p, fp, fa, dyvals, dybits, dyexps, sums)
+    ok = np.empty(c, np.bool_)
+    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel, dybits, dyexps,
+                   _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
+                   *_read(stt.x_enc), mu_p, isig_p, fp, fa, sums, ok)
+    _check_ok("dy", ok)
+    dy_enc = make_encoded(spec.storage.dy, n, None, dybits, dyexps)
     dbeta = s.cvt(sums[:, 0])
     dgamma = s.cvt(sums[:, 1])
     mdb = s.mul(dbeta, rc.inv_n)
@@ -542,15 +676,15 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     mdg = s.mul(dgamma, rc.inv_n) if mode == 0 else np.zeros(c)
     cor = s.mul(dgamma, rc.c_k) if mode == 1 else np.zeros(c)
 
-    dxvals, dxbits, dxexps = empty_encoded_arrays(spec.storage.dx, c, n)
+    dxbits, dxexps = empty_patterns(spec.storage.dx, c, n)
     kdx, stdx = codec(spec.storage.dx)
-    _dx_kernel(dyvals, stt.x_enc.vals, n, mode, mu_p, isig_p, p.cvt(stt.scale), p.cvt(mdb),
-               p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp, stdx, kdx.encode_channel,
-               dxvals, dxbits, dxexps)
+    _dx_kernel(*_read(dy_enc), *_read(stt.x_enc), n, mode, mu_p, isig_p, p.cvt(stt.scale),
+               p.cvt(mdb), p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp, stdx,
+               kdx.encode_channel, dxbits, dxexps)
     return BackwardResult(
         x_enc=stt.x_enc,
-        dy_enc=make_encoded(spec.storage.dy, n, dyvals, dybits, dyexps),
-        dx_enc=make_encoded(spec.storage.dx, n, dxvals, dxbits, dxexps),
+        dy_enc=dy_enc,
+        dx_enc=make_encoded(spec.storage.dx, n, None, dxbits, dxexps),
         shape=(n_, c, h, w), dgamma=dgamma, dbeta=dbeta, mean=stt.mean, inv_sigma=stt.inv_sigma,
         scalar_fmt=spec.scalar,
     )

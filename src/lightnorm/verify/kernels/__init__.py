@@ -12,6 +12,8 @@ depends on the golden model - sees it); it provides
   per-element format), a numba function of type :data:`ENCODE`;
 * ``decode_channel(bits, exps, n, st, vals)``: the values of a channel's patterns, of type
   :data:`DECODE`.
+* ``grid_bits(fmt)``, for a family whose beats sum exactly (``exact_beat_sum``): the bits of
+  the largest integer K of a block, whose values are all K times one power of two.
 
 The golden model's kernels take these two functions as first-class arguments (numba
 ``FunctionType``), so they hold no branch per family and one compiled kernel serves every
@@ -39,6 +41,7 @@ from .base import (
     I64_2D,
     PARAMS,
     ST,
+    U,
     pad,
     typed,
 )
@@ -47,7 +50,7 @@ from .base import (
 KERNELS: dict[str, ModuleType] = {"fp": fp, "bfp": bfp, "mx": mx}
 
 __all__ = ["DECODE", "DECODER", "ENCODE", "ENCODER", "F64", "F64_2D", "F64_3D", "FP", "I64",
-           "I64_2D", "KERNELS", "PARAMS", "ST", "kernel", "pad", "typed"]
+           "I64_2D", "KERNELS", "PARAMS", "ST", "U", "kernel", "pad", "typed"]
 
 
 def kernel(fmt: NumberFormat) -> ModuleType:

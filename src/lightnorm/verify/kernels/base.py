@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numba as nb
+import numpy as np
 from numba.core import types
 
 #: length of every family's parameter tuple
@@ -20,6 +21,12 @@ I64 = types.int64[::1]
 F64_2D = types.float64[:, ::1]
 I64_2D = types.int64[:, ::1]
 F64_3D = types.float64[:, :, ::1]
+
+#: unsigned loop indices: numba wraps negative indices around (a select per access), and a
+#: loop whose index it cannot prove non-negative is vectorized with gathers and scatters, or
+#: not at all; uint64 indices have no wraparound (keep their arithmetic unsigned: numba turns
+#: uint64 op int64 into float64)
+U = np.uint64
 
 ENCODE = types.void(F64, types.int64, ST, F64, I64, I64)
 DECODE = types.void(I64, I64, types.int64, ST, F64)
