@@ -41,6 +41,69 @@ def from_stream(s: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
                                 .transpose(1, 0, 2, 3))
 
 
+# ---- pattern words ------------------------------------------------------------------------
+#
+# Patterns are kept in the narrowest unsigned word that holds them (uint8 for 8-bit elements):
+# a pass over a tensor then moves one byte per element instead of eight. Kernels take a row of
+# such words as its raw bytes (uint8) and the word size, and widen it into an int64 scratch
+# row (the type of the families' encoders and decoders) or narrow such a row into it.
+
+U8_2D = nb.types.uint8[:, ::1]
+
+
+def pattern_dtype(fmt: StorageFormat) -> np.dtype:
+    """The narrowest unsigned dtype that holds an element pattern of ``fmt``."""
+    for t in (np.uint8, np.uint16, np.uint32):
+        if fmt.element_width <= 8 * np.dtype(t).itemsize:
+            return np.dtype(t)
+    return np.dtype(np.uint64)
+
+
+@nb.njit(cache=True)
+def widen(raw, size, out):  # type: ignore[no-untyped-def]
+    """out[i] = word i of ``raw`` (the bytes of a row of ``size``-byte words)."""
+    if size == 1:
+        for i in range(raw.size):
+            out[i] = raw[i]
+    elif size == 2:
+        r2 = raw.view(np.uint16)
+        for i in range(r2.size):
+            out[i] = r2[i]
+    elif size == 4:
+        r4 = raw.view(np.uint32)
+        for i in range(r4.size):
+            out[i] = r4[i]
+    else:
+        r8 = raw.view(np.int64)
+        for i in range(r8.size):
+            out[i] = r8[i]
+
+
+@nb.njit(cache=True)
+def narrow(src, size, raw):  # type: ignore[no-untyped-def]
+    """Word i of ``raw`` (the bytes of a row of ``size``-byte words) = src[i]."""
+    if size == 1:
+        for i in range(raw.size):
+            raw[i] = np.uint8(src[i])
+    elif size == 2:
+        r2 = raw.view(np.uint16)
+        for i in range(r2.size):
+            r2[i] = np.uint16(src[i])
+    elif size == 4:
+        r4 = raw.view(np.uint32)
+        for i in range(r4.size):
+            r4[i] = np.uint32(src[i])
+    else:
+        r8 = raw.view(np.int64)
+        for i in range(r8.size):
+            r8[i] = src[i]
+
+
+def raw_bytes(patterns: np.ndarray) -> np.ndarray:
+    """A (C, n) array of pattern words as the (C, n * size) bytes the kernels take."""
+    return np.ascontiguousarray(patterns).view(np.uint8)
+
+
 # ---- kernels: every channel through its family's encoder or decoder ------------------------
 
 
@@ -51,10 +114,13 @@ def _encode_all(src, n, st, enc, vals, bits, exps):  # type: ignore[no-untyped-d
         enc(src[c], n, st, vals[c], bits[c], exps[c])
 
 
-@typed(nb.types.void(I64_2D, I64_2D, nb.types.int64, ST, DECODER, F64_2D), parallel=True)
-def _decode_all(bits, exps, n, st, dec, vals):  # type: ignore[no-untyped-def]
-    for c in nb.prange(bits.shape[0]):
-        dec(bits[c], exps[c], n, st, vals[c])
+@typed(nb.types.void(U8_2D, nb.types.int64, I64_2D, nb.types.int64, ST, DECODER, F64_2D),
+       parallel=True)
+def _decode_all(raw, size, exps, n, st, dec, vals):  # type: ignore[no-untyped-def]
+    for c in nb.prange(raw.shape[0]):
+        pb = np.empty(raw.shape[1] // size, np.int64)
+        widen(raw[c], size, pb)
+        dec(pb, exps[c], n, st, vals[c])
 
 
 # ---- host API -----------------------------------------------------------------------------
@@ -64,16 +130,16 @@ def _decode_all(bits, exps, n, st, dec, vals):  # type: ignore[no-untyped-def]
 class Encoded:
     """A tensor in a storage format, in (C, n) stream layout.
 
-    ``bits``: uint64 (C, n_padded) element patterns (FP: bit patterns; BFP:
-    ``(sign << man_bits) | M``), padded with zeros to whole blocks. ``exps``: only for a format
-    whose blocks share an exponent field (BFP, MX), uint64 (C, n_blocks) biased exponent fields.
-    ``vals``: float64 (C, n) decoded values, decoded from the patterns on first use unless
-    given (``known``).
+    ``patterns``: (C, n_padded) element patterns in an unsigned dtype (FP: bit patterns; BFP:
+    ``(sign << man_bits) | M``), padded with zeros to whole blocks; ``bits``: the same as
+    uint64. ``exps``: only for a format whose blocks share an exponent field (BFP, MX), uint64
+    (C, n_blocks) biased exponent fields. ``vals``: float64 (C, n) decoded values, decoded
+    from the patterns on first use unless given (``known``).
     """
 
     fmt: StorageFormat
     n: int
-    bits: np.ndarray
+    patterns: np.ndarray
     exps: np.ndarray | None
     known: InitVar[np.ndarray | None] = None
 
@@ -82,14 +148,21 @@ class Encoded:
             self.__dict__["vals"] = known  # what the cached property would compute
 
     @cached_property
+    def bits(self) -> np.ndarray:
+        """The patterns as uint64 (C, n_padded)."""
+        if self.patterns.dtype == np.uint64:
+            return self.patterns
+        return self.patterns.astype(np.uint64)
+
+    @cached_property
     def vals(self) -> np.ndarray:
         """The values of the patterns, float64 (C, n)."""
-        c = self.bits.shape[0]
+        c = self.patterns.shape[0]
         e = self.exps if self.exps is not None else np.zeros((c, 1), dtype=np.uint64)
         vals = np.empty((c, self.n), dtype=np.float64)
         k, st = codec(self.fmt)
-        _decode_all(self.bits.view(np.int64), e.view(np.int64), self.n, st, k.decode_channel,
-                    vals)
+        _decode_all(raw_bytes(self.patterns), self.patterns.dtype.itemsize, e.view(np.int64),
+                    self.n, st, k.decode_channel, vals)
         return vals
 
     def values(self) -> np.ndarray:
@@ -115,17 +188,20 @@ class Encoded:
 
 
 def empty_patterns(fmt: StorageFormat, c: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """int64 arrays for an encoder to write c channels' patterns (every one, padding included)
-    and exponent fields into (a per-element format has one unused field per channel)."""
+    """Arrays for a kernel to write c channels' patterns (every one, padding included: the
+    bytes of words of :func:`pattern_dtype`) and exponent fields into (a per-element format
+    has one unused field per channel)."""
     nb_ = fmt.block_count(n) if fmt.shared_exp_width else 1
-    return np.empty((c, fmt.padded_length(n)), np.int64), np.zeros((c, nb_), np.int64)
+    size = pattern_dtype(fmt).itemsize
+    return np.empty((c, fmt.padded_length(n) * size), np.uint8), np.zeros((c, nb_), np.int64)
 
 
-def make_encoded(fmt: StorageFormat, n: int, vals: np.ndarray | None, bits: np.ndarray,
+def make_encoded(fmt: StorageFormat, n: int, vals: np.ndarray | None, raw: np.ndarray,
                  exps: np.ndarray) -> Encoded:
-    """An Encoded tensor of the kernels' int64 arrays (``vals`` None: decoded when used)."""
+    """An Encoded tensor of a kernel's arrays (:func:`empty_patterns`; ``vals`` None: decoded
+    when used)."""
     shared = exps.view(np.uint64) if fmt.shared_exp_width else None
-    return Encoded(fmt, n, bits.view(np.uint64), shared, vals)
+    return Encoded(fmt, n, raw.view(pattern_dtype(fmt)), shared, vals)
 
 
 def check_finite(name: str, a: np.ndarray) -> np.ndarray:
@@ -144,7 +220,9 @@ def encode(values: np.ndarray, fmt: StorageFormat) -> Encoded:
         raise ValueError(f"expected a (C, n) stream-layout array, got shape {src.shape}")
     c, n = src.shape
     vals = np.empty((c, n), np.float64)
-    bits, exps = empty_patterns(fmt, c, n)
+    bits = np.empty((c, fmt.padded_length(n)), np.int64)
+    exps = np.zeros((c, fmt.block_count(n) if fmt.shared_exp_width else 1), np.int64)
     k, st = codec(fmt)
     _encode_all(src, n, st, k.encode_channel, vals, bits, exps)
-    return make_encoded(fmt, n, vals, bits, exps)
+    shared = exps.view(np.uint64) if fmt.shared_exp_width else None
+    return Encoded(fmt, n, bits.view(np.uint64), shared, vals)

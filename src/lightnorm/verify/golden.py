@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -19,7 +20,18 @@ from ..spec import Spec, check_channel_elems, chunk_bounds, range_constant
 from ..spec.formats import FPFormat, StorageFormat
 from ..spec.rounding import encode_fp, round_scalar
 from . import fpnum
-from .encoding import Encoded, check_finite, codec, empty_patterns, from_stream, make_encoded
+from .encoding import (
+    U8_2D,
+    Encoded,
+    check_finite,
+    codec,
+    empty_patterns,
+    from_stream,
+    make_encoded,
+    narrow,
+    raw_bytes,
+    widen,
+)
 from .fpnum import ABS, INF_BITS, add, f2i, i2f, mul, rnd, sub
 from .kernels import DECODER, ENCODER, F64, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
 
@@ -82,7 +94,7 @@ def run_constants(spec: Spec, n: int) -> dict[str, int]:
 SUM_TREE, SUM_EXACT, SUM_WIDE = range(3)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _gather(x3, c, buf):  # type: ignore[no-untyped-def]
     """Channel c of an (N, C, HW) array into stream order; False if it holds an inf or NaN."""
     nn, _, hw = x3.shape
@@ -109,7 +121,7 @@ def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
     return w[0]
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _trees(w, tmp, count, lanes, fa):  # type: ignore[no-untyped-def]
     """The pairwise tree (as :func:`_tree`) of each group of ``lanes`` consecutive values of
     w[:count], level by level across all groups (a long loop that vectorizes); returns the
@@ -234,32 +246,164 @@ def _range_stats(v, bounds, ways, fa, amax, amin):  # type: ignore[no-untyped-de
     return _ways_sum(tmax, kk, ways, fa, p), _ways_sum(tmin, kk, ways, fa, p)
 
 
+@nb.njit(cache=True)
+def _inputs(bits, exps, n, st, dec, g, width, slot, vals):  # type: ignore[no-untyped-def]
+    """The values a per-element function of a stored tensor is evaluated on, into ``vals``.
+
+    A channel of a block format whose blocks use few distinct exponent fields holds few
+    distinct values: then (at most n / (4 W) fields, W = ``width`` patterns of an element)
+    ``vals[:count * W]`` gets the value of every pattern under each field (slot[field] =
+    its index) and the count is returned: the function is evaluated on those and its results
+    are looked up per element (:func:`_lookup`), exactly as if evaluated per element.
+    Otherwise (or ``width`` 0) ``vals[:n]`` gets the channel's values and 0 is returned.
+    ``slot`` holds -1 for every field on entry.
+    """
+    limit = n // (4 * width) if width > 0 else 0
+    count = 0
+    # (allocated whether used or not: a variable numba sees defined on one branch only made
+    # this function 20x slower)
+    fields = np.empty(max(limit, 1), np.int64)
+    if limit > 0:
+        for k in range((n + g - 1) // g):
+            f = exps[k]
+            if slot[f] < 0:
+                if count == limit:  # too many: evaluate per element
+                    for j in range(count):
+                        slot[fields[j]] = -1
+                    count = 0
+                    break
+                slot[f] = count
+                fields[count] = f
+                count += 1
+    if count == 0:
+        dec(bits, exps, n, st, vals)
+        return 0
+    pats = np.arange(width)
+    fe = np.empty((width + g - 1) // g, np.int64)
+    for j in range(count):
+        fe[:] = fields[j]
+        dec(pats, fe, width, st, vals[j * width:(j + 1) * width])
+    return count
+
+
+@nb.njit(cache=True, inline="always")
+def _at(bits, exps, g, width, slot, tab, i):  # type: ignore[no-untyped-def]
+    """The table entry of element i (see :func:`_inputs`)."""
+    return tab[slot[exps[i // g]] * width + bits[i]]
+
+
+@nb.njit(cache=True)
+def _lookup(bits, exps, n, g, width, slot, tab, out):  # type: ignore[no-untyped-def]
+    """out[i] = the table entry of element i, for the n elements (see :func:`_inputs`)."""
+    for k in range((n + g - 1) // g):
+        base = U(slot[exps[k]] * width)
+        for i in range(U(k * g), U(min(n, k * g + g))):
+            out[i] = tab[base + U(bits[i])]
+
+
+# The lanes' per-element arithmetic, each loop a function of its own (LLVM vectorizes them
+# better than when they are inlined into the kernels).
+
+
+@nb.njit(cache=True)
+def _lanes_normalize(v, m, sc, sh, fp):  # type: ignore[no-untyped-def]
+    """v[:m] = add_P(mul_P(cvt_P(v), scale), shift) (scale, shift in P)."""
+    for i in range(m):
+        v[i] = add(mul(rnd(v[i], fp), sc, fp), sh, fp)
+
+
+@nb.njit(cache=True, inline="always")
+def _xhat(x, m, s, fp):  # type: ignore[no-untyped-def]
+    """x_hat of a stored x: mul_P(sub_P(cvt_P(x), mu), inv_sigma) (mu, inv_sigma in P)."""
+    return mul(sub(rnd(x, fp), m, fp), s, fp)
+
+
+@nb.njit(cache=True)
+def _lanes_xhat(v, m, mu, s, fp, fa):  # type: ignore[no-untyped-def]
+    """v[:m] = cvt_A(x_hat(v)): x_hat as the accumulator reads it."""
+    for i in range(m):
+        v[i] = rnd(_xhat(v[i], mu, s, fp), fa)
+
+
+@nb.njit(cache=True)
+def _lanes_products(dv, w, n, fa):  # type: ignore[no-untyped-def]
+    """w[:n] = mul_A(cvt_A(dy), w) (w: cvt_A(x_hat))."""
+    for i in range(n):
+        w[i] = mul(rnd(dv[i], fa), w[i], fa)
+
+
+@nb.njit(cache=True)
+def _lanes_dx(dv, xv, n, mdb, mdg, mu, s, sc, fp, out):  # type: ignore[no-untyped-def]
+    """Standard BN: out[:n] = mul_P(scale, sub_P(sub_P(cvt_P(dy), mdb), mul_P(x_hat, mdg)))."""
+    for i in range(n):
+        g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(_xhat(xv[i], mu, s, fp), mdg, fp), fp)
+        out[i] = mul(sc, g, fp)
+
+
+@nb.njit(cache=True)
+def _lanes_dx_range(dv, m, mdb, sc, fp, out):  # type: ignore[no-untyped-def]
+    """Range BN: dv[:m] = g = sub_P(cvt_P(dy), mdb), out[:m] = mul_P(scale, g)."""
+    for i in range(m):
+        g = sub(rnd(dv[i], fp), mdb, fp)
+        dv[i] = g
+        out[i] = mul(sc, g, fp)
+
+
+#: arrays in one channel's scratch block (:func:`_scratch`)
+SCRATCH_PARTS = 6
+
+
+@nb.njit(cache=True, inline="always")
+def _scratch(size):  # type: ignore[no-untyped-def]
+    """One channel's scratch: SCRATCH_PARTS arrays of ``size`` float64 in one allocation, whose
+    starts lie 4096 / SCRATCH_PARTS bytes apart modulo 4096 (part j: :func:`_part`).
+
+    Separate allocations of one size start at nearly the same address modulo 4 KiB; a loop
+    that loads from one and stores into another then stalls on 4K aliasing (a store looks as
+    if it overlapped a later load): measured up to 4x slower encoders and lookups."""
+    stride = (size + 511) // 512 * 512 + 512 // SCRATCH_PARTS
+    return np.empty(SCRATCH_PARTS * stride, np.float64), stride
+
+
+@nb.njit(cache=True, inline="always")
+def _part(blk, stride, j, size):  # type: ignore[no-untyped-def]
+    return blk[j * stride:j * stride + size]
+
+
 # Argument types of the kernels below (see lightnorm.verify.kernels.typed).
 INT = nb.types.int64
 VOID = nb.types.void
 B1D = nb.types.boolean[::1]
-# A stored tensor that a kernel reads: its patterns, exponent fields, format and decoder; one
-# that it writes: format, encoder, patterns, exponent fields. The kernels keep values only in
-# per-channel scratch arrays: the patterns are what moves between passes (as in hardware).
-READ = (I64_2D, I64_2D, ST, DECODER)
-WRITE = (ST, ENCODER, I64_2D, I64_2D)
+# A stored tensor that a kernel reads: its patterns (bytes of words, and the word size),
+# exponent fields, format parameters, decoder, block size, the number of element patterns
+# (0: none of :func:`_inputs`' tables) and of exponent fields; one that it writes: format
+# parameters, encoder, patterns (bytes, word size), exponent fields. The kernels keep values
+# only in per-channel scratch arrays: the patterns are what moves between passes, as in
+# hardware.
+READ = (U8_2D, INT, I64_2D, ST, DECODER, INT, INT, INT)
+WRITE = (ST, ENCODER, U8_2D, INT, I64_2D)
 
 
 @typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D, I64_2D,
             B1D), parallel=True)
-def _stats_kernel(x3, n, st, enc, xbits, xexps, rule, rule_sq,  # type: ignore[no-untyped-def]
-                  lanes, ways, mode, bounds, fa, stats, amax, amin, ok):
+def _stats_kernel(x3, n, st, enc, xraw, xsize, xexps, rule,  # type: ignore[no-untyped-def]
+                  rule_sq, lanes, ways, mode, bounds, fa, stats, amax, amin, ok):
     """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
     or chunk max/min and their W-way chunk averages); ok[c]: channel c was finite."""
     beats = (n + lanes - 1) // lanes
+    npad = xraw.shape[1] // xsize
+    size = max(npad, beats * lanes)
     for c in nb.prange(x3.shape[1]):
-        buf = np.empty(n, np.float64)
-        v = np.empty(n, np.float64)
-        w = np.empty(beats * lanes, np.float64)
-        tmp = np.empty(beats * lanes // 2 + 1, np.float64)
+        blk, stride = _scratch(size)
+        buf = _part(blk, stride, 0, n)
+        v = _part(blk, stride, 1, n)
+        w = _part(blk, stride, 2, beats * lanes)
+        tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
+        pb = _part(blk, stride, 4, npad).view(np.int64)
         p = np.empty(ways, np.float64)
         ok[c] = _gather(x3, c, buf)
-        enc(buf, n, st, v, xbits[c], xexps[c])
+        enc(buf, n, st, v, pb, xexps[c])
+        narrow(pb, xsize, xraw[c])
         stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
         if mode == 0:
             stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
@@ -270,88 +414,114 @@ def _stats_kernel(x3, n, st, enc, xbits, xexps, rule, rule_sq,  # type: ignore[n
 
 
 @typed(VOID(*READ, INT, F64, F64, FP, *WRITE), parallel=True)
-def _normalize_kernel(xbits, xexps, xst, xdec, n, scale_p,  # type: ignore[no-untyped-def]
-                      shift_p, fp, st, enc, ybits, yexps):
-    """The normalize lanes on the decoded x; their results encoded into y's storage."""
-    for c in nb.prange(xbits.shape[0]):
-        xv = np.empty(n, np.float64)
-        buf = np.empty(n, np.float64)
-        xdec(xbits[c], xexps[c], n, xst, xv)
-        sc = scale_p[c]
-        sh = shift_p[c]
-        for i in range(n):
-            buf[i] = add(mul(rnd(xv[i], fp), sc, fp), sh, fp)
-        enc(buf, n, st, xv, ybits[c], yexps[c])  # y's values: scratch
-
-
-@nb.njit(cache=True, inline="always")
-def _xhat(x, m, s, fp):  # type: ignore[no-untyped-def]
-    """x_hat of a stored x: mul_P(sub_P(cvt_P(x), mu), inv_sigma) (mu, inv_sigma in P)."""
-    return mul(sub(rnd(x, fp), m, fp), s, fp)
+def _normalize_kernel(xraw, xsize, xexps, xst, xdec, xg, xw,  # type: ignore[no-untyped-def]
+                      xf, n, scale_p, shift_p, fp, st, enc, yraw, ysize, yexps):
+    """The normalize lanes on x; their results encoded into y's storage (``enc``)."""
+    xpad = xraw.shape[1] // xsize
+    ypad = yraw.shape[1] // ysize
+    for c in nb.prange(xraw.shape[0]):
+        blk, stride = _scratch(max(xpad, ypad))
+        xv = _part(blk, stride, 0, n)
+        buf = _part(blk, stride, 1, n)
+        xb = _part(blk, stride, 2, xpad).view(np.int64)
+        yb = _part(blk, stride, 3, ypad).view(np.int64)
+        widen(xraw[c], xsize, xb)
+        slot = np.full(xf, -1, np.int64)
+        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, slot, xv)
+        _lanes_normalize(xv, cnt * xw if cnt else n, scale_p[c], shift_p[c], fp)
+        if cnt:
+            _lookup(xb, xexps[c], n, xg, xw, slot, xv, buf)
+            enc(buf, n, st, xv, yb, yexps[c])  # y's values: scratch
+        else:
+            enc(xv, n, st, buf, yb, yexps[c])
+        narrow(yb, ysize, yraw[c])
 
 
 @typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, *READ, F64, F64, FP, FP, F64_2D, B1D),
        parallel=True)
-def _reduce_kernel(dy3, n, st, enc, dybits, dyexps, rule, lanes,  # type: ignore[no-untyped-def]
-                   ways, xbits, xexps, xst, xdec, mu_p, isig_p, fp, fa, sums, ok):
+def _reduce_kernel(dy3, n, st, enc, dyraw, dysize, dyexps, rule,  # type: ignore[no-untyped-def]
+                   lanes, ways, xraw, xsize, xexps, xst, xdec, xg, xw, xf, mu_p, isig_p, fp, fa,
+                   sums, ok):
     """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat);
     ok[c]: channel c of dy was finite."""
     beats = (n + lanes - 1) // lanes
+    dypad = dyraw.shape[1] // dysize
+    xpad = xraw.shape[1] // xsize
+    size = max(dypad, xpad, beats * lanes)
     for c in nb.prange(dy3.shape[1]):
-        buf = np.empty(n, np.float64)
-        dv = np.empty(n, np.float64)
-        w = np.empty(beats * lanes, np.float64)
-        tmp = np.empty(beats * lanes // 2 + 1, np.float64)
+        blk, stride = _scratch(size)
+        buf = _part(blk, stride, 0, n)
+        dv = _part(blk, stride, 1, n)
+        w = _part(blk, stride, 2, beats * lanes)
+        tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
+        pb = _part(blk, stride, 4, dypad).view(np.int64)
+        xb = _part(blk, stride, 5, xpad).view(np.int64)
         p = np.empty(ways, np.float64)
         ok[c] = _gather(dy3, c, buf)
-        enc(buf, n, st, dv, dybits[c], dyexps[c])
+        enc(buf, n, st, dv, pb, dyexps[c])
+        narrow(pb, dysize, dyraw[c])
         sums[c, 0] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
-        xv = buf
-        xdec(xbits[c], xexps[c], n, xst, xv)
-        m = mu_p[c]
-        s = isig_p[c]
-        for i in range(n):  # the lane products dy * x_hat, then the tree rule
-            w[i] = mul(rnd(dv[i], fa), rnd(_xhat(xv[i], m, s, fp), fa), fa)
+        widen(xraw[c], xsize, xb)
+        slot = np.full(xf, -1, np.int64)
+        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, slot, buf)
+        _lanes_xhat(buf, cnt * xw if cnt else n, mu_p[c], isig_p[c], fp, fa)
+        # the lane products dy * x_hat (into w), then the tree rule
+        if cnt:
+            _lookup(xb, xexps[c], n, xg, xw, slot, buf, w)
+        else:
+            w[:n] = buf[:n]
+        _lanes_products(dv, w, n, fa)
         w[n:beats * lanes] = 0.0
         sums[c, 1] = _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
 
 
 @typed(VOID(*READ, *READ, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, *WRITE),
        parallel=True)
-def _dx_kernel(dybits, dyexps, dyst, dydec, xbits, xexps, xst,  # type: ignore[no-untyped-def]
-               xdec, n, mode, mu_p, isig_p, scale_p, mdb_p, mdg_p, cor_p, amax, amin, fp, st,
-               enc, dxbits, dxexps):
+def _dx_kernel(dyraw, dysize, dyexps, dyst, dydec, dyg, dyw,  # type: ignore[no-untyped-def]
+               dyf, xraw, xsize, xexps, xst, xdec, xg, xw, xf, n, mode, mu_p, isig_p, scale_p,
+               mdb_p, mdg_p, cor_p, amax, amin, fp, st, enc, dxraw, dxsize, dxexps):
     """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx
     (``enc``)."""
-    for c in nb.prange(dybits.shape[0]):
-        dv = np.empty(n, np.float64)
-        buf = np.empty(n, np.float64)
-        dydec(dybits[c], dyexps[c], n, dyst, dv)
+    dypad = dyraw.shape[1] // dysize
+    xpad = xraw.shape[1] // xsize
+    dxpad = dxraw.shape[1] // dxsize
+    for c in nb.prange(dyraw.shape[0]):
+        blk, stride = _scratch(max(dypad, xpad, dxpad))
+        dv = _part(blk, stride, 0, n)
+        buf = _part(blk, stride, 1, n)
+        db = _part(blk, stride, 2, dypad).view(np.int64)
+        ob = _part(blk, stride, 3, dxpad).view(np.int64)
+        widen(dyraw[c], dysize, db)
         sc = scale_p[c]
         mdb = mdb_p[c]
         if mode == 0:
-            xv = np.empty(n, np.float64)
-            xdec(xbits[c], xexps[c], n, xst, xv)
-            mdg = mdg_p[c]
-            m = mu_p[c]
-            s = isig_p[c]
-            for i in range(n):
-                g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(_xhat(xv[i], m, s, fp), mdg, fp), fp)
-                buf[i] = mul(sc, g, fp)
+            dydec(db, dyexps[c], n, dyst, dv)
+            xv = _part(blk, stride, 4, n)
+            xb = _part(blk, stride, 5, xpad).view(np.int64)
+            widen(xraw[c], xsize, xb)
+            xdec(xb, xexps[c], n, xst, xv)
+            _lanes_dx(dv, xv, n, mdb, mdg_p[c], mu_p[c], isig_p[c], sc, fp, buf)
         else:
-            for i in range(n):
-                buf[i] = sub(rnd(dv[i], fp), mdb, fp)
-            # argmax/argmin of each chunk get -/+ cor (both: nothing, first index wins)
+            # dx = scale * (dy - mean(dy)) but at the argmax/argmin of each chunk, which get
+            # -/+ cor before the product (both: nothing, the first index wins)
+            slot = np.full(dyf, -1, np.int64)
+            cnt = _inputs(db, dyexps[c], n, dyst, dydec, dyg, dyw, slot, dv)
+            size = cnt * dyw if cnt else n
+            t1 = np.empty(size, np.float64) if cnt else buf
+            _lanes_dx_range(dv, size, mdb, sc, fp, t1)
+            if cnt:
+                _lookup(db, dyexps[c], n, dyg, dyw, slot, t1, buf)
             cor = cor_p[c]
             for k in range(amax.shape[1]):
                 ia = amax[c, k]
                 ib = amin[c, k]
                 if ia != ib:
-                    buf[ia] = sub(buf[ia], cor, fp)
-                    buf[ib] = sub(buf[ib], -cor, fp)
-            for i in range(n):
-                buf[i] = mul(sc, buf[i], fp)
-        enc(buf, n, st, dv, dxbits[c], dxexps[c])  # dx's values: scratch
+                    ga = _at(db, dyexps[c], dyg, dyw, slot, dv, ia) if cnt else dv[ia]
+                    gb = _at(db, dyexps[c], dyg, dyw, slot, dv, ib) if cnt else dv[ib]
+                    buf[ia] = mul(sc, sub(ga, cor, fp), fp)
+                    buf[ib] = mul(sc, sub(gb, -cor, fp), fp)
+        enc(buf, n, st, dv, ob, dxexps[c])  # dx's values: scratch
+        narrow(ob, dxsize, dxraw[c])
 
 
 # ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
@@ -419,13 +589,27 @@ def _sum_rule(fmt: StorageFormat, lanes: int, square: bool) -> int:
     return SUM_EXACT if exact else SUM_WIDE
 
 
-def _read(enc: Encoded) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], object]:
-    """A stored tensor as a kernel reads it (``READ``): patterns, exponent fields, format
-    parameters and the family's decoder."""
-    k, st = codec(enc.fmt)
-    c = enc.bits.shape[0]
+#: element patterns up to this width get per-channel tables (:func:`_inputs`)
+TABLE_WIDTH = 10
+
+
+def _read(enc: Encoded) -> tuple[Any, ...]:
+    """A stored tensor as a kernel reads it (``READ``)."""
+    fmt = enc.fmt
+    k, st = codec(fmt)
+    c = enc.patterns.shape[0]
     exps = enc.exps if enc.exps is not None else np.zeros((c, 1), np.uint64)
-    return enc.bits.view(np.int64), exps.view(np.int64), st, k.decode_channel
+    width = 1 << fmt.element_width if fmt.shared_exp_width and \
+        fmt.element_width <= TABLE_WIDTH else 0
+    return (raw_bytes(enc.patterns), enc.patterns.dtype.itemsize, exps.view(np.int64), st,
+            k.decode_channel, fmt.block, width, 1 << fmt.shared_exp_width)
+
+
+def _write(fmt: StorageFormat, n: int, raw: np.ndarray, exps: np.ndarray
+           ) -> tuple[np.ndarray, int, np.ndarray]:
+    """The arrays of :func:`lightnorm.verify.encoding.empty_patterns` as a kernel writes them
+    (the tail of ``WRITE``)."""
+    return raw, raw.shape[1] // fmt.padded_length(n), exps
 
 
 def _host_tensor(a: np.ndarray) -> np.ndarray:
@@ -468,7 +652,8 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
     ok = np.empty(c, np.bool_)
     x3 = x.reshape(n_, c, h * w)
     lanes, fx = spec.hw.lanes, spec.storage.x
-    _stats_kernel(x3, n, st, kx.encode_channel, xbits, xexps, _sum_rule(fx, lanes, False),
+    _stats_kernel(x3, n, st, kx.encode_channel, xbits, xbits.shape[1] // fx.padded_length(n),
+                  xexps, _sum_rule(fx, lanes, False),
                   _sum_rule(fx, lanes, True), lanes, spec.hw.accum_ways, mode, bounds, fa, stats,
                   amax, amin, ok)
     _check_ok("x", ok)
@@ -579,7 +764,8 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
     ybits, yexps = empty_patterns(spec.storage.y, c, n)
     ky, sty = codec(spec.storage.y)
     _normalize_kernel(*_read(stt.x_enc), n, p.cvt(stt.scale), p.cvt(stt.shift),
-                      fpnum.fp_params(spec.compute), sty, ky.encode_channel, ybits, yexps)
+                      fpnum.fp_params(spec.compute), sty, ky.encode_channel,
+                      *_write(spec.storage.y, n, ybits, yexps))
     y_enc = make_encoded(spec.storage.y, n, None, ybits, yexps)
 
     rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
@@ -664,7 +850,8 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
     kdy, stdy = codec(spec.storage.dy)
     ok = np.empty(c, np.bool_)
-    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel, dybits, dyexps,
+    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel,
+                   *_write(spec.storage.dy, n, dybits, dyexps),
                    _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
                    *_read(stt.x_enc), mu_p, isig_p, fp, fa, sums, ok)
     _check_ok("dy", ok)
@@ -680,7 +867,7 @@ def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | floa
     kdx, stdx = codec(spec.storage.dx)
     _dx_kernel(*_read(dy_enc), *_read(stt.x_enc), n, mode, mu_p, isig_p, p.cvt(stt.scale),
                p.cvt(mdb), p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp, stdx,
-               kdx.encode_channel, dxbits, dxexps)
+               kdx.encode_channel, *_write(spec.storage.dx, n, dxbits, dxexps))
     return BackwardResult(
         x_enc=stt.x_enc,
         dy_enc=dy_enc,
