@@ -122,6 +122,13 @@ def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
+def _tree_level(src, dst, count, fa):  # type: ignore[no-untyped-def]
+    """dst[k] = add_A(src[2k], src[2k+1]) for k < count: one level of pairwise trees."""
+    for k in range(count):
+        dst[k] = add(src[2 * k], src[2 * k + 1], fa)
+
+
+@nb.njit(cache=True)
 def _trees(w, tmp, count, lanes, fa):  # type: ignore[no-untyped-def]
     """The pairwise tree (as :func:`_tree`) of each group of ``lanes`` consecutive values of
     w[:count], level by level across all groups (a long loop that vectorizes); returns the
@@ -132,11 +139,19 @@ def _trees(w, tmp, count, lanes, fa):  # type: ignore[no-untyped-def]
     width = lanes
     while width > 1:
         count //= 2
-        for k in range(count):
-            dst[k] = add(src[2 * k], src[2 * k + 1], fa)
+        # a function of its own: vectorized well only where src and dst are not the
+        # variables swapped by this loop (measured 3x faster)
+        _tree_level(src, dst, count, fa)
         src, dst = dst, src
         width //= 2
     return src
+
+
+@nb.njit(cache=True)
+def _tree_sum(w, tmp, beats, lanes, ways, fa, p):  # type: ignore[no-untyped-def]
+    """The channel sum of lane values w (``beats`` beats of ``lanes``, a short last beat padded
+    with zeros) by the tree rule: each beat's pairwise tree, then the W-way sum."""
+    return _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
 
 
 @nb.njit(cache=True)
@@ -192,7 +207,7 @@ def _channel_sum(vals, n, lanes, ways, rule, square, fa, w, tmp, p):  # type: ig
             for i in range(n):
                 w[i] = rnd(vals[i], fa)
         w[n:beats * lanes] = 0.0  # the missing lanes of a short last beat
-        return _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
+        return _tree_sum(w, tmp, beats, lanes, ways, fa, p)
     for b in range(beats):
         b0 = b * lanes
         b1 = min(n, b0 + lanes)
@@ -472,7 +487,7 @@ def _reduce_kernel(dy3, n, st, enc, dyraw, dysize, dyexps, rule,  # type: ignore
             w[:n] = buf[:n]
         _lanes_products(dv, w, n, fa)
         w[n:beats * lanes] = 0.0
-        sums[c, 1] = _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
+        sums[c, 1] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
 
 
 @typed(VOID(*READ, *READ, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, *WRITE),
