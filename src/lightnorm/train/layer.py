@@ -21,7 +21,6 @@ torch is imported here: this module is only loaded by ``lightnorm.train`` on fir
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any, cast
 
@@ -34,7 +33,7 @@ from ..spec import FPFormat, Spec, SpecError, from_dict, load
 from ..spec.formats import StorageFormat
 from ..spec.rounding import round_scalar
 from ..verify import fpnum, golden
-from ..verify.encoding import encode, from_stream, to_stream
+from ..verify.encoding import Encoded, encode, from_stream, to_stream
 
 __all__ = ["LightNormBatchNorm2d", "convert", "eval_forward", "exact_dtype"]
 
@@ -117,11 +116,6 @@ def eval_forward(spec: Spec, x: np.ndarray, gamma: Any = 1.0, beta: Any = 0.0,
 # ---- training mode: the golden model as an autograd Function --------------------------------
 
 
-# golden.backward(..., saved=forward_result) reuses the forward statistics (as the hardware
-# keeps them on chip) instead of recomputing them: the same values, one pass over x fewer.
-_BACKWARD_TAKES_SAVED = "saved" in inspect.signature(golden.backward).parameters
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
@@ -132,6 +126,14 @@ def _np_or(t: torch.Tensor | None, default: float) -> np.ndarray | float:
 
 def _like(a: np.ndarray, t: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(a).to(device=t.device, dtype=t.dtype)
+
+
+def _tensor_like(enc: Encoded, shape: tuple[int, int, int, int], t: torch.Tensor
+                 ) -> torch.Tensor:
+    """An encoded tensor's values as an NCHW tensor like ``t``, decoded straight into float32
+    when that is t's dtype (values rounded to nearest as torch's conversion does)."""
+    dt = np.float32 if t.dtype == torch.float32 else np.float64
+    return torch.from_numpy(enc.nchw(shape, dt)).to(device=t.device, dtype=t.dtype)
 
 
 class _GoldenBatchNorm(torch.autograd.Function):
@@ -147,19 +149,19 @@ class _GoldenBatchNorm(torch.autograd.Function):
         out.append(fr)
         ctx.save_for_backward(x, weight, bias)
         ctx.spec = spec
-        ctx.fr = fr if _BACKWARD_TAKES_SAVED else None
-        return _like(fr.y, x)
+        ctx.fr = fr
+        return _tensor_like(fr.y_enc, fr.shape, x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         x, weight, bias = ctx.saved_tensors
-        kw: dict[str, Any] = {} if ctx.fr is None else {"saved": ctx.fr}
-        br = golden.backward(ctx.spec, _np(x), _np(dy), _np_or(weight, 1.0), _np_or(bias, 0.0),
-                             **kw)
+        # x is not read again: the forward result holds its statistics
+        br = golden.backward(ctx.spec, None, _np(dy), _np_or(weight, 1.0), _np_or(bias, 0.0),
+                             saved=ctx.fr)
         ctx.fr = None
         need = ctx.needs_input_grad
-        dx = _like(br.dx, x) if need[0] else None
+        dx = _tensor_like(br.dx_enc, br.shape, x) if need[0] else None
         dg = _like(br.dgamma, weight) if weight is not None and need[1] else None
         db = _like(br.dbeta, bias) if bias is not None and need[2] else None
         return dx, dg, db, None, None, None, None

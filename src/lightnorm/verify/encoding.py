@@ -12,18 +12,54 @@ from __future__ import annotations
 from dataclasses import InitVar, dataclass
 from functools import cached_property
 from types import ModuleType
+from typing import Any
 
 import numba as nb
 import numpy as np
+from numba.core.types.function_type import CompileResultWAP
 
 from ..spec.formats import StorageFormat
-from .kernels import DECODER, ENCODER, F64_2D, I64_2D, ST, kernel, typed
+from .kernels import (
+    DECODE,
+    DECODER,
+    ENCODE,
+    ENCODER,
+    F64_2D,
+    F64_3D,
+    I64_2D,
+    ST,
+    U,
+    first_class,
+    kernel,
+    typed,
+)
 
 
 def codec(fmt: StorageFormat) -> tuple[ModuleType, tuple[int, ...]]:
     """The family kernel of a storage format and the format's parameters."""
     k = kernel(fmt)
     return k, k.params(fmt)
+
+
+def encoder(fmt: StorageFormat) -> CompileResultWAP:
+    """The family encoder of ``fmt`` as the kernels' ``ENCODER`` argument."""
+    wap = _ENCODERS.get(fmt.kind)
+    if wap is None:
+        wap = _ENCODERS[fmt.kind] = first_class(kernel(fmt).encode_channel, ENCODE)
+    return wap
+
+
+def decoder(fmt: StorageFormat) -> CompileResultWAP:
+    """The family decoder of ``fmt`` as the kernels' ``DECODER`` argument."""
+    wap = _DECODERS.get(fmt.kind)
+    if wap is None:
+        wap = _DECODERS[fmt.kind] = first_class(kernel(fmt).decode_channel, DECODE)
+    return wap
+
+
+# per family (a lookup keyed by the signature would hash it, as slow as numba's dispatch)
+_ENCODERS: dict[str, CompileResultWAP] = {}
+_DECODERS: dict[str, CompileResultWAP] = {}
 
 
 def to_stream(a: np.ndarray) -> np.ndarray:
@@ -123,6 +159,39 @@ def _decode_all(raw, size, exps, n, st, dec, vals):  # type: ignore[no-untyped-d
         dec(pb, exps[c], n, st, vals[c])
 
 
+@nb.njit(cache=True)
+def _channel_to_nchw(raw, size, exps, n, st, dec, out, c):  # type: ignore[no-untyped-def]
+    """Decode channel c (its pattern bytes ``raw``) into out[:, c, :] ((N, C, H*W))."""
+    pb = np.empty(raw.size // size, np.int64)
+    v = np.empty(n, np.float64)
+    widen(raw, size, pb)
+    dec(pb, exps, n, st, v)
+    nn, _, hw = out.shape
+    for a in range(nn):
+        row = out[a, c]
+        base = U(a * hw)
+        for k in range(U(hw)):
+            row[k] = v[base + k]
+
+
+F32_3D = nb.types.float32[:, :, ::1]
+
+
+@typed(nb.types.void(U8_2D, nb.types.int64, I64_2D, nb.types.int64, ST, DECODER, F64_3D),
+       parallel=True)
+def _decode_nchw64(raw, size, exps, n, st, dec, out):  # type: ignore[no-untyped-def]
+    for c in nb.prange(raw.shape[0]):
+        _channel_to_nchw(raw[c], size, exps[c], n, st, dec, out, c)
+
+
+@typed(nb.types.void(U8_2D, nb.types.int64, I64_2D, nb.types.int64, ST, DECODER, F32_3D),
+       parallel=True)
+def _decode_nchw32(raw, size, exps, n, st, dec, out):  # type: ignore[no-untyped-def]
+    """As _decode_nchw64, into float32 (each value converted with round-to-nearest-even)."""
+    for c in nb.prange(raw.shape[0]):
+        _channel_to_nchw(raw[c], size, exps[c], n, st, dec, out, c)
+
+
 # ---- host API -----------------------------------------------------------------------------
 
 
@@ -160,13 +229,28 @@ class Encoded:
         c = self.patterns.shape[0]
         e = self.exps if self.exps is not None else np.zeros((c, 1), dtype=np.uint64)
         vals = np.empty((c, self.n), dtype=np.float64)
-        k, st = codec(self.fmt)
         _decode_all(raw_bytes(self.patterns), self.patterns.dtype.itemsize, e.view(np.int64),
-                    self.n, st, k.decode_channel, vals)
+                    self.n, codec(self.fmt)[1], decoder(self.fmt), vals)
         return vals
 
     def values(self) -> np.ndarray:
         return self.vals
+
+    def nchw(self, shape: tuple[int, int, int, int], dtype: Any = np.float64) -> np.ndarray:
+        """The values as an NCHW array of ``shape`` (N*H*W = n), float64 or float32 (each value
+        rounded to nearest), decoded from the patterns in one pass."""
+        n_, c, h, w = shape
+        if n_ * h * w != self.n or c != self.patterns.shape[0]:
+            raise ValueError(f"shape {shape} does not hold {c} channels of {self.n} elements")
+        out = np.empty((n_, c, h * w), dtype)
+        if "vals" in self.__dict__:  # decoded already
+            out[...] = self.vals.reshape(c, n_, h * w).transpose(1, 0, 2)
+        else:
+            e = self.exps if self.exps is not None else np.zeros((c, 1), dtype=np.uint64)
+            kernel_ = _decode_nchw32 if out.dtype == np.float32 else _decode_nchw64
+            kernel_(raw_bytes(self.patterns), self.patterns.dtype.itemsize, e.view(np.int64),
+                    self.n, codec(self.fmt)[1], decoder(self.fmt), out)
+        return out.reshape(shape)
 
     def words(self) -> np.ndarray:
         """Every stored pattern, flat: shared exponents (if any) then elements."""
@@ -222,7 +306,6 @@ def encode(values: np.ndarray, fmt: StorageFormat) -> Encoded:
     vals = np.empty((c, n), np.float64)
     bits = np.empty((c, fmt.padded_length(n)), np.int64)
     exps = np.zeros((c, fmt.block_count(n) if fmt.shared_exp_width else 1), np.int64)
-    k, st = codec(fmt)
-    _encode_all(src, n, st, k.encode_channel, vals, bits, exps)
+    _encode_all(src, n, codec(fmt)[1], encoder(fmt), vals, bits, exps)
     shared = exps.view(np.uint64) if fmt.shared_exp_width else None
     return Encoded(fmt, n, bits.view(np.uint64), shared, vals)

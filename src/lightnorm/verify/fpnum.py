@@ -13,6 +13,7 @@ kernel serves every spec.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba as nb
@@ -57,6 +58,7 @@ def _bits(v: float) -> int:
 P_NEAREST, P_MIN, P_THR, P_MAX, P_SHIFT, P_EXP, P_MAN, P_BIAS = range(8)
 
 
+@functools.lru_cache(maxsize=256)
 def fp_params(fmt: FPFormat, rounding: str | None = None) -> tuple[int, ...]:
     """The format as the int64 tuple the kernels take.
 

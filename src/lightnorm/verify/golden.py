@@ -8,6 +8,7 @@ and a dx pass. Every rounding point is one call into :mod:`lightnorm.verify.fpnu
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,10 +24,10 @@ from . import fpnum
 from .encoding import (
     U8_2D,
     Encoded,
-    check_finite,
     codec,
+    decoder,
     empty_patterns,
-    from_stream,
+    encoder,
     make_encoded,
     narrow,
     raw_bytes,
@@ -53,12 +54,20 @@ class RunConstants:
     momentum: float
     unbias: float
 
+    @property
+    def values(self) -> tuple[float, float, float, float, float]:
+        """(inv_n, c_k, eps, momentum, unbias), as the per-channel kernels take them."""
+        return self.inv_n, self.c_k, self.eps, self.momentum, self.unbias
+
     def bits(self, fmt: FPFormat) -> dict[str, int]:
         return {k: encode_fp(getattr(self, k), fmt)
                 for k in ("inv_n", "c_k", "eps", "momentum", "unbias")}
 
 
+@functools.lru_cache(maxsize=256)
 def constants(spec: Spec, n: int) -> RunConstants:
+    """The host constants of a run of n elements per channel (cached: they are computed with
+    exact rationals)."""
     check_channel_elems(spec, n)
     s = spec.scalar
     ck = range_constant(n, spec.bn.chunks) if spec.bn.mode == "range" else 0.0
@@ -539,39 +548,77 @@ def _dx_kernel(dyraw, dysize, dyexps, dyst, dydec, dyg, dyw,  # type: ignore[no-
         narrow(ob, dxsize, dxraw[c])
 
 
-# ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
+# ---- per-channel arithmetic (format S) ---------------------------------------------------
+#
+# Each in one numba call over all channels (the cost of a small tensor is the number of calls).
+
+# Rows of the per-channel values of the finalize unit (:func:`_finalize`): values of S, then
+# the same values converted into P for the lanes (cvt_P).
+(F_GAMMA, F_BETA, F_MEAN, F_DISP, F_INV_SIGMA, F_SCALE, F_SHIFT, F_RUN_MEAN, F_RUN_DISP,
+ F_MEAN_P, F_INV_SIGMA_P, F_SCALE_P, F_SHIFT_P) = range(13)
+# Rows of the inputs of :func:`_finalize`: gamma, beta, running mean, running dispersion
+# (as the host gives them), the accumulator values (section 8)
+(H_GAMMA, H_BETA, H_RUN_MEAN, H_RUN_DISP) = range(4)
 
 
-class _Ops:
-    """The primitives of one FP format over channel vectors."""
+@nb.njit(cache=True)
+def _finalize(host, stats, mode, rc, fs, fsn, fp, out):  # type: ignore[no-untyped-def]
+    """The finalize unit of every channel (docs/numerics.md section 8), and the running
+    statistics update; ``rc``: inv_n, c_k, eps, momentum, unbias; ``fsn``: S with nearest
+    (host values)."""
+    inv_n, c_k, eps, mom, unb = rc
+    for c in range(stats.shape[0]):
+        g = rnd(host[H_GAMMA, c], fsn)
+        b = rnd(host[H_BETA, c], fsn)
+        mu = mul(rnd(stats[c, ST_SUM], fs), inv_n, fs)
+        if mode == 0:
+            ex2 = mul(rnd(stats[c, ST_SUMSQ], fs), inv_n, fs)
+            disp = max(sub(ex2, mul(mu, mu, fs), fs), 0.0)
+            den = fpnum.sqrt(add(disp, eps, fs), fs)
+            v = mul(disp, unb, fs)  # unbiased, for the running variance
+        else:
+            rng_ = sub(rnd(stats[c, ST_SMAX], fs), rnd(stats[c, ST_SMIN], fs), fs)
+            disp = mul(rng_, c_k, fs)
+            den = add(disp, eps, fs)
+            v = disp
+        inv_sigma = fpnum.recip(den, fs)
+        scale = mul(g, inv_sigma, fs)
+        shift = sub(b, mul(mu, scale, fs), fs)
+        rm = rnd(host[H_RUN_MEAN, c], fsn)
+        rd = rnd(host[H_RUN_DISP, c], fsn)
+        out[F_GAMMA, c] = g
+        out[F_BETA, c] = b
+        out[F_MEAN, c] = mu
+        out[F_DISP, c] = disp
+        out[F_INV_SIGMA, c] = inv_sigma
+        out[F_SCALE, c] = scale
+        out[F_SHIFT, c] = shift
+        out[F_RUN_MEAN, c] = add(rm, mul(mom, sub(mu, rm, fs), fs), fs)
+        out[F_RUN_DISP, c] = add(rd, mul(mom, sub(v, rd, fs), fs), fs)
+        out[F_MEAN_P, c] = rnd(mu, fp)
+        out[F_INV_SIGMA_P, c] = rnd(inv_sigma, fp)
+        out[F_SCALE_P, c] = rnd(scale, fp)
+        out[F_SHIFT_P, c] = rnd(shift, fp)
 
-    def __init__(self, fmt: FPFormat) -> None:
-        self.fmt = fmt
 
-    def cvt(self, a: np.ndarray) -> np.ndarray:
-        return fpnum.round_array(a, self.fmt)
+# Rows of the backward pass's per-channel values (:func:`_grad_scalars`): dbeta, dgamma (S),
+# then in P: mean(dy), the correction of standard BN (mean(dy * x_hat)) and of range BN
+# (dgamma * c_k); the correction a mode does not use is 0
+G_DBETA, G_DGAMMA, G_MDB_P, G_MDG_P, G_COR_P = range(5)
 
-    def host(self, a: np.ndarray) -> np.ndarray:
-        """Host-provided values (gamma, beta, running statistics): rounded with nearest."""
-        return fpnum.round_array(a, self.fmt, "nearest")
 
-    def add(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("add", np.asarray(a, np.float64), np.asarray(b, np.float64),
-                              self.fmt)
-
-    def sub(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("sub", np.asarray(a, np.float64), np.asarray(b, np.float64),
-                              self.fmt)
-
-    def mul(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("mul", np.asarray(a, np.float64), np.asarray(b, np.float64),
-                              self.fmt)
-
-    def recip(self, a: np.ndarray) -> np.ndarray:
-        return fpnum.op_array("recip", a, None, self.fmt)
-
-    def sqrt(self, a: np.ndarray) -> np.ndarray:
-        return fpnum.op_array("sqrt", a, None, self.fmt)
+@nb.njit(cache=True)
+def _grad_scalars(sums, mode, rc, fs, fp, out):  # type: ignore[no-untyped-def]
+    """Backward per channel (section 9): dbeta, dgamma and the scalars of pass 2."""
+    inv_n, c_k = rc[0], rc[1]
+    for c in range(sums.shape[0]):
+        db = rnd(sums[c, 0], fs)
+        dg = rnd(sums[c, 1], fs)
+        out[G_DBETA, c] = db
+        out[G_DGAMMA, c] = dg
+        out[G_MDB_P, c] = rnd(mul(db, inv_n, fs), fp)
+        out[G_MDG_P, c] = rnd(mul(dg, inv_n, fs), fp) if mode == 0 else 0.0
+        out[G_COR_P, c] = rnd(mul(dg, c_k, fs), fp) if mode == 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -587,6 +634,7 @@ class Statistics:
     argmax: np.ndarray  # (C, K) first index of each chunk's max (range BN)
     argmin: np.ndarray
     raw: np.ndarray  # (C, 4) accumulator values: sum, sumsq, sum of chunk max, of chunk min
+    final: np.ndarray  # (13, C) every row of :func:`_finalize`
 
 
 def _sum_rule(fmt: StorageFormat, lanes: int, square: bool) -> int:
@@ -611,13 +659,13 @@ TABLE_WIDTH = 10
 def _read(enc: Encoded) -> tuple[Any, ...]:
     """A stored tensor as a kernel reads it (``READ``)."""
     fmt = enc.fmt
-    k, st = codec(fmt)
+    st = codec(fmt)[1]
     c = enc.patterns.shape[0]
     exps = enc.exps if enc.exps is not None else np.zeros((c, 1), np.uint64)
     width = 1 << fmt.element_width if fmt.shared_exp_width and \
         fmt.element_width <= TABLE_WIDTH else 0
     return (raw_bytes(enc.patterns), enc.patterns.dtype.itemsize, exps.view(np.int64), st,
-            k.decode_channel, fmt.block, width, 1 << fmt.shared_exp_width)
+            decoder(fmt), fmt.block, width, 1 << fmt.shared_exp_width)
 
 
 def _write(fmt: StorageFormat, n: int, raw: np.ndarray, exps: np.ndarray
@@ -646,20 +694,26 @@ def _check_shape(spec: Spec, x: np.ndarray, name: str) -> tuple[int, int, int, i
     return n_, c, h, w
 
 
-def _per_channel(name: str, a: np.ndarray | float, c: int) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(a, dtype=np.float64), (c,))
-    return check_finite(name, arr.copy())
+def _host_values(c: int, **values: np.ndarray | float) -> np.ndarray:
+    """Per-channel host values (a scalar or C values each) as rows of a (len, C) array; inf
+    and NaN are errors naming the value."""
+    out = np.empty((len(values), c), np.float64)
+    for i, a in enumerate(values.values()):
+        out[i] = a
+    if not np.isfinite(out).all():
+        name = list(values)[int(np.argwhere(~np.isfinite(out))[0, 0])]
+        raise ValueError(f"{name} contains inf or NaN: the formats have no encoding for them")
+    return out
 
 
-def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarray,
-                rc: RunConstants) -> Statistics:
+def _statistics(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants) -> Statistics:
+    """The statistics pass over x and the finalize unit (``host``: rows H_*)."""
     n_, c, h, w = x.shape
     n = n_ * h * w
-    kx, st = codec(spec.storage.x)
+    st = codec(spec.storage.x)[1]
     fa = fpnum.fp_params(spec.accum)
     mode = 0 if spec.bn.mode == "standard" else 1
     k = spec.bn.chunks
-    bounds = np.array(chunk_bounds(n, spec.hw.lanes, k), dtype=np.int64)
     xbits, xexps = empty_patterns(spec.storage.x, c, n)
     stats = np.zeros((c, 4), np.float64)
     amax = np.zeros((c, k), np.int64)
@@ -667,28 +721,23 @@ def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarr
     ok = np.empty(c, np.bool_)
     x3 = x.reshape(n_, c, h * w)
     lanes, fx = spec.hw.lanes, spec.storage.x
-    _stats_kernel(x3, n, st, kx.encode_channel, xbits, xbits.shape[1] // fx.padded_length(n),
-                  xexps, _sum_rule(fx, lanes, False),
-                  _sum_rule(fx, lanes, True), lanes, spec.hw.accum_ways, mode, bounds, fa, stats,
-                  amax, amin, ok)
+    _stats_kernel(x3, n, st, encoder(fx), xbits, xbits.shape[1] // fx.padded_length(n),
+                  xexps, _sum_rule(fx, lanes, False), _sum_rule(fx, lanes, True), lanes,
+                  spec.hw.accum_ways, mode, _chunk_bounds(n, lanes, k), fa, stats, amax, amin,
+                  ok)
     _check_ok("x", ok)
-
-    s = _Ops(spec.scalar)
-    mu = s.mul(s.cvt(stats[:, ST_SUM]), rc.inv_n)
-    if mode == 0:
-        ex2 = s.mul(s.cvt(stats[:, ST_SUMSQ]), rc.inv_n)
-        var = np.maximum(s.sub(ex2, s.mul(mu, mu)), 0.0)
-        disp = var
-        den = s.sqrt(s.add(var, rc.eps))
-    else:
-        rng_ = s.sub(s.cvt(stats[:, ST_SMAX]), s.cvt(stats[:, ST_SMIN]))
-        disp = s.mul(rng_, rc.c_k)
-        den = s.add(disp, rc.eps)
-    inv_sigma = s.recip(den)
-    scale = s.mul(gamma_s, inv_sigma)
-    shift = s.sub(beta_s, s.mul(mu, scale))
+    fin = np.empty((13, c), np.float64)
+    _finalize(host, stats, mode, rc.values, fpnum.fp_params(spec.scalar),
+              fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute), fin)
     x_enc = make_encoded(spec.storage.x, n, None, xbits, xexps)
-    return Statistics(x_enc, mu, disp, inv_sigma, scale, shift, amax, amin, stats)
+    return Statistics(x_enc, fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
+                      fin[F_SHIFT], amax, amin, stats, fin)
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_bounds(n: int, lanes: int, chunks: int) -> np.ndarray:
+    bounds = np.array(chunk_bounds(n, lanes, chunks), dtype=np.int64)
+    return bounds
 
 
 def _bits(a: np.ndarray, fmt: FPFormat) -> np.ndarray:
@@ -719,12 +768,12 @@ class ForwardResult:
     @cached_property
     def y(self) -> np.ndarray:
         """Decoded output values, NCHW."""
-        return from_stream(self.y_enc.vals, self.shape)
+        return self.y_enc.nchw(self.shape)
 
     @cached_property
     def x_values(self) -> np.ndarray:
         """The input as stored (after storage quantization), NCHW."""
-        return from_stream(self.x_enc.vals, self.shape)
+        return self.x_enc.nchw(self.shape)
 
     def _b(self, a: np.ndarray) -> np.ndarray:
         return _bits(a, self.scalar_fmt)
@@ -770,29 +819,24 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
     n_, c, h, w = _check_shape(spec, x, "x")
     n = n_ * h * w
     rc = constants(spec, n)
-    s = _Ops(spec.scalar)
-    gamma_s = s.host(_per_channel("gamma", gamma, c))
-    beta_s = s.host(_per_channel("beta", beta, c))
-    stt = _statistics(spec, x, gamma_s, beta_s, rc)
+    host = _host_values(
+        c, gamma=gamma, beta=beta,
+        running_mean=0.0 if running_mean is None else running_mean,
+        running_disp=1.0 if running_disp is None else running_disp)
+    stt = _statistics(spec, x, host, rc)
+    fin = stt.final
 
-    p = _Ops(spec.compute)
     ybits, yexps = empty_patterns(spec.storage.y, c, n)
-    ky, sty = codec(spec.storage.y)
-    _normalize_kernel(*_read(stt.x_enc), n, p.cvt(stt.scale), p.cvt(stt.shift),
-                      fpnum.fp_params(spec.compute), sty, ky.encode_channel,
-                      *_write(spec.storage.y, n, ybits, yexps))
+    _normalize_kernel(*_read(stt.x_enc), n, fin[F_SCALE_P], fin[F_SHIFT_P],
+                      fpnum.fp_params(spec.compute), codec(spec.storage.y)[1],
+                      encoder(spec.storage.y), *_write(spec.storage.y, n, ybits, yexps))
     y_enc = make_encoded(spec.storage.y, n, None, ybits, yexps)
-
-    rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
-    rd = s.host(_per_channel("running_disp", 1.0 if running_disp is None else running_disp, c))
-    new_rm = s.add(rm, s.mul(rc.momentum, s.sub(stt.mean, rm)))
-    v = s.mul(stt.dispersion, rc.unbias) if spec.bn.mode == "standard" else stt.dispersion
-    new_rd = s.add(rd, s.mul(rc.momentum, s.sub(v, rd)))
     std = spec.bn.mode == "standard"
+    new_rd = fin[F_RUN_DISP]
     return ForwardResult(
         x_enc=stt.x_enc, y_enc=y_enc, shape=(n_, c, h, w), mean=stt.mean, dispersion=stt.dispersion,
-        inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=gamma_s,
-        beta=beta_s, running_mean=new_rm, running_var=new_rd if std else None,
+        inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=fin[F_GAMMA],
+        beta=fin[F_BETA], running_mean=fin[F_RUN_MEAN], running_var=new_rd if std else None,
         running_sigma=None if std else new_rd, constants=rc, scalar_fmt=spec.scalar,
         stats=stt,
     )
@@ -813,12 +857,12 @@ class BackwardResult:
     @cached_property
     def dx(self) -> np.ndarray:
         """Decoded dx, NCHW."""
-        return from_stream(self.dx_enc.vals, self.shape)
+        return self.dx_enc.nchw(self.shape)
 
     @cached_property
     def dy_values(self) -> np.ndarray:
         """The incoming gradient as stored (after storage quantization), NCHW."""
-        return from_stream(self.dy_enc.vals, self.shape)
+        return self.dy_enc.nchw(self.shape)
 
     @property
     def dgamma_bits(self) -> np.ndarray:
@@ -829,66 +873,67 @@ class BackwardResult:
         return _bits(self.dbeta, self.scalar_fmt)
 
 
-def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | float = 1.0,
-             beta: np.ndarray | float = 0.0, *,
+def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
+             gamma: np.ndarray | float = 1.0, beta: np.ndarray | float = 0.0, *,
              saved: ForwardResult | None = None) -> BackwardResult:
     """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it.
 
     ``saved``: the forward result of the same x, gamma and beta, whose statistics are reused
     (as the hardware keeps them from the forward pass); without it they are recomputed.
-    With ``saved``, x itself is not read again (only its shape is checked).
+    With ``saved``, x itself is not read again (only its shape is checked) and may be None.
     """
-    x = _host_tensor(x)  # inf and NaN: found by the statistics pass (x) and pass 1 (dy)
-    dy = _host_tensor(dy)
-    n_, c, h, w = _check_shape(spec, x, "x")
-    if dy.shape != x.shape:
-        raise ValueError(f"dy has shape {dy.shape}, x has {x.shape}")
+    dy = _host_tensor(dy)  # inf and NaN: found by pass 1 (and in x by the statistics pass)
+    if x is None:
+        if saved is None:
+            raise ValueError("backward needs x, or the forward result of x (saved=)")
+        shape = saved.shape
+    else:
+        x = _host_tensor(x)
+        shape = x.shape
+    n_, c, h, w = _check_shape(spec, dy, "dy")
+    if dy.shape != shape:
+        raise ValueError(f"dy has shape {dy.shape}, x has {shape}")
     n = n_ * h * w
     rc = constants(spec, n)
-    s = _Ops(spec.scalar)
-    p = _Ops(spec.compute)
-    gamma_s = s.host(_per_channel("gamma", gamma, c))
-    beta_s = s.host(_per_channel("beta", beta, c))
+    host = _host_values(c, gamma=gamma, beta=beta, running_mean=0.0, running_disp=1.0)
     if saved is not None:
-        if saved.shape != x.shape or not (np.array_equal(saved.gamma, gamma_s)
-                                            and np.array_equal(saved.beta, beta_s)):
+        gb = fpnum.round_array(host[:2], spec.scalar, "nearest")
+        if saved.shape != shape or not (np.array_equal(saved.gamma, gb[0])
+                                            and np.array_equal(saved.beta, gb[1])):
             raise ValueError("saved forward result is for another x, gamma or beta")
         stt = saved.stats
     else:
-        stt = _statistics(spec, x, gamma_s, beta_s, rc)
+        assert x is not None
+        stt = _statistics(spec, x, host, rc)
+    fin = stt.final
 
     fp = fpnum.fp_params(spec.compute)
     fa = fpnum.fp_params(spec.accum)
     lanes = spec.hw.lanes
     dybits, dyexps = empty_patterns(spec.storage.dy, c, n)
     sums = np.zeros((c, 2), np.float64)
-    mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
-    kdy, stdy = codec(spec.storage.dy)
     ok = np.empty(c, np.bool_)
-    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel,
-                   *_write(spec.storage.dy, n, dybits, dyexps),
+    _reduce_kernel(dy.reshape(n_, c, h * w), n, codec(spec.storage.dy)[1],
+                   encoder(spec.storage.dy), *_write(spec.storage.dy, n, dybits, dyexps),
                    _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
-                   *_read(stt.x_enc), mu_p, isig_p, fp, fa, sums, ok)
+                   *_read(stt.x_enc), fin[F_MEAN_P], fin[F_INV_SIGMA_P], fp, fa, sums, ok)
     _check_ok("dy", ok)
     dy_enc = make_encoded(spec.storage.dy, n, None, dybits, dyexps)
-    dbeta = s.cvt(sums[:, 0])
-    dgamma = s.cvt(sums[:, 1])
-    mdb = s.mul(dbeta, rc.inv_n)
     mode = 0 if spec.bn.mode == "standard" else 1
-    mdg = s.mul(dgamma, rc.inv_n) if mode == 0 else np.zeros(c)
-    cor = s.mul(dgamma, rc.c_k) if mode == 1 else np.zeros(c)
+    gs = np.empty((5, c), np.float64)
+    _grad_scalars(sums, mode, rc.values, fpnum.fp_params(spec.scalar), fp, gs)
 
     dxbits, dxexps = empty_patterns(spec.storage.dx, c, n)
-    kdx, stdx = codec(spec.storage.dx)
-    _dx_kernel(*_read(dy_enc), *_read(stt.x_enc), n, mode, mu_p, isig_p, p.cvt(stt.scale),
-               p.cvt(mdb), p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp, stdx,
-               kdx.encode_channel, *_write(spec.storage.dx, n, dxbits, dxexps))
+    _dx_kernel(*_read(dy_enc), *_read(stt.x_enc), n, mode, fin[F_MEAN_P], fin[F_INV_SIGMA_P],
+               fin[F_SCALE_P], gs[G_MDB_P], gs[G_MDG_P], gs[G_COR_P], stt.argmax, stt.argmin,
+               fp, codec(spec.storage.dx)[1], encoder(spec.storage.dx),
+               *_write(spec.storage.dx, n, dxbits, dxexps))
     return BackwardResult(
         x_enc=stt.x_enc,
         dy_enc=dy_enc,
         dx_enc=make_encoded(spec.storage.dx, n, None, dxbits, dxexps),
-        shape=(n_, c, h, w), dgamma=dgamma, dbeta=dbeta, mean=stt.mean, inv_sigma=stt.inv_sigma,
-        scalar_fmt=spec.scalar,
+        shape=(n_, c, h, w), dgamma=gs[G_DGAMMA], dbeta=gs[G_DBETA], mean=stt.mean,
+        inv_sigma=stt.inv_sigma, scalar_fmt=spec.scalar,
     )
 
 

@@ -42,6 +42,7 @@ from .base import (
     PARAMS,
     ST,
     U,
+    first_class,
     pad,
     typed,
 )
@@ -50,7 +51,8 @@ from .base import (
 KERNELS: dict[str, ModuleType] = {"fp": fp, "bfp": bfp, "mx": mx}
 
 __all__ = ["DECODE", "DECODER", "ENCODE", "ENCODER", "F64", "F64_2D", "F64_3D", "FP", "I64",
-           "I64_2D", "KERNELS", "PARAMS", "ST", "U", "kernel", "pad", "typed"]
+           "I64_2D", "KERNELS", "PARAMS", "ST", "U", "first_class", "kernel", "pad",
+           "typed"]
 
 
 def kernel(fmt: NumberFormat) -> ModuleType:
