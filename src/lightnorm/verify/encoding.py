@@ -162,8 +162,10 @@ def _decode_all(raw, size, exps, n, st, dec, vals):  # type: ignore[no-untyped-d
 @nb.njit(cache=True)
 def _channel_to_nchw(raw, size, exps, n, st, dec, out, c):  # type: ignore[no-untyped-def]
     """Decode channel c (its pattern bytes ``raw``) into out[:, c, :] ((N, C, H*W))."""
-    pb = np.empty(raw.size // size, np.int64)
-    v = np.empty(n, np.float64)
+    npad = raw.size // size
+    blk = np.empty(npad + n + 64, np.float64)  # one allocation (64: apart modulo 512 bytes)
+    pb = blk[:npad].view(np.int64)
+    v = blk[npad + 64:]
     widen(raw, size, pb)
     dec(pb, exps, n, st, v)
     nn, _, hw = out.shape

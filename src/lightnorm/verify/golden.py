@@ -167,7 +167,8 @@ def _tree_sum(w, tmp, beats, lanes, ways, fa, p):  # type: ignore[no-untyped-def
 def _ways_sum(t, count, ways, fa, p):  # type: ignore[no-untyped-def]
     """The W-way sum of t[:count] in order: item i into partial i mod W (``ways`` a power of
     two), then the partials' pairwise tree (section 6)."""
-    p[:] = 0.0
+    for r in range(ways):  # (explicit loops: numba's slice assignment costs ~0.5 us)
+        p[r] = 0.0
     for i in range(count):
         r = i & (ways - 1)
         p[r] = add(p[r], t[i], fa)
@@ -215,7 +216,8 @@ def _channel_sum(vals, n, lanes, ways, rule, square, fa, w, tmp, p):  # type: ig
         else:
             for i in range(n):
                 w[i] = rnd(vals[i], fa)
-        w[n:beats * lanes] = 0.0  # the missing lanes of a short last beat
+        for i in range(n, beats * lanes):  # the missing lanes of a short last beat
+            w[i] = 0.0
         return _tree_sum(w, tmp, beats, lanes, ways, fa, p)
     for b in range(beats):
         b0 = b * lanes
@@ -243,12 +245,12 @@ def _first(v, i0, i1, target):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _range_stats(v, bounds, ways, fa, amax, amin):  # type: ignore[no-untyped-def]
+def _range_stats(v, bounds, ways, fa, amax, amin, t, p):  # type: ignore[no-untyped-def]
     """Per chunk the max and min of v and the first index of each (amax, amin), and the W-way
-    sums of the chunk maxima and minima."""
+    sums of the chunk maxima and minima (scratch: t, 2K values; p, W values)."""
     kk = bounds.shape[0]
-    tmax = np.empty(kk, np.float64)
-    tmin = np.empty(kk, np.float64)
+    tmax = t[:kk]
+    tmin = t[kk:2 * kk]
     for k in range(kk):
         i0 = bounds[k, 0]
         i1 = bounds[k, 1]
@@ -266,12 +268,11 @@ def _range_stats(v, bounds, ways, fa, amax, amin):  # type: ignore[no-untyped-de
         amin[k] = _first(v, i0, i1, mn)
         tmax[k] = rnd(mx, fa)
         tmin[k] = rnd(mn, fa)
-    p = np.empty(ways, np.float64)
     return _ways_sum(tmax, kk, ways, fa, p), _ways_sum(tmin, kk, ways, fa, p)
 
 
 @nb.njit(cache=True)
-def _inputs(bits, exps, n, st, dec, g, width, slot, vals):  # type: ignore[no-untyped-def]
+def _inputs(bits, exps, n, st, dec, g, width, nf, slot, vals):  # type: ignore[no-untyped-def]
     """The values a per-element function of a stored tensor is evaluated on, into ``vals``.
 
     A channel of a block format whose blocks use few distinct exponent fields holds few
@@ -280,13 +281,12 @@ def _inputs(bits, exps, n, st, dec, g, width, slot, vals):  # type: ignore[no-un
     its index) and the count is returned: the function is evaluated on those and its results
     are looked up per element (:func:`_lookup`), exactly as if evaluated per element.
     Otherwise (or ``width`` 0) ``vals[:n]`` gets the channel's values and 0 is returned.
-    ``slot`` holds -1 for every field on entry.
+    ``slot`` holds -1 for each of the ``nf`` fields on entry, then room for the fields found
+    (:func:`_slots`).
     """
-    limit = n // (4 * width) if width > 0 else 0
+    limit = _table_limit(n, width)
     count = 0
-    # (allocated whether used or not: a variable numba sees defined on one branch only made
-    # this function 20x slower)
-    fields = np.empty(max(limit, 1), np.int64)
+    fields = slot[nf:]
     if limit > 0:
         for k in range((n + g - 1) // g):
             f = exps[k]
@@ -305,9 +305,17 @@ def _inputs(bits, exps, n, st, dec, g, width, slot, vals):  # type: ignore[no-un
     pats = np.arange(width)
     fe = np.empty((width + g - 1) // g, np.int64)
     for j in range(count):
-        fe[:] = fields[j]
+        for k in range(fe.size):
+            fe[k] = fields[j]
         dec(pats, fe, width, st, vals[j * width:(j + 1) * width])
     return count
+
+
+@nb.njit(cache=True)
+def _table_limit(n, width):  # type: ignore[no-untyped-def]
+    """The most exponent fields a channel of n elements gets tables for (:func:`_inputs`):
+    tables cost a quarter of evaluating per element at most."""
+    return n // (4 * width) if width > 0 else 0
 
 
 @nb.njit(cache=True, inline="always")
@@ -350,10 +358,12 @@ def _lanes_xhat(v, m, mu, s, fp, fa):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _lanes_products(dv, w, n, fa):  # type: ignore[no-untyped-def]
-    """w[:n] = mul_A(cvt_A(dy), w) (w: cvt_A(x_hat))."""
+def _lanes_products(dv, xh, w, n, size, fa):  # type: ignore[no-untyped-def]
+    """w[:n] = mul_A(cvt_A(dy), xh) (xh: cvt_A(x_hat)), w[n:size] = 0 (a short last beat)."""
     for i in range(n):
-        w[i] = mul(rnd(dv[i], fa), w[i], fa)
+        w[i] = mul(rnd(dv[i], fa), xh[i], fa)
+    for i in range(n, size):
+        w[i] = 0.0
 
 
 @nb.njit(cache=True)
@@ -400,18 +410,19 @@ VOID = nb.types.void
 B1D = nb.types.boolean[::1]
 # A stored tensor that a kernel reads: its patterns (bytes of words, and the word size),
 # exponent fields, format parameters, decoder, block size, the number of element patterns
-# (0: none of :func:`_inputs`' tables) and of exponent fields; one that it writes: format
+# (0: none of :func:`_inputs`' tables), of exponent fields, and the tables' per-channel slot
+# arrays (:func:`_slots`); one that it writes: format
 # parameters, encoder, patterns (bytes, word size), exponent fields. The kernels keep values
 # only in per-channel scratch arrays: the patterns are what moves between passes, as in
 # hardware.
-READ = (U8_2D, INT, I64_2D, ST, DECODER, INT, INT, INT)
+READ = (U8_2D, INT, I64_2D, ST, DECODER, INT, INT, INT, I64_2D)
 WRITE = (ST, ENCODER, U8_2D, INT, I64_2D)
 
 
 @typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D, I64_2D,
-            B1D), parallel=True)
+            B1D, F64_2D), parallel=True)
 def _stats_kernel(x3, n, st, enc, xraw, xsize, xexps, rule,  # type: ignore[no-untyped-def]
-                  rule_sq, lanes, ways, mode, bounds, fa, stats, amax, amin, ok):
+                  rule_sq, lanes, ways, mode, bounds, fa, stats, amax, amin, ok, pw):
     """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
     or chunk max/min and their W-way chunk averages); ok[c]: channel c was finite."""
     beats = (n + lanes - 1) // lanes
@@ -424,7 +435,7 @@ def _stats_kernel(x3, n, st, enc, xraw, xsize, xexps, rule,  # type: ignore[no-u
         w = _part(blk, stride, 2, beats * lanes)
         tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
         pb = _part(blk, stride, 4, npad).view(np.int64)
-        p = np.empty(ways, np.float64)
+        p = pw[c]
         ok[c] = _gather(x3, c, buf)
         enc(buf, n, st, v, pb, xexps[c])
         narrow(pb, xsize, xraw[c])
@@ -432,14 +443,14 @@ def _stats_kernel(x3, n, st, enc, xraw, xsize, xexps, rule,  # type: ignore[no-u
         if mode == 0:
             stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
         else:
-            smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c])
+            smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c], w, p)
             stats[c, ST_SMAX] = smax
             stats[c, ST_SMIN] = smin
 
 
 @typed(VOID(*READ, INT, F64, F64, FP, *WRITE), parallel=True)
 def _normalize_kernel(xraw, xsize, xexps, xst, xdec, xg, xw,  # type: ignore[no-untyped-def]
-                      xf, n, scale_p, shift_p, fp, st, enc, yraw, ysize, yexps):
+                      xf, xslots, n, scale_p, shift_p, fp, st, enc, yraw, ysize, yexps):
     """The normalize lanes on x; their results encoded into y's storage (``enc``)."""
     xpad = xraw.shape[1] // xsize
     ypad = yraw.shape[1] // ysize
@@ -450,8 +461,8 @@ def _normalize_kernel(xraw, xsize, xexps, xst, xdec, xg, xw,  # type: ignore[no-
         xb = _part(blk, stride, 2, xpad).view(np.int64)
         yb = _part(blk, stride, 3, ypad).view(np.int64)
         widen(xraw[c], xsize, xb)
-        slot = np.full(xf, -1, np.int64)
-        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, slot, xv)
+        slot = xslots[c]
+        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, xf, slot, xv)
         _lanes_normalize(xv, cnt * xw if cnt else n, scale_p[c], shift_p[c], fp)
         if cnt:
             _lookup(xb, xexps[c], n, xg, xw, slot, xv, buf)
@@ -461,11 +472,11 @@ def _normalize_kernel(xraw, xsize, xexps, xst, xdec, xg, xw,  # type: ignore[no-
         narrow(yb, ysize, yraw[c])
 
 
-@typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, *READ, F64, F64, FP, FP, F64_2D, B1D),
+@typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, *READ, F64, F64, FP, FP, F64_2D, B1D, F64_2D),
        parallel=True)
 def _reduce_kernel(dy3, n, st, enc, dyraw, dysize, dyexps, rule,  # type: ignore[no-untyped-def]
-                   lanes, ways, xraw, xsize, xexps, xst, xdec, xg, xw, xf, mu_p, isig_p, fp, fa,
-                   sums, ok):
+                   lanes, ways, xraw, xsize, xexps, xst, xdec, xg, xw, xf, xslots, mu_p, isig_p,
+                   fp, fa, sums, ok, pw):
     """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat);
     ok[c]: channel c of dy was finite."""
     beats = (n + lanes - 1) // lanes
@@ -480,30 +491,30 @@ def _reduce_kernel(dy3, n, st, enc, dyraw, dysize, dyexps, rule,  # type: ignore
         tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
         pb = _part(blk, stride, 4, dypad).view(np.int64)
         xb = _part(blk, stride, 5, xpad).view(np.int64)
-        p = np.empty(ways, np.float64)
+        p = pw[c]
         ok[c] = _gather(dy3, c, buf)
         enc(buf, n, st, dv, pb, dyexps[c])
         narrow(pb, dysize, dyraw[c])
         sums[c, 0] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
         widen(xraw[c], xsize, xb)
-        slot = np.full(xf, -1, np.int64)
-        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, slot, buf)
+        slot = xslots[c]
+        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, xf, slot, buf)
         _lanes_xhat(buf, cnt * xw if cnt else n, mu_p[c], isig_p[c], fp, fa)
         # the lane products dy * x_hat (into w), then the tree rule
+        xh = buf
         if cnt:
-            _lookup(xb, xexps[c], n, xg, xw, slot, buf, w)
-        else:
-            w[:n] = buf[:n]
-        _lanes_products(dv, w, n, fa)
-        w[n:beats * lanes] = 0.0
+            xh = _part(blk, stride, 4, n)  # (dy's patterns are stored)
+            _lookup(xb, xexps[c], n, xg, xw, slot, buf, xh)
+        _lanes_products(dv, xh, w, n, beats * lanes, fa)
         sums[c, 1] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
 
 
 @typed(VOID(*READ, *READ, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, *WRITE),
        parallel=True)
 def _dx_kernel(dyraw, dysize, dyexps, dyst, dydec, dyg, dyw,  # type: ignore[no-untyped-def]
-               dyf, xraw, xsize, xexps, xst, xdec, xg, xw, xf, n, mode, mu_p, isig_p, scale_p,
-               mdb_p, mdg_p, cor_p, amax, amin, fp, st, enc, dxraw, dxsize, dxexps):
+               dyf, dyslots, xraw, xsize, xexps, xst, xdec, xg, xw, xf, xslots, n, mode, mu_p,
+               isig_p, scale_p, mdb_p, mdg_p, cor_p, amax, amin, fp, st, enc, dxraw, dxsize,
+               dxexps):
     """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx
     (``enc``)."""
     dypad = dyraw.shape[1] // dysize
@@ -528,8 +539,8 @@ def _dx_kernel(dyraw, dysize, dyexps, dyst, dydec, dyg, dyw,  # type: ignore[no-
         else:
             # dx = scale * (dy - mean(dy)) but at the argmax/argmin of each chunk, which get
             # -/+ cor before the product (both: nothing, the first index wins)
-            slot = np.full(dyf, -1, np.int64)
-            cnt = _inputs(db, dyexps[c], n, dyst, dydec, dyg, dyw, slot, dv)
+            slot = dyslots[c]
+            cnt = _inputs(db, dyexps[c], n, dyst, dydec, dyg, dyw, dyf, slot, dv)
             size = cnt * dyw if cnt else n
             t1 = np.empty(size, np.float64) if cnt else buf
             _lanes_dx_range(dv, size, mdb, sc, fp, t1)
@@ -664,8 +675,18 @@ def _read(enc: Encoded) -> tuple[Any, ...]:
     exps = enc.exps if enc.exps is not None else np.zeros((c, 1), np.uint64)
     width = 1 << fmt.element_width if fmt.shared_exp_width and \
         fmt.element_width <= TABLE_WIDTH else 0
+    nf = 1 << fmt.shared_exp_width
     return (raw_bytes(enc.patterns), enc.patterns.dtype.itemsize, exps.view(np.int64), st,
-            decoder(fmt), fmt.block, width, 1 << fmt.shared_exp_width)
+            decoder(fmt), fmt.block, width, nf, _slots(c, enc.n, width, nf))
+
+
+def _slots(c: int, n: int, width: int, nf: int) -> np.ndarray:
+    """Per channel, :func:`_inputs`' slot of each of the nf exponent fields (-1) and room for
+    the fields it finds; a placeholder where tables cannot pay off."""
+    limit = _table_limit(n, width)
+    if limit == 0:
+        return np.zeros((c, 1), np.int64)
+    return np.full((c, nf + limit), -1, np.int64)
 
 
 def _write(fmt: StorageFormat, n: int, raw: np.ndarray, exps: np.ndarray
@@ -724,7 +745,7 @@ def _statistics(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants) -
     _stats_kernel(x3, n, st, encoder(fx), xbits, xbits.shape[1] // fx.padded_length(n),
                   xexps, _sum_rule(fx, lanes, False), _sum_rule(fx, lanes, True), lanes,
                   spec.hw.accum_ways, mode, _chunk_bounds(n, lanes, k), fa, stats, amax, amin,
-                  ok)
+                  ok, np.empty((c, spec.hw.accum_ways)))
     _check_ok("x", ok)
     fin = np.empty((13, c), np.float64)
     _finalize(host, stats, mode, rc.values, fpnum.fp_params(spec.scalar),
@@ -916,7 +937,8 @@ def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
     _reduce_kernel(dy.reshape(n_, c, h * w), n, codec(spec.storage.dy)[1],
                    encoder(spec.storage.dy), *_write(spec.storage.dy, n, dybits, dyexps),
                    _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
-                   *_read(stt.x_enc), fin[F_MEAN_P], fin[F_INV_SIGMA_P], fp, fa, sums, ok)
+                   *_read(stt.x_enc), fin[F_MEAN_P], fin[F_INV_SIGMA_P], fp, fa, sums, ok,
+                   np.empty((c, spec.hw.accum_ways)))
     _check_ok("dy", ok)
     dy_enc = make_encoded(spec.storage.dy, n, None, dybits, dyexps)
     mode = 0 if spec.bn.mode == "standard" else 1
