@@ -34,7 +34,7 @@ from .encoding import (
     widen,
 )
 from .fpnum import ABS, INF_BITS, add, f2i, i2f, mul, rnd, sub
-from .kernels import DECODER, ENCODER, F64, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
+from .kernels import DECODER, ENCODER, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
 
 # Rows of the per-channel statistics array returned by the statistics kernel.
 ST_SUM, ST_SUMSQ, ST_SMAX, ST_SMIN = range(4)
@@ -272,17 +272,16 @@ def _range_stats(v, bounds, ways, fa, amax, amin, t, p):  # type: ignore[no-unty
 
 
 @nb.njit(cache=True)
-def _inputs(bits, exps, n, st, dec, g, width, nf, slot, vals):  # type: ignore[no-untyped-def]
-    """The values a per-element function of a stored tensor is evaluated on, into ``vals``.
+def _table(bits, exps, n, st, dec, g, width, nf, slot, tab):  # type: ignore[no-untyped-def]
+    """Tables for a per-element function of a stored tensor, if they pay off.
 
     A channel of a block format whose blocks use few distinct exponent fields holds few
     distinct values: then (at most n / (4 W) fields, W = ``width`` patterns of an element)
-    ``vals[:count * W]`` gets the value of every pattern under each field (slot[field] =
-    its index) and the count is returned: the function is evaluated on those and its results
-    are looked up per element (:func:`_lookup`), exactly as if evaluated per element.
-    Otherwise (or ``width`` 0) ``vals[:n]`` gets the channel's values and 0 is returned.
-    ``slot`` holds -1 for each of the ``nf`` fields on entry, then room for the fields found
-    (:func:`_slots`).
+    ``tab[:count * W]`` gets the value of every pattern under each field (slot[field] = its
+    index) and the count is returned: a function evaluated on those is looked up per element
+    (:func:`_lookup`), exactly as if evaluated per element. Otherwise (or ``width`` 0) 0 is
+    returned. ``slot`` holds -1 for each of the ``nf`` fields on entry, then room for the
+    fields found (:func:`_slots`); ``bits`` are the channel's patterns as int64.
     """
     limit = _table_limit(n, width)
     count = 0
@@ -300,33 +299,32 @@ def _inputs(bits, exps, n, st, dec, g, width, nf, slot, vals):  # type: ignore[n
                 fields[count] = f
                 count += 1
     if count == 0:
-        dec(bits, exps, n, st, vals)
         return 0
     pats = np.arange(width)
     fe = np.empty((width + g - 1) // g, np.int64)
     for j in range(count):
         for k in range(fe.size):
             fe[k] = fields[j]
-        dec(pats, fe, width, st, vals[j * width:(j + 1) * width])
+        dec(pats, fe, width, st, tab[j * width:(j + 1) * width])
     return count
 
 
 @nb.njit(cache=True)
 def _table_limit(n, width):  # type: ignore[no-untyped-def]
-    """The most exponent fields a channel of n elements gets tables for (:func:`_inputs`):
+    """The most exponent fields a channel of n elements gets tables for (:func:`_table`):
     tables cost a quarter of evaluating per element at most."""
     return n // (4 * width) if width > 0 else 0
 
 
 @nb.njit(cache=True, inline="always")
 def _at(bits, exps, g, width, slot, tab, i):  # type: ignore[no-untyped-def]
-    """The table entry of element i (see :func:`_inputs`)."""
+    """The table entry of element i (see :func:`_table`)."""
     return tab[slot[exps[i // g]] * width + bits[i]]
 
 
 @nb.njit(cache=True)
 def _lookup(bits, exps, n, g, width, slot, tab, out):  # type: ignore[no-untyped-def]
-    """out[i] = the table entry of element i, for the n elements (see :func:`_inputs`)."""
+    """out[i] = the table entry of element i, for the n elements (see :func:`_table`)."""
     for k in range((n + g - 1) // g):
         base = U(slot[exps[k]] * width)
         for i in range(U(k * g), U(min(n, k * g + g))):
@@ -338,10 +336,10 @@ def _lookup(bits, exps, n, g, width, slot, tab, out):  # type: ignore[no-untyped
 
 
 @nb.njit(cache=True)
-def _lanes_normalize(v, m, sc, sh, fp):  # type: ignore[no-untyped-def]
-    """v[:m] = add_P(mul_P(cvt_P(v), scale), shift) (scale, shift in P)."""
+def _lanes_normalize(v, m, sc, sh, fp, out):  # type: ignore[no-untyped-def]
+    """out[:m] = add_P(mul_P(cvt_P(v), scale), shift) (scale, shift in P)."""
     for i in range(m):
-        v[i] = add(mul(rnd(v[i], fp), sc, fp), sh, fp)
+        out[i] = add(mul(rnd(v[i], fp), sc, fp), sh, fp)
 
 
 @nb.njit(cache=True, inline="always")
@@ -351,10 +349,10 @@ def _xhat(x, m, s, fp):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _lanes_xhat(v, m, mu, s, fp, fa):  # type: ignore[no-untyped-def]
-    """v[:m] = cvt_A(x_hat(v)): x_hat as the accumulator reads it."""
+def _lanes_xhat(v, m, mu, s, fp, fa, out):  # type: ignore[no-untyped-def]
+    """out[:m] = cvt_A(x_hat(v)): x_hat as the accumulator reads it."""
     for i in range(m):
-        v[i] = rnd(_xhat(v[i], mu, s, fp), fa)
+        out[i] = rnd(_xhat(v[i], mu, s, fp), fa)
 
 
 @nb.njit(cache=True)
@@ -375,16 +373,16 @@ def _lanes_dx(dv, xv, n, mdb, mdg, mu, s, sc, fp, out):  # type: ignore[no-untyp
 
 
 @nb.njit(cache=True)
-def _lanes_dx_range(dv, m, mdb, sc, fp, out):  # type: ignore[no-untyped-def]
-    """Range BN: dv[:m] = g = sub_P(cvt_P(dy), mdb), out[:m] = mul_P(scale, g)."""
+def _lanes_dx_range(dv, m, mdb, sc, fp, g, out):  # type: ignore[no-untyped-def]
+    """Range BN: g[:m] = sub_P(cvt_P(dy), mdb), out[:m] = mul_P(scale, g)."""
     for i in range(m):
-        g = sub(rnd(dv[i], fp), mdb, fp)
-        dv[i] = g
-        out[i] = mul(sc, g, fp)
+        gi = sub(rnd(dv[i], fp), mdb, fp)
+        g[i] = gi
+        out[i] = mul(sc, gi, fp)
 
 
 #: arrays in one channel's scratch block (:func:`_scratch`)
-SCRATCH_PARTS = 6
+SCRATCH_PARTS = 8
 
 
 @nb.njit(cache=True, inline="always")
@@ -404,41 +402,122 @@ def _part(blk, stride, j, size):  # type: ignore[no-untyped-def]
     return blk[j * stride:j * stride + size]
 
 
-# Argument types of the kernels below (see lightnorm.verify.kernels.typed).
+# ---- per-channel arithmetic (format S) -------------------------------------------------------
+
+# Rows of the per-channel values of the finalize unit (:func:`_finalize`): values of S, then
+# the same values converted into P for the lanes (cvt_P).
+(F_GAMMA, F_BETA, F_MEAN, F_DISP, F_INV_SIGMA, F_SCALE, F_SHIFT, F_RUN_MEAN, F_RUN_DISP,
+ F_MEAN_P, F_INV_SIGMA_P, F_SCALE_P, F_SHIFT_P) = range(13)
+# Rows of the host's per-channel inputs of :func:`_finalize`: gamma, beta, running mean,
+# running dispersion
+(H_GAMMA, H_BETA, H_RUN_MEAN, H_RUN_DISP) = range(4)
+
+
+@nb.njit(cache=True)
+def _finalize(c, host, stats, mode, rc, fs, fsn, fp, out):  # type: ignore[no-untyped-def]
+    """The finalize unit of channel c (docs/numerics.md section 8), and its running statistics
+    update; ``rc``: inv_n, c_k, eps, momentum, unbias; ``fsn``: S with nearest (host values)."""
+    inv_n, c_k, eps, mom, unb = rc
+    g = rnd(host[H_GAMMA, c], fsn)
+    b = rnd(host[H_BETA, c], fsn)
+    mu = mul(rnd(stats[c, ST_SUM], fs), inv_n, fs)
+    if mode == 0:
+        ex2 = mul(rnd(stats[c, ST_SUMSQ], fs), inv_n, fs)
+        disp = max(sub(ex2, mul(mu, mu, fs), fs), 0.0)
+        den = fpnum.sqrt(add(disp, eps, fs), fs)
+        v = mul(disp, unb, fs)  # unbiased, for the running variance
+    else:
+        rng_ = sub(rnd(stats[c, ST_SMAX], fs), rnd(stats[c, ST_SMIN], fs), fs)
+        disp = mul(rng_, c_k, fs)
+        den = add(disp, eps, fs)
+        v = disp
+    inv_sigma = fpnum.recip(den, fs)
+    scale = mul(g, inv_sigma, fs)
+    shift = sub(b, mul(mu, scale, fs), fs)
+    rm = rnd(host[H_RUN_MEAN, c], fsn)
+    rd = rnd(host[H_RUN_DISP, c], fsn)
+    out[F_GAMMA, c] = g
+    out[F_BETA, c] = b
+    out[F_MEAN, c] = mu
+    out[F_DISP, c] = disp
+    out[F_INV_SIGMA, c] = inv_sigma
+    out[F_SCALE, c] = scale
+    out[F_SHIFT, c] = shift
+    out[F_RUN_MEAN, c] = add(rm, mul(mom, sub(mu, rm, fs), fs), fs)
+    out[F_RUN_DISP, c] = add(rd, mul(mom, sub(v, rd, fs), fs), fs)
+    out[F_MEAN_P, c] = rnd(mu, fp)
+    out[F_INV_SIGMA_P, c] = rnd(inv_sigma, fp)
+    out[F_SCALE_P, c] = rnd(scale, fp)
+    out[F_SHIFT_P, c] = rnd(shift, fp)
+
+
+# Rows of the backward pass's per-channel values (:func:`_grad_scalars`): the two sums (A),
+# dbeta, dgamma (S), then in P: mean(dy), the correction of standard BN (mean(dy * x_hat))
+# and of range BN (dgamma * c_k); the correction a mode does not use is 0
+G_SUM_DY, G_SUM_DY_XHAT, G_DBETA, G_DGAMMA, G_MDB_P, G_MDG_P, G_COR_P = range(7)
+
+
+@nb.njit(cache=True)
+def _grad_scalars(c, mode, rc, fs, fp, out):  # type: ignore[no-untyped-def]
+    """Backward, channel c (section 9): dbeta, dgamma and the scalars of pass 2 from the sums
+    in out[G_SUM_DY], out[G_SUM_DY_XHAT]."""
+    inv_n, c_k = rc[0], rc[1]
+    db = rnd(out[G_SUM_DY, c], fs)
+    dg = rnd(out[G_SUM_DY_XHAT, c], fs)
+    out[G_DBETA, c] = db
+    out[G_DGAMMA, c] = dg
+    out[G_MDB_P, c] = rnd(mul(db, inv_n, fs), fp)
+    out[G_MDG_P, c] = rnd(mul(dg, inv_n, fs), fp) if mode == 0 else 0.0
+    out[G_COR_P, c] = rnd(mul(dg, c_k, fs), fp) if mode == 1 else 0.0
+
+
+# ---- the two kernels ------------------------------------------------------------------------
+#
+# Every channel is independent of the others, so each kernel runs all the stages of one
+# channel in a row (the hardware's passes, channel by channel) while its values are in cache:
+# forward = statistics pass, finalize, normalize pass; backward = pass 1, per-channel scalars,
+# pass 2. Only the encoded patterns are kept between forward and backward, as in hardware.
+
+# Argument types of the kernels (see lightnorm.verify.kernels.typed).
 INT = nb.types.int64
 VOID = nb.types.void
 B1D = nb.types.boolean[::1]
+RC = nb.types.UniTuple(nb.types.float64, 5)
 # A stored tensor that a kernel reads: its patterns (bytes of words, and the word size),
 # exponent fields, format parameters, decoder, block size, the number of element patterns
-# (0: none of :func:`_inputs`' tables), of exponent fields, and the tables' per-channel slot
-# arrays (:func:`_slots`); one that it writes: format
-# parameters, encoder, patterns (bytes, word size), exponent fields. The kernels keep values
-# only in per-channel scratch arrays: the patterns are what moves between passes, as in
-# hardware.
+# (0: no tables, :func:`_table`), of exponent fields, and the tables' per-channel slot arrays
+# (:func:`_slots`); one that it writes: format parameters, encoder, patterns (bytes, word
+# size), exponent fields, and (for its tables) its decoder, block size, element patterns,
+# exponent fields and slots.
 READ = (U8_2D, INT, I64_2D, ST, DECODER, INT, INT, INT, I64_2D)
 WRITE = (ST, ENCODER, U8_2D, INT, I64_2D)
+TABLES = (DECODER, INT, INT, INT, I64_2D)
 
 
-@typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D, I64_2D,
-            B1D, F64_2D), parallel=True)
-def _stats_kernel(x3, n, st, enc, xraw, xsize, xexps, rule,  # type: ignore[no-untyped-def]
-                  rule_sq, lanes, ways, mode, bounds, fa, stats, amax, amin, ok, pw):
-    """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
-    or chunk max/min and their W-way chunk averages); ok[c]: channel c was finite."""
+@typed(VOID(F64_3D, INT, *WRITE, *TABLES, INT, INT, INT, INT, INT, I64_2D, FP, FP, FP, FP, RC,
+            F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE), parallel=True)
+def _forward_kernel(x3, n, st, enc, xraw, xsize, xexps,  # type: ignore[no-untyped-def]
+                    xdec, xg, xw, xf, xslots, rule, rule_sq, lanes, ways, mode, bounds, fa, fs,
+                    fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize, yst, yenc,
+                    yraw, ysize, yexps):
+    """Per channel: encode x (its family's encoder ``enc``), the statistics (sum, sumsq or
+    chunk max/min and their W-way averages), finalize, and (``normalize``) the normalize
+    lanes encoded into y's storage; ok[c]: channel c was finite."""
     beats = (n + lanes - 1) // lanes
-    npad = xraw.shape[1] // xsize
-    size = max(npad, beats * lanes)
+    xpad = xraw.shape[1] // xsize
+    ypad = yraw.shape[1] // ysize if normalize else 0
+    size = max(xpad, ypad, beats * lanes)
     for c in nb.prange(x3.shape[1]):
         blk, stride = _scratch(size)
         buf = _part(blk, stride, 0, n)
         v = _part(blk, stride, 1, n)
         w = _part(blk, stride, 2, beats * lanes)
         tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
-        pb = _part(blk, stride, 4, npad).view(np.int64)
+        xb = _part(blk, stride, 4, xpad).view(np.int64)
         p = pw[c]
         ok[c] = _gather(x3, c, buf)
-        enc(buf, n, st, v, pb, xexps[c])
-        narrow(pb, xsize, xraw[c])
+        enc(buf, n, st, v, xb, xexps[c])
+        narrow(xb, xsize, xraw[c])
         stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
         if mode == 0:
             stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
@@ -446,190 +525,98 @@ def _stats_kernel(x3, n, st, enc, xraw, xsize, xexps, rule,  # type: ignore[no-u
             smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c], w, p)
             stats[c, ST_SMAX] = smax
             stats[c, ST_SMIN] = smin
-
-
-@typed(VOID(*READ, INT, F64, F64, FP, *WRITE), parallel=True)
-def _normalize_kernel(xraw, xsize, xexps, xst, xdec, xg, xw,  # type: ignore[no-untyped-def]
-                      xf, xslots, n, scale_p, shift_p, fp, st, enc, yraw, ysize, yexps):
-    """The normalize lanes on x; their results encoded into y's storage (``enc``)."""
-    xpad = xraw.shape[1] // xsize
-    ypad = yraw.shape[1] // ysize
-    for c in nb.prange(xraw.shape[0]):
-        blk, stride = _scratch(max(xpad, ypad))
-        xv = _part(blk, stride, 0, n)
-        buf = _part(blk, stride, 1, n)
-        xb = _part(blk, stride, 2, xpad).view(np.int64)
-        yb = _part(blk, stride, 3, ypad).view(np.int64)
-        widen(xraw[c], xsize, xb)
+        _finalize(c, host, stats, mode, rc, fs, fsn, fp, fin)
+        if not normalize:
+            continue
+        sc = fin[F_SCALE_P, c]
+        sh = fin[F_SHIFT_P, c]
         slot = xslots[c]
-        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, xf, slot, xv)
-        _lanes_normalize(xv, cnt * xw if cnt else n, scale_p[c], shift_p[c], fp)
+        cnt = _table(xb, xexps[c], n, st, xdec, xg, xw, xf, slot, w)
         if cnt:
-            _lookup(xb, xexps[c], n, xg, xw, slot, xv, buf)
-            enc(buf, n, st, xv, yb, yexps[c])  # y's values: scratch
+            _lanes_normalize(w, cnt * xw, sc, sh, fp, tmp)
+            _lookup(xb, xexps[c], n, xg, xw, slot, tmp, buf)
         else:
-            enc(xv, n, st, buf, yb, yexps[c])
+            _lanes_normalize(v, n, sc, sh, fp, buf)
+        yb = _part(blk, stride, 5, ypad).view(np.int64)
+        yenc(buf, n, yst, v, yb, yexps[c])  # y's values: scratch
         narrow(yb, ysize, yraw[c])
 
 
-@typed(VOID(F64_3D, INT, *WRITE, INT, INT, INT, *READ, F64, F64, FP, FP, F64_2D, B1D, F64_2D),
-       parallel=True)
-def _reduce_kernel(dy3, n, st, enc, dyraw, dysize, dyexps, rule,  # type: ignore[no-untyped-def]
-                   lanes, ways, xraw, xsize, xexps, xst, xdec, xg, xw, xf, xslots, mu_p, isig_p,
-                   fp, fa, sums, ok, pw):
-    """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat);
-    ok[c]: channel c of dy was finite."""
+@typed(VOID(F64_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, RC, FP, FP, FP, F64_2D,
+            I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE), parallel=True)
+def _backward_kernel(dy3, n, st, enc, dyraw, dysize, dyexps,  # type: ignore[no-untyped-def]
+                     dydec, dyg, dyw, dyf, dyslots, rule, lanes, ways, xraw, xsize, xexps, xst,
+                     xdec, xg, xw, xf, xslots, mode, rc, fs, fp, fa, fin, amax, amin, gs, ok,
+                     pw, dxst, dxenc, dxraw, dxsize, dxexps):
+    """Per channel: pass 1 (encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)), the
+    per-channel scalars (into gs), pass 2 (dx lanes encoded into dx's storage); ok[c]:
+    channel c of dy was finite."""
     beats = (n + lanes - 1) // lanes
     dypad = dyraw.shape[1] // dysize
     xpad = xraw.shape[1] // xsize
-    size = max(dypad, xpad, beats * lanes)
+    dxpad = dxraw.shape[1] // dxsize
+    size = max(dypad, xpad, dxpad, beats * lanes)
     for c in nb.prange(dy3.shape[1]):
         blk, stride = _scratch(size)
-        buf = _part(blk, stride, 0, n)
-        dv = _part(blk, stride, 1, n)
-        w = _part(blk, stride, 2, beats * lanes)
+        buf = _part(blk, stride, 0, n)  # dy as given; then x and its x_hat table
+        dv = _part(blk, stride, 1, n)  # dy's values
+        w = _part(blk, stride, 2, beats * lanes)  # lane products dy * x_hat
         tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
-        pb = _part(blk, stride, 4, dypad).view(np.int64)
-        xb = _part(blk, stride, 5, xpad).view(np.int64)
+        db = _part(blk, stride, 4, dypad).view(np.int64)  # dy's patterns
+        xb = _part(blk, stride, 5, xpad).view(np.int64)  # x's patterns
+        xh = _part(blk, stride, 6, n)  # cvt_A(x_hat); then the dx lanes
+        t = _part(blk, stride, 7, n)  # tables; then dx's values
         p = pw[c]
         ok[c] = _gather(dy3, c, buf)
-        enc(buf, n, st, dv, pb, dyexps[c])
-        narrow(pb, dysize, dyraw[c])
-        sums[c, 0] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
+        enc(buf, n, st, dv, db, dyexps[c])
+        narrow(db, dysize, dyraw[c])
+        gs[G_SUM_DY, c] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
+        # x_hat (as the accumulator reads it), from tables or per element
         widen(xraw[c], xsize, xb)
-        slot = xslots[c]
-        cnt = _inputs(xb, xexps[c], n, xst, xdec, xg, xw, xf, slot, buf)
-        _lanes_xhat(buf, cnt * xw if cnt else n, mu_p[c], isig_p[c], fp, fa)
-        # the lane products dy * x_hat (into w), then the tree rule
-        xh = buf
-        if cnt:
-            xh = _part(blk, stride, 4, n)  # (dy's patterns are stored)
-            _lookup(xb, xexps[c], n, xg, xw, slot, buf, xh)
+        mu = fin[F_MEAN_P, c]
+        isig = fin[F_INV_SIGMA_P, c]
+        xslot = xslots[c]
+        xcnt = _table(xb, xexps[c], n, xst, xdec, xg, xw, xf, xslot, buf)
+        if xcnt:
+            _lanes_xhat(buf, xcnt * xw, mu, isig, fp, fa, t)
+            _lookup(xb, xexps[c], n, xg, xw, xslot, t, xh)
+        else:
+            xdec(xb, xexps[c], n, xst, buf)
+            _lanes_xhat(buf, n, mu, isig, fp, fa, xh)
         _lanes_products(dv, xh, w, n, beats * lanes, fa)
-        sums[c, 1] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
-
-
-@typed(VOID(*READ, *READ, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, *WRITE),
-       parallel=True)
-def _dx_kernel(dyraw, dysize, dyexps, dyst, dydec, dyg, dyw,  # type: ignore[no-untyped-def]
-               dyf, dyslots, xraw, xsize, xexps, xst, xdec, xg, xw, xf, xslots, n, mode, mu_p,
-               isig_p, scale_p, mdb_p, mdg_p, cor_p, amax, amin, fp, st, enc, dxraw, dxsize,
-               dxexps):
-    """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx
-    (``enc``)."""
-    dypad = dyraw.shape[1] // dysize
-    xpad = xraw.shape[1] // xsize
-    dxpad = dxraw.shape[1] // dxsize
-    for c in nb.prange(dyraw.shape[0]):
-        blk, stride = _scratch(max(dypad, xpad, dxpad))
-        dv = _part(blk, stride, 0, n)
-        buf = _part(blk, stride, 1, n)
-        db = _part(blk, stride, 2, dypad).view(np.int64)
-        ob = _part(blk, stride, 3, dxpad).view(np.int64)
-        widen(dyraw[c], dysize, db)
-        sc = scale_p[c]
-        mdb = mdb_p[c]
+        gs[G_SUM_DY_XHAT, c] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
+        _grad_scalars(c, mode, rc, fs, fp, gs)
+        sc = fin[F_SCALE_P, c]
+        mdb = gs[G_MDB_P, c]
         if mode == 0:
-            dydec(db, dyexps[c], n, dyst, dv)
-            xv = _part(blk, stride, 4, n)
-            xb = _part(blk, stride, 5, xpad).view(np.int64)
-            widen(xraw[c], xsize, xb)
-            xdec(xb, xexps[c], n, xst, xv)
-            _lanes_dx(dv, xv, n, mdb, mdg_p[c], mu_p[c], isig_p[c], sc, fp, buf)
+            if xcnt:  # x's values are needed after all
+                xdec(xb, xexps[c], n, xst, buf)
+            _lanes_dx(dv, buf, n, mdb, gs[G_MDG_P, c], mu, isig, sc, fp, xh)
         else:
             # dx = scale * (dy - mean(dy)) but at the argmax/argmin of each chunk, which get
-            # -/+ cor before the product (both: nothing, the first index wins)
+            # -/+ cor before the product (both: nothing, the first index wins); g = dy -
+            # mean(dy) per element (or per pattern: tables of dy)
             slot = dyslots[c]
-            cnt = _inputs(db, dyexps[c], n, dyst, dydec, dyg, dyw, dyf, slot, dv)
-            size = cnt * dyw if cnt else n
-            t1 = np.empty(size, np.float64) if cnt else buf
-            _lanes_dx_range(dv, size, mdb, sc, fp, t1)
+            cnt = _table(db, dyexps[c], n, st, dydec, dyg, dyw, dyf, slot, t)
+            g = tmp  # g of each pattern (tables; tmp is free after the tree sums) ...
             if cnt:
-                _lookup(db, dyexps[c], n, dyg, dyw, slot, t1, buf)
-            cor = cor_p[c]
+                _lanes_dx_range(t, cnt * dyw, mdb, sc, fp, g, w)
+                _lookup(db, dyexps[c], n, dyg, dyw, slot, w, xh)
+            else:
+                g = t  # ... or of each element
+                _lanes_dx_range(dv, n, mdb, sc, fp, g, xh)
+            cor = gs[G_COR_P, c]
             for k in range(amax.shape[1]):
                 ia = amax[c, k]
                 ib = amin[c, k]
                 if ia != ib:
-                    ga = _at(db, dyexps[c], dyg, dyw, slot, dv, ia) if cnt else dv[ia]
-                    gb = _at(db, dyexps[c], dyg, dyw, slot, dv, ib) if cnt else dv[ib]
-                    buf[ia] = mul(sc, sub(ga, cor, fp), fp)
-                    buf[ib] = mul(sc, sub(gb, -cor, fp), fp)
-        enc(buf, n, st, dv, ob, dxexps[c])  # dx's values: scratch
+                    ga = _at(db, dyexps[c], dyg, dyw, slot, g, ia) if cnt else g[ia]
+                    gb = _at(db, dyexps[c], dyg, dyw, slot, g, ib) if cnt else g[ib]
+                    xh[ia] = mul(sc, sub(ga, cor, fp), fp)
+                    xh[ib] = mul(sc, sub(gb, -cor, fp), fp)
+        ob = _part(blk, stride, 5, dxpad).view(np.int64)  # (x's patterns: done)
+        dxenc(xh, n, dxst, t, ob, dxexps[c])  # dx's values: scratch
         narrow(ob, dxsize, dxraw[c])
-
-
-# ---- per-channel arithmetic (format S) ---------------------------------------------------
-#
-# Each in one numba call over all channels (the cost of a small tensor is the number of calls).
-
-# Rows of the per-channel values of the finalize unit (:func:`_finalize`): values of S, then
-# the same values converted into P for the lanes (cvt_P).
-(F_GAMMA, F_BETA, F_MEAN, F_DISP, F_INV_SIGMA, F_SCALE, F_SHIFT, F_RUN_MEAN, F_RUN_DISP,
- F_MEAN_P, F_INV_SIGMA_P, F_SCALE_P, F_SHIFT_P) = range(13)
-# Rows of the inputs of :func:`_finalize`: gamma, beta, running mean, running dispersion
-# (as the host gives them), the accumulator values (section 8)
-(H_GAMMA, H_BETA, H_RUN_MEAN, H_RUN_DISP) = range(4)
-
-
-@nb.njit(cache=True)
-def _finalize(host, stats, mode, rc, fs, fsn, fp, out):  # type: ignore[no-untyped-def]
-    """The finalize unit of every channel (docs/numerics.md section 8), and the running
-    statistics update; ``rc``: inv_n, c_k, eps, momentum, unbias; ``fsn``: S with nearest
-    (host values)."""
-    inv_n, c_k, eps, mom, unb = rc
-    for c in range(stats.shape[0]):
-        g = rnd(host[H_GAMMA, c], fsn)
-        b = rnd(host[H_BETA, c], fsn)
-        mu = mul(rnd(stats[c, ST_SUM], fs), inv_n, fs)
-        if mode == 0:
-            ex2 = mul(rnd(stats[c, ST_SUMSQ], fs), inv_n, fs)
-            disp = max(sub(ex2, mul(mu, mu, fs), fs), 0.0)
-            den = fpnum.sqrt(add(disp, eps, fs), fs)
-            v = mul(disp, unb, fs)  # unbiased, for the running variance
-        else:
-            rng_ = sub(rnd(stats[c, ST_SMAX], fs), rnd(stats[c, ST_SMIN], fs), fs)
-            disp = mul(rng_, c_k, fs)
-            den = add(disp, eps, fs)
-            v = disp
-        inv_sigma = fpnum.recip(den, fs)
-        scale = mul(g, inv_sigma, fs)
-        shift = sub(b, mul(mu, scale, fs), fs)
-        rm = rnd(host[H_RUN_MEAN, c], fsn)
-        rd = rnd(host[H_RUN_DISP, c], fsn)
-        out[F_GAMMA, c] = g
-        out[F_BETA, c] = b
-        out[F_MEAN, c] = mu
-        out[F_DISP, c] = disp
-        out[F_INV_SIGMA, c] = inv_sigma
-        out[F_SCALE, c] = scale
-        out[F_SHIFT, c] = shift
-        out[F_RUN_MEAN, c] = add(rm, mul(mom, sub(mu, rm, fs), fs), fs)
-        out[F_RUN_DISP, c] = add(rd, mul(mom, sub(v, rd, fs), fs), fs)
-        out[F_MEAN_P, c] = rnd(mu, fp)
-        out[F_INV_SIGMA_P, c] = rnd(inv_sigma, fp)
-        out[F_SCALE_P, c] = rnd(scale, fp)
-        out[F_SHIFT_P, c] = rnd(shift, fp)
-
-
-# Rows of the backward pass's per-channel values (:func:`_grad_scalars`): dbeta, dgamma (S),
-# then in P: mean(dy), the correction of standard BN (mean(dy * x_hat)) and of range BN
-# (dgamma * c_k); the correction a mode does not use is 0
-G_DBETA, G_DGAMMA, G_MDB_P, G_MDG_P, G_COR_P = range(5)
-
-
-@nb.njit(cache=True)
-def _grad_scalars(sums, mode, rc, fs, fp, out):  # type: ignore[no-untyped-def]
-    """Backward per channel (section 9): dbeta, dgamma and the scalars of pass 2."""
-    inv_n, c_k = rc[0], rc[1]
-    for c in range(sums.shape[0]):
-        db = rnd(sums[c, 0], fs)
-        dg = rnd(sums[c, 1], fs)
-        out[G_DBETA, c] = db
-        out[G_DGAMMA, c] = dg
-        out[G_MDB_P, c] = rnd(mul(db, inv_n, fs), fp)
-        out[G_MDG_P, c] = rnd(mul(dg, inv_n, fs), fp) if mode == 0 else 0.0
-        out[G_COR_P, c] = rnd(mul(dg, c_k, fs), fp) if mode == 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -663,37 +650,45 @@ def _sum_rule(fmt: StorageFormat, lanes: int, square: bool) -> int:
     return SUM_EXACT if exact else SUM_WIDE
 
 
-#: element patterns up to this width get per-channel tables (:func:`_inputs`)
+#: element patterns up to this width get per-channel tables (:func:`_table`)
 TABLE_WIDTH = 10
+
+
+def _tables(fmt: StorageFormat, c: int, n: int) -> tuple[Any, ...]:
+    """What :func:`_table` needs of a stored tensor of c channels (``TABLES``): decoder, block
+    size, element patterns (0: no tables: not a block format, or too wide), exponent fields,
+    and per channel the slot of each field (-1) with room for the fields found (a placeholder
+    where tables cannot pay off)."""
+    width = 1 << fmt.element_width if fmt.shared_exp_width and \
+        fmt.element_width <= TABLE_WIDTH else 0
+    nf = 1 << fmt.shared_exp_width
+    limit = _table_limit(n, width)
+    slots = np.full((c, nf + limit), -1, np.int64) if limit else np.zeros((c, 1), np.int64)
+    return decoder(fmt), fmt.block, width, nf, slots
 
 
 def _read(enc: Encoded) -> tuple[Any, ...]:
     """A stored tensor as a kernel reads it (``READ``)."""
-    fmt = enc.fmt
-    st = codec(fmt)[1]
     c = enc.patterns.shape[0]
     exps = enc.exps if enc.exps is not None else np.zeros((c, 1), np.uint64)
-    width = 1 << fmt.element_width if fmt.shared_exp_width and \
-        fmt.element_width <= TABLE_WIDTH else 0
-    nf = 1 << fmt.shared_exp_width
-    return (raw_bytes(enc.patterns), enc.patterns.dtype.itemsize, exps.view(np.int64), st,
-            decoder(fmt), fmt.block, width, nf, _slots(c, enc.n, width, nf))
+    return (raw_bytes(enc.patterns), enc.patterns.dtype.itemsize, exps.view(np.int64),
+            codec(enc.fmt)[1], *_tables(enc.fmt, c, enc.n))
 
 
-def _slots(c: int, n: int, width: int, nf: int) -> np.ndarray:
-    """Per channel, :func:`_inputs`' slot of each of the nf exponent fields (-1) and room for
-    the fields it finds; a placeholder where tables cannot pay off."""
-    limit = _table_limit(n, width)
-    if limit == 0:
-        return np.zeros((c, 1), np.int64)
-    return np.full((c, nf + limit), -1, np.int64)
+class _Output:
+    """A tensor a kernel writes: its arrays, the kernel's ``WRITE`` arguments, and the
+    Encoded tensor they hold once written."""
 
+    def __init__(self, fmt: StorageFormat, c: int, n: int) -> None:
+        self.fmt, self.n = fmt, n
+        self.raw, self.exps = empty_patterns(fmt, c, n)
 
-def _write(fmt: StorageFormat, n: int, raw: np.ndarray, exps: np.ndarray
-           ) -> tuple[np.ndarray, int, np.ndarray]:
-    """The arrays of :func:`lightnorm.verify.encoding.empty_patterns` as a kernel writes them
-    (the tail of ``WRITE``)."""
-    return raw, raw.shape[1] // fmt.padded_length(n), exps
+    def args(self) -> tuple[Any, ...]:
+        size = self.raw.shape[1] // self.fmt.padded_length(self.n)
+        return codec(self.fmt)[1], encoder(self.fmt), self.raw, size, self.exps
+
+    def encoded(self) -> Encoded:
+        return make_encoded(self.fmt, self.n, None, self.raw, self.exps)
 
 
 def _host_tensor(a: np.ndarray) -> np.ndarray:
@@ -727,32 +722,33 @@ def _host_values(c: int, **values: np.ndarray | float) -> np.ndarray:
     return out
 
 
-def _statistics(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants) -> Statistics:
-    """The statistics pass over x and the finalize unit (``host``: rows H_*)."""
+def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, normalize: bool
+             ) -> tuple[Statistics, Encoded | None]:
+    """The statistics pass over x, the finalize unit (``host``: rows H_*) and, if
+    ``normalize``, the normalize pass."""
     n_, c, h, w = x.shape
     n = n_ * h * w
-    st = codec(spec.storage.x)[1]
-    fa = fpnum.fp_params(spec.accum)
     mode = 0 if spec.bn.mode == "standard" else 1
     k = spec.bn.chunks
-    xbits, xexps = empty_patterns(spec.storage.x, c, n)
+    lanes, fx = spec.hw.lanes, spec.storage.x
+    xo = _Output(fx, c, n)
+    yo = _Output(spec.storage.y, c if normalize else 0, n)
     stats = np.zeros((c, 4), np.float64)
+    fin = np.empty((13, c), np.float64)
     amax = np.zeros((c, k), np.int64)
     amin = np.zeros((c, k), np.int64)
     ok = np.empty(c, np.bool_)
-    x3 = x.reshape(n_, c, h * w)
-    lanes, fx = spec.hw.lanes, spec.storage.x
-    _stats_kernel(x3, n, st, encoder(fx), xbits, xbits.shape[1] // fx.padded_length(n),
-                  xexps, _sum_rule(fx, lanes, False), _sum_rule(fx, lanes, True), lanes,
-                  spec.hw.accum_ways, mode, _chunk_bounds(n, lanes, k), fa, stats, amax, amin,
-                  ok, np.empty((c, spec.hw.accum_ways)))
+    _forward_kernel(x.reshape(n_, c, h * w), n, *xo.args(), *_tables(fx, c, n),
+                    _sum_rule(fx, lanes, False), _sum_rule(fx, lanes, True), lanes,
+                    spec.hw.accum_ways, mode, _chunk_bounds(n, lanes, k),
+                    fpnum.fp_params(spec.accum), fpnum.fp_params(spec.scalar),
+                    fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute),
+                    rc.values, host, stats, fin, amax, amin, ok,
+                    np.empty((c, spec.hw.accum_ways)), int(normalize), *yo.args())
     _check_ok("x", ok)
-    fin = np.empty((13, c), np.float64)
-    _finalize(host, stats, mode, rc.values, fpnum.fp_params(spec.scalar),
-              fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute), fin)
-    x_enc = make_encoded(spec.storage.x, n, None, xbits, xexps)
-    return Statistics(x_enc, fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
-                      fin[F_SHIFT], amax, amin, stats, fin)
+    stt = Statistics(xo.encoded(), fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
+                     fin[F_SHIFT], amax, amin, stats, fin)
+    return stt, yo.encoded() if normalize else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -844,14 +840,9 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
         c, gamma=gamma, beta=beta,
         running_mean=0.0 if running_mean is None else running_mean,
         running_disp=1.0 if running_disp is None else running_disp)
-    stt = _statistics(spec, x, host, rc)
+    stt, y_enc = _forward(spec, x, host, rc, normalize=True)
+    assert y_enc is not None
     fin = stt.final
-
-    ybits, yexps = empty_patterns(spec.storage.y, c, n)
-    _normalize_kernel(*_read(stt.x_enc), n, fin[F_SCALE_P], fin[F_SHIFT_P],
-                      fpnum.fp_params(spec.compute), codec(spec.storage.y)[1],
-                      encoder(spec.storage.y), *_write(spec.storage.y, n, ybits, yexps))
-    y_enc = make_encoded(spec.storage.y, n, None, ybits, yexps)
     std = spec.bn.mode == "standard"
     new_rd = fin[F_RUN_DISP]
     return ForwardResult(
@@ -925,37 +916,25 @@ def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
         stt = saved.stats
     else:
         assert x is not None
-        stt = _statistics(spec, x, host, rc)
+        stt = _forward(spec, x, host, rc, normalize=False)[0]
     fin = stt.final
-
-    fp = fpnum.fp_params(spec.compute)
-    fa = fpnum.fp_params(spec.accum)
-    lanes = spec.hw.lanes
-    dybits, dyexps = empty_patterns(spec.storage.dy, c, n)
-    sums = np.zeros((c, 2), np.float64)
-    ok = np.empty(c, np.bool_)
-    _reduce_kernel(dy.reshape(n_, c, h * w), n, codec(spec.storage.dy)[1],
-                   encoder(spec.storage.dy), *_write(spec.storage.dy, n, dybits, dyexps),
-                   _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
-                   *_read(stt.x_enc), fin[F_MEAN_P], fin[F_INV_SIGMA_P], fp, fa, sums, ok,
-                   np.empty((c, spec.hw.accum_ways)))
-    _check_ok("dy", ok)
-    dy_enc = make_encoded(spec.storage.dy, n, None, dybits, dyexps)
     mode = 0 if spec.bn.mode == "standard" else 1
-    gs = np.empty((5, c), np.float64)
-    _grad_scalars(sums, mode, rc.values, fpnum.fp_params(spec.scalar), fp, gs)
-
-    dxbits, dxexps = empty_patterns(spec.storage.dx, c, n)
-    _dx_kernel(*_read(dy_enc), *_read(stt.x_enc), n, mode, fin[F_MEAN_P], fin[F_INV_SIGMA_P],
-               fin[F_SCALE_P], gs[G_MDB_P], gs[G_MDG_P], gs[G_COR_P], stt.argmax, stt.argmin,
-               fp, codec(spec.storage.dx)[1], encoder(spec.storage.dx),
-               *_write(spec.storage.dx, n, dxbits, dxexps))
+    lanes = spec.hw.lanes
+    dyo = _Output(spec.storage.dy, c, n)
+    dxo = _Output(spec.storage.dx, c, n)
+    gs = np.empty((7, c), np.float64)
+    ok = np.empty(c, np.bool_)
+    _backward_kernel(dy.reshape(n_, c, h * w), n, *dyo.args(), *_tables(spec.storage.dy, c, n),
+                     _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
+                     *_read(stt.x_enc), mode, rc.values, fpnum.fp_params(spec.scalar),
+                     fpnum.fp_params(spec.compute), fpnum.fp_params(spec.accum), fin,
+                     stt.argmax, stt.argmin, gs, ok, np.empty((c, spec.hw.accum_ways)),
+                     *dxo.args())
+    _check_ok("dy", ok)
     return BackwardResult(
-        x_enc=stt.x_enc,
-        dy_enc=dy_enc,
-        dx_enc=make_encoded(spec.storage.dx, n, None, dxbits, dxexps),
-        shape=(n_, c, h, w), dgamma=gs[G_DGAMMA], dbeta=gs[G_DBETA], mean=stt.mean,
-        inv_sigma=stt.inv_sigma, scalar_fmt=spec.scalar,
+        x_enc=stt.x_enc, dy_enc=dyo.encoded(), dx_enc=dxo.encoded(), shape=(n_, c, h, w),
+        dgamma=gs[G_DGAMMA], dbeta=gs[G_DBETA], mean=stt.mean, inv_sigma=stt.inv_sigma,
+        scalar_fmt=spec.scalar,
     )
 
 
