@@ -9,6 +9,7 @@ family's own encoder and decoder of a channel is its golden kernel
 
 from __future__ import annotations
 
+import functools
 from dataclasses import InitVar, dataclass
 from functools import cached_property
 from types import ModuleType
@@ -35,8 +36,10 @@ from .kernels import (
 )
 
 
+@functools.lru_cache(maxsize=256)
 def codec(fmt: StorageFormat) -> tuple[ModuleType, tuple[int, ...]]:
-    """The family kernel of a storage format and the format's parameters."""
+    """The family kernel of a storage format and the format's parameters (cached: the golden
+    model asks for them on every call)."""
     k = kernel(fmt)
     return k, k.params(fmt)
 
@@ -87,6 +90,7 @@ def from_stream(s: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
 U8_2D = nb.types.uint8[:, ::1]
 
 
+@functools.lru_cache(maxsize=256)
 def pattern_dtype(fmt: StorageFormat) -> np.dtype:
     """The narrowest unsigned dtype that holds an element pattern of ``fmt``."""
     for t in (np.uint8, np.uint16, np.uint32):

@@ -22,6 +22,7 @@ from ..spec.formats import FPFormat, StorageFormat
 from ..spec.rounding import encode_fp, round_scalar
 from . import fpnum
 from .encoding import (
+    F32_3D,
     U8_2D,
     Encoded,
     codec,
@@ -104,18 +105,38 @@ SUM_TREE, SUM_EXACT, SUM_WIDE = range(3)
 
 
 @nb.njit(cache=True)
-def _gather(x3, c, buf):  # type: ignore[no-untyped-def]
-    """Channel c of an (N, C, HW) array into stream order; False if it holds an inf or NaN."""
+def _gather_from(x3, c, buf):  # type: ignore[no-untyped-def]
+    """buf = channel c of an (N, C, HW) array in stream order, as float64 (exact); the
+    largest magnitude bits (inf/NaN check). Indexed in place: row views cost more than a row
+    of a small image."""
     nn, _, hw = x3.shape
     top = np.int64(0)
     for a in range(nn):
-        row = x3[a, c]
         base = U(a * hw)
         for k in range(U(hw)):
-            v = row[k]
+            v = np.float64(x3[a, c, k])
             buf[base + k] = v
             top = max(top, f2i(v) & ABS)
-    return top < INF_BITS
+    return top
+
+
+@nb.njit(cache=True)
+def _gather(x64, x32, c, buf):  # type: ignore[no-untyped-def]
+    """Channel c of the (N, C, HW) host tensor (float64 ``x64``, or float32 ``x32`` when
+    x64 is empty) into stream order; False if it holds an inf or NaN."""
+    if x64.shape[0]:
+        return _gather_from(x64, c, buf) < INF_BITS
+    return _gather_from(x32, c, buf) < INF_BITS
+
+
+@nb.njit(cache=True)
+def _scatter(v, c, out):  # type: ignore[no-untyped-def]
+    """out[:, c, :] = v (stream order), converted to out's dtype (rounded to nearest)."""
+    nn, _, hw = out.shape
+    for a in range(nn):
+        base = U(a * hw)
+        for k in range(U(hw)):
+            out[a, c, k] = v[base + k]
 
 
 @nb.njit(cache=True, inline="always")
@@ -494,20 +515,23 @@ WRITE = (ST, ENCODER, U8_2D, INT, I64_2D)
 TABLES = (DECODER, INT, INT, INT, I64_2D)
 
 
-@typed(VOID(F64_3D, INT, *WRITE, *TABLES, INT, INT, INT, INT, INT, I64_2D, FP, FP, FP, FP, RC,
-            F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE), parallel=True)
-def _forward_kernel(x3, n, st, enc, xraw, xsize, xexps,  # type: ignore[no-untyped-def]
-                    xdec, xg, xw, xf, xslots, rule, rule_sq, lanes, ways, mode, bounds, fa, fs,
-                    fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize, yst, yenc,
-                    yraw, ysize, yexps):
+@typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, INT, INT, I64_2D, FP, FP, FP, FP,
+            RC, F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE, F32_3D),
+       parallel=True)
+def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untyped-def]
+                    xexps, xdec, xg, xw, xf, xslots, rule, rule_sq, lanes, ways, mode, bounds,
+                    fa, fs, fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize, yst,
+                    yenc, yraw, ysize, yexps, y32):
     """Per channel: encode x (its family's encoder ``enc``), the statistics (sum, sumsq or
     chunk max/min and their W-way averages), finalize, and (``normalize``) the normalize
-    lanes encoded into y's storage; ok[c]: channel c was finite."""
+    lanes encoded into y's storage, and y's values into ``y32`` (NCHW float32) unless it is
+    empty; ok[c]: channel c was finite. The host tensor x: (N, C, HW) float64 ``x64``, or
+    float32 ``x32`` when x64 is empty."""
     beats = (n + lanes - 1) // lanes
     xpad = xraw.shape[1] // xsize
     ypad = yraw.shape[1] // ysize if normalize else 0
     size = max(xpad, ypad, beats * lanes)
-    for c in nb.prange(x3.shape[1]):
+    for c in nb.prange(fin.shape[1]):
         blk, stride = _scratch(size)
         buf = _part(blk, stride, 0, n)
         v = _part(blk, stride, 1, n)
@@ -515,7 +539,7 @@ def _forward_kernel(x3, n, st, enc, xraw, xsize, xexps,  # type: ignore[no-untyp
         tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
         xb = _part(blk, stride, 4, xpad).view(np.int64)
         p = pw[c]
-        ok[c] = _gather(x3, c, buf)
+        ok[c] = _gather(x64, x32, c, buf)
         enc(buf, n, st, v, xb, xexps[c])
         narrow(xb, xsize, xraw[c])
         stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
@@ -538,25 +562,28 @@ def _forward_kernel(x3, n, st, enc, xraw, xsize, xexps,  # type: ignore[no-untyp
         else:
             _lanes_normalize(v, n, sc, sh, fp, buf)
         yb = _part(blk, stride, 5, ypad).view(np.int64)
-        yenc(buf, n, yst, v, yb, yexps[c])  # y's values: scratch
+        yenc(buf, n, yst, v, yb, yexps[c])  # y's values
         narrow(yb, ysize, yraw[c])
+        if y32.shape[0]:
+            _scatter(v, c, y32)
 
 
-@typed(VOID(F64_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, RC, FP, FP, FP, F64_2D,
-            I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE), parallel=True)
-def _backward_kernel(dy3, n, st, enc, dyraw, dysize, dyexps,  # type: ignore[no-untyped-def]
-                     dydec, dyg, dyw, dyf, dyslots, rule, lanes, ways, xraw, xsize, xexps, xst,
-                     xdec, xg, xw, xf, xslots, mode, rc, fs, fp, fa, fin, amax, amin, gs, ok,
-                     pw, dxst, dxenc, dxraw, dxsize, dxexps):
+@typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, RC, FP, FP, FP,
+            F64_2D, I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE, F32_3D), parallel=True)
+def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-untyped-def]
+                     dyexps, dydec, dyg, dyw, dyf, dyslots, rule, lanes, ways, xraw, xsize,
+                     xexps, xst, xdec, xg, xw, xf, xslots, mode, rc, fs, fp, fa, fin, amax, amin,
+                     gs, ok, pw, dxst, dxenc, dxraw, dxsize, dxexps, dx32):
     """Per channel: pass 1 (encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)), the
-    per-channel scalars (into gs), pass 2 (dx lanes encoded into dx's storage); ok[c]:
-    channel c of dy was finite."""
+    per-channel scalars (into gs), pass 2 (dx lanes encoded into dx's storage, and dx's
+    values into ``dx32`` (NCHW float32) unless it is empty); ok[c]: channel c of dy was
+    finite. dy as the forward kernel's x (``dy64``, ``dy32``)."""
     beats = (n + lanes - 1) // lanes
     dypad = dyraw.shape[1] // dysize
     xpad = xraw.shape[1] // xsize
     dxpad = dxraw.shape[1] // dxsize
     size = max(dypad, xpad, dxpad, beats * lanes)
-    for c in nb.prange(dy3.shape[1]):
+    for c in nb.prange(gs.shape[1]):
         blk, stride = _scratch(size)
         buf = _part(blk, stride, 0, n)  # dy as given; then x and its x_hat table
         dv = _part(blk, stride, 1, n)  # dy's values
@@ -567,7 +594,7 @@ def _backward_kernel(dy3, n, st, enc, dyraw, dysize, dyexps,  # type: ignore[no-
         xh = _part(blk, stride, 6, n)  # cvt_A(x_hat); then the dx lanes
         t = _part(blk, stride, 7, n)  # tables; then dx's values
         p = pw[c]
-        ok[c] = _gather(dy3, c, buf)
+        ok[c] = _gather(dy64, dy32, c, buf)
         enc(buf, n, st, dv, db, dyexps[c])
         narrow(db, dysize, dyraw[c])
         gs[G_SUM_DY, c] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
@@ -615,8 +642,10 @@ def _backward_kernel(dy3, n, st, enc, dyraw, dysize, dyexps,  # type: ignore[no-
                     xh[ia] = mul(sc, sub(ga, cor, fp), fp)
                     xh[ib] = mul(sc, sub(gb, -cor, fp), fp)
         ob = _part(blk, stride, 5, dxpad).view(np.int64)  # (x's patterns: done)
-        dxenc(xh, n, dxst, t, ob, dxexps[c])  # dx's values: scratch
+        dxenc(xh, n, dxst, t, ob, dxexps[c])  # dx's values
         narrow(ob, dxsize, dxraw[c])
+        if dx32.shape[0]:
+            _scatter(t, c, dx32)
 
 
 @dataclass(frozen=True)
@@ -635,6 +664,7 @@ class Statistics:
     final: np.ndarray  # (13, C) every row of :func:`_finalize`
 
 
+@functools.lru_cache(maxsize=256)
 def _sum_rule(fmt: StorageFormat, lanes: int, square: bool) -> int:
     """How the statistics pass sums a beat of ``fmt`` values (or of their squares): SUM_TREE,
     SUM_EXACT or SUM_WIDE (see the kernels)."""
@@ -692,8 +722,34 @@ class _Output:
 
 
 def _host_tensor(a: np.ndarray) -> np.ndarray:
-    """A host tensor as contiguous float64 (the kernels check it for inf and NaN)."""
+    """A host tensor as contiguous float64, or float32 as given (the kernels read both, exactly;
+    they check it for inf and NaN)."""
+    a = np.asarray(a)
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        return a
     return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _tensor_args(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An NCHW host tensor as the kernels read it: (N, C, H*W) float64, or an empty float64
+    array and the float32 one."""
+    n_, c, h, w = a.shape
+    a3 = a.reshape(n_, c, h * w)
+    if a.dtype == np.float32:
+        return np.empty((0, 0, 0)), a3
+    return a3, np.empty((0, 0, 0), np.float32)
+
+
+def _values_out(out: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """An optional NCHW float32 output of the kernels, as they take it ((N, C, H*W), or empty
+    for none)."""
+    if out is None:
+        return np.empty((0, 0, 0), np.float32)
+    if out.dtype != np.float32 or out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous float32 array of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    n_, c, h, w = shape
+    return out.reshape(n_, c, h * w)
 
 
 def _check_ok(name: str, ok: np.ndarray) -> None:
@@ -722,10 +778,10 @@ def _host_values(c: int, **values: np.ndarray | float) -> np.ndarray:
     return out
 
 
-def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, normalize: bool
-             ) -> tuple[Statistics, Encoded | None]:
+def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, normalize: bool,
+             y_out: np.ndarray | None = None) -> tuple[Statistics, Encoded | None]:
     """The statistics pass over x, the finalize unit (``host``: rows H_*) and, if
-    ``normalize``, the normalize pass."""
+    ``normalize``, the normalize pass (y's values also into ``y_out``, if given)."""
     n_, c, h, w = x.shape
     n = n_ * h * w
     mode = 0 if spec.bn.mode == "standard" else 1
@@ -738,13 +794,14 @@ def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, norm
     amax = np.zeros((c, k), np.int64)
     amin = np.zeros((c, k), np.int64)
     ok = np.empty(c, np.bool_)
-    _forward_kernel(x.reshape(n_, c, h * w), n, *xo.args(), *_tables(fx, c, n),
+    _forward_kernel(*_tensor_args(x), n, *xo.args(), *_tables(fx, c, n),
                     _sum_rule(fx, lanes, False), _sum_rule(fx, lanes, True), lanes,
                     spec.hw.accum_ways, mode, _chunk_bounds(n, lanes, k),
                     fpnum.fp_params(spec.accum), fpnum.fp_params(spec.scalar),
                     fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute),
                     rc.values, host, stats, fin, amax, amin, ok,
-                    np.empty((c, spec.hw.accum_ways)), int(normalize), *yo.args())
+                    np.empty((c, spec.hw.accum_ways)), int(normalize), *yo.args(),
+                    _values_out(y_out, x.shape, "y_out"))
     _check_ok("x", ok)
     stt = Statistics(xo.encoded(), fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
                      fin[F_SHIFT], amax, amin, stats, fin)
@@ -826,11 +883,14 @@ class ForwardResult:
 
 def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
             beta: np.ndarray | float = 0.0, *, running_mean: np.ndarray | None = None,
-            running_disp: np.ndarray | None = None) -> ForwardResult:
-    """Training-mode forward of BN on an NCHW float64 tensor, as the hardware computes it.
+            running_disp: np.ndarray | None = None,
+            y_out: np.ndarray | None = None) -> ForwardResult:
+    """Training-mode forward of BN on an NCHW tensor (float64, or float32: read exactly), as
+    the hardware computes it.
 
     ``running_disp`` is the running variance (standard BN) or running sigma (range BN);
-    running statistics default to 0 and 1.
+    running statistics default to 0 and 1. ``y_out``: an NCHW float32 array that also gets
+    y's values (each rounded to nearest), written by the same pass.
     """
     x = _host_tensor(x)  # inf and NaN are found by the statistics pass
     n_, c, h, w = _check_shape(spec, x, "x")
@@ -840,7 +900,7 @@ def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
         c, gamma=gamma, beta=beta,
         running_mean=0.0 if running_mean is None else running_mean,
         running_disp=1.0 if running_disp is None else running_disp)
-    stt, y_enc = _forward(spec, x, host, rc, normalize=True)
+    stt, y_enc = _forward(spec, x, host, rc, normalize=True, y_out=y_out)
     assert y_enc is not None
     fin = stt.final
     std = spec.bn.mode == "standard"
@@ -887,12 +947,15 @@ class BackwardResult:
 
 def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
              gamma: np.ndarray | float = 1.0, beta: np.ndarray | float = 0.0, *,
-             saved: ForwardResult | None = None) -> BackwardResult:
-    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it.
+             saved: ForwardResult | None = None,
+             dx_out: np.ndarray | None = None) -> BackwardResult:
+    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it (x and dy
+    float64, or float32: read exactly).
 
     ``saved``: the forward result of the same x, gamma and beta, whose statistics are reused
     (as the hardware keeps them from the forward pass); without it they are recomputed.
     With ``saved``, x itself is not read again (only its shape is checked) and may be None.
+    ``dx_out``: an NCHW float32 array that also gets dx's values (each rounded to nearest).
     """
     dy = _host_tensor(dy)  # inf and NaN: found by pass 1 (and in x by the statistics pass)
     if x is None:
@@ -924,12 +987,12 @@ def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
     dxo = _Output(spec.storage.dx, c, n)
     gs = np.empty((7, c), np.float64)
     ok = np.empty(c, np.bool_)
-    _backward_kernel(dy.reshape(n_, c, h * w), n, *dyo.args(), *_tables(spec.storage.dy, c, n),
+    _backward_kernel(*_tensor_args(dy), n, *dyo.args(), *_tables(spec.storage.dy, c, n),
                      _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
                      *_read(stt.x_enc), mode, rc.values, fpnum.fp_params(spec.scalar),
                      fpnum.fp_params(spec.compute), fpnum.fp_params(spec.accum), fin,
                      stt.argmax, stt.argmin, gs, ok, np.empty((c, spec.hw.accum_ways)),
-                     *dxo.args())
+                     *dxo.args(), _values_out(dx_out, dy.shape, "dx_out"))
     _check_ok("dy", ok)
     return BackwardResult(
         x_enc=stt.x_enc, dy_enc=dyo.encoded(), dx_enc=dxo.encoded(), shape=(n_, c, h, w),
