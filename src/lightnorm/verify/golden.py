@@ -107,15 +107,17 @@ SUM_TREE, SUM_EXACT, SUM_WIDE = range(3)
 @nb.njit(cache=True)
 def _gather_from(x3, c, buf):  # type: ignore[no-untyped-def]
     """buf = channel c of an (N, C, HW) array in stream order, as float64 (exact); the
-    largest magnitude bits (inf/NaN check). Indexed in place: row views cost more than a row
-    of a small image."""
-    nn, _, hw = x3.shape
+    largest magnitude bits (inf/NaN check). Indexed through one flat view: a view per row
+    costs more than a row of a small image, 3-d indexing does not vectorize."""
+    nn, cc, hw = x3.shape
+    flat = x3.reshape(x3.size)
     top = np.int64(0)
     for a in range(nn):
-        base = U(a * hw)
+        src = U((a * cc + c) * hw)
+        dst = U(a * hw)
         for k in range(U(hw)):
-            v = np.float64(x3[a, c, k])
-            buf[base + k] = v
+            v = np.float64(flat[src + k])
+            buf[dst + k] = v
             top = max(top, f2i(v) & ABS)
     return top
 
@@ -132,11 +134,13 @@ def _gather(x64, x32, c, buf):  # type: ignore[no-untyped-def]
 @nb.njit(cache=True)
 def _scatter(v, c, out):  # type: ignore[no-untyped-def]
     """out[:, c, :] = v (stream order), converted to out's dtype (rounded to nearest)."""
-    nn, _, hw = out.shape
+    nn, cc, hw = out.shape
+    flat = out.reshape(out.size)
     for a in range(nn):
-        base = U(a * hw)
+        dst = U((a * cc + c) * hw)
+        src = U(a * hw)
         for k in range(U(hw)):
-            out[a, c, k] = v[base + k]
+            flat[dst + k] = v[src + k]
 
 
 @nb.njit(cache=True, inline="always")
@@ -516,12 +520,12 @@ TABLES = (DECODER, INT, INT, INT, I64_2D)
 
 
 @typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, INT, INT, I64_2D, FP, FP, FP, FP,
-            RC, F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE, F32_3D),
+            RC, F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE, F32_3D, INT),
        parallel=True)
 def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untyped-def]
                     xexps, xdec, xg, xw, xf, xslots, rule, rule_sq, lanes, ways, mode, bounds,
                     fa, fs, fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize, yst,
-                    yenc, yraw, ysize, yexps, y32):
+                    yenc, yraw, ysize, yexps, y32, groups):
     """Per channel: encode x (its family's encoder ``enc``), the statistics (sum, sumsq or
     chunk max/min and their W-way averages), finalize, and (``normalize``) the normalize
     lanes encoded into y's storage, and y's values into ``y32`` (NCHW float32) unless it is
@@ -531,49 +535,50 @@ def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untype
     xpad = xraw.shape[1] // xsize
     ypad = yraw.shape[1] // ysize if normalize else 0
     size = max(xpad, ypad, beats * lanes)
-    for c in nb.prange(fin.shape[1]):
-        blk, stride = _scratch(size)
+    for grp in nb.prange(groups):  # a few groups of channels per thread: one scratch
+        blk, stride = _scratch(size)  # allocation per group, not per channel
         buf = _part(blk, stride, 0, n)
         v = _part(blk, stride, 1, n)
         w = _part(blk, stride, 2, beats * lanes)
         tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
         xb = _part(blk, stride, 4, xpad).view(np.int64)
-        p = pw[c]
-        ok[c] = _gather(x64, x32, c, buf)
-        enc(buf, n, st, v, xb, xexps[c])
-        narrow(xb, xsize, xraw[c])
-        stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
-        if mode == 0:
-            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
-        else:
-            smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c], w, p)
-            stats[c, ST_SMAX] = smax
-            stats[c, ST_SMIN] = smin
-        _finalize(c, host, stats, mode, rc, fs, fsn, fp, fin)
-        if not normalize:
-            continue
-        sc = fin[F_SCALE_P, c]
-        sh = fin[F_SHIFT_P, c]
-        slot = xslots[c]
-        cnt = _table(xb, xexps[c], n, st, xdec, xg, xw, xf, slot, w)
-        if cnt:
-            _lanes_normalize(w, cnt * xw, sc, sh, fp, tmp)
-            _lookup(xb, xexps[c], n, xg, xw, slot, tmp, buf)
-        else:
-            _lanes_normalize(v, n, sc, sh, fp, buf)
-        yb = _part(blk, stride, 5, ypad).view(np.int64)
-        yenc(buf, n, yst, v, yb, yexps[c])  # y's values
-        narrow(yb, ysize, yraw[c])
-        if y32.shape[0]:
-            _scatter(v, c, y32)
+        for c in range(grp * fin.shape[1] // groups, (grp + 1) * fin.shape[1] // groups):
+            p = pw[c]
+            ok[c] = _gather(x64, x32, c, buf)
+            enc(buf, n, st, v, xb, xexps[c])
+            narrow(xb, xsize, xraw[c])
+            stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
+            if mode == 0:
+                stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
+            else:
+                smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c], w, p)
+                stats[c, ST_SMAX] = smax
+                stats[c, ST_SMIN] = smin
+            _finalize(c, host, stats, mode, rc, fs, fsn, fp, fin)
+            if not normalize:
+                continue
+            sc = fin[F_SCALE_P, c]
+            sh = fin[F_SHIFT_P, c]
+            slot = xslots[c]
+            cnt = _table(xb, xexps[c], n, st, xdec, xg, xw, xf, slot, w)
+            if cnt:
+                _lanes_normalize(w, cnt * xw, sc, sh, fp, tmp)
+                _lookup(xb, xexps[c], n, xg, xw, slot, tmp, buf)
+            else:
+                _lanes_normalize(v, n, sc, sh, fp, buf)
+            yb = _part(blk, stride, 5, ypad).view(np.int64)
+            yenc(buf, n, yst, v, yb, yexps[c])  # y's values
+            narrow(yb, ysize, yraw[c])
+            if y32.shape[0]:
+                _scatter(v, c, y32)
 
 
 @typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, RC, FP, FP, FP,
-            F64_2D, I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE, F32_3D), parallel=True)
+            F64_2D, I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE, F32_3D, INT), parallel=True)
 def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-untyped-def]
                      dyexps, dydec, dyg, dyw, dyf, dyslots, rule, lanes, ways, xraw, xsize,
                      xexps, xst, xdec, xg, xw, xf, xslots, mode, rc, fs, fp, fa, fin, amax, amin,
-                     gs, ok, pw, dxst, dxenc, dxraw, dxsize, dxexps, dx32):
+                     gs, ok, pw, dxst, dxenc, dxraw, dxsize, dxexps, dx32, groups):
     """Per channel: pass 1 (encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)), the
     per-channel scalars (into gs), pass 2 (dx lanes encoded into dx's storage, and dx's
     values into ``dx32`` (NCHW float32) unless it is empty); ok[c]: channel c of dy was
@@ -583,8 +588,8 @@ def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-u
     xpad = xraw.shape[1] // xsize
     dxpad = dxraw.shape[1] // dxsize
     size = max(dypad, xpad, dxpad, beats * lanes)
-    for c in nb.prange(gs.shape[1]):
-        blk, stride = _scratch(size)
+    for grp in nb.prange(groups):  # a few groups of channels per thread: one scratch
+        blk, stride = _scratch(size)  # allocation per group, not per channel
         buf = _part(blk, stride, 0, n)  # dy as given; then x and its x_hat table
         dv = _part(blk, stride, 1, n)  # dy's values
         w = _part(blk, stride, 2, beats * lanes)  # lane products dy * x_hat
@@ -593,59 +598,60 @@ def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-u
         xb = _part(blk, stride, 5, xpad).view(np.int64)  # x's patterns
         xh = _part(blk, stride, 6, n)  # cvt_A(x_hat); then the dx lanes
         t = _part(blk, stride, 7, n)  # tables; then dx's values
-        p = pw[c]
-        ok[c] = _gather(dy64, dy32, c, buf)
-        enc(buf, n, st, dv, db, dyexps[c])
-        narrow(db, dysize, dyraw[c])
-        gs[G_SUM_DY, c] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
-        # x_hat (as the accumulator reads it), from tables or per element
-        widen(xraw[c], xsize, xb)
-        mu = fin[F_MEAN_P, c]
-        isig = fin[F_INV_SIGMA_P, c]
-        xslot = xslots[c]
-        xcnt = _table(xb, xexps[c], n, xst, xdec, xg, xw, xf, xslot, buf)
-        if xcnt:
-            _lanes_xhat(buf, xcnt * xw, mu, isig, fp, fa, t)
-            _lookup(xb, xexps[c], n, xg, xw, xslot, t, xh)
-        else:
-            xdec(xb, xexps[c], n, xst, buf)
-            _lanes_xhat(buf, n, mu, isig, fp, fa, xh)
-        _lanes_products(dv, xh, w, n, beats * lanes, fa)
-        gs[G_SUM_DY_XHAT, c] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
-        _grad_scalars(c, mode, rc, fs, fp, gs)
-        sc = fin[F_SCALE_P, c]
-        mdb = gs[G_MDB_P, c]
-        if mode == 0:
-            if xcnt:  # x's values are needed after all
-                xdec(xb, xexps[c], n, xst, buf)
-            _lanes_dx(dv, buf, n, mdb, gs[G_MDG_P, c], mu, isig, sc, fp, xh)
-        else:
-            # dx = scale * (dy - mean(dy)) but at the argmax/argmin of each chunk, which get
-            # -/+ cor before the product (both: nothing, the first index wins); g = dy -
-            # mean(dy) per element (or per pattern: tables of dy)
-            slot = dyslots[c]
-            cnt = _table(db, dyexps[c], n, st, dydec, dyg, dyw, dyf, slot, t)
-            g = tmp  # g of each pattern (tables; tmp is free after the tree sums) ...
-            if cnt:
-                _lanes_dx_range(t, cnt * dyw, mdb, sc, fp, g, w)
-                _lookup(db, dyexps[c], n, dyg, dyw, slot, w, xh)
+        for c in range(grp * gs.shape[1] // groups, (grp + 1) * gs.shape[1] // groups):
+            p = pw[c]
+            ok[c] = _gather(dy64, dy32, c, buf)
+            enc(buf, n, st, dv, db, dyexps[c])
+            narrow(db, dysize, dyraw[c])
+            gs[G_SUM_DY, c] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
+            # x_hat (as the accumulator reads it), from tables or per element
+            widen(xraw[c], xsize, xb)
+            mu = fin[F_MEAN_P, c]
+            isig = fin[F_INV_SIGMA_P, c]
+            xslot = xslots[c]
+            xcnt = _table(xb, xexps[c], n, xst, xdec, xg, xw, xf, xslot, buf)
+            if xcnt:
+                _lanes_xhat(buf, xcnt * xw, mu, isig, fp, fa, t)
+                _lookup(xb, xexps[c], n, xg, xw, xslot, t, xh)
             else:
-                g = t  # ... or of each element
-                _lanes_dx_range(dv, n, mdb, sc, fp, g, xh)
-            cor = gs[G_COR_P, c]
-            for k in range(amax.shape[1]):
-                ia = amax[c, k]
-                ib = amin[c, k]
-                if ia != ib:
-                    ga = _at(db, dyexps[c], dyg, dyw, slot, g, ia) if cnt else g[ia]
-                    gb = _at(db, dyexps[c], dyg, dyw, slot, g, ib) if cnt else g[ib]
-                    xh[ia] = mul(sc, sub(ga, cor, fp), fp)
-                    xh[ib] = mul(sc, sub(gb, -cor, fp), fp)
-        ob = _part(blk, stride, 5, dxpad).view(np.int64)  # (x's patterns: done)
-        dxenc(xh, n, dxst, t, ob, dxexps[c])  # dx's values
-        narrow(ob, dxsize, dxraw[c])
-        if dx32.shape[0]:
-            _scatter(t, c, dx32)
+                xdec(xb, xexps[c], n, xst, buf)
+                _lanes_xhat(buf, n, mu, isig, fp, fa, xh)
+            _lanes_products(dv, xh, w, n, beats * lanes, fa)
+            gs[G_SUM_DY_XHAT, c] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
+            _grad_scalars(c, mode, rc, fs, fp, gs)
+            sc = fin[F_SCALE_P, c]
+            mdb = gs[G_MDB_P, c]
+            if mode == 0:
+                if xcnt:  # x's values are needed after all
+                    xdec(xb, xexps[c], n, xst, buf)
+                _lanes_dx(dv, buf, n, mdb, gs[G_MDG_P, c], mu, isig, sc, fp, xh)
+            else:
+                # dx = scale * (dy - mean(dy)) but at the argmax/argmin of each chunk, which get
+                # -/+ cor before the product (both: nothing, the first index wins); g = dy -
+                # mean(dy) per element (or per pattern: tables of dy)
+                slot = dyslots[c]
+                cnt = _table(db, dyexps[c], n, st, dydec, dyg, dyw, dyf, slot, t)
+                g = tmp  # g of each pattern (tables; tmp is free after the tree sums) ...
+                if cnt:
+                    _lanes_dx_range(t, cnt * dyw, mdb, sc, fp, g, w)
+                    _lookup(db, dyexps[c], n, dyg, dyw, slot, w, xh)
+                else:
+                    g = t  # ... or of each element
+                    _lanes_dx_range(dv, n, mdb, sc, fp, g, xh)
+                cor = gs[G_COR_P, c]
+                for k in range(amax.shape[1]):
+                    ia = amax[c, k]
+                    ib = amin[c, k]
+                    if ia != ib:
+                        ga = _at(db, dyexps[c], dyg, dyw, slot, g, ia) if cnt else g[ia]
+                        gb = _at(db, dyexps[c], dyg, dyw, slot, g, ib) if cnt else g[ib]
+                        xh[ia] = mul(sc, sub(ga, cor, fp), fp)
+                        xh[ib] = mul(sc, sub(gb, -cor, fp), fp)
+            ob = _part(blk, stride, 5, dxpad).view(np.int64)  # (x's patterns: done)
+            dxenc(xh, n, dxst, t, ob, dxexps[c])  # dx's values
+            narrow(ob, dxsize, dxraw[c])
+            if dx32.shape[0]:
+                _scatter(t, c, dx32)
 
 
 @dataclass(frozen=True)
@@ -730,6 +736,12 @@ def _host_tensor(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def _groups(c: int) -> int:
+    """How many groups of channels a kernel runs in parallel (``groups``): four per thread
+    balance the threads; each group allocates its scratch once."""
+    return min(c, 4 * nb.get_num_threads())
+
+
 def _tensor_args(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An NCHW host tensor as the kernels read it: (N, C, H*W) float64, or an empty float64
     array and the float32 one."""
@@ -801,7 +813,7 @@ def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, norm
                     fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute),
                     rc.values, host, stats, fin, amax, amin, ok,
                     np.empty((c, spec.hw.accum_ways)), int(normalize), *yo.args(),
-                    _values_out(y_out, x.shape, "y_out"))
+                    _values_out(y_out, x.shape, "y_out"), _groups(c))
     _check_ok("x", ok)
     stt = Statistics(xo.encoded(), fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
                      fin[F_SHIFT], amax, amin, stats, fin)
@@ -992,7 +1004,7 @@ def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
                      *_read(stt.x_enc), mode, rc.values, fpnum.fp_params(spec.scalar),
                      fpnum.fp_params(spec.compute), fpnum.fp_params(spec.accum), fin,
                      stt.argmax, stt.argmin, gs, ok, np.empty((c, spec.hw.accum_ways)),
-                     *dxo.args(), _values_out(dx_out, dy.shape, "dx_out"))
+                     *dxo.args(), _values_out(dx_out, dy.shape, "dx_out"), _groups(c))
     _check_ok("dy", ok)
     return BackwardResult(
         x_enc=stt.x_enc, dy_enc=dyo.encoded(), dx_enc=dxo.encoded(), shape=(n_, c, h, w),
