@@ -301,7 +301,7 @@ def _table(bits, exps, n, st, dec, g, width, nf, slot, tab):  # type: ignore[no-
     """Tables for a per-element function of a stored tensor, if they pay off.
 
     A channel of a block format whose blocks use few distinct exponent fields holds few
-    distinct values: then (at most n / (4 W) fields, W = ``width`` patterns of an element)
+    distinct values: then (at most n / (2 W) fields, W = ``width`` patterns of an element)
     ``tab[:count * W]`` gets the value of every pattern under each field (slot[field] = its
     index) and the count is returned: a function evaluated on those is looked up per element
     (:func:`_lookup`), exactly as if evaluated per element. Otherwise (or ``width`` 0) 0 is
@@ -337,8 +337,9 @@ def _table(bits, exps, n, st, dec, g, width, nf, slot, tab):  # type: ignore[no-
 @nb.njit(cache=True)
 def _table_limit(n, width):  # type: ignore[no-untyped-def]
     """The most exponent fields a channel of n elements gets tables for (:func:`_table`):
-    tables cost a quarter of evaluating per element at most."""
-    return n // (4 * width) if width > 0 else 0
+    evaluating W patterns per field costs half of evaluating per element at most (a lookup
+    costs less than half an evaluation)."""
+    return n // (2 * width) if width > 0 else 0
 
 
 @nb.njit(cache=True, inline="always")
