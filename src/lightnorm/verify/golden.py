@@ -1,9 +1,11 @@
 """Bit-accurate golden model of the BN hardware, for any valid spec (docs/numerics.md).
 
-Per-element work runs in numba kernels, parallel over channels; per-channel work (finalize)
-is vectorized over channels with NumPy. The stages follow the hardware: a statistics pass over
-x, finalize, a normalize pass; in backward a reduction pass over x and dy, per-channel scalars,
-and a dx pass. Every rounding point is one call into :mod:`lightnorm.verify.fpnum`.
+Two numba kernels, parallel over channels: forward (a statistics pass over x, finalize, a
+normalize pass) and backward (pass 1 over x and dy, the per-channel scalars, the dx pass), the
+stages of the hardware run channel by channel (channels are independent). Between passes only
+the encoded patterns are kept, as the hardware keeps them. Every rounding point is one call
+into :mod:`lightnorm.verify.fpnum`. How the loops are written for speed, and why it does not
+change a bit, is in docs/architecture.md (verify/) and tests/test_golden_paths.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ The golden model's kernels take these two functions as first-class arguments (nu
 ``FunctionType``), so they hold no branch per family and one compiled kernel serves every
 family. A kernel that takes them is compiled for one explicit signature (:func:`typed`): a
 function passed as a plain dispatcher would make numba compile and cache the kernel again for
-every process (its type would name the dispatcher object).
+every process (its type would name the dispatcher object). The functions are passed as
+:func:`first_class` values, whose compiled address is looked up once.
 """
 
 from __future__ import annotations
