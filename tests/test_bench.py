@@ -43,6 +43,7 @@ def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[st
     (["bench", "nope"], "invalid choice: 'nope'"),
     (["bench", "cosim", "--shape", "1,2"], "--shape: '1,2'"),
     (["bench", "golden", "--repeat", "0"], "--repeat: '0'"),
+    (["bench", "golden", "--threads", "0"], "--threads: '0'"),
     (["bench", "csim", "--bogus"], "unrecognized arguments: --bogus"),
     (["bench", "cosim", "--stress", "2"], "--stress = 2.0"),
     (["bench", "xls", "--clock-ns", "-1"], "--clock-ns = -1.0"),
@@ -72,10 +73,20 @@ def test_csim_benchmark_on_a_tiny_shape(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.torch
 def test_golden_benchmark_on_a_tiny_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "golden", "--shape", "2,3,8,8", "--repeat", "1", "--json"]) == 0
+    import numba
+    import torch
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        argv = ["bench", "golden", "--shape", "2,3,8,8", "--repeat", "1", "--threads", "1"]
+        assert main([*argv, "--json"]) == 0
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
     res = json.loads(capsys.readouterr().out)
     assert res["elements"] == 384 and res["golden_elements_per_s"] > 0
     assert res["ratio_golden_over_torch"] > 0
+    assert res["torch_threads"] == 1 and res["numba_threads"] == 1
 
 
 def test_python_m_lightnorm_is_the_same_command() -> None:

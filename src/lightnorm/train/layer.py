@@ -21,7 +21,6 @@ torch is imported here: this module is only loaded by ``lightnorm.train`` on fir
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any, cast
 
@@ -34,7 +33,7 @@ from ..spec import FPFormat, Spec, SpecError, from_dict, load
 from ..spec.formats import StorageFormat
 from ..spec.rounding import round_scalar
 from ..verify import fpnum, golden
-from ..verify.encoding import encode, from_stream, to_stream
+from ..verify.encoding import Encoded, encode, from_stream, to_stream
 
 __all__ = ["LightNormBatchNorm2d", "convert", "eval_forward", "exact_dtype"]
 
@@ -117,11 +116,6 @@ def eval_forward(spec: Spec, x: np.ndarray, gamma: Any = 1.0, beta: Any = 0.0,
 # ---- training mode: the golden model as an autograd Function --------------------------------
 
 
-# golden.backward(..., saved=forward_result) reuses the forward statistics (as the hardware
-# keeps them on chip) instead of recomputing them: the same values, one pass over x fewer.
-_BACKWARD_TAKES_SAVED = "saved" in inspect.signature(golden.backward).parameters
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
@@ -134,6 +128,32 @@ def _like(a: np.ndarray, t: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(a).to(device=t.device, dtype=t.dtype)
 
 
+def _host(t: torch.Tensor) -> np.ndarray:
+    """A tensor as the golden model reads it: float32 CPU tensors as they are (it reads them
+    exactly, without a float64 copy), anything else as float64."""
+    if t.dtype == torch.float32 and t.device.type == "cpu":
+        return t.detach().contiguous().numpy()
+    return _np(t)
+
+
+def _out_for(t: torch.Tensor) -> np.ndarray | None:
+    """A float32 array for the golden model to write values like t into, where t is a float32
+    CPU tensor (None: decoded afterwards, :func:`_tensor_like`)."""
+    if t.dtype == torch.float32 and t.device.type == "cpu":
+        return np.empty(tuple(t.shape), np.float32)
+    return None
+
+
+def _tensor_like(out: np.ndarray | None, enc: Encoded, shape: tuple[int, int, int, int],
+                 t: torch.Tensor) -> torch.Tensor:
+    """An encoded tensor's values as an NCHW tensor like ``t``: ``out`` if the golden model
+    wrote them there, else decoded from the patterns."""
+    if out is not None:
+        return torch.from_numpy(out)
+    dt = np.float32 if t.dtype == torch.float32 else np.float64
+    return torch.from_numpy(enc.nchw(shape, dt)).to(device=t.device, dtype=t.dtype)
+
+
 class _GoldenBatchNorm(torch.autograd.Function):
     """y = golden.forward(x); (dx, dgamma, dbeta) = golden.backward(x, dy)."""
 
@@ -142,24 +162,26 @@ class _GoldenBatchNorm(torch.autograd.Function):
                 weight: torch.Tensor | None, bias: torch.Tensor | None, spec: Spec,
                 running_mean: np.ndarray | None, running_disp: np.ndarray | None,
                 out: list[golden.ForwardResult]) -> torch.Tensor:
-        fr = golden.forward(spec, _np(x), _np_or(weight, 1.0), _np_or(bias, 0.0),
-                            running_mean=running_mean, running_disp=running_disp)
+        y_out = _out_for(x)
+        fr = golden.forward(spec, _host(x), _np_or(weight, 1.0), _np_or(bias, 0.0),
+                            running_mean=running_mean, running_disp=running_disp, y_out=y_out)
         out.append(fr)
         ctx.save_for_backward(x, weight, bias)
         ctx.spec = spec
-        ctx.fr = fr if _BACKWARD_TAKES_SAVED else None
-        return _like(fr.y, x)
+        ctx.fr = fr
+        return _tensor_like(y_out, fr.y_enc, fr.shape, x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         x, weight, bias = ctx.saved_tensors
-        kw: dict[str, Any] = {} if ctx.fr is None else {"saved": ctx.fr}
-        br = golden.backward(ctx.spec, _np(x), _np(dy), _np_or(weight, 1.0), _np_or(bias, 0.0),
-                             **kw)
-        ctx.fr = None
         need = ctx.needs_input_grad
-        dx = _like(br.dx, x) if need[0] else None
+        dx_out = _out_for(x) if need[0] else None
+        # x is not read again: the forward result holds its statistics
+        br = golden.backward(ctx.spec, None, _host(dy), _np_or(weight, 1.0), _np_or(bias, 0.0),
+                             saved=ctx.fr, dx_out=dx_out)
+        ctx.fr = None
+        dx = _tensor_like(dx_out, br.dx_enc, br.shape, x) if need[0] else None
         dg = _like(br.dgamma, weight) if weight is not None and need[1] else None
         db = _like(br.dbeta, bias) if bias is not None and need[2] else None
         return dx, dg, db, None, None, None, None

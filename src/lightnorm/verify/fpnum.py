@@ -13,6 +13,7 @@ kernel serves every spec.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba as nb
@@ -24,6 +25,7 @@ from ..spec.formats import FPFormat
 
 SIGN = np.int64(-0x8000000000000000)
 ABS = np.int64(0x7FFFFFFFFFFFFFFF)
+INF_BITS = np.int64(0x7FF0000000000000)  # bits of +inf: above every finite magnitude
 
 
 @intrinsic
@@ -56,6 +58,7 @@ def _bits(v: float) -> int:
 P_NEAREST, P_MIN, P_THR, P_MAX, P_SHIFT, P_EXP, P_MAN, P_BIAS = range(8)
 
 
+@functools.lru_cache(maxsize=256)
 def fp_params(fmt: FPFormat, rounding: str | None = None) -> tuple[int, ...]:
     """The format as the int64 tuple the kernels take.
 
@@ -79,44 +82,33 @@ def fp_params(fmt: FPFormat, rounding: str | None = None) -> tuple[int, ...]:
 
 @nb.njit(cache=True, inline="always")
 def rnd(v, f):  # type: ignore[no-untyped-def]
-    """Round a float64 (exact or round-to-odd) into format ``f``: saturate, flush, +0."""
+    """Round a float64 (exact or round-to-odd) into format ``f``: saturate, flush, +0.
+
+    Written as selects, not branches, so that loops over it vectorize (SIMD)."""
     b = f2i(v)
     a = b & ABS
-    if a == 0:
-        return 0.0
-    if a >= f[P_MAX]:  # includes inf: the true value exceeds max
-        a = f[P_MAX]
-    elif a < f[P_MIN]:
-        if f[P_NEAREST] and a >= f[P_THR]:
-            a = f[P_MIN]
-        else:
-            return 0.0
-    else:
-        sh = f[P_SHIFT]
-        if f[P_NEAREST]:
-            a += ((np.int64(1) << (sh - 1)) - 1) + ((a >> sh) & 1)
-        a &= ~((np.int64(1) << sh) - 1)
-        if a > f[P_MAX]:
-            a = f[P_MAX]
-    return i2f(a | (b & SIGN))
+    sh = f[P_SHIFT]
+    inc = ((np.int64(1) << (sh - 1)) - 1) + ((a >> sh) & 1) if f[P_NEAREST] else np.int64(0)
+    r = (a + inc) & ~((np.int64(1) << sh) - 1)
+    # a >= max includes inf and NaN bits, where a + inc may have wrapped: the true value
+    # exceeds max
+    r = f[P_MAX] if (a >= f[P_MAX]) | (r > f[P_MAX]) else r
+    low = f[P_MIN] if f[P_NEAREST] & (a >= f[P_THR]) else np.int64(0)
+    r = low if a < f[P_MIN] else r  # flush after rounding (zero included)
+    return i2f(r | (b & SIGN)) if r != 0 else 0.0
 
 
 @nb.njit(cache=True, inline="always")
 def to_odd(s, err):  # type: ignore[no-untyped-def]
-    """Round-to-odd of s + err given s = RN(s + err) and the sign of the exact error."""
-    if err == 0.0 or s == 0.0:
-        return s
+    """Round-to-odd of s + err given s = RN(s + err) and the sign of the exact error (as
+    selects, like :func:`rnd`)."""
     b = f2i(s)
-    if b & 1:
-        return s
     a = b & ABS
-    if a >= np.int64(0x7FF0000000000000):  # inf/nan: overflow, rnd saturates
-        return s
-    if (err > 0.0) == (s > 0.0):
-        a += 1  # true magnitude is larger: the next float up is odd
-    else:
-        a -= 1
-    return i2f(a | (b & SIGN))
+    # inexact, even last bit, finite (inf/nan is an overflow that rnd saturates), nonzero
+    fix = (err != 0.0) & ((b & 1) == 0) & (a < INF_BITS) & (a != 0)
+    # the true magnitude is larger: the next float up is odd; else the next one down
+    a2 = a + 1 if (err > 0.0) == (s > 0.0) else a - 1
+    return i2f((a2 if fix else a) | (b & SIGN))
 
 
 @nb.njit(cache=True, inline="always")
@@ -203,12 +195,11 @@ def encode(v, f):  # type: ignore[no-untyped-def]
     """Bit pattern of a value on f's grid (0 for zero)."""
     b = f2i(v)
     a = b & ABS
-    if a == 0:
-        return np.int64(0)
     e = (a >> 52) - 1023 + f[P_BIAS]
     frac = (a >> f[P_SHIFT]) & ((np.int64(1) << f[P_MAN]) - 1)
     s = np.int64(1) if b < 0 else np.int64(0)
-    return (s << (f[P_EXP] + f[P_MAN])) | (e << f[P_MAN]) | frac
+    pat = (s << (f[P_EXP] + f[P_MAN])) | (e << f[P_MAN]) | frac
+    return pat if a != 0 else np.int64(0)
 
 
 @nb.njit(cache=True, inline="always")
@@ -216,13 +207,10 @@ def decode(bits, f):  # type: ignore[no-untyped-def]
     """Value of an FP bit pattern (zero exponent reads as zero)."""
     m = f[P_MAN]
     ef = (bits >> m) & ((np.int64(1) << f[P_EXP]) - 1)
-    if ef == 0:
-        return 0.0
     frac = bits & ((np.int64(1) << m) - 1)
     a = ((ef - f[P_BIAS] + 1023) << 52) | (frac << f[P_SHIFT])
-    if (bits >> (f[P_EXP] + m)) & 1:
-        return -i2f(a)
-    return i2f(a)
+    v = -i2f(a) if (bits >> (f[P_EXP] + m)) & 1 else i2f(a)
+    return v if ef != 0 else 0.0
 
 
 # ---- vectorized wrappers (tests, host code) -------------------------------------------

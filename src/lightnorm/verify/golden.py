@@ -1,26 +1,43 @@
 """Bit-accurate golden model of the BN hardware, for any valid spec (docs/numerics.md).
 
-Per-element work runs in numba kernels, parallel over channels; per-channel work (finalize)
-is vectorized over channels with NumPy. The stages follow the hardware: a statistics pass over
-x, finalize, a normalize pass; in backward a reduction pass over x and dy, per-channel scalars,
-and a dx pass. Every rounding point is one call into :mod:`lightnorm.verify.fpnum`.
+Two numba kernels, parallel over channels: forward (a statistics pass over x, finalize, a
+normalize pass) and backward (pass 1 over x and dy, the per-channel scalars, the dx pass), the
+stages of the hardware run channel by channel (channels are independent). Between passes only
+the encoded patterns are kept, as the hardware keeps them. Every rounding point is one call
+into :mod:`lightnorm.verify.fpnum`. How the loops are written for speed, and why it does not
+change a bit, is in docs/architecture.md (verify/) and tests/test_golden_paths.py.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numba as nb
 import numpy as np
 
 from ..spec import Spec, check_channel_elems, chunk_bounds, range_constant
-from ..spec.formats import FPFormat
+from ..spec.formats import FPFormat, StorageFormat
 from ..spec.rounding import encode_fp, round_scalar
 from . import fpnum
-from .encoding import Encoded, check_finite, codec, empty_encoded_arrays, from_stream, make_encoded
-from .fpnum import add, mul, rnd, sub
-from .kernels import ENCODER, F64, F64_2D, F64_3D, FP, I64_2D, ST, typed
+from .encoding import (
+    F32_3D,
+    U8_2D,
+    Encoded,
+    codec,
+    decoder,
+    empty_patterns,
+    encoder,
+    make_encoded,
+    narrow,
+    raw_bytes,
+    widen,
+)
+from .fpnum import ABS, INF_BITS, add, f2i, i2f, mul, rnd, sub
+from .kernels import DECODER, ENCODER, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
 
 # Rows of the per-channel statistics array returned by the statistics kernel.
 ST_SUM, ST_SUMSQ, ST_SMAX, ST_SMIN = range(4)
@@ -40,12 +57,20 @@ class RunConstants:
     momentum: float
     unbias: float
 
+    @property
+    def values(self) -> tuple[float, float, float, float, float]:
+        """(inv_n, c_k, eps, momentum, unbias), as the per-channel kernels take them."""
+        return self.inv_n, self.c_k, self.eps, self.momentum, self.unbias
+
     def bits(self, fmt: FPFormat) -> dict[str, int]:
         return {k: encode_fp(getattr(self, k), fmt)
                 for k in ("inv_n", "c_k", "eps", "momentum", "unbias")}
 
 
+@functools.lru_cache(maxsize=256)
 def constants(spec: Spec, n: int) -> RunConstants:
+    """The host constants of a run of n elements per channel (cached: they are computed with
+    exact rationals)."""
     check_channel_elems(spec, n)
     s = spec.scalar
     ck = range_constant(n, spec.bn.chunks) if spec.bn.mode == "range" else 0.0
@@ -66,17 +91,58 @@ def run_constants(spec: Spec, n: int) -> dict[str, int]:
 
 
 # ---- kernels --------------------------------------------------------------------------------
+#
+# Every per-element loop below is written without branches (the primitives of fpnum are
+# selects) and with indices numba can see are non-negative (from 0, or unsigned: U), so that
+# LLVM vectorizes it (SIMD); reductions whose order is part of the contract stay sequential,
+# except sums that are exact in any order (SUM_EXACT).
+
+# How a beat sum is formed (section 6), chosen per run by :func:`_sum_rule`:
+# SUM_TREE: lane values rounded into A, then the pairwise tree of add_A (FP storage);
+# SUM_EXACT: the beat's values lie on one grid and every partial sum is exact in float64, so
+# the plain float64 sum is the exact sum in any order (vectorized), rounded once into A;
+# SUM_WIDE: the exact sum needs more than 53 bits (MX E5M2 squares) or may leave float64's
+# range: Neumaier's error-free summation, in order, rounded once.
+SUM_TREE, SUM_EXACT, SUM_WIDE = range(3)
 
 
-@nb.njit(cache=True, inline="always")
-def _gather(x3, c, buf):  # type: ignore[no-untyped-def]
-    """Channel c of an (N, C, HW) array into stream order."""
-    nn, _, hw = x3.shape
-    i = 0
+@nb.njit(cache=True)
+def _gather_from(x3, c, buf):  # type: ignore[no-untyped-def]
+    """buf = channel c of an (N, C, HW) array in stream order, as float64 (exact); the
+    largest magnitude bits (inf/NaN check). Indexed through one flat view: a view per row
+    costs more than a row of a small image, 3-d indexing does not vectorize."""
+    nn, cc, hw = x3.shape
+    flat = x3.reshape(x3.size)
+    top = np.int64(0)
     for a in range(nn):
-        for k in range(hw):
-            buf[i] = x3[a, c, k]
-            i += 1
+        src = U((a * cc + c) * hw)
+        dst = U(a * hw)
+        for k in range(U(hw)):
+            v = np.float64(flat[src + k])
+            buf[dst + k] = v
+            top = max(top, f2i(v) & ABS)
+    return top
+
+
+@nb.njit(cache=True)
+def _gather(x64, x32, c, buf):  # type: ignore[no-untyped-def]
+    """Channel c of the (N, C, HW) host tensor (float64 ``x64``, or float32 ``x32`` when
+    x64 is empty) into stream order; False if it holds an inf or NaN."""
+    if x64.shape[0]:
+        return _gather_from(x64, c, buf) < INF_BITS
+    return _gather_from(x32, c, buf) < INF_BITS
+
+
+@nb.njit(cache=True)
+def _scatter(v, c, out):  # type: ignore[no-untyped-def]
+    """out[:, c, :] = v (stream order), converted to out's dtype (rounded to nearest)."""
+    nn, cc, hw = out.shape
+    flat = out.reshape(out.size)
+    for a in range(nn):
+        dst = U((a * cc + c) * hw)
+        src = U(a * hw)
+        for k in range(U(hw)):
+            flat[dst + k] = v[src + k]
 
 
 @nb.njit(cache=True, inline="always")
@@ -91,211 +157,507 @@ def _tree(w, lanes, fa):  # type: ignore[no-untyped-def]
     return w[0]
 
 
-@nb.njit(cache=True, inline="always")
-def _ways_add(p, i, t, ways, fa):  # type: ignore[no-untyped-def]
-    """Item i of a W-way sum: into partial i mod W (section 6; ``ways`` a power of two)."""
-    r = i & (ways - 1)
-    p[r] = add(p[r], t, fa)
+@nb.njit(cache=True)
+def _tree_level(src, dst, count, fa):  # type: ignore[no-untyped-def]
+    """dst[k] = add_A(src[2k], src[2k+1]) for k < count: one level of pairwise trees."""
+    for k in range(count):
+        dst[k] = add(src[2 * k], src[2 * k + 1], fa)
 
 
 @nb.njit(cache=True)
-def _channel_sum(vals, n, lanes, ways, exact, square, fa, w, p):  # type: ignore[no-untyped-def]
-    """Channel sum of vals (or of vals^2) by the rules of section 6: beat sums (``exact``: the
-    storage's beats sum exactly as integers, ``fmt.exact_beat_sum``) into ``ways`` interleaved
-    partials ``p``, then their pairwise tree."""
-    p[:] = 0.0
-    b = 0
-    for b0 in range(0, n, lanes):
-        b1 = min(n, b0 + lanes)
-        if exact:  # a beat's values share one grid: their exact sum, rounded once
-            t = 0.0
-            c = 0.0  # the exact rounding errors of t (Neumaier): t + c is the exact sum
-            for i in range(b0, b1):
-                u = vals[i] * vals[i] if square else vals[i]
-                s = t + u
-                bb = s - t
-                c += (t - (s - bb)) + (u - bb)
-                t = s
-            tb = add(t, c, fa)
-        else:
-            for j in range(lanes):
-                i = b0 + j
-                if i < b1:
-                    v = vals[i]
-                    w[j] = mul(v, v, fa) if square else rnd(v, fa)
-                else:
-                    w[j] = 0.0
-            tb = _tree(w, lanes, fa)
-        _ways_add(p, b, tb, ways, fa)
-        b += 1
+def _trees(w, tmp, count, lanes, fa):  # type: ignore[no-untyped-def]
+    """The pairwise tree (as :func:`_tree`) of each group of ``lanes`` consecutive values of
+    w[:count], level by level across all groups (a long loop that vectorizes); returns the
+    array whose first count / lanes entries are the groups' sums (``w`` or ``tmp``, whose
+    contents are overwritten; tmp holds at least count / 2 values)."""
+    src = w
+    dst = tmp
+    width = lanes
+    while width > 1:
+        count //= 2
+        # a function of its own: vectorized well only where src and dst are not the
+        # variables swapped by this loop (measured 3x faster)
+        _tree_level(src, dst, count, fa)
+        src, dst = dst, src
+        width //= 2
+    return src
+
+
+@nb.njit(cache=True)
+def _tree_sum(w, tmp, beats, lanes, ways, fa, p):  # type: ignore[no-untyped-def]
+    """The channel sum of lane values w (``beats`` beats of ``lanes``, a short last beat padded
+    with zeros) by the tree rule: each beat's pairwise tree, then the W-way sum."""
+    return _ways_sum(_trees(w, tmp, beats * lanes, lanes, fa), beats, ways, fa, p)
+
+
+@nb.njit(cache=True)
+def _ways_sum(t, count, ways, fa, p):  # type: ignore[no-untyped-def]
+    """The W-way sum of t[:count] in order: item i into partial i mod W (``ways`` a power of
+    two), then the partials' pairwise tree (section 6)."""
+    for r in range(ways):  # (explicit loops: numba's slice assignment costs ~0.5 us)
+        p[r] = 0.0
+    for i in range(count):
+        r = i & (ways - 1)
+        p[r] = add(p[r], t[i], fa)
     return _tree(p, ways, fa)
 
 
-# Argument types of the kernels below (see lightnorm.verify.kernels.typed).
-INT = nb.types.int64
-BOOL = nb.types.boolean
-VOID = nb.types.void
-
-
-@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, INT, I64_2D, FP, F64_2D, I64_2D,
-            I64_2D, F64_2D, I64_2D, I64_2D), parallel=True)
-def _stats_kernel(x3, n, st, enc, exact, lanes, ways, mode, bounds,  # type: ignore[no-untyped-def]
-                  fa, xvals, xbits, xexps, stats, amax, amin):
-    """Encode x (``enc``: its family's encoder) and compute the channel statistics (sum, sumsq
-    or chunk max/min and their W-way chunk averages)."""
-    c_total = x3.shape[1]
-    for c in nb.prange(c_total):
-        buf = np.empty(n, np.float64)
-        w = np.empty(lanes, np.float64)
-        p = np.empty(ways, np.float64)
-        _gather(x3, c, buf)
-        enc(buf, n, st, xvals[c], xbits[c], xexps[c])
-        v = xvals[c]
-        stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, exact, False, fa, w, p)
-        if mode == 0:
-            stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, exact, True, fa, w, p)
-        else:
-            pmax = np.zeros(ways, np.float64)
-            pmin = np.zeros(ways, np.float64)
-            for k in range(bounds.shape[0]):
-                i0 = bounds[k, 0]
-                i1 = bounds[k, 1]
-                mx = v[i0]
-                mn = v[i0]
-                imx = i0
-                imn = i0
-                for i in range(i0 + 1, i1):
-                    if v[i] > mx:
-                        mx = v[i]
-                        imx = i
-                    if v[i] < mn:
-                        mn = v[i]
-                        imn = i
-                amax[c, k] = imx
-                amin[c, k] = imn
-                _ways_add(pmax, k, rnd(mx, fa), ways, fa)
-                _ways_add(pmin, k, rnd(mn, fa), ways, fa)
-            stats[c, ST_SMAX] = _tree(pmax, ways, fa)
-            stats[c, ST_SMIN] = _tree(pmin, ways, fa)
-
-
-@typed(VOID(F64_2D, INT, F64, F64, FP, ST, ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
-def _normalize_kernel(xvals, n, scale_p, shift_p, fp, st, enc,  # type: ignore[no-untyped-def]
-                      yvals, ybits, yexps):
-    """The normalize lanes; their results encoded into y's storage (``enc``)."""
-    for c in nb.prange(xvals.shape[0]):
-        buf = np.empty(n, np.float64)
-        sc = scale_p[c]
-        sh = shift_p[c]
-        xv = xvals[c]
-        for i in range(n):
-            t = mul(rnd(xv[i], fp), sc, fp)
-            buf[i] = add(t, sh, fp)
-        enc(buf, n, st, yvals[c], ybits[c], yexps[c])
+@nb.njit(cache=True, fastmath={"reassoc"})
+def _exact_sum(vals, b0, b1, square):  # type: ignore[no-untyped-def]
+    """sum(vals[b0:b1]) (or of the squares) where it is exact in any order (SUM_EXACT):
+    reassociation lets LLVM vectorize it and cannot change an exact result."""
+    t = 0.0
+    if square:
+        for i in range(b0, b1):
+            t += vals[i] * vals[i]
+    else:
+        for i in range(b0, b1):
+            t += vals[i]
+    return t
 
 
 @nb.njit(cache=True, inline="always")
-def _xhat(xv, n, m, s, fp, out):  # type: ignore[no-untyped-def]
-    for i in range(n):
-        out[i] = mul(sub(rnd(xv[i], fp), m, fp), s, fp)
+def _wide_sum(vals, b0, b1, square, fa):  # type: ignore[no-untyped-def]
+    """The exact sum of vals[b0:b1] (or of the squares) rounded once into A (SUM_WIDE)."""
+    t = 0.0
+    c = 0.0  # the exact rounding errors of t (Neumaier): t + c is the exact sum
+    for i in range(b0, b1):
+        u = vals[i] * vals[i] if square else vals[i]
+        s = t + u
+        bb = s - t
+        c += (t - (s - bb)) + (u - bb)
+        t = s
+    return add(t, c, fa)
 
 
-@typed(VOID(F64_3D, INT, ST, ENCODER, BOOL, INT, INT, F64_2D, F64, F64, FP, FP, F64_2D, I64_2D,
-            I64_2D, F64_2D), parallel=True)
-def _reduce_kernel(dy3, n, st, enc, exact, lanes, ways, xvals, mu_p,  # type: ignore[no-untyped-def]
-                   isig_p, fp, fa, dyvals, dybits, dyexps, sums):
-    """Backward pass 1: encode dy (``enc``), x_hat lanes, sum(dy) and sum(dy * x_hat)."""
-    for c in nb.prange(dy3.shape[1]):
-        buf = np.empty(n, np.float64)
-        xh = np.empty(n, np.float64)
-        w = np.empty(lanes, np.float64)
-        p = np.empty(ways, np.float64)
-        _gather(dy3, c, buf)
-        enc(buf, n, st, dyvals[c], dybits[c], dyexps[c])
-        _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
-        dv = dyvals[c]
-        sums[c, 0] = _channel_sum(dv, n, lanes, ways, exact, False, fa, w, p)
-        p[:] = 0.0
-        b = 0
-        for b0 in range(0, n, lanes):
-            for j in range(lanes):
-                i = b0 + j
-                if i < n:
-                    w[j] = mul(rnd(dv[i], fa), rnd(xh[i], fa), fa)
-                else:
-                    w[j] = 0.0
-            _ways_add(p, b, _tree(w, lanes, fa), ways, fa)
-            b += 1
-        sums[c, 1] = _tree(p, ways, fa)
-
-
-@typed(VOID(F64_2D, F64_2D, INT, INT, F64, F64, F64, F64, F64, F64, I64_2D, I64_2D, FP, ST,
-            ENCODER, F64_2D, I64_2D, I64_2D), parallel=True)
-def _dx_kernel(dyvals, xvals, n, mode, mu_p, isig_p, scale_p, mdb_p,  # type: ignore[no-untyped-def]
-               mdg_p, cor_p, amax, amin, fp, st, enc, dxvals, dxbits, dxexps):
-    """Backward pass 2: dx lanes (x_hat recomputed, as pass 1), encoded to storage.dx
-    (``enc``)."""
-    for c in nb.prange(dyvals.shape[0]):
-        buf = np.empty(n, np.float64)
-        dv = dyvals[c]
-        sc = scale_p[c]
-        mdb = mdb_p[c]
-        if mode == 0:
-            mdg = mdg_p[c]
-            xh = np.empty(n, np.float64)
-            _xhat(xvals[c], n, mu_p[c], isig_p[c], fp, xh)
+@nb.njit(cache=True)
+def _channel_sum(vals, n, lanes, ways, rule, square, fa, w, tmp, p):  # type: ignore[no-untyped-def]
+    """Channel sum of vals (or of vals^2) by the rules of section 6: beat sums (``rule``) into
+    ``ways`` interleaved partials ``p``, then their pairwise tree. Scratch: ``w`` holds
+    ceil(n / lanes) * lanes values, ``tmp`` half as many."""
+    beats = (n + lanes - 1) // lanes
+    if rule == SUM_TREE:
+        if square:
             for i in range(n):
-                g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(xh[i], mdg, fp), fp)
-                buf[i] = mul(sc, g, fp)
+                w[i] = mul(vals[i], vals[i], fa)
         else:
             for i in range(n):
-                buf[i] = sub(rnd(dv[i], fp), mdb, fp)
-            # argmax/argmin of each chunk get -/+ cor (both: nothing, first index wins)
-            cor = cor_p[c]
-            for k in range(amax.shape[1]):
-                ia = amax[c, k]
-                ib = amin[c, k]
-                if ia != ib:
-                    buf[ia] = sub(buf[ia], cor, fp)
-                    buf[ib] = sub(buf[ib], -cor, fp)
-            for i in range(n):
-                buf[i] = mul(sc, buf[i], fp)
-        enc(buf, n, st, dxvals[c], dxbits[c], dxexps[c])
+                w[i] = rnd(vals[i], fa)
+        for i in range(n, beats * lanes):  # the missing lanes of a short last beat
+            w[i] = 0.0
+        return _tree_sum(w, tmp, beats, lanes, ways, fa, p)
+    for b in range(beats):
+        b0 = b * lanes
+        b1 = min(n, b0 + lanes)
+        if rule == SUM_EXACT:
+            w[b] = rnd(_exact_sum(vals, U(b0), U(b1), square), fa)
+        else:
+            w[b] = _wide_sum(vals, b0, b1, square, fa)
+    return _ways_sum(w, beats, ways, fa, p)
 
 
-# ---- per-channel arithmetic (format S), vectorized over channels ---------------------------
+@nb.njit(cache=True, inline="always")
+def _key(v):  # type: ignore[no-untyped-def]
+    """An int64 that orders as the float64 v does (no NaN; -0 below +0); its own inverse."""
+    b = f2i(v)
+    return b ^ ((b >> 63) & ABS)
 
 
-class _Ops:
-    """The primitives of one FP format over channel vectors."""
+@nb.njit(cache=True, inline="always")
+def _first(v, i0, i1, target):  # type: ignore[no-untyped-def]
+    for i in range(U(i0), U(i1)):
+        if v[i] == target:
+            return np.int64(i)
+    return i0
 
-    def __init__(self, fmt: FPFormat) -> None:
-        self.fmt = fmt
 
-    def cvt(self, a: np.ndarray) -> np.ndarray:
-        return fpnum.round_array(a, self.fmt)
+@nb.njit(cache=True)
+def _range_stats(v, bounds, ways, fa, amax, amin, t, p):  # type: ignore[no-untyped-def]
+    """Per chunk the max and min of v and the first index of each (amax, amin), and the W-way
+    sums of the chunk maxima and minima (scratch: t, 2K values; p, W values)."""
+    kk = bounds.shape[0]
+    tmax = t[:kk]
+    tmin = t[kk:2 * kk]
+    for k in range(kk):
+        i0 = bounds[k, 0]
+        i1 = bounds[k, 1]
+        hi = _key(v[i0])
+        lo = hi
+        for i in range(U(i0 + 1), U(i1)):  # integer max/min: vectorizes
+            q = _key(v[i])
+            hi = max(hi, q)
+            lo = min(lo, q)
+        mx = i2f(_key(i2f(hi)))
+        mn = i2f(_key(i2f(lo)))
+        # the first index attaining each (float equality: -0 and +0 alike, as the
+        # comparisons of the contract)
+        amax[k] = _first(v, i0, i1, mx)
+        amin[k] = _first(v, i0, i1, mn)
+        tmax[k] = rnd(mx, fa)
+        tmin[k] = rnd(mn, fa)
+    return _ways_sum(tmax, kk, ways, fa, p), _ways_sum(tmin, kk, ways, fa, p)
 
-    def host(self, a: np.ndarray) -> np.ndarray:
-        """Host-provided values (gamma, beta, running statistics): rounded with nearest."""
-        return fpnum.round_array(a, self.fmt, "nearest")
 
-    def add(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("add", np.asarray(a, np.float64), np.asarray(b, np.float64),
-                              self.fmt)
+@nb.njit(cache=True)
+def _table(bits, exps, n, st, dec, g, width, nf, slot, tab):  # type: ignore[no-untyped-def]
+    """Tables for a per-element function of a stored tensor, if they pay off.
 
-    def sub(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("sub", np.asarray(a, np.float64), np.asarray(b, np.float64),
-                              self.fmt)
+    A channel of a block format whose blocks use few distinct exponent fields holds few
+    distinct values: then (at most n / (2 W) fields, W = ``width`` patterns of an element)
+    ``tab[:count * W]`` gets the value of every pattern under each field (slot[field] = its
+    index) and the count is returned: a function evaluated on those is looked up per element
+    (:func:`_lookup`), exactly as if evaluated per element. Otherwise (or ``width`` 0) 0 is
+    returned. ``slot`` holds -1 for each of the ``nf`` fields on entry, then room for the
+    fields found (:func:`_slots`); ``bits`` are the channel's patterns as int64.
+    """
+    limit = _table_limit(n, width)
+    count = 0
+    fields = slot[nf:]
+    if limit > 0:
+        for k in range((n + g - 1) // g):
+            f = exps[k]
+            if slot[f] < 0:
+                if count == limit:  # too many: evaluate per element
+                    for j in range(count):
+                        slot[fields[j]] = -1
+                    count = 0
+                    break
+                slot[f] = count
+                fields[count] = f
+                count += 1
+    if count == 0:
+        return 0
+    pats = np.arange(width)
+    fe = np.empty((width + g - 1) // g, np.int64)
+    for j in range(count):
+        for k in range(fe.size):
+            fe[k] = fields[j]
+        dec(pats, fe, width, st, tab[j * width:(j + 1) * width])
+    return count
 
-    def mul(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        return fpnum.op_array("mul", np.asarray(a, np.float64), np.asarray(b, np.float64),
-                              self.fmt)
 
-    def recip(self, a: np.ndarray) -> np.ndarray:
-        return fpnum.op_array("recip", a, None, self.fmt)
+@nb.njit(cache=True)
+def _table_limit(n, width):  # type: ignore[no-untyped-def]
+    """The most exponent fields a channel of n elements gets tables for (:func:`_table`):
+    evaluating W patterns per field costs half of evaluating per element at most (a lookup
+    costs less than half an evaluation)."""
+    return n // (2 * width) if width > 0 else 0
 
-    def sqrt(self, a: np.ndarray) -> np.ndarray:
-        return fpnum.op_array("sqrt", a, None, self.fmt)
+
+@nb.njit(cache=True, inline="always")
+def _at(bits, exps, g, width, slot, tab, i):  # type: ignore[no-untyped-def]
+    """The table entry of element i (see :func:`_table`)."""
+    return tab[slot[exps[i // g]] * width + bits[i]]
+
+
+@nb.njit(cache=True)
+def _lookup(bits, exps, n, g, width, slot, tab, out):  # type: ignore[no-untyped-def]
+    """out[i] = the table entry of element i, for the n elements (see :func:`_table`)."""
+    for k in range((n + g - 1) // g):
+        base = U(slot[exps[k]] * width)
+        for i in range(U(k * g), U(min(n, k * g + g))):
+            out[i] = tab[base + U(bits[i])]
+
+
+# The lanes' per-element arithmetic, each loop a function of its own (LLVM vectorizes them
+# better than when they are inlined into the kernels).
+
+
+@nb.njit(cache=True)
+def _lanes_normalize(v, m, sc, sh, fp, out):  # type: ignore[no-untyped-def]
+    """out[:m] = add_P(mul_P(cvt_P(v), scale), shift) (scale, shift in P)."""
+    for i in range(m):
+        out[i] = add(mul(rnd(v[i], fp), sc, fp), sh, fp)
+
+
+@nb.njit(cache=True, inline="always")
+def _xhat(x, m, s, fp):  # type: ignore[no-untyped-def]
+    """x_hat of a stored x: mul_P(sub_P(cvt_P(x), mu), inv_sigma) (mu, inv_sigma in P)."""
+    return mul(sub(rnd(x, fp), m, fp), s, fp)
+
+
+@nb.njit(cache=True)
+def _lanes_xhat(v, m, mu, s, fp, fa, out):  # type: ignore[no-untyped-def]
+    """out[:m] = cvt_A(x_hat(v)): x_hat as the accumulator reads it."""
+    for i in range(m):
+        out[i] = rnd(_xhat(v[i], mu, s, fp), fa)
+
+
+@nb.njit(cache=True)
+def _lanes_products(dv, xh, w, n, size, fa):  # type: ignore[no-untyped-def]
+    """w[:n] = mul_A(cvt_A(dy), xh) (xh: cvt_A(x_hat)), w[n:size] = 0 (a short last beat)."""
+    for i in range(n):
+        w[i] = mul(rnd(dv[i], fa), xh[i], fa)
+    for i in range(n, size):
+        w[i] = 0.0
+
+
+@nb.njit(cache=True)
+def _lanes_dx(dv, xv, n, mdb, mdg, mu, s, sc, fp, out):  # type: ignore[no-untyped-def]
+    """Standard BN: out[:n] = mul_P(scale, sub_P(sub_P(cvt_P(dy), mdb), mul_P(x_hat, mdg)))."""
+    for i in range(n):
+        g = sub(sub(rnd(dv[i], fp), mdb, fp), mul(_xhat(xv[i], mu, s, fp), mdg, fp), fp)
+        out[i] = mul(sc, g, fp)
+
+
+@nb.njit(cache=True)
+def _lanes_dx_range(dv, m, mdb, sc, fp, g, out):  # type: ignore[no-untyped-def]
+    """Range BN: g[:m] = sub_P(cvt_P(dy), mdb), out[:m] = mul_P(scale, g)."""
+    for i in range(m):
+        gi = sub(rnd(dv[i], fp), mdb, fp)
+        g[i] = gi
+        out[i] = mul(sc, gi, fp)
+
+
+#: arrays in one channel's scratch block (:func:`_scratch`)
+SCRATCH_PARTS = 8
+
+
+@nb.njit(cache=True, inline="always")
+def _scratch(size):  # type: ignore[no-untyped-def]
+    """One channel's scratch: SCRATCH_PARTS arrays of ``size`` float64 in one allocation, whose
+    starts lie 4096 / SCRATCH_PARTS bytes apart modulo 4096 (part j: :func:`_part`).
+
+    Separate allocations of one size start at nearly the same address modulo 4 KiB; a loop
+    that loads from one and stores into another then stalls on 4K aliasing (a store looks as
+    if it overlapped a later load): measured up to 4x slower encoders and lookups."""
+    stride = (size + 511) // 512 * 512 + 512 // SCRATCH_PARTS
+    return np.empty(SCRATCH_PARTS * stride, np.float64), stride
+
+
+@nb.njit(cache=True, inline="always")
+def _part(blk, stride, j, size):  # type: ignore[no-untyped-def]
+    return blk[j * stride:j * stride + size]
+
+
+# ---- per-channel arithmetic (format S) -------------------------------------------------------
+
+# Rows of the per-channel values of the finalize unit (:func:`_finalize`): values of S, then
+# the same values converted into P for the lanes (cvt_P).
+(F_GAMMA, F_BETA, F_MEAN, F_DISP, F_INV_SIGMA, F_SCALE, F_SHIFT, F_RUN_MEAN, F_RUN_DISP,
+ F_MEAN_P, F_INV_SIGMA_P, F_SCALE_P, F_SHIFT_P) = range(13)
+# Rows of the host's per-channel inputs of :func:`_finalize`: gamma, beta, running mean,
+# running dispersion
+(H_GAMMA, H_BETA, H_RUN_MEAN, H_RUN_DISP) = range(4)
+
+
+@nb.njit(cache=True)
+def _finalize(c, host, stats, mode, rc, fs, fsn, fp, out):  # type: ignore[no-untyped-def]
+    """The finalize unit of channel c (docs/numerics.md section 8), and its running statistics
+    update; ``rc``: inv_n, c_k, eps, momentum, unbias; ``fsn``: S with nearest (host values)."""
+    inv_n, c_k, eps, mom, unb = rc
+    g = rnd(host[H_GAMMA, c], fsn)
+    b = rnd(host[H_BETA, c], fsn)
+    mu = mul(rnd(stats[c, ST_SUM], fs), inv_n, fs)
+    constant = False  # range BN: rng = 0, a constant channel (section 10)
+    if mode == 0:
+        ex2 = mul(rnd(stats[c, ST_SUMSQ], fs), inv_n, fs)
+        disp = max(sub(ex2, mul(mu, mu, fs), fs), 0.0)
+        den = fpnum.sqrt(add(disp, eps, fs), fs)
+        v = mul(disp, unb, fs)  # unbiased, for the running variance
+    else:
+        rng_ = sub(rnd(stats[c, ST_SMAX], fs), rnd(stats[c, ST_SMIN], fs), fs)
+        disp = mul(rng_, c_k, fs)
+        den = add(disp, eps, fs)
+        v = disp
+        constant = rng_ == 0.0
+    # a constant channel: inv_sigma = +0, so y = beta and dx = +0 (section 10)
+    inv_sigma = 0.0 if constant else fpnum.recip(den, fs)
+    scale = mul(g, inv_sigma, fs)
+    shift = sub(b, mul(mu, scale, fs), fs)
+    rm = rnd(host[H_RUN_MEAN, c], fsn)
+    rd = rnd(host[H_RUN_DISP, c], fsn)
+    out[F_GAMMA, c] = g
+    out[F_BETA, c] = b
+    out[F_MEAN, c] = mu
+    out[F_DISP, c] = disp
+    out[F_INV_SIGMA, c] = inv_sigma
+    out[F_SCALE, c] = scale
+    out[F_SHIFT, c] = shift
+    out[F_RUN_MEAN, c] = add(rm, mul(mom, sub(mu, rm, fs), fs), fs)
+    out[F_RUN_DISP, c] = add(rd, mul(mom, sub(v, rd, fs), fs), fs)
+    out[F_MEAN_P, c] = rnd(mu, fp)
+    out[F_INV_SIGMA_P, c] = rnd(inv_sigma, fp)
+    out[F_SCALE_P, c] = rnd(scale, fp)
+    out[F_SHIFT_P, c] = rnd(shift, fp)
+
+
+# Rows of the backward pass's per-channel values (:func:`_grad_scalars`): the two sums (A),
+# dbeta, dgamma (S), then in P: mean(dy), the correction of standard BN (mean(dy * x_hat))
+# and of range BN (dgamma * c_k); the correction a mode does not use is 0
+G_SUM_DY, G_SUM_DY_XHAT, G_DBETA, G_DGAMMA, G_MDB_P, G_MDG_P, G_COR_P = range(7)
+
+
+@nb.njit(cache=True)
+def _grad_scalars(c, mode, rc, fs, fp, out):  # type: ignore[no-untyped-def]
+    """Backward, channel c (section 9): dbeta, dgamma and the scalars of pass 2 from the sums
+    in out[G_SUM_DY], out[G_SUM_DY_XHAT]."""
+    inv_n, c_k = rc[0], rc[1]
+    db = rnd(out[G_SUM_DY, c], fs)
+    dg = rnd(out[G_SUM_DY_XHAT, c], fs)
+    out[G_DBETA, c] = db
+    out[G_DGAMMA, c] = dg
+    out[G_MDB_P, c] = rnd(mul(db, inv_n, fs), fp)
+    out[G_MDG_P, c] = rnd(mul(dg, inv_n, fs), fp) if mode == 0 else 0.0
+    out[G_COR_P, c] = rnd(mul(dg, c_k, fs), fp) if mode == 1 else 0.0
+
+
+# ---- the two kernels ------------------------------------------------------------------------
+#
+# Every channel is independent of the others, so each kernel runs all the stages of one
+# channel in a row (the hardware's passes, channel by channel) while its values are in cache:
+# forward = statistics pass, finalize, normalize pass; backward = pass 1, per-channel scalars,
+# pass 2. Only the encoded patterns are kept between forward and backward, as in hardware.
+
+# Argument types of the kernels (see lightnorm.verify.kernels.typed).
+INT = nb.types.int64
+VOID = nb.types.void
+B1D = nb.types.boolean[::1]
+RC = nb.types.UniTuple(nb.types.float64, 5)
+# A stored tensor that a kernel reads: its patterns (bytes of words, and the word size),
+# exponent fields, format parameters, decoder, block size, the number of element patterns
+# (0: no tables, :func:`_table`), of exponent fields, and the tables' per-channel slot arrays
+# (:func:`_slots`); one that it writes: format parameters, encoder, patterns (bytes, word
+# size), exponent fields, and (for its tables) its decoder, block size, element patterns,
+# exponent fields and slots.
+READ = (U8_2D, INT, I64_2D, ST, DECODER, INT, INT, INT, I64_2D)
+WRITE = (ST, ENCODER, U8_2D, INT, I64_2D)
+TABLES = (DECODER, INT, INT, INT, I64_2D)
+
+
+@typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, INT, INT, I64_2D, FP, FP, FP, FP,
+            RC, F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE, F32_3D, INT),
+       parallel=True)
+def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untyped-def]
+                    xexps, xdec, xg, xw, xf, xslots, rule, rule_sq, lanes, ways, mode, bounds,
+                    fa, fs, fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize, yst,
+                    yenc, yraw, ysize, yexps, y32, groups):
+    """Per channel: encode x (its family's encoder ``enc``), the statistics (sum, sumsq or
+    chunk max/min and their W-way averages), finalize, and (``normalize``) the normalize
+    lanes encoded into y's storage, and y's values into ``y32`` (NCHW float32) unless it is
+    empty; ok[c]: channel c was finite. The host tensor x: (N, C, HW) float64 ``x64``, or
+    float32 ``x32`` when x64 is empty."""
+    beats = (n + lanes - 1) // lanes
+    xpad = xraw.shape[1] // xsize
+    ypad = yraw.shape[1] // ysize if normalize else 0
+    size = max(xpad, ypad, beats * lanes)
+    for grp in nb.prange(groups):  # a few groups of channels per thread: one scratch
+        blk, stride = _scratch(size)  # allocation per group, not per channel
+        buf = _part(blk, stride, 0, n)
+        v = _part(blk, stride, 1, n)
+        w = _part(blk, stride, 2, beats * lanes)
+        tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
+        xb = _part(blk, stride, 4, xpad).view(np.int64)
+        for c in range(grp * fin.shape[1] // groups, (grp + 1) * fin.shape[1] // groups):
+            p = pw[c]
+            ok[c] = _gather(x64, x32, c, buf)
+            enc(buf, n, st, v, xb, xexps[c])
+            narrow(xb, xsize, xraw[c])
+            stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
+            if mode == 0:
+                stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
+            else:
+                smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c], w, p)
+                stats[c, ST_SMAX] = smax
+                stats[c, ST_SMIN] = smin
+            _finalize(c, host, stats, mode, rc, fs, fsn, fp, fin)
+            if not normalize:
+                continue
+            sc = fin[F_SCALE_P, c]
+            sh = fin[F_SHIFT_P, c]
+            slot = xslots[c]
+            cnt = _table(xb, xexps[c], n, st, xdec, xg, xw, xf, slot, w)
+            if cnt:
+                _lanes_normalize(w, cnt * xw, sc, sh, fp, tmp)
+                _lookup(xb, xexps[c], n, xg, xw, slot, tmp, buf)
+            else:
+                _lanes_normalize(v, n, sc, sh, fp, buf)
+            yb = _part(blk, stride, 5, ypad).view(np.int64)
+            yenc(buf, n, yst, v, yb, yexps[c])  # y's values
+            narrow(yb, ysize, yraw[c])
+            if y32.shape[0]:
+                _scatter(v, c, y32)
+
+
+@typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, RC, FP, FP, FP,
+            F64_2D, I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE, F32_3D, INT), parallel=True)
+def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-untyped-def]
+                     dyexps, dydec, dyg, dyw, dyf, dyslots, rule, lanes, ways, xraw, xsize,
+                     xexps, xst, xdec, xg, xw, xf, xslots, mode, rc, fs, fp, fa, fin, amax, amin,
+                     gs, ok, pw, dxst, dxenc, dxraw, dxsize, dxexps, dx32, groups):
+    """Per channel: pass 1 (encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)), the
+    per-channel scalars (into gs), pass 2 (dx lanes encoded into dx's storage, and dx's
+    values into ``dx32`` (NCHW float32) unless it is empty); ok[c]: channel c of dy was
+    finite. dy as the forward kernel's x (``dy64``, ``dy32``)."""
+    beats = (n + lanes - 1) // lanes
+    dypad = dyraw.shape[1] // dysize
+    xpad = xraw.shape[1] // xsize
+    dxpad = dxraw.shape[1] // dxsize
+    size = max(dypad, xpad, dxpad, beats * lanes)
+    for grp in nb.prange(groups):  # a few groups of channels per thread: one scratch
+        blk, stride = _scratch(size)  # allocation per group, not per channel
+        buf = _part(blk, stride, 0, n)  # dy as given; then x and its x_hat table
+        dv = _part(blk, stride, 1, n)  # dy's values
+        w = _part(blk, stride, 2, beats * lanes)  # lane products dy * x_hat
+        tmp = _part(blk, stride, 3, beats * lanes // 2 + 1)
+        db = _part(blk, stride, 4, dypad).view(np.int64)  # dy's patterns
+        xb = _part(blk, stride, 5, xpad).view(np.int64)  # x's patterns
+        xh = _part(blk, stride, 6, n)  # cvt_A(x_hat); then the dx lanes
+        t = _part(blk, stride, 7, n)  # tables; then dx's values
+        for c in range(grp * gs.shape[1] // groups, (grp + 1) * gs.shape[1] // groups):
+            p = pw[c]
+            ok[c] = _gather(dy64, dy32, c, buf)
+            enc(buf, n, st, dv, db, dyexps[c])
+            narrow(db, dysize, dyraw[c])
+            gs[G_SUM_DY, c] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
+            # x_hat (as the accumulator reads it), from tables or per element
+            widen(xraw[c], xsize, xb)
+            mu = fin[F_MEAN_P, c]
+            isig = fin[F_INV_SIGMA_P, c]
+            xslot = xslots[c]
+            xcnt = _table(xb, xexps[c], n, xst, xdec, xg, xw, xf, xslot, buf)
+            if xcnt:
+                _lanes_xhat(buf, xcnt * xw, mu, isig, fp, fa, t)
+                _lookup(xb, xexps[c], n, xg, xw, xslot, t, xh)
+            else:
+                xdec(xb, xexps[c], n, xst, buf)
+                _lanes_xhat(buf, n, mu, isig, fp, fa, xh)
+            _lanes_products(dv, xh, w, n, beats * lanes, fa)
+            gs[G_SUM_DY_XHAT, c] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
+            _grad_scalars(c, mode, rc, fs, fp, gs)
+            sc = fin[F_SCALE_P, c]
+            mdb = gs[G_MDB_P, c]
+            if mode == 0:
+                if xcnt:  # x's values are needed after all
+                    xdec(xb, xexps[c], n, xst, buf)
+                _lanes_dx(dv, buf, n, mdb, gs[G_MDG_P, c], mu, isig, sc, fp, xh)
+            else:
+                # dx = scale * (dy - mean(dy)) but at the argmax/argmin of each chunk, which get
+                # -/+ cor before the product (both: nothing, the first index wins); g = dy -
+                # mean(dy) per element (or per pattern: tables of dy)
+                slot = dyslots[c]
+                cnt = _table(db, dyexps[c], n, st, dydec, dyg, dyw, dyf, slot, t)
+                g = tmp  # g of each pattern (tables; tmp is free after the tree sums) ...
+                if cnt:
+                    _lanes_dx_range(t, cnt * dyw, mdb, sc, fp, g, w)
+                    _lookup(db, dyexps[c], n, dyg, dyw, slot, w, xh)
+                else:
+                    g = t  # ... or of each element
+                    _lanes_dx_range(dv, n, mdb, sc, fp, g, xh)
+                cor = gs[G_COR_P, c]
+                for k in range(amax.shape[1]):
+                    ia = amax[c, k]
+                    ib = amin[c, k]
+                    if ia != ib:
+                        ga = _at(db, dyexps[c], dyg, dyw, slot, g, ia) if cnt else g[ia]
+                        gb = _at(db, dyexps[c], dyg, dyw, slot, g, ib) if cnt else g[ib]
+                        xh[ia] = mul(sc, sub(ga, cor, fp), fp)
+                        xh[ib] = mul(sc, sub(gb, -cor, fp), fp)
+            ob = _part(blk, stride, 5, dxpad).view(np.int64)  # (x's patterns: done)
+            dxenc(xh, n, dxst, t, ob, dxexps[c])  # dx's values
+            narrow(ob, dxsize, dxraw[c])
+            if dx32.shape[0]:
+                _scatter(t, c, dx32)
 
 
 @dataclass(frozen=True)
@@ -311,6 +673,107 @@ class Statistics:
     argmax: np.ndarray  # (C, K) first index of each chunk's max (range BN)
     argmin: np.ndarray
     raw: np.ndarray  # (C, 4) accumulator values: sum, sumsq, sum of chunk max, of chunk min
+    final: np.ndarray  # (13, C) every row of :func:`_finalize`
+
+
+@functools.lru_cache(maxsize=256)
+def _sum_rule(fmt: StorageFormat, lanes: int, square: bool) -> int:
+    """How the statistics pass sums a beat of ``fmt`` values (or of their squares): SUM_TREE,
+    SUM_EXACT or SUM_WIDE (see the kernels)."""
+    if not fmt.exact_beat_sum:
+        return SUM_TREE
+    power = 2 if square else 1
+    log_lanes = lanes.bit_length() - 1  # lanes is a power of two
+    # every partial sum is an integer below 2^53 times the beat's grid (>= the float64
+    # subnormal step 2^-1074) and stays below float64's largest finite value
+    exact = (power * kernel(fmt).grid_bits(fmt) + log_lanes <= 53
+             and power * fmt.lsb_exp >= -1074
+             and power * math.log2(fmt.max_value) + log_lanes < 1023)
+    return SUM_EXACT if exact else SUM_WIDE
+
+
+#: element patterns up to this width get per-channel tables (:func:`_table`)
+TABLE_WIDTH = 10
+
+
+def _tables(fmt: StorageFormat, c: int, n: int) -> tuple[Any, ...]:
+    """What :func:`_table` needs of a stored tensor of c channels (``TABLES``): decoder, block
+    size, element patterns (0: no tables: not a block format, or too wide), exponent fields,
+    and per channel the slot of each field (-1) with room for the fields found (a placeholder
+    where tables cannot pay off)."""
+    width = 1 << fmt.element_width if fmt.shared_exp_width and \
+        fmt.element_width <= TABLE_WIDTH else 0
+    nf = 1 << fmt.shared_exp_width
+    limit = _table_limit(n, width)
+    slots = np.full((c, nf + limit), -1, np.int64) if limit else np.zeros((c, 1), np.int64)
+    return decoder(fmt), fmt.block, width, nf, slots
+
+
+def _read(enc: Encoded) -> tuple[Any, ...]:
+    """A stored tensor as a kernel reads it (``READ``)."""
+    c = enc.patterns.shape[0]
+    exps = enc.exps if enc.exps is not None else np.zeros((c, 1), np.uint64)
+    return (raw_bytes(enc.patterns), enc.patterns.dtype.itemsize, exps.view(np.int64),
+            codec(enc.fmt)[1], *_tables(enc.fmt, c, enc.n))
+
+
+class _Output:
+    """A tensor a kernel writes: its arrays, the kernel's ``WRITE`` arguments, and the
+    Encoded tensor they hold once written."""
+
+    def __init__(self, fmt: StorageFormat, c: int, n: int) -> None:
+        self.fmt, self.n = fmt, n
+        self.raw, self.exps = empty_patterns(fmt, c, n)
+
+    def args(self) -> tuple[Any, ...]:
+        size = self.raw.shape[1] // self.fmt.padded_length(self.n)
+        return codec(self.fmt)[1], encoder(self.fmt), self.raw, size, self.exps
+
+    def encoded(self) -> Encoded:
+        return make_encoded(self.fmt, self.n, None, self.raw, self.exps)
+
+
+def _host_tensor(a: np.ndarray) -> np.ndarray:
+    """A host tensor as contiguous float64, or float32 as given (the kernels read both, exactly;
+    they check it for inf and NaN)."""
+    a = np.asarray(a)
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _groups(c: int) -> int:
+    """How many groups of channels a kernel runs in parallel (``groups``): four per thread
+    balance the threads; each group allocates its scratch once."""
+    return min(c, 4 * nb.get_num_threads())
+
+
+def _tensor_args(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An NCHW host tensor as the kernels read it: (N, C, H*W) float64, or an empty float64
+    array and the float32 one."""
+    n_, c, h, w = a.shape
+    a3 = a.reshape(n_, c, h * w)
+    if a.dtype == np.float32:
+        return np.empty((0, 0, 0)), a3
+    return a3, np.empty((0, 0, 0), np.float32)
+
+
+def _values_out(out: np.ndarray | None, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """An optional NCHW float32 output of the kernels, as they take it ((N, C, H*W), or empty
+    for none)."""
+    if out is None:
+        return np.empty((0, 0, 0), np.float32)
+    if out.dtype != np.float32 or out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous float32 array of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    n_, c, h, w = shape
+    return out.reshape(n_, c, h * w)
+
+
+def _check_ok(name: str, ok: np.ndarray) -> None:
+    """The error of :func:`lightnorm.verify.encoding.check_finite`, from the kernels' check."""
+    if not ok.all():
+        raise ValueError(f"{name} contains inf or NaN: the formats have no encoding for them")
 
 
 def _check_shape(spec: Spec, x: np.ndarray, name: str) -> tuple[int, int, int, int]:
@@ -321,46 +784,52 @@ def _check_shape(spec: Spec, x: np.ndarray, name: str) -> tuple[int, int, int, i
     return n_, c, h, w
 
 
-def _per_channel(name: str, a: np.ndarray | float, c: int) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(a, dtype=np.float64), (c,))
-    return check_finite(name, arr.copy())
+def _host_values(c: int, **values: np.ndarray | float) -> np.ndarray:
+    """Per-channel host values (a scalar or C values each) as rows of a (len, C) array; inf
+    and NaN are errors naming the value."""
+    out = np.empty((len(values), c), np.float64)
+    for i, a in enumerate(values.values()):
+        out[i] = a
+    if not np.isfinite(out).all():
+        name = list(values)[int(np.argwhere(~np.isfinite(out))[0, 0])]
+        raise ValueError(f"{name} contains inf or NaN: the formats have no encoding for them")
+    return out
 
 
-def _statistics(spec: Spec, x: np.ndarray, gamma_s: np.ndarray, beta_s: np.ndarray,
-                rc: RunConstants) -> Statistics:
+def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, normalize: bool,
+             y_out: np.ndarray | None = None) -> tuple[Statistics, Encoded | None]:
+    """The statistics pass over x, the finalize unit (``host``: rows H_*) and, if
+    ``normalize``, the normalize pass (y's values also into ``y_out``, if given)."""
     n_, c, h, w = x.shape
     n = n_ * h * w
-    kx, st = codec(spec.storage.x)
-    fa = fpnum.fp_params(spec.accum)
     mode = 0 if spec.bn.mode == "standard" else 1
     k = spec.bn.chunks
-    bounds = np.array(chunk_bounds(n, spec.hw.lanes, k), dtype=np.int64)
-    xvals, xbits, xexps = empty_encoded_arrays(spec.storage.x, c, n)
+    lanes, fx = spec.hw.lanes, spec.storage.x
+    xo = _Output(fx, c, n)
+    yo = _Output(spec.storage.y, c if normalize else 0, n)
     stats = np.zeros((c, 4), np.float64)
+    fin = np.empty((13, c), np.float64)
     amax = np.zeros((c, k), np.int64)
     amin = np.zeros((c, k), np.int64)
-    x3 = x.reshape(n_, c, h * w)
-    _stats_kernel(x3, n, st, kx.encode_channel, spec.storage.x.exact_beat_sum, spec.hw.lanes,
-                  spec.hw.accum_ways, mode, bounds, fa, xvals, xbits, xexps, stats, amax, amin)
+    ok = np.empty(c, np.bool_)
+    _forward_kernel(*_tensor_args(x), n, *xo.args(), *_tables(fx, c, n),
+                    _sum_rule(fx, lanes, False), _sum_rule(fx, lanes, True), lanes,
+                    spec.hw.accum_ways, mode, _chunk_bounds(n, lanes, k),
+                    fpnum.fp_params(spec.accum), fpnum.fp_params(spec.scalar),
+                    fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute),
+                    rc.values, host, stats, fin, amax, amin, ok,
+                    np.empty((c, spec.hw.accum_ways)), int(normalize), *yo.args(),
+                    _values_out(y_out, x.shape, "y_out"), _groups(c))
+    _check_ok("x", ok)
+    stt = Statistics(xo.encoded(), fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
+                     fin[F_SHIFT], amax, amin, stats, fin)
+    return stt, yo.encoded() if normalize else None
 
-    s = _Ops(spec.scalar)
-    mu = s.mul(s.cvt(stats[:, ST_SUM]), rc.inv_n)
-    if mode == 0:
-        ex2 = s.mul(s.cvt(stats[:, ST_SUMSQ]), rc.inv_n)
-        var = np.maximum(s.sub(ex2, s.mul(mu, mu)), 0.0)
-        disp = var
-        den = s.sqrt(s.add(var, rc.eps))
-    else:
-        rng_ = s.sub(s.cvt(stats[:, ST_SMAX]), s.cvt(stats[:, ST_SMIN]))
-        disp = s.mul(rng_, rc.c_k)
-        den = s.add(disp, rc.eps)
-    inv_sigma = s.recip(den)
-    if mode == 1:  # a constant channel (rng = 0): inv_sigma = +0, so y = beta, dx = 0 (sec. 10)
-        inv_sigma = np.where(rng_ == 0.0, 0.0, inv_sigma)
-    scale = s.mul(gamma_s, inv_sigma)
-    shift = s.sub(beta_s, s.mul(mu, scale))
-    x_enc = make_encoded(spec.storage.x, n, xvals, xbits, xexps)
-    return Statistics(x_enc, mu, disp, inv_sigma, scale, shift, amax, amin, stats)
+
+@functools.lru_cache(maxsize=64)
+def _chunk_bounds(n: int, lanes: int, chunks: int) -> np.ndarray:
+    bounds = np.array(chunk_bounds(n, lanes, chunks), dtype=np.int64)
+    return bounds
 
 
 def _bits(a: np.ndarray, fmt: FPFormat) -> np.ndarray:
@@ -391,12 +860,12 @@ class ForwardResult:
     @cached_property
     def y(self) -> np.ndarray:
         """Decoded output values, NCHW."""
-        return from_stream(self.y_enc.vals, self.shape)
+        return self.y_enc.nchw(self.shape)
 
     @cached_property
     def x_values(self) -> np.ndarray:
         """The input as stored (after storage quantization), NCHW."""
-        return from_stream(self.x_enc.vals, self.shape)
+        return self.x_enc.nchw(self.shape)
 
     def _b(self, a: np.ndarray) -> np.ndarray:
         return _bits(a, self.scalar_fmt)
@@ -432,38 +901,32 @@ class ForwardResult:
 
 def forward(spec: Spec, x: np.ndarray, gamma: np.ndarray | float = 1.0,
             beta: np.ndarray | float = 0.0, *, running_mean: np.ndarray | None = None,
-            running_disp: np.ndarray | None = None) -> ForwardResult:
-    """Training-mode forward of BN on an NCHW float64 tensor, as the hardware computes it.
+            running_disp: np.ndarray | None = None,
+            y_out: np.ndarray | None = None) -> ForwardResult:
+    """Training-mode forward of BN on an NCHW tensor (float64, or float32: read exactly), as
+    the hardware computes it.
 
     ``running_disp`` is the running variance (standard BN) or running sigma (range BN);
-    running statistics default to 0 and 1.
+    running statistics default to 0 and 1. ``y_out``: an NCHW float32 array that also gets
+    y's values (each rounded to nearest), written by the same pass.
     """
-    x = check_finite("x", x)
+    x = _host_tensor(x)  # inf and NaN are found by the statistics pass
     n_, c, h, w = _check_shape(spec, x, "x")
     n = n_ * h * w
     rc = constants(spec, n)
-    s = _Ops(spec.scalar)
-    gamma_s = s.host(_per_channel("gamma", gamma, c))
-    beta_s = s.host(_per_channel("beta", beta, c))
-    stt = _statistics(spec, x, gamma_s, beta_s, rc)
-
-    p = _Ops(spec.compute)
-    yvals, ybits, yexps = empty_encoded_arrays(spec.storage.y, c, n)
-    ky, sty = codec(spec.storage.y)
-    _normalize_kernel(stt.x_enc.vals, n, p.cvt(stt.scale), p.cvt(stt.shift),
-                      fpnum.fp_params(spec.compute), sty, ky.encode_channel, yvals, ybits, yexps)
-    y_enc = make_encoded(spec.storage.y, n, yvals, ybits, yexps)
-
-    rm = s.host(_per_channel("running_mean", 0.0 if running_mean is None else running_mean, c))
-    rd = s.host(_per_channel("running_disp", 1.0 if running_disp is None else running_disp, c))
-    new_rm = s.add(rm, s.mul(rc.momentum, s.sub(stt.mean, rm)))
-    v = s.mul(stt.dispersion, rc.unbias) if spec.bn.mode == "standard" else stt.dispersion
-    new_rd = s.add(rd, s.mul(rc.momentum, s.sub(v, rd)))
+    host = _host_values(
+        c, gamma=gamma, beta=beta,
+        running_mean=0.0 if running_mean is None else running_mean,
+        running_disp=1.0 if running_disp is None else running_disp)
+    stt, y_enc = _forward(spec, x, host, rc, normalize=True, y_out=y_out)
+    assert y_enc is not None
+    fin = stt.final
     std = spec.bn.mode == "standard"
+    new_rd = fin[F_RUN_DISP]
     return ForwardResult(
         x_enc=stt.x_enc, y_enc=y_enc, shape=(n_, c, h, w), mean=stt.mean, dispersion=stt.dispersion,
-        inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=gamma_s,
-        beta=beta_s, running_mean=new_rm, running_var=new_rd if std else None,
+        inv_sigma=stt.inv_sigma, scale=stt.scale, shift=stt.shift, gamma=fin[F_GAMMA],
+        beta=fin[F_BETA], running_mean=fin[F_RUN_MEAN], running_var=new_rd if std else None,
         running_sigma=None if std else new_rd, constants=rc, scalar_fmt=spec.scalar,
         stats=stt,
     )
@@ -484,12 +947,12 @@ class BackwardResult:
     @cached_property
     def dx(self) -> np.ndarray:
         """Decoded dx, NCHW."""
-        return from_stream(self.dx_enc.vals, self.shape)
+        return self.dx_enc.nchw(self.shape)
 
     @cached_property
     def dy_values(self) -> np.ndarray:
         """The incoming gradient as stored (after storage quantization), NCHW."""
-        return from_stream(self.dy_enc.vals, self.shape)
+        return self.dy_enc.nchw(self.shape)
 
     @property
     def dgamma_bits(self) -> np.ndarray:
@@ -500,60 +963,58 @@ class BackwardResult:
         return _bits(self.dbeta, self.scalar_fmt)
 
 
-def backward(spec: Spec, x: np.ndarray, dy: np.ndarray, gamma: np.ndarray | float = 1.0,
-             beta: np.ndarray | float = 0.0, *,
-             saved: ForwardResult | None = None) -> BackwardResult:
-    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it.
+def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
+             gamma: np.ndarray | float = 1.0, beta: np.ndarray | float = 0.0, *,
+             saved: ForwardResult | None = None,
+             dx_out: np.ndarray | None = None) -> BackwardResult:
+    """Training-mode backward (dx, dgamma, dbeta) as the hardware computes it (x and dy
+    float64, or float32: read exactly).
 
     ``saved``: the forward result of the same x, gamma and beta, whose statistics are reused
     (as the hardware keeps them from the forward pass); without it they are recomputed.
+    With ``saved``, x itself is not read again (only its shape is checked) and may be None.
+    ``dx_out``: an NCHW float32 array that also gets dx's values (each rounded to nearest).
     """
-    x = check_finite("x", x)
-    dy = check_finite("dy", dy)
-    n_, c, h, w = _check_shape(spec, x, "x")
-    if dy.shape != x.shape:
-        raise ValueError(f"dy has shape {dy.shape}, x has {x.shape}")
+    dy = _host_tensor(dy)  # inf and NaN: found by pass 1 (and in x by the statistics pass)
+    if x is None:
+        if saved is None:
+            raise ValueError("backward needs x, or the forward result of x (saved=)")
+        shape = saved.shape
+    else:
+        x = _host_tensor(x)
+        shape = x.shape
+    n_, c, h, w = _check_shape(spec, dy, "dy")
+    if dy.shape != shape:
+        raise ValueError(f"dy has shape {dy.shape}, x has {shape}")
     n = n_ * h * w
     rc = constants(spec, n)
-    s = _Ops(spec.scalar)
-    p = _Ops(spec.compute)
-    gamma_s = s.host(_per_channel("gamma", gamma, c))
-    beta_s = s.host(_per_channel("beta", beta, c))
+    host = _host_values(c, gamma=gamma, beta=beta, running_mean=0.0, running_disp=1.0)
     if saved is not None:
-        if saved.shape != x.shape or not (np.array_equal(saved.gamma, gamma_s)
-                                            and np.array_equal(saved.beta, beta_s)):
+        gb = fpnum.round_array(host[:2], spec.scalar, "nearest")
+        if saved.shape != shape or not (np.array_equal(saved.gamma, gb[0])
+                                            and np.array_equal(saved.beta, gb[1])):
             raise ValueError("saved forward result is for another x, gamma or beta")
         stt = saved.stats
     else:
-        stt = _statistics(spec, x, gamma_s, beta_s, rc)
-
-    fp = fpnum.fp_params(spec.compute)
-    fa = fpnum.fp_params(spec.accum)
-    lanes = spec.hw.lanes
-    dyvals, dybits, dyexps = empty_encoded_arrays(spec.storage.dy, c, n)
-    sums = np.zeros((c, 2), np.float64)
-    mu_p, isig_p = p.cvt(stt.mean), p.cvt(stt.inv_sigma)
-    kdy, stdy = codec(spec.storage.dy)
-    _reduce_kernel(dy.reshape(n_, c, h * w), n, stdy, kdy.encode_channel,
-                   spec.storage.dy.exact_beat_sum, lanes, spec.hw.accum_ways, stt.x_enc.vals,
-                   mu_p, isig_p, fp, fa, dyvals, dybits, dyexps, sums)
-    dbeta = s.cvt(sums[:, 0])
-    dgamma = s.cvt(sums[:, 1])
-    mdb = s.mul(dbeta, rc.inv_n)
+        assert x is not None
+        stt = _forward(spec, x, host, rc, normalize=False)[0]
+    fin = stt.final
     mode = 0 if spec.bn.mode == "standard" else 1
-    mdg = s.mul(dgamma, rc.inv_n) if mode == 0 else np.zeros(c)
-    cor = s.mul(dgamma, rc.c_k) if mode == 1 else np.zeros(c)
-
-    dxvals, dxbits, dxexps = empty_encoded_arrays(spec.storage.dx, c, n)
-    kdx, stdx = codec(spec.storage.dx)
-    _dx_kernel(dyvals, stt.x_enc.vals, n, mode, mu_p, isig_p, p.cvt(stt.scale), p.cvt(mdb),
-               p.cvt(mdg), p.cvt(cor), stt.argmax, stt.argmin, fp, stdx, kdx.encode_channel,
-               dxvals, dxbits, dxexps)
+    lanes = spec.hw.lanes
+    dyo = _Output(spec.storage.dy, c, n)
+    dxo = _Output(spec.storage.dx, c, n)
+    gs = np.empty((7, c), np.float64)
+    ok = np.empty(c, np.bool_)
+    _backward_kernel(*_tensor_args(dy), n, *dyo.args(), *_tables(spec.storage.dy, c, n),
+                     _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
+                     *_read(stt.x_enc), mode, rc.values, fpnum.fp_params(spec.scalar),
+                     fpnum.fp_params(spec.compute), fpnum.fp_params(spec.accum), fin,
+                     stt.argmax, stt.argmin, gs, ok, np.empty((c, spec.hw.accum_ways)),
+                     *dxo.args(), _values_out(dx_out, dy.shape, "dx_out"), _groups(c))
+    _check_ok("dy", ok)
     return BackwardResult(
-        x_enc=stt.x_enc,
-        dy_enc=make_encoded(spec.storage.dy, n, dyvals, dybits, dyexps),
-        dx_enc=make_encoded(spec.storage.dx, n, dxvals, dxbits, dxexps),
-        shape=(n_, c, h, w), dgamma=dgamma, dbeta=dbeta, mean=stt.mean, inv_sigma=stt.inv_sigma,
+        x_enc=stt.x_enc, dy_enc=dyo.encoded(), dx_enc=dxo.encoded(), shape=(n_, c, h, w),
+        dgamma=gs[G_DGAMMA], dbeta=gs[G_DBETA], mean=stt.mean, inv_sigma=stt.inv_sigma,
         scalar_fmt=spec.scalar,
     )
 

@@ -12,12 +12,15 @@ depends on the golden model - sees it); it provides
   per-element format), a numba function of type :data:`ENCODE`;
 * ``decode_channel(bits, exps, n, st, vals)``: the values of a channel's patterns, of type
   :data:`DECODE`.
+* ``grid_bits(fmt)``, for a family whose beats sum exactly (``exact_beat_sum``): the bits of
+  the largest integer K of a block, whose values are all K times one power of two.
 
 The golden model's kernels take these two functions as first-class arguments (numba
 ``FunctionType``), so they hold no branch per family and one compiled kernel serves every
 family. A kernel that takes them is compiled for one explicit signature (:func:`typed`): a
 function passed as a plain dispatcher would make numba compile and cache the kernel again for
-every process (its type would name the dispatcher object).
+every process (its type would name the dispatcher object). The functions are passed as
+:func:`first_class` values, whose compiled address is looked up once.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from .base import (
     I64_2D,
     PARAMS,
     ST,
+    U,
+    first_class,
     pad,
     typed,
 )
@@ -47,7 +52,8 @@ from .base import (
 KERNELS: dict[str, ModuleType] = {"fp": fp, "bfp": bfp, "mx": mx}
 
 __all__ = ["DECODE", "DECODER", "ENCODE", "ENCODER", "F64", "F64_2D", "F64_3D", "FP", "I64",
-           "I64_2D", "KERNELS", "PARAMS", "ST", "kernel", "pad", "typed"]
+           "I64_2D", "KERNELS", "PARAMS", "ST", "U", "first_class", "kernel", "pad",
+           "typed"]
 
 
 def kernel(fmt: NumberFormat) -> ModuleType:

@@ -14,8 +14,8 @@ import numba as nb
 import numpy as np
 
 from ...spec.formats import BFPFormat
-from ..fpnum import f2i, i2f
-from .base import pad
+from ..fpnum import ABS, f2i, i2f
+from .base import U, pad
 
 # Index of each field in the parameter tuple.
 B_BLOCK, B_RAISE, B_EMIN, B_EMAX, B_NEAREST, B_MAN, B_BIAS = range(7)
@@ -26,18 +26,20 @@ def params(fmt: BFPFormat) -> tuple[int, ...]:
                 1 if fmt.rounding == "nearest" else 0, fmt.man_bits, fmt.bias))
 
 
+def grid_bits(fmt: BFPFormat) -> int:
+    """Bits of the largest |M|: a block's values are M times one power of two."""
+    return fmt.man_bits
+
+
 @nb.njit(cache=True, inline="always")
 def _floor_log2(a_bits):  # type: ignore[no-untyped-def]
-    """floor(log2 |v|) from the magnitude bits of a nonzero float64."""
+    """floor(log2 |v|) from the magnitude bits of a nonzero float64 (as a select, so that
+    loops over it vectorize)."""
     ex = a_bits >> 52
-    if ex == 0:  # float64 subnormal
-        k = 0
-        t = a_bits
-        while t > 1:
-            t >>= 1
-            k += 1
-        return np.int64(k - 1074)
-    return ex - 1023
+    # a float64 subnormal: its bits are the integer a_bits * 2^-1074, and converting that
+    # integer (< 2^52) to float64 is exact, so its exponent is floor(log2 a_bits)
+    sub = (f2i(np.float64(a_bits)) >> 52) - 1023 - 1074
+    return ex - 1023 if ex != 0 else sub
 
 
 TWO52 = 4503599627370496.0  # 2^52: (t + 2^52) - 2^52 rounds 0 <= t < 2^52 to nearest-even
@@ -52,91 +54,76 @@ def _pow2(e):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, inline="always")
-def _block_mantissas(src, start, stop, e_sh, m, nearest, mant):  # type: ignore[no-untyped-def]
-    """mant[j] = round(|src[start+j]| / 2^(e_sh - m + 1)); True if one exceeds 2^m - 1."""
+def _abs_max_bits(src, start, stop):  # type: ignore[no-untyped-def]
+    """The largest |src[i]| of start..stop (unsigned indices) as float64 magnitude bits (an
+    integer maximum: the magnitude bits of non-negative floats order as the floats do)."""
+    amax = np.int64(0)
+    for i in range(start, stop):
+        amax = max(amax, f2i(src[i]) & ABS)
+    return amax
+
+
+@nb.njit(cache=True, inline="always")
+def _mantissa(a, s1, s2, nearest, maxm):  # type: ignore[no-untyped-def]
+    """round(|a| * s1 * s2) (nearest-even or truncated); maxm + 1 when far above (a block
+    whose E was clamped at emax)."""
+    t = abs(a) * s1 * s2
+    r = (t + TWO52) - TWO52 if nearest else t
+    return maxm + 1 if t >= 1e18 else np.int64(r)
+
+
+@nb.njit(cache=True, inline="always")
+def _scales(e_sh, m):  # type: ignore[no-untyped-def]
+    """2^(m - 1 - e_sh) as two exact factors (2^k alone may overflow float64)."""
     k = m - 1 - e_sh
-    # Scaling by a power of two is exact; split it when 2^k alone would overflow float64.
     k1 = k // 2 if k > 1000 else k
-    s1 = _pow2(k1)
-    s2 = _pow2(k - k1)
-    maxm = (np.int64(1) << m) - 1
-    carry = False
-    for i in range(start, stop):
-        t = abs(src[i]) * s1 * s2
-        if t >= 1e18:  # far above the block range (E clamped at emax): saturates
-            mm = maxm + 1
-        elif nearest:
-            mm = np.int64((t + TWO52) - TWO52)
-        else:
-            mm = np.int64(t)
-        if mm > maxm:
-            carry = True
-        mant[i - start] = mm
-    return carry
-
-
-@nb.njit(cache=True)
-def encode_block(src, start, stop, block, st, vals, bits, out_off, mant):  # type: ignore[no-untyped-def]
-    """Encode src[start:stop] (a block, possibly short) as BFP; returns the exponent field.
-
-    Decoded values go to vals[out_off + j] (for the valid elements) and element patterns to
-    bits[out_off + j] for the whole block (padding patterns are 0). ``mant`` is scratch space.
-    """
-    m = st[B_MAN]
-    nearest = st[B_NEAREST]
-    maxm = (np.int64(1) << m) - 1
-    amax = 0.0
-    for i in range(start, stop):
-        a = abs(src[i])
-        if a > amax:
-            amax = a
-    e_sh = _floor_log2(f2i(amax)) if amax != 0.0 else st[B_EMIN]
-    if e_sh < st[B_EMIN]:
-        e_sh = st[B_EMIN]
-    if e_sh > st[B_EMAX]:
-        e_sh = st[B_EMAX]
-    carry = _block_mantissas(src, start, stop, e_sh, m, nearest, mant)
-    if carry and st[B_RAISE] and e_sh < st[B_EMAX]:
-        e_sh += 1  # re-round the whole block one exponent up
-        _block_mantissas(src, start, stop, e_sh, m, nearest, mant)
-    scale = _pow2(e_sh - m + 1)
-    sbit = np.int64(1) << m
-    for j in range(block):
-        i = start + j
-        if i < stop:
-            mm = mant[j]
-            if mm > maxm:
-                mm = maxm
-            v = mm * scale
-            if src[i] < 0.0 and mm != 0:
-                vals[out_off + j] = -v
-                bits[out_off + j] = sbit | mm
-            else:
-                vals[out_off + j] = v
-                bits[out_off + j] = mm
-        else:
-            bits[out_off + j] = 0
-    return e_sh + st[B_BIAS]
+    return _pow2(k1), _pow2(k - k1)
 
 
 @nb.njit(cache=True)
 def encode_channel(src, n, st, vals, bits, exps):  # type: ignore[no-untyped-def]
+    # Loop indices are unsigned: numba wraps negative indices around, and an index it cannot
+    # prove non-negative turns a vectorized loop into gathers and scatters.
     g = st[B_BLOCK]
-    nblk = (n + g - 1) // g
-    mant = np.empty(g, np.int64)
-    for k in range(nblk):
-        s0 = k * g
-        s1 = min(n, s0 + g)
-        exps[k] = encode_block(src, s0, s1, g, st, vals, bits, s0, mant)
+    m = st[B_MAN]
+    nearest = st[B_NEAREST]
+    maxm = (np.int64(1) << m) - 1
+    sbit = np.int64(1) << m
+    for k in range((n + g - 1) // g):
+        s0 = U(k * g)
+        s1 = U(min(n, k * g + g))
+        amax = _abs_max_bits(src, s0, s1)
+        e_sh = min(max(_floor_log2(amax) if amax != 0 else st[B_EMIN], st[B_EMIN]),
+                   st[B_EMAX])
+        if st[B_RAISE] and e_sh < st[B_EMAX]:
+            # a magnitude that rounds past 2^m - 1 raises E; the block is rounded again
+            f1, f2 = _scales(e_sh, m)
+            top = np.int64(0)
+            for i in range(s0, s1):
+                top = max(top, _mantissa(src[i], f1, f2, nearest, maxm))
+            if top > maxm:
+                e_sh += 1
+        f1, f2 = _scales(e_sh, m)
+        scale = _pow2(e_sh - m + 1)
+        for i in range(s0, s1):
+            mm = min(_mantissa(src[i], f1, f2, nearest, maxm), maxm)
+            v = mm * scale
+            neg = (src[i] < 0.0) & (mm != 0)
+            vals[i] = -v if neg else v
+            bits[i] = sbit | mm if neg else mm
+        for i in range(s1, U(k * g + g)):  # the padding of a short last block
+            bits[i] = 0
+        exps[k] = e_sh + st[B_BIAS]
 
 
 @nb.njit(cache=True)
 def decode_channel(bits, exps, n, st, vals):  # type: ignore[no-untyped-def]
     m = st[B_MAN]
     g = st[B_BLOCK]
-    for i in range(n):
-        e = exps[i // g] - st[B_BIAS]
-        w = bits[i]
-        mm = w & ((np.int64(1) << m) - 1)
-        v = mm * math.ldexp(1.0, e - m + 1)
-        vals[i] = -v if (w >> m) & 1 else v
+    mask = (np.int64(1) << m) - 1
+    for k in range((n + g - 1) // g):
+        scale = _pow2(exps[k] - st[B_BIAS] - m + 1)
+        for i in range(U(k * g), U(min(n, k * g + g))):
+            w = bits[i]
+            v = (w & mask) * scale
+            vals[i] = -v if (w >> m) & 1 else v

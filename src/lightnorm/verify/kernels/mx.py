@@ -10,16 +10,14 @@ is how the patterns are built and read.
 
 from __future__ import annotations
 
-import math
-
 import numba as nb
 import numpy as np
 
 from ...spec.formats import MXFormat
 from ...spec.formats.mx import SCALE_BIAS, SCALE_EMAX, SCALE_EMIN
-from ..fpnum import f2i
-from .base import pad
-from .bfp import TWO52, _floor_log2, _pow2
+from ..fpnum import f2i, i2f
+from .base import U, pad
+from .bfp import TWO52, _abs_max_bits, _floor_log2, _pow2
 
 # Index of each field in the parameter tuple.
 M_BLOCK, M_INT, M_MBITS, M_EEMIN, M_EEMAX, M_LSB, M_MAXK, M_WIDTH, M_SPECIAL = range(9)
@@ -35,27 +33,29 @@ def params(fmt: MXFormat) -> tuple[int, ...]:
                 el.width, special))
 
 
+def grid_bits(fmt: MXFormat) -> int:
+    """Bits of the largest |K| a pattern decodes to (INT8's -128 included): a block's values
+    are K times one power of two."""
+    return (fmt.el.maxk + 1).bit_length()
+
+
 @nb.njit(cache=True, inline="always")
 def _element_k(q, st):  # type: ignore[no-untyped-def]
     """|element| as K (value K * 2^lsb) for a scaled magnitude q >= 0: rounded to nearest
-    even on the element's grid, saturated at its largest normal."""
-    if q == 0.0:
-        return np.int64(0)
-    m = st[M_MBITS]
+    even on the element's grid, saturated at its largest normal (selects, no branches: the
+    block loop vectorizes)."""
     if st[M_INT]:
         t = q * 64.0  # the 2^-6 grid
-        if t >= 1e18:
-            return st[M_MAXK]
-        k = np.int64((t + TWO52) - TWO52)
-        return k if k < st[M_MAXK] else st[M_MAXK]
-    e = _floor_log2(f2i(q))
-    if e < st[M_EEMIN]:
-        e = st[M_EEMIN]  # the subnormal grid
-    if e > st[M_EEMAX]:
-        return st[M_MAXK]
-    t = q * _pow2(m - e)  # < 2^(m+1)
+        k = st[M_MAXK] if t >= 1e18 else np.int64((t + TWO52) - TWO52)
+        return min(k, st[M_MAXK])
+    m = st[M_MBITS]
+    # q's binade, not below the subnormal grid's (q = 0 gives K = 0 on that grid)
+    e = max(_floor_log2(f2i(q)), st[M_EEMIN]) if q != 0.0 else st[M_EEMIN]
+    over = e > st[M_EEMAX]
+    e = min(e, st[M_EEMAX])
+    t = q * i2f((m - e + 1023) << 52)  # < 2^(m+1); 2^(m - e) is a normal float64
     k = np.int64((t + TWO52) - TWO52) << (e - st[M_EEMIN])
-    return k if k < st[M_MAXK] else st[M_MAXK]
+    return st[M_MAXK] if over | (k >= st[M_MAXK]) else k
 
 
 @nb.njit(cache=True, inline="always")
@@ -65,50 +65,34 @@ def _pattern(k, neg, st):  # type: ignore[no-untyped-def]
     if st[M_INT]:
         return ((-k) if neg else k) & ((np.int64(1) << w) - 1)
     m = st[M_MBITS]
-    if k < (np.int64(1) << m):
-        mag = k
-    else:
-        e = np.int64(0)
-        t = k
-        while t > 1:
-            t >>= 1
-            e += 1
-        mag = ((e - m + 1) << m) | ((k >> (e - m)) & ((np.int64(1) << m) - 1))
-    if neg and k != 0:
-        return mag | (np.int64(1) << (w - 1))
-    return mag
+    # K's leading one (K < 2^53 converts exactly); used only when K >= 2^m
+    e = (f2i(np.float64(k)) >> 52) - 1023
+    sh = max(e - m, 0)
+    big = ((e - m + 1) << m) | ((k >> sh) & ((np.int64(1) << m) - 1))
+    mag = k if k < (np.int64(1) << m) else big
+    return mag | (np.int64(1) << (w - 1)) if neg & (k != 0) else mag
 
 
 @nb.njit(cache=True)
 def encode_channel(src, n, st, vals, bits, exps):  # type: ignore[no-untyped-def]
     g = st[M_BLOCK]
-    nblk = (n + g - 1) // g
     lsb = st[M_LSB]
-    for b in range(nblk):
-        s0 = b * g
-        s1 = min(n, s0 + g)
-        amax = 0.0
-        for i in range(s0, s1):
-            a = abs(src[i])
-            if a > amax:
-                amax = a
-        e_sh = _floor_log2(f2i(amax)) - st[M_EEMAX] if amax != 0.0 else SCALE_EMIN
-        if e_sh < SCALE_EMIN:
-            e_sh = SCALE_EMIN
-        if e_sh > SCALE_EMAX:
-            e_sh = SCALE_EMAX
+    for b in range((n + g - 1) // g):
+        s0 = U(b * g)  # unsigned indices: see lightnorm.verify.kernels.base.U
+        s1 = U(min(n, b * g + g))
+        amax = _abs_max_bits(src, s0, s1)
+        e_sh = _floor_log2(amax) - st[M_EEMAX] if amax != 0 else SCALE_EMIN
+        e_sh = min(max(e_sh, SCALE_EMIN), SCALE_EMAX)
         inv = _pow2(-e_sh)  # exact: |x| / 2^E
         step = _pow2(lsb + e_sh)
-        for j in range(g):
-            i = s0 + j
-            if i < s1:
-                k = _element_k(abs(src[i]) * inv, st)
-                neg = src[i] < 0.0
-                v = k * step
-                vals[i] = -v if (neg and k != 0) else v
-                bits[i] = _pattern(k, neg, st)
-            else:
-                bits[i] = 0
+        for i in range(s0, s1):
+            k = _element_k(abs(src[i]) * inv, st)
+            neg = src[i] < 0.0
+            v = k * step
+            vals[i] = -v if neg & (k != 0) else v
+            bits[i] = _pattern(k, neg, st)
+        for i in range(s1, U(b * g + g)):  # the padding of a short last block
+            bits[i] = 0
         exps[b] = e_sh + SCALE_BIAS
 
 
@@ -117,25 +101,31 @@ def decode_channel(bits, exps, n, st, vals):  # type: ignore[no-untyped-def]
     g = st[M_BLOCK]
     m = st[M_MBITS]
     w = st[M_WIDTH]
-    for i in range(n):
-        f = exps[i // g]
-        b = bits[i]
+    top = (np.int64(1) << (w - 1 - m)) - 1  # the all-ones exponent field
+    mmask = (np.int64(1) << m) - 1
+    for b in range((n + g - 1) // g):
+        f = exps[b]
+        s0 = U(b * g)
+        s1 = U(min(n, b * g + g))
         if f == 2 * SCALE_BIAS + 1:  # E8M0 0xFF: NaN
-            vals[i] = np.nan
+            vals[s0:s1] = np.nan
             continue
-        e = f - SCALE_BIAS + st[M_LSB]
+        step = _pow2(f - SCALE_BIAS + st[M_LSB])  # the block's grid 2^(E + lsb)
         if st[M_INT]:
-            c = b - (np.int64(1) << w) if (b >> (w - 1)) & 1 else b
-            vals[i] = math.ldexp(float(c), e)
+            for i in range(s0, s1):
+                c = bits[i]
+                c = c - (np.int64(1) << w) if (c >> (w - 1)) & 1 else c
+                vals[i] = c * step
             continue
-        mant = b & ((np.int64(1) << m) - 1)
-        field = (b >> m) & ((np.int64(1) << (w - 1 - m)) - 1)
-        neg = (b >> (w - 1)) & 1
-        top = (np.int64(1) << (w - 1 - m)) - 1
-        if (st[M_SPECIAL] == SPECIAL_E4M3 and field == top and mant == (1 << m) - 1) or (
-                st[M_SPECIAL] == SPECIAL_E5M2 and field == top):
-            v = np.inf if st[M_SPECIAL] == SPECIAL_E5M2 and mant == 0 else np.nan
-        else:
+        for i in range(s0, s1):
+            p = bits[i]
+            mant = p & mmask
+            field = (p >> m) & top
             k = mant if field == 0 else ((np.int64(1) << m) | mant) << (field - 1)
-            v = math.ldexp(float(k), e)
-        vals[i] = -v if neg else v
+            v = k * step
+            # the reserved encodings: E4M3 S.1111.111 NaN, E5M2 exponent 11111 inf / NaN
+            v = np.nan if (st[M_SPECIAL] == SPECIAL_E4M3) & (field == top) & (mant == mmask) \
+                else v
+            e5 = (st[M_SPECIAL] == SPECIAL_E5M2) & (field == top)
+            v = (np.inf if mant == 0 else np.nan) if e5 else v
+            vals[i] = -v if (p >> (w - 1)) & 1 else v
