@@ -555,58 +555,64 @@ class BFPStorageRTL(StorageRTL):
         return reg.bfp_unpack(f)
 
     @staticmethod
-    def sums(reg: Modules, mods: dict[str, str], role: str, f: BFPFormat, a: FPFormat,
+    def beat(reg: Modules, f: Any, a: FPFormat, lanes: int, sq: bool) -> str:
+        """The family's exact beat sum (``sq``: of squares) into A."""
+        return reg.bfp_beat(f, a, lanes, sq)
+
+    @staticmethod
+    def encoder_parts(reg: Modules, f: Any, p: FPFormat, lanes: int, nw: int
+                      ) -> tuple[str, str, str]:
+        """The family's block encoder, the lanes' scan of a beat for it, and its quantizer."""
+        return reg.bfp_encoder(f, p, lanes, nw), reg.bfp_scan(f, p, lanes), reg.bfp_quant(f, p)
+
+    @classmethod
+    def sums(cls, reg: Modules, mods: dict[str, str], role: str, f: Any, a: FPFormat,
              lanes: int, sq: bool) -> dict[str, Any]:
-        mods[f"{role}_beat_sum"] = reg.bfp_beat(f, a, lanes, False)
+        mods[f"{role}_beat_sum"] = cls.beat(reg, f, a, lanes, False)
         if sq:
-            mods[f"{role}_beat_sq"] = reg.bfp_beat(f, a, lanes, True)
+            mods[f"{role}_beat_sq"] = cls.beat(reg, f, a, lanes, True)
         beat, beat_sq = mods[f"{role}_beat_sum"], mods.get(f"{role}_beat_sq", "")
         return {"beat_sum": beat, "beat_sq": beat_sq, "sum_lat": reg.latency(beat),
                 "sq_lat": reg.latency(beat_sq) if beat_sq else 0}
 
-    @staticmethod
-    def encoder(reg: Modules, mods: dict[str, str], role: str, f: BFPFormat, p: FPFormat,
+    @classmethod
+    def encoder(cls, reg: Modules, mods: dict[str, str], role: str, f: Any, p: FPFormat,
                 lanes: int, nw: int) -> None:
-        mods[f"{role}_enc"] = reg.bfp_encoder(f, p, lanes, nw)
-        mods[f"{role}_enc_scan"] = reg.bfp_scan(f, p, lanes)  # (its two sides, by role)
-        mods[f"{role}_enc_quant"] = reg.bfp_quant(f, p)
+        # (the scan sits in the lanes, the quantizer in the encoder: both listed by role)
+        enc, scan, quant = cls.encoder_parts(reg, f, p, lanes, nw)
+        mods[f"{role}_enc"], mods[f"{role}_enc_scan"], mods[f"{role}_enc_quant"] = \
+            enc, scan, quant
 
 
-class MXStorageRTL(StorageRTL):
+class MXStorageRTL(BFPStorageRTL):
     """MX storage: elements unpacked with their beat's E8M0 scale; a beat summed exactly as
     integers on the element's grid and rounded once; lane results encoded block by block (the
-    BFP encoder's block buffer, the MX scale scan and quantizer)."""
+    BFP encoder's block buffer, the MX scale scan and quantizer): BFP's wiring with MX's
+    modules."""
+
+    # BFP's hooks, bound to this class: its beat sums and encoder parts are MX's modules
+    exp_top = BFPStorageRTL.__dict__["exp_top"]
+    sums = BFPStorageRTL.__dict__["sums"]
+    encoder = BFPStorageRTL.__dict__["encoder"]
 
     @staticmethod
-    def exp_top(f: MXFormat) -> int:
-        return 0
-
-    @staticmethod
-    def exp_bound(f: MXFormat, lanes: int, top: int) -> int:
+    def exp_bound(f: Any, lanes: int, top: int) -> int:  # an MXFormat
         v = f.view
         lg = max(1, lanes).bit_length()
         return 2 * (v.sbias + 1 - v.lsb + v.eemax + 1) + 2 * v.kw + lg + 8 + top
 
     @staticmethod
-    def decoder(reg: Modules, f: MXFormat) -> str:
+    def decoder(reg: Modules, f: Any) -> str:  # an MXFormat
         return reg.mx_unpack(f)
 
     @staticmethod
-    def sums(reg: Modules, mods: dict[str, str], role: str, f: MXFormat, a: FPFormat,
-             lanes: int, sq: bool) -> dict[str, Any]:
-        mods[f"{role}_beat_sum"] = reg.mx_beat(f, a, lanes, False)
-        if sq:
-            mods[f"{role}_beat_sq"] = reg.mx_beat(f, a, lanes, True)
-        beat, beat_sq = mods[f"{role}_beat_sum"], mods.get(f"{role}_beat_sq", "")
-        return {"beat_sum": beat, "beat_sq": beat_sq, "sum_lat": reg.latency(beat),
-                "sq_lat": reg.latency(beat_sq) if beat_sq else 0}
+    def beat(reg: Modules, f: Any, a: FPFormat, lanes: int, sq: bool) -> str:
+        return reg.mx_beat(f, a, lanes, sq)
 
     @staticmethod
-    def encoder(reg: Modules, mods: dict[str, str], role: str, f: MXFormat, p: FPFormat,
-                lanes: int, nw: int) -> None:
-        mods[f"{role}_enc"] = reg.mx_encoder(f, p, lanes, nw)
-        mods[f"{role}_enc_scan"] = reg.mx_scan(f, p, lanes)
-        mods[f"{role}_enc_quant"] = reg.mx_quant(f, p)
+    def encoder_parts(reg: Modules, f: Any, p: FPFormat, lanes: int, nw: int
+                      ) -> tuple[str, str, str]:
+        return reg.mx_encoder(f, p, lanes, nw), reg.mx_scan(f, p, lanes), reg.mx_quant(f, p)
 
 
 #: the template RTL's part of each storage-format family, by kind
