@@ -161,6 +161,13 @@ class Spec:
         k, lanes = self.bn.chunks, self.hw.lanes
         return max(2 * k, (k - 1) * lanes + 1)
 
+    @property
+    def exact_dot(self) -> bool:
+        """The BFP-native backward (docs/numerics.md section 9): x and dy both sum their
+        beat's products exactly (``integer_dot``), so pass 1 sums x * dy and dy per beat and
+        the finalize forms dgamma from the sums; else pass 1 sums dy * x_hat per lane."""
+        return self.storage.x.integer_dot and self.storage.dy.integer_dot
+
     def bits_per_element(self) -> dict[str, float]:
         return {r: f.bits_per_element for r, f in self.storage.roles().items()}
 

@@ -12,6 +12,9 @@ that derives from :class:`NumberFormat` and is listed in ``formats.FAMILIES`` un
 * whether a beat of its stream sums exactly as integers (``exact_beat_sum``: the statistics
   unit then sums the beat as integers and rounds once, else it rounds each lane and adds a
   pairwise tree, docs/numerics.md section 6);
+* whether a beat's products with another such stream sum exactly as integers
+  (``integer_dot``: when x and dy both do, the backward pass sums x * dy per beat exactly and
+  forms dgamma from the sums, docs/numerics.md section 9);
 * :class:`Fragments`: the names of its parts outside the spec package - the Jinja macros that
   the RTL and HLS templates import from it, its HLS library header, its golden-model kernel;
 * its :class:`FormatView` (``fmt.view``): every constant the HLS, RTL and DSLX generators
@@ -123,6 +126,7 @@ class NumberFormat:
     rules: ClassVar[Rules]
     fragments: ClassVar[Fragments]
     exact_beat_sum: ClassVar[bool]
+    integer_dot: ClassVar[bool]
     #: the section title and one-line description in docs/spec.md
     doc_title: ClassVar[str]
     doc_what: ClassVar[str]

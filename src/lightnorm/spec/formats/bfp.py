@@ -66,6 +66,8 @@ class BFPFormat(NumberFormat):
     fragments: ClassVar[Fragments] = Fragments(
         rtl="formats/bfp.v.j2", hls="hls/formats/bfp.h.j2", hls_lib="ln_bfp.h", kernel="bfp")
     exact_beat_sum: ClassVar[bool] = True
+    #: a beat's elements share one exponent: products of two BFP beats share one grid
+    integer_dot: ClassVar[bool] = True
     doc_title: ClassVar[str] = "[storage.*] with kind = \"bfp\""
     doc_what: ClassVar[str] = "a block-floating-point storage format"
 

@@ -66,6 +66,7 @@ class FPFormat(NumberFormat):
     fragments: ClassVar[Fragments] = Fragments(
         rtl="formats/fp.v.j2", hls="hls/formats/fp.h.j2", hls_lib="ln_fp.h", kernel="fp")
     exact_beat_sum: ClassVar[bool] = False
+    integer_dot: ClassVar[bool] = False
     doc_title: ClassVar[str] = ("[storage.x], [storage.y], [storage.dy], [storage.dx] with "
                                 "kind = \"fp\"")
     doc_what: ClassVar[str] = "an FP storage format"

@@ -145,6 +145,8 @@ class MXFormat(NumberFormat):
     fragments: ClassVar[Fragments] = Fragments(
         rtl="formats/mx.v.j2", hls="hls/formats/mx.h.j2", hls_lib="ln_mx.h", kernel="mx")
     exact_beat_sum: ClassVar[bool] = True
+    #: FP elements carry their own exponents: a beat's products do not share a narrow grid
+    integer_dot: ClassVar[bool] = False
     doc_title: ClassVar[str] = "[storage.*] with kind = \"mx\""
     doc_what: ClassVar[str] = "an OCP Microscaling (MX) storage format"
 
