@@ -13,12 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightnorm.spec import Spec, SpecError, dumps, from_dict, load
-from lightnorm.verify import golden, ideal, quality
+from lightnorm.spec import Spec, SpecError, dumps, from_dict, load, preset_names
+from lightnorm.verify import fpnum, golden, ideal, quality
+from lightnorm.verify.encoding import encode, from_stream
 
 from .strategies import valid_spec_tables
 
 PRESETS = ("fp32-baseline", "bf16-standard", "lightnorm", "lightnorm-aggressive")
+RANGE_PRESETS = [n for n in preset_names() if load(n).bn.mode == "range"]
 SUMMARY_KEYS = {"y_vs_own", "dx_vs_own", "y_vs_standard", "dx_vs_standard", "error"}
 METRIC_KEYS = {"rel_rms", "sqnr_db", "max_abs_err"}
 
@@ -55,7 +57,8 @@ def check_well_formed(res: dict[str, Any], spec: Spec) -> None:
     assert set(s) == SUMMARY_KEYS
     for t in ("y", "dx"):
         for ref in ("vs_own", "vs_standard"):
-            rels = [d[t][ref]["rel_rms"] for d in res["distributions"].values()]
+            rels = [res["distributions"][d][t][ref]["rel_rms"]
+                    for d in quality.SUMMARY_DISTRIBUTIONS]
             if None in rels:
                 assert s[f"{t}_{ref}"] is None
             else:
@@ -109,6 +112,23 @@ def test_error_stats_degenerate() -> None:
         quality.error_stats(np.zeros(3), np.zeros(4))
 
 
+def test_error_stats_scale() -> None:
+    """A reference that is zero by definition: the error relative to ``scale``."""
+    e = quality.error_stats([3.0, -4.0], [0.0, 0.0], [30.0, 40.0])
+    assert e["rel_rms"] == pytest.approx(0.1, rel=1e-12)
+    assert e["sqnr_db"] == pytest.approx(20.0, rel=1e-12)
+    assert e["max_abs_err"] == pytest.approx(4.0)
+    # scale only replaces the denominator: the error is still got - ref
+    e = quality.error_stats([1.5, 2.0], [1.0, 2.0], [5.0, 0.0])
+    assert e["rel_rms"] == pytest.approx(0.1) and e["max_abs_err"] == pytest.approx(0.5)
+    assert quality.error_stats([0.0, 0.0], [0.0, 0.0], [1.0, 1.0]) == {
+        "rel_rms": 0.0, "sqnr_db": None, "max_abs_err": 0.0}
+    assert quality.error_stats([0.5, 0.0], [0.0, 0.0], [0.0, 0.0])["rel_rms"] is None
+    assert quality.error_stats([1.0], [0.0], [math.inf])["max_abs_err"] is None
+    with pytest.raises(ValueError, match="scale"):
+        quality.error_stats(np.zeros(3), np.zeros(3), np.ones(4))
+
+
 # no tiny magnitudes: the direct formula below (the oracle) underflows on them
 moderate = st.floats(-1e6, 1e6).map(lambda v: 0.0 if abs(v) < 1e-100 else v)
 
@@ -156,6 +176,9 @@ def test_inputs() -> None:
     out = quality.inputs("outliers", shape).x
     big = np.abs(out) > 25
     assert np.all(big.sum(axis=(0, 2, 3)) == 1)  # 0.1% of 1024, at least one per channel
+    off = quality.inputs("offset", shape).x
+    mean, std = off.mean(axis=(0, 2, 3)), off.std(axis=(0, 2, 3))
+    assert np.all(np.abs(mean - 11.0) < 0.2) and np.all(np.abs(std - 1.0) < 0.1)
     # different distributions draw from different streams
     assert not np.array_equal(quality.inputs("gaussian", shape).gamma,
                               quality.inputs("relu", shape).gamma)
@@ -163,6 +186,42 @@ def test_inputs() -> None:
         quality.inputs("uniform", shape)
     with pytest.raises(ValueError, match="shape"):
         quality.inputs("gaussian", (4, 8, 16))
+
+
+shapes = st.tuples(*(st.integers(1, n) for n in (3, 20, 5, 6)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(shapes)
+def test_constant_inputs(shape: tuple[int, int, int, int]) -> None:
+    """Every channel of `constant` is one value, CONSTANTS[c % 8], at every shape."""
+    inp = quality.inputs("constant", shape)
+    for ch in range(shape[1]):
+        assert np.all(inp.x[:, ch] == quality.CONSTANTS[ch % len(quality.CONSTANTS)])
+    assert inp.dy.shape == shape and np.all(inp.dy != 0.0)
+    assert inp.gamma.shape == inp.beta.shape == (shape[1],)
+
+
+def test_constants_cover_signs_and_saturation() -> None:
+    c = np.array(quality.CONSTANTS)
+    assert len(c) == quality.DEFAULT_CHANNELS  # one per channel at the default shape
+    assert np.any(c == 0) and np.sum(c > 0) >= 3 and np.sum(c < 0) >= 3
+    assert len(set(np.abs(c[c != 0]))) == len(c) - 1  # several magnitudes
+    # documented: 6e4 below FP(5,6)'s max, -1e5 above it, 5e9 above FP(6,9)'s
+    fp56 = load("lightnorm-aggressive").compute.max_value
+    fp69 = load("lightnorm").compute.max_value
+    assert 6.0e4 in c and 6.0e4 < fp56 < 1.0e5 and -1.0e5 in c
+    assert max(c) == 5.0e9 > fp69
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(16, 24),
+                 st.integers(16, 24)))
+def test_offset_inputs(shape: tuple[int, int, int, int]) -> None:
+    """`offset`: every channel's mean is about 11 standard deviations from zero."""
+    x = quality.inputs("offset", shape).x
+    ratio = x.mean(axis=(0, 2, 3)) / x.std(axis=(0, 2, 3))
+    assert np.all((9.0 < ratio) & (ratio < 13.5)), ratio  # n >= 256 elements per channel
 
 
 def check_default_shape(spec: Spec) -> None:
@@ -244,7 +303,8 @@ def test_references_are_raw_inputs() -> None:
 def test_fp32_baseline() -> None:
     res = preset_result("fp32-baseline")
     check_well_formed(res, load("fp32-baseline"))
-    for per in res["distributions"].values():
+    for name in quality.SUMMARY_DISTRIBUTIONS:
+        per = res["distributions"][name]
         for t in ("y", "dx"):
             assert per[t]["vs_own"] == per[t]["vs_standard"]
             assert 0.0 < per[t]["vs_own"]["rel_rms"] < 1e-5
@@ -265,6 +325,40 @@ def test_range_bn_presets() -> None:
         assert agg[k] > 2 * ln[k]
     bf16 = preset_result("bf16-standard")["summary"]
     assert preset_result("fp32-baseline")["summary"]["error"] < bf16["error"] < ln["error"]
+
+
+@pytest.mark.parametrize("name", RANGE_PRESETS)
+def test_constant_distribution_is_exact_in_range_bn(name: str) -> None:
+    """Range BN on `constant` (numerics.md section 10): dx is exactly 0 against the degenerate
+    reference, and y's error is exactly that of beta rounded into S, P and Y - for every
+    constant value, sign and magnitude, including values that saturate the lanes."""
+    spec = load(name)
+    res = preset_result(name)
+    check_well_formed(res, spec)
+    shape = quality.default_shape(spec)
+    inp = quality.inputs("constant", shape)
+    d = res["distributions"]["constant"]
+    for ref in quality.REFERENCES:
+        assert d["dx"][ref] == {"rel_rms": 0.0, "sqnr_db": None, "max_abs_err": 0.0}
+    beta_s = fpnum.round_array(inp.beta, spec.scalar, "nearest")
+    beta_p = fpnum.round_array(beta_s, spec.compute, spec.compute.rounding)
+    n = shape[0] * shape[2] * shape[3]
+    y = from_stream(encode(np.repeat(beta_p[:, None], n, axis=1), spec.storage.y).vals, shape)
+    want = quality.error_stats(y, np.broadcast_to(inp.beta[None, :, None, None], shape))
+    assert d["y"]["vs_own"] == d["y"]["vs_standard"] == want
+    assert 0.0 < want["rel_rms"] < 0.1  # type: ignore[operator]
+
+
+def test_summary_leaves_out_degenerate_distributions() -> None:
+    """Standard BN's `constant` figures (not exact yet: dx ~ gamma dy / sqrt(eps)) are reported
+    per distribution and stay out of the summary."""
+    assert quality.SUMMARY_DISTRIBUTIONS == tuple(
+        d for d in quality.DISTRIBUTIONS if d not in quality.DEGENERATE)
+    assert "offset" in quality.SUMMARY_DISTRIBUTIONS and "constant" in quality.DEGENERATE
+    res = preset_result("fp32-baseline")
+    c = res["distributions"]["constant"]
+    assert c["dx"]["vs_own"]["rel_rms"] > 1.0 > res["summary"]["dx_vs_own"]
+    assert c["dx"]["vs_own"] == c["dx"]["vs_standard"]
 
 
 @pytest.mark.parametrize("name, bits", [
@@ -303,3 +397,6 @@ def test_quality_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert table[0].startswith("| spec | mode |") and table[2].startswith("| fp32-baseline |")
     assert main(["quality", "no-such-spec"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    from lightnorm.cli.core import build_parser
+
+    assert build_parser().parse_args(["quality"]).specs == preset_names()  # default: all

@@ -12,17 +12,16 @@ import json
 import sys
 import time
 
-from lightnorm.spec import load
+from lightnorm.spec import load, preset_names
 
 QUALITY_HELP = ("measure the numerical error of y and dx of specs against float64 batch "
                 "normalization and print the summary figures (docs/quality.md)")
-PRESETS = ("fp32-baseline", "bf16-standard", "lightnorm", "lightnorm-aggressive")
 
 
 def add_quality_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``lightnorm quality`` besides ``--json`` (which cli/core.py adds)."""
-    parser.add_argument("specs", nargs="*", default=list(PRESETS), metavar="SPEC",
-                        help="preset names or TOML files (default: the four presets)")
+    parser.add_argument("specs", nargs="*", default=preset_names(), metavar="SPEC",
+                        help="preset names or TOML files (default: every preset)")
 
 
 def _fmt(v: float | None) -> str:

@@ -12,9 +12,12 @@ quantization of x and dy into their storage formats counts:
 * ``vs_standard``: ideal standard BN (mean and biased variance) - additionally what range BN
   changes, which is large (sigma_hat is about 2 sigma, docs/numerics.md section 7).
 
-The summary scalar ``error = max(mean y rel RMS, mean dx rel RMS)``, both ``vs_own``, is the
-figure plotted on Pareto fronts. ``lightnorm quality [SPEC ...]`` prints a table of summary
-figures (:mod:`lightnorm.cli.quality`).
+The ``constant`` distribution (every channel constant) is a degenerate case: both references
+are the degenerate-channel result y = beta, dx = 0 (issue 17), and dx's relative error is taken
+against ``gamma * dy`` (:data:`DEGENERATE`). The summary scalar ``error = max(mean y rel RMS,
+mean dx rel RMS)``, both ``vs_own`` and over :data:`SUMMARY_DISTRIBUTIONS` (every distribution
+but ``constant``), is the figure plotted on Pareto fronts. ``lightnorm quality [SPEC ...]``
+prints a table of summary figures (:mod:`lightnorm.cli.quality`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from . import golden, ideal
 
 # Bump whenever the definition changes (distributions, seeds, shape rule, references, metrics,
 # summary): callers use it as part of a cache key.
-QUALITY_VERSION = 1
+QUALITY_VERSION = 2
 
 # name -> one-line description, in the order they are measured and reported.
 DISTRIBUTIONS: dict[str, str] = {
@@ -42,7 +45,17 @@ DISTRIBUTIONS: dict[str, str] = {
     "student_t": "x ~ Student t, 3 degrees of freedom (heavy-tailed); dy ~ N(0, 0.01^2)",
     "outliers": "x ~ N(0, 1) with 0.1% of each channel's elements (at least one) moved by "
                 "+-50; dy ~ N(0, 0.01^2)",
+    "offset": "x ~ N(11, 1) (mean/std = 11: far from zero); dy ~ N(0, 0.01^2)",
+    "constant": "every channel constant, x = CONSTANTS[c % 8] (several values and signs, some "
+                "above a lane format's max); dy ~ N(0, 0.01^2)",
 }
+
+# Distributions whose references are the degenerate-channel result (y = beta, dx = 0), not the
+# ideal model: a constant channel's float64 gradient gamma / (sigma + eps) * (dy - mean dy) is
+# set by eps, not by the data. They are reported but left out of the summary, whose figures
+# are errors on the data BN normalizes in training (docs/quality.md).
+DEGENERATE = ("constant",)
+SUMMARY_DISTRIBUTIONS = tuple(d for d in DISTRIBUTIONS if d not in DEGENERATE)
 
 # gamma ~ U(GAMMA_RANGE), beta ~ U(BETA_RANGE), one value per channel.
 GAMMA_RANGE = (0.5, 1.5)
@@ -50,6 +63,12 @@ BETA_RANGE = (-0.5, 0.5)
 DY_STD = 1e-2
 OUTLIER_FRACTION = 1e-3
 OUTLIER_SHIFT = 50.0
+OFFSET_MEAN = 11.0
+# The values of the `constant` distribution's channels (channel c: CONSTANTS[c % 8]): zero, both
+# signs, magnitudes from 1e-3 to 5e9; 6e4 is just below the max of FP(5,6) (65024, the lanes of
+# lightnorm-aggressive), -1e5 above it, 5e9 above the max of FP(6,9) (4.29e9, the lanes of
+# lightnorm and the MX presets), so that lane conversions saturate.
+CONSTANTS = (0.0, -0.7, 3.0, 1e-3, -250.0, 6.0e4, -1.0e5, 5.0e9)
 
 # The preferred shape: 8 channels of n = 4*16*16 = 1024 elements.
 DEFAULT_N = 1024
@@ -96,8 +115,8 @@ def _check_shape(shape: Sequence[int]) -> Shape:
 def inputs(name: str, shape: Sequence[int]) -> Inputs:
     """The batch of distribution ``name`` at ``shape`` (the same for every spec).
 
-    Draws from ``numpy.random.Generator(PCG64(seed_of(name)))`` in this order: x, dy, (outlier
-    positions and signs), gamma, beta.
+    Draws from ``numpy.random.Generator(PCG64(seed_of(name)))`` in this order: x (none for
+    ``constant``), dy, (outlier positions and signs), gamma, beta.
     """
     if name not in DISTRIBUTIONS:
         raise ValueError(f"unknown distribution {name!r} (known: {', '.join(DISTRIBUTIONS)})")
@@ -114,6 +133,14 @@ def inputs(name: str, shape: Sequence[int]) -> Inputs:
         dy = rng.laplace(0.0, DY_STD / math.sqrt(2.0), dims)
     elif name == "student_t":
         x = rng.standard_t(3.0, dims)
+        dy = rng.normal(0.0, DY_STD, dims)
+    elif name == "offset":
+        x = rng.normal(OFFSET_MEAN, 1.0, dims)
+        dy = rng.normal(0.0, DY_STD, dims)
+    elif name == "constant":
+        x = np.empty(dims)
+        for ch in range(c):
+            x[:, ch] = CONSTANTS[ch % len(CONSTANTS)]
         dy = rng.normal(0.0, DY_STD, dims)
     else:  # outliers
         x = rng.standard_normal(dims)
@@ -159,30 +186,33 @@ def _scaled_norm(a: np.ndarray) -> tuple[float, float]:
     return math.sqrt(float(np.sum(np.square(a / m)))), m
 
 
-def error_stats(got: Any, ref: Any) -> dict[str, float | None]:
+def error_stats(got: Any, ref: Any, scale: Any = None) -> dict[str, float | None]:
     """Error of ``got`` against the reference ``ref`` (same shape), JSON-ready.
 
-    * ``rel_rms = ||got - ref||_2 / ||ref||_2``;
-    * ``sqnr_db = 10 log10(sum ref^2 / sum (got - ref)^2) = -20 log10(rel_rms)``;
+    * ``rel_rms = ||got - ref||_2 / ||scale||_2``, ``scale`` = ``ref`` unless given (for a
+      reference that is zero by definition, ``scale`` says what the error is relative to);
+    * ``sqnr_db = 10 log10(sum scale^2 / sum (got - ref)^2) = -20 log10(rel_rms)``;
     * ``max_abs_err = max |got - ref|``.
 
     Computed with scaling, so neither overflows nor underflows. ``None`` stands for a value that
     is not a finite float: ``sqnr_db`` is None when the error is exactly zero (rel_rms 0.0,
-    SQNR +inf); every field is None if ``got`` or ``ref`` holds inf or NaN; rel_rms and
-    sqnr_db are None when ``ref`` is all zeros but ``got`` is not, and any field is None if
-    it overflows float64.
+    SQNR +inf); every field is None if ``got``, ``ref`` or ``scale`` holds inf or NaN; rel_rms
+    and sqnr_db are None when ``scale`` is all zeros but the error is not, and any field is None
+    if it overflows float64.
     """
     g = np.asarray(got, dtype=np.float64)
     r = np.asarray(ref, dtype=np.float64)
-    if g.shape != r.shape:
-        raise ValueError(f"shape mismatch: {g.shape} vs reference {r.shape}")
-    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(r))):
+    sc = r if scale is None else np.asarray(scale, dtype=np.float64)
+    for name, a in (("reference", r), ("scale", sc)):
+        if g.shape != a.shape:
+            raise ValueError(f"shape mismatch: {g.shape} vs {name} {a.shape}")
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(r)) and np.all(np.isfinite(sc))):
         return {"rel_rms": None, "sqnr_db": None, "max_abs_err": None}
     if g.size == 0:
         return {"rel_rms": 0.0, "sqnr_db": None, "max_abs_err": 0.0}
     half = 0.5 * g - 0.5 * r  # (got - ref) / 2: cannot overflow
     re, me = _scaled_norm(half)
-    rr, mr = _scaled_norm(r)
+    rr, mr = _scaled_norm(sc)
     with np.errstate(over="ignore"):
         max_abs = 2.0 * me
     out: dict[str, float | None] = {"rel_rms": None, "sqnr_db": None,
@@ -210,17 +240,28 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
 # ---- the measurement ------------------------------------------------------------------------
 
 
-def _references(spec: Spec, inp: Inputs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """reference name -> (y, dx) of the float64 ideal model on the raw inputs."""
+# tensor -> (reference, scale or None), as error_stats takes them
+Reference = dict[str, tuple[np.ndarray, np.ndarray | None]]
+
+
+def _references(spec: Spec, name: str, inp: Inputs) -> dict[str, Reference]:
+    """reference name -> its y and dx: the float64 ideal model on the raw inputs, or for a
+    DEGENERATE distribution y = beta and dx = 0, dx's error relative to gamma * dy."""
+    if name in DEGENERATE:
+        g = inp.gamma[None, :, None, None]
+        deg: Reference = {"y": (np.broadcast_to(inp.beta[None, :, None, None], inp.x.shape),
+                                None),
+                          "dx": (np.zeros_like(inp.dy), g * inp.dy)}
+        return {ref: deg for ref in REFERENCES}
     eps = spec.bn.eps
     own: dict[str, Any] = {"mode": spec.bn.mode, "eps": eps, "chunks": spec.bn.chunks,
                            "lanes": spec.hw.lanes}
     std: dict[str, Any] = {"mode": "standard", "eps": eps, "chunks": 1, "lanes": 1}
-    out = {}
+    out: dict[str, Reference] = {}
     for ref, kw in (("vs_standard", std), ("vs_own", own)):
         y = ideal.forward(inp.x, inp.gamma, inp.beta, **kw).y
         dx = ideal.backward(inp.x, inp.dy, inp.gamma, inp.beta, range_grad="exact", **kw).dx
-        out[ref] = (y, dx)
+        out[ref] = {"y": (y, None), "dx": (dx, None)}
     return out
 
 
@@ -235,7 +276,8 @@ def measure(spec: Spec, shape: Sequence[int] | None = None) -> dict[str, Any]:
          "summary": {"y_vs_own", "dx_vs_own", "y_vs_standard", "dx_vs_standard", "error"}}
 
     with ``stats`` from :func:`error_stats`; each summary figure is the mean of rel_rms over
-    the distributions (None if any is None) and ``error = max(y_vs_own, dx_vs_own)``.
+    :data:`SUMMARY_DISTRIBUTIONS` (None if any is None) and
+    ``error = max(y_vs_own, dx_vs_own)``.
     """
     dims = default_shape(spec) if shape is None else _check_shape(shape)
     check_channel_elems(spec, dims[0] * dims[2] * dims[3])
@@ -245,13 +287,12 @@ def measure(spec: Spec, shape: Sequence[int] | None = None) -> dict[str, Any]:
         fr = golden.forward(spec, inp.x, inp.gamma, inp.beta)
         br = golden.backward(spec, inp.x, inp.dy, inp.gamma, inp.beta, saved=fr)
         got = {"y": fr.y, "dx": br.dx}
-        refs = _references(spec, inp)
-        dists[name] = {
-            t: {ref: error_stats(got[t], refs[ref][i]) for ref in REFERENCES}
-            for i, t in enumerate(TENSORS)
-        }
+        refs = _references(spec, name, inp)
+        dists[name] = {t: {ref: error_stats(got[t], *refs[ref][t]) for ref in REFERENCES}
+                       for t in TENSORS}
+
     def mean_rel(t: str, ref: str) -> float | None:
-        return _mean_or_none([d[t][ref]["rel_rms"] for d in dists.values()])
+        return _mean_or_none([dists[d][t][ref]["rel_rms"] for d in SUMMARY_DISTRIBUTIONS])
 
     y_own, dx_own = mean_rel("y", "vs_own"), mean_rel("dx", "vs_own")
     summary = {
@@ -265,6 +306,6 @@ def measure(spec: Spec, shape: Sequence[int] | None = None) -> dict[str, Any]:
 
 
 __all__ = [
-    "DISTRIBUTIONS", "Inputs", "QUALITY_VERSION", "default_shape", "error_stats", "inputs",
-    "measure", "seed_of",
+    "CONSTANTS", "DEGENERATE", "DISTRIBUTIONS", "Inputs", "QUALITY_VERSION",
+    "SUMMARY_DISTRIBUTIONS", "default_shape", "error_stats", "inputs", "measure", "seed_of",
 ]
