@@ -140,8 +140,9 @@ def test_random_spec(table: dict[str, Any]) -> None:
 
 def test_random_specs_are_varied() -> None:
     """The draw covers both modes, FP, BFP and MX storage, both rounding modes, many lane
-    counts."""
+    counts, and both forms of the backward pass 1 (docs/numerics.md section 9)."""
     specs = [from_dict(t) for t in RANDOM_TABLES]
+    assert {s.exact_dot for s in specs} == {True, False}
     assert len({s.hash for s in specs}) == N_RANDOM_SPECS
     assert {s.bn.mode for s in specs} == {"standard", "range"}
     kinds = {f.kind for s in specs for f in s.storage.roles().values()}

@@ -172,6 +172,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "lanes_log2": lanes.bit_length() - 1,
         "chunks": spec.bn.chunks,
         "accum_ways": spec.hw.accum_ways,
+        "exact_dot": int(spec.exact_dot),
         "max_channel_elems": spec.hw.max_channel_elems,
         "min_channel_elems": spec.min_channel_elems(),
         "roles": roles,
