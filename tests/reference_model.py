@@ -154,6 +154,9 @@ def reference(
             sq = channel_sum(xs, lanes, ways, A, xbfp, True)
             ex2 = _rnd(_rnd(sq, S) * inv_n, S)
             var = max(_rnd(ex2 - _rnd(mu * mu, S), S), Fr(0))
+            flat = all(v == xs[0] for v in xs)  # a constant channel (section 10)
+            if flat:
+                var = Fr(0)
             den = sqrt_exact(_rnd(var + eps, S), S)
         else:
             maxes: list[Fr] = []
@@ -170,7 +173,7 @@ def reference(
             sig = _rnd(rng * c_k, S)
             den = _rnd(sig + eps, S)
         isig = _recip(den, S)
-        if spec.bn.mode == "range" and rng == 0:  # a constant channel (section 10)
+        if (rng == 0) if spec.bn.mode == "range" else flat:  # a constant channel (section 10)
             isig = Fr(0)
         scale = _rnd(g * isig, S)
         shift = _rnd(bt - _rnd(mu * scale, S), S)

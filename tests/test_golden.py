@@ -245,19 +245,25 @@ def test_close_to_ideal(name: str) -> None:
     assert rel < tol and reldx < 4 * tol, (rel, reldx, tol)
 
 
-RANGE_PRESETS = [n for n in preset_names() if load(n).bn.mode == "range"]
-
-
-@pytest.mark.parametrize("name", RANGE_PRESETS)
-def test_constant_channels_are_exact_in_range_bn(name: str) -> None:
-    """Range BN, a constant channel (numerics.md section 10): inv_sigma = +0, so y is beta as
-    the lanes round it (rnd_P, then into Y), dx is +0, dgamma +0 and dbeta the channel sum of
-    dy - for constants of several magnitudes and both signs, gamma and beta random."""
+@pytest.mark.parametrize("name", preset_names())
+def test_constant_channels_are_exact(name: str) -> None:
+    """A constant channel (numerics.md section 10; range BN: rng = 0, standard BN: the
+    statistics pass's flag): inv_sigma = +0, so y is beta as the lanes round it (rnd_P, then
+    into Y), dx is +0, dgamma +0 and dbeta the channel sum of dy - for constants of several
+    magnitudes and both signs, gamma and beta random, next to channels that are not constant
+    (one element off, or the constant with a tiny variance), which keep the rules of section 8."""
     spec = load(name)
     consts = [0.0, 3.0, -0.7, 1e-3, -250.0, 0.5 * spec.storage.x.max_value]
     shape = (2, len(consts), 4, 25)  # n = 200
     rng = np.random.default_rng(11)
     x = np.stack([np.full((2, 4, 25), c) for c in consts], axis=1)
+    # a channel with one element off is not constant: its inv_sigma is recip(den) > 0
+    xo = np.concatenate([x, np.full((2, 1, 4, 25), -0.7)], axis=1)
+    xo[1, -1, 3, 24] = -0.75
+    fo = golden.forward(spec, xo, 1.0, 0.0)
+    assert fo.inv_sigma[-1] > 0 and np.all(fo.inv_sigma[:-1] == 0)
+    if spec.bn.mode == "standard":
+        assert np.all(fo.dispersion[:-1] == 0) and fo.dispersion[-1] > 0
     dy = rng.normal(0, 0.05, shape)
     gamma = rng.uniform(-2, 2, len(consts))
     beta = rng.uniform(-1, 1, len(consts))
@@ -278,6 +284,18 @@ def test_constant_channels_are_exact_in_range_bn(name: str) -> None:
     ref = reference(spec, x, dy, gamma, beta)
     assert np.array_equal(as_float(ref["inv_sigma"]), np.zeros(len(consts)))
     assert np.array_equal(as_float(ref["y"]), got)
+
+
+def test_standard_bn_constant_flag_needs_equal_values() -> None:
+    """Standard BN flags only a channel whose stored values are all equal: a channel of two
+    values whose variance is below eps keeps inv_sigma = 1/sqrt(var + eps) (section 8)."""
+    spec = load("fp32-baseline")
+    x = np.full((1, 1, 10, 15), 1.0)
+    x[0, 0, 0, 0] = 1.0 + 2.0 ** -20  # var ~ 1e-14, far below eps = 1e-5
+    fr = golden.forward(spec, x, 1.0, 0.0)
+    assert abs(fr.inv_sigma[0] - 1.0 / np.sqrt(1e-5)) < 1e-2 * fr.inv_sigma[0]
+    x[0, 0, 0, 0] = 1.0
+    assert golden.forward(spec, x, 1.0, 0.0).inv_sigma[0] == 0.0
 
 
 @settings(max_examples=400, deadline=None)

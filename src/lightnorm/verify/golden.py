@@ -273,6 +273,17 @@ def _first(v, i0, i1, target):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
+def _is_constant(v, n):  # type: ignore[no-untyped-def]
+    """Standard BN's flag of a constant channel (section 8): every stored value equals the
+    first (an integer count of the differences: vectorizes)."""
+    first = v[0]
+    diff = 0
+    for i in range(U(n)):
+        diff += v[i] != first
+    return diff == 0
+
+
+@nb.njit(cache=True)
 def _range_stats(v, bounds, ways, fa, amax, amin, t, p):  # type: ignore[no-untyped-def]
     """Per chunk the max and min of v and the first index of each (amax, amin), and the W-way
     sums of the chunk maxima and minima (scratch: t, 2K values; p, W values)."""
@@ -479,17 +490,18 @@ def _part(blk, stride, j, size):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _finalize(c, host, stats, mode, rc, fs, fsn, fp, out):  # type: ignore[no-untyped-def]
+def _finalize(c, host, stats, mode, flat, rc, fs, fsn, fp, out):  # type: ignore[no-untyped-def]
     """The finalize unit of channel c (docs/numerics.md section 8), and its running statistics
-    update; ``rc``: inv_n, c_k, eps, momentum, unbias; ``fsn``: S with nearest (host values)."""
+    update; ``flat``: standard BN's flag of a constant channel; ``rc``: inv_n, c_k, eps,
+    momentum, unbias; ``fsn``: S with nearest (host values)."""
     inv_n, c_k, eps, mom, unb = rc
     g = rnd(host[H_GAMMA, c], fsn)
     b = rnd(host[H_BETA, c], fsn)
     mu = mul(rnd(stats[c, ST_SUM], fs), inv_n, fs)
-    constant = False  # range BN: rng = 0, a constant channel (section 10)
+    constant = flat  # standard BN: the flag; range BN: rng = 0 (section 10)
     if mode == 0:
         ex2 = mul(rnd(stats[c, ST_SUMSQ], fs), inv_n, fs)
-        disp = max(sub(ex2, mul(mu, mu, fs), fs), 0.0)
+        disp = 0.0 if flat else max(sub(ex2, mul(mu, mu, fs), fs), 0.0)
         den = fpnum.sqrt(add(disp, eps, fs), fs)
         v = mul(disp, unb, fs)  # unbiased, for the running variance
     else:
@@ -597,11 +609,13 @@ def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untype
             stats[c, ST_SUM] = _channel_sum(v, n, lanes, ways, rule, False, fa, w, tmp, p)
             if mode == 0:
                 stats[c, ST_SUMSQ] = _channel_sum(v, n, lanes, ways, rule_sq, True, fa, w, tmp, p)
+                flat = _is_constant(v, n)
             else:
+                flat = False
                 smax, smin = _range_stats(v, bounds, ways, fa, amax[c], amin[c], w, p)
                 stats[c, ST_SMAX] = smax
                 stats[c, ST_SMIN] = smin
-            _finalize(c, host, stats, mode, rc, fs, fsn, fp, fin)
+            _finalize(c, host, stats, mode, flat, rc, fs, fsn, fp, fin)
             if not normalize:
                 continue
             sc = fin[F_SCALE_P, c]
