@@ -130,6 +130,7 @@ UNIT_PORTS = {
     "bfp_quant.v.j2": UnitPorts(("in", "eb"), "out"),
     "ln_bfp_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
     "mx_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
+    "ln_bfp_dot.v.j2": UnitPorts(("efx", "efy", "x_data", "dy_data", "in_mask"), "t"),
     "mx_scan.v.j2": UnitPorts(("in_data",), "scan"),
     "mx_quant.v.j2": UnitPorts(("in", "eb"), "out"),
 }
@@ -152,6 +153,7 @@ SECTIONS = {
     "bfp_quant.v.j2": 3,
     "ln_bfp_beat.v.j2": 0,
     "mx_beat.v.j2": 0,
+    "ln_bfp_dot.v.j2": 0,
     "mx_scan.v.j2": 0,
     "mx_quant.v.j2": 3,
 }
@@ -323,10 +325,11 @@ class Modules:
                          lzc=self.lzc(i.m), lw=bits_for(i.m))
 
     def _beat(self, name: str, template: str, view: Any, kw: int, eoff: int, a: FPFormat,
-              lanes: int, sq: bool) -> str:
+              lanes: int, sq: bool, **more: Any) -> str:
         """A beat's exact integer sum (``sq``: sum of squares) of lane terms of ``kw`` bits
         (magnitude) at 2^(ef - eoff) (squares: 2^(2(ef - eoff))), rounded into A: a pairwise tree
-        over the lanes, one section per level, then normalize and round (pipelinable)."""
+        over the lanes, one section per level, then normalize and round (pipelinable).
+        ``more``: what else the template needs."""
         lg = lanes.bit_length() - 1
         sw = kw + lg  # magnitude width of a beat sum of terms
         qw = 2 * kw + lg  # ... of a beat sum of squared terms
@@ -334,7 +337,8 @@ class Modules:
         levels = [{"i": d, "n": lanes >> d} for d in range(1, lg + 1)]
         return self._add(name, template, s=view, a=a.view, lanes=lanes, sq=sq, sw=sw, qw=qw,
                          sw_cw=bits_for(sw), qw_cw=bits_for(qw), eoff=eoff, lzc=self.lzc(w),
-                         pack=self.pack(a, w), depth=lg, levels=levels, sections=lg + 3)
+                         pack=self.pack(a, w), depth=lg, levels=levels, sections=lg + 3,
+                         **more)
 
     def bfp_beat(self, b: BFPFormat, a: FPFormat, lanes: int, sq: bool) -> str:
         """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements (signed
@@ -343,6 +347,17 @@ class Modules:
         i = b.view
         return self._beat(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a.view.ftag}",
                           "ln_bfp_beat.v.j2", i, b.man_bits, i.bias + i.m - 1, a, lanes, sq)
+
+    def bfp_dot(self, x: BFPFormat, y: BFPFormat, a: FPFormat, lanes: int) -> str:
+        """The beat dot product of two BFP streams (x, dy): the exact integer sum of the
+        products of their signed mantissas, at 2^((Ex - (mx - 1)) + (Ey - (my - 1))), rounded
+        into the accumulator format (docs/numerics.md section 6; pipelinable like the beat
+        sums)."""
+        xi, yi = x.view, y.view
+        return self._beat(
+            f"ln_bfp_dot_m{x.man_bits}e{x.exp_bits}_m{y.man_bits}e{y.exp_bits}_l{lanes}_"
+            f"{a.view.ftag}", "ln_bfp_dot.v.j2", xi, x.man_bits + y.man_bits,
+            (xi.bias + xi.m - 1) + (yi.bias + yi.m - 1), a, lanes, False, d=yi)
 
     def bfp_encoder(self, b: BFPFormat, p: FPFormat, lanes: int, nw: int) -> str:
         bi, pi = b.view, p.view
