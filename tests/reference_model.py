@@ -181,16 +181,23 @@ def reference(
         mup, isp = _rnd(mu, P), _rnd(isig, P)
         xh = [_rnd(_rnd(_rnd(v, P) - mup, P) * isp, P) for v in xs]
         dbacc = channel_sum(dys, lanes, ways, A, spec.storage.dy.exact_beat_sum, False)
-        prods = []
-        for b0 in range(0, n, lanes):
-            ws = [
-                _rnd(_rnd(d, A) * _rnd(h, A), A)
-                for d, h in zip(dys[b0 : b0 + lanes], xh[b0 : b0 + lanes], strict=True)
-            ]
-            ws += [Fr(0)] * (lanes - len(ws))
-            prods.append(_tree(ws, A))
-        acc = ways_sum(prods, ways, A)
-        dbeta, dgamma = _rnd(dbacc, S), _rnd(acc, S)
+        dbeta = _rnd(dbacc, S)
+        if spec.exact_dot:  # section 9, BFP-native: exact beat dot products, dgamma in S
+            dots = [_rnd(sum(u * d for u, d in zip(xs[b0 : b0 + lanes], dys[b0 : b0 + lanes],
+                                                   strict=True)), A)
+                    for b0 in range(0, n, lanes)]
+            sxdy = _rnd(ways_sum(dots, ways, A), S)
+            dgamma = _rnd(isig * _rnd(sxdy - _rnd(mu * dbeta, S), S), S)
+        else:
+            prods = []
+            for b0 in range(0, n, lanes):
+                ws = [
+                    _rnd(_rnd(d, A) * _rnd(h, A), A)
+                    for d, h in zip(dys[b0 : b0 + lanes], xh[b0 : b0 + lanes], strict=True)
+                ]
+                ws += [Fr(0)] * (lanes - len(ws))
+                prods.append(_tree(ws, A))
+            dgamma = _rnd(ways_sum(prods, ways, A), S)
         mdb = _rnd(_rnd(dbeta * inv_n, S), P)
         if spec.bn.mode == "standard":
             mdg = _rnd(_rnd(dgamma * inv_n, S), P)

@@ -38,6 +38,7 @@ from .encoding import (
 )
 from .fpnum import ABS, INF_BITS, add, f2i, i2f, mul, rnd, sub
 from .kernels import DECODER, ENCODER, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
+from .kernels.bfp import B_BIAS, B_BLOCK, B_MAN
 
 # Rows of the per-channel statistics array returned by the statistics kernel.
 ST_SUM, ST_SUMSQ, ST_SMAX, ST_SMIN = range(4)
@@ -392,6 +393,42 @@ def _lanes_products(dv, xh, w, n, size, fa):  # type: ignore[no-untyped-def]
         w[i] = 0.0
 
 
+@nb.njit(cache=True, inline="always")
+def _rnd_scaled(s, k, fa):  # type: ignore[no-untyped-def]
+    """rnd_A(s * 2^k) for an integer |s| < 2^53 (exact in float64) and any k: where the
+    float64 product is inexact (below float64's normal range), round-to-odd first."""
+    v = np.float64(s)
+    t = math.ldexp(v, k)
+    err = v - math.ldexp(t, -k)  # both integers below 2^53 (or t is 0 or inf): exact
+    return rnd(fpnum.to_odd(t, err), fa)
+
+
+@nb.njit(cache=True)
+def _dot_sum(xb, xe, xst, db, de, dst, n, lanes, ways, fa, w, p):  # type: ignore[no-untyped-def]
+    """The channel sum of x * dy for x and dy both BFP (docs/numerics.md sections 6 and 9):
+    per beat the exact integer sum of the products of the signed mantissas (patterns xb, db;
+    exponent fields xe, de per block) times 2^((Ex - mx + 1) + (Ey - my + 1)), rounded once
+    into A; then the W-way sum. |M| < 2^23 and at most 64 lanes: the integer sum is below
+    2^52."""
+    beats = (n + lanes - 1) // lanes
+    mx = xst[B_MAN]
+    my = dst[B_MAN]
+    xmask = (np.int64(1) << mx) - 1
+    ymask = (np.int64(1) << my) - 1
+    for b in range(beats):
+        b0 = b * lanes
+        acc = np.int64(0)
+        for i in range(U(b0), U(min(n, b0 + lanes))):
+            u = xb[i]
+            v = db[i]
+            q = (u & xmask) * (v & ymask)
+            acc += -q if ((u >> mx) ^ (v >> my)) & 1 else q
+        k = (xe[b0 // xst[B_BLOCK]] - xst[B_BIAS] - mx + 1) \
+            + (de[b0 // dst[B_BLOCK]] - dst[B_BIAS] - my + 1)
+        w[b] = _rnd_scaled(acc, k, fa) if acc != 0 else 0.0
+    return _ways_sum(w, beats, ways, fa, p)
+
+
 @nb.njit(cache=True)
 def _lanes_dx(dv, xv, n, mdb, mdg, mu, s, sc, fp, out):  # type: ignore[no-untyped-def]
     """Standard BN: out[:n] = mul_P(scale, sub_P(sub_P(cvt_P(dy), mdb), mul_P(x_hat, mdg)))."""
@@ -485,16 +522,20 @@ def _finalize(c, host, stats, mode, rc, fs, fsn, fp, out):  # type: ignore[no-un
 # Rows of the backward pass's per-channel values (:func:`_grad_scalars`): the two sums (A),
 # dbeta, dgamma (S), then in P: mean(dy), the correction of standard BN (mean(dy * x_hat))
 # and of range BN (dgamma * c_k); the correction a mode does not use is 0
+# (BFP-native backward: G_SUM_DY_XHAT holds the sum of x * dy instead)
 G_SUM_DY, G_SUM_DY_XHAT, G_DBETA, G_DGAMMA, G_MDB_P, G_MDG_P, G_COR_P = range(7)
 
 
 @nb.njit(cache=True)
-def _grad_scalars(c, mode, rc, fs, fp, out):  # type: ignore[no-untyped-def]
+def _grad_scalars(c, mode, dot, rc, fs, fp, fin, out):  # type: ignore[no-untyped-def]
     """Backward, channel c (section 9): dbeta, dgamma and the scalars of pass 2 from the sums
-    in out[G_SUM_DY], out[G_SUM_DY_XHAT]."""
+    in out[G_SUM_DY], out[G_SUM_DY_XHAT] (``dot``: the BFP-native form, where the second is
+    the sum of x * dy and dgamma = inv_sigma (sum x dy - mu sum dy) in S)."""
     inv_n, c_k = rc[0], rc[1]
     db = rnd(out[G_SUM_DY, c], fs)
     dg = rnd(out[G_SUM_DY_XHAT, c], fs)
+    if dot:
+        dg = mul(fin[F_INV_SIGMA, c], sub(dg, mul(fin[F_MEAN, c], db, fs), fs), fs)
     out[G_DBETA, c] = db
     out[G_DGAMMA, c] = dg
     out[G_MDB_P, c] = rnd(mul(db, inv_n, fs), fp)
@@ -579,13 +620,15 @@ def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untype
                 _scatter(v, c, y32)
 
 
-@typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, RC, FP, FP, FP,
+@typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, *READ, INT, INT, RC, FP, FP, FP,
             F64_2D, I64_2D, I64_2D, F64_2D, B1D, F64_2D, *WRITE, F32_3D, INT), parallel=True)
 def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-untyped-def]
                      dyexps, dydec, dyg, dyw, dyf, dyslots, rule, lanes, ways, xraw, xsize,
-                     xexps, xst, xdec, xg, xw, xf, xslots, mode, rc, fs, fp, fa, fin, amax, amin,
+                     xexps, xst, xdec, xg, xw, xf, xslots, mode, dot, rc, fs, fp, fa, fin, amax,
+                     amin,
                      gs, ok, pw, dxst, dxenc, dxraw, dxsize, dxexps, dx32, groups):
-    """Per channel: pass 1 (encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat)), the
+    """Per channel: pass 1 (encode dy, x_hat lanes, sum(dy) and sum(dy * x_hat); ``dot``: the
+    BFP-native form, sum(dy) and the exact beat sums of x * dy, no x_hat), the
     per-channel scalars (into gs), pass 2 (dx lanes encoded into dx's storage, and dx's
     values into ``dx32`` (NCHW float32) unless it is empty); ok[c]: channel c of dy was
     finite. dy as the forward kernel's x (``dy64``, ``dy32``)."""
@@ -610,25 +653,29 @@ def _backward_kernel(dy64, dy32, n, st, enc, dyraw, dysize,  # type: ignore[no-u
             enc(buf, n, st, dv, db, dyexps[c])
             narrow(db, dysize, dyraw[c])
             gs[G_SUM_DY, c] = _channel_sum(dv, n, lanes, ways, rule, False, fa, w, tmp, p)
-            # x_hat (as the accumulator reads it), from tables or per element
             widen(xraw[c], xsize, xb)
             mu = fin[F_MEAN_P, c]
             isig = fin[F_INV_SIGMA_P, c]
-            xslot = xslots[c]
-            xcnt = _table(xb, xexps[c], n, xst, xdec, xg, xw, xf, xslot, buf)
-            if xcnt:
-                _lanes_xhat(buf, xcnt * xw, mu, isig, fp, fa, t)
-                _lookup(xb, xexps[c], n, xg, xw, xslot, t, xh)
-            else:
-                xdec(xb, xexps[c], n, xst, buf)
-                _lanes_xhat(buf, n, mu, isig, fp, fa, xh)
-            _lanes_products(dv, xh, w, n, beats * lanes, fa)
-            gs[G_SUM_DY_XHAT, c] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
-            _grad_scalars(c, mode, rc, fs, fp, gs)
+            xcnt = 0
+            if dot:
+                gs[G_SUM_DY_XHAT, c] = _dot_sum(xb, xexps[c], xst, db, dyexps[c], st, n, lanes,
+                                                ways, fa, w, p)
+            else:  # x_hat (as the accumulator reads it), from tables or per element
+                xslot = xslots[c]
+                xcnt = _table(xb, xexps[c], n, xst, xdec, xg, xw, xf, xslot, buf)
+                if xcnt:
+                    _lanes_xhat(buf, xcnt * xw, mu, isig, fp, fa, t)
+                    _lookup(xb, xexps[c], n, xg, xw, xslot, t, xh)
+                else:
+                    xdec(xb, xexps[c], n, xst, buf)
+                    _lanes_xhat(buf, n, mu, isig, fp, fa, xh)
+                _lanes_products(dv, xh, w, n, beats * lanes, fa)
+                gs[G_SUM_DY_XHAT, c] = _tree_sum(w, tmp, beats, lanes, ways, fa, p)
+            _grad_scalars(c, mode, dot, rc, fs, fp, fin, gs)
             sc = fin[F_SCALE_P, c]
             mdb = gs[G_MDB_P, c]
             if mode == 0:
-                if xcnt:  # x's values are needed after all
+                if xcnt or dot:  # x's values are needed after all
                     xdec(xb, xexps[c], n, xst, buf)
                 _lanes_dx(dv, buf, n, mdb, gs[G_MDG_P, c], mu, isig, sc, fp, xh)
             else:
@@ -1007,8 +1054,9 @@ def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
     ok = np.empty(c, np.bool_)
     _backward_kernel(*_tensor_args(dy), n, *dyo.args(), *_tables(spec.storage.dy, c, n),
                      _sum_rule(spec.storage.dy, lanes, False), lanes, spec.hw.accum_ways,
-                     *_read(stt.x_enc), mode, rc.values, fpnum.fp_params(spec.scalar),
-                     fpnum.fp_params(spec.compute), fpnum.fp_params(spec.accum), fin,
+                     *_read(stt.x_enc), mode, int(spec.exact_dot), rc.values,
+                     fpnum.fp_params(spec.scalar), fpnum.fp_params(spec.compute),
+                     fpnum.fp_params(spec.accum), fin,
                      stt.argmax, stt.argmin, gs, ok, np.empty((c, spec.hw.accum_ways)),
                      *dxo.args(), _values_out(dx_out, dy.shape, "dx_out"), _groups(c))
     _check_ok("dy", ok)
