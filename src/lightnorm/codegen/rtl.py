@@ -646,7 +646,9 @@ def spec_formats(spec: Spec) -> list[NumberFormat]:
 
 
 def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
-    """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9).
+    """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9; the
+    backward one in its BFP-native form when the spec's ``exact_dot``: ``p_mean`` and
+    ``p_isig`` are the forward's mean and inv_sigma given back per channel).
 
     Each step is ``{op, dst, a, b}``: ``op`` in cvt (accumulator -> S), add, sub, mul, sqrt,
     recip, relu (max(a, 0)), zsel (+0 if a is zero, else b); operands name registers
@@ -695,9 +697,17 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
         fwd += [st("sub", "r_d2", "r_disp", "p_run_disp")]
     fwd += [st("mul", "r_e2", "c_momentum", "r_d2"),
             st("add", "r_run_disp", "p_run_disp", "r_e2")]
-    bwd = [
-        st("cvt", "r_dbeta", "acc_dbeta"),
-        st("cvt", "r_dgamma", "acc_dgamma"),
+    if spec.exact_dot:  # the BFP-native backward: dgamma = inv_sigma (sum x dy - mu sum dy)
+        bwd = [
+            st("cvt", "r_dbeta", "acc_dbeta"),
+            st("cvt", "r_sxdy", "acc_sxdy"),
+            st("mul", "r_mdot", "p_mean", "r_dbeta"),
+            st("sub", "r_cen", "r_sxdy", "r_mdot"),
+            st("mul", "r_dgamma", "p_isig", "r_cen"),
+        ]
+    else:
+        bwd = [st("cvt", "r_dbeta", "acc_dbeta"), st("cvt", "r_dgamma", "acc_dgamma")]
+    bwd += [
         st("mul", "r_mdb", "r_dbeta", "c_inv_n"),
         st("mul", "r_mdg", "r_dgamma", "c_inv_n") if std else
         st("mul", "r_cor", "r_dgamma", "c_c_k"),
@@ -757,6 +767,9 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
     bw = bits_for(bmax)  # beat counter
     k = spec.bn.chunks
     rng = spec.bn.mode == "range"
+    # the BFP-native backward (docs/numerics.md section 9): pass 1 sums x * dy per beat
+    # exactly, so the backward lanes only run the dx pass (no x_hat into A, no A products)
+    dot = spec.exact_dot
     mods: dict[str, str] = {}
 
     # storage decode and conversions into the lanes (P) and the accumulators (A)
@@ -764,14 +777,18 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         f = roles[r]
         mods[f"{r}_unpack"] = STORAGE_RTL[f.kind].decoder(reg, f)
         mods[f"{r}_to_p"] = reg.pack(P, st[r].gw)
-        mods[f"{r}_to_a"] = reg.pack(A, st[r].gw)
-    mods["add_a"] = reg.add(A)
+        if r == "x" or not dot:
+            mods[f"{r}_to_a"] = reg.pack(A, st[r].gw)
+    if not dot:
+        mods["add_a"] = reg.add(A)
     mods["add_p"] = reg.add(P)
     mods["add_s"] = reg.add(S)
     mods["mul_p"] = reg.mul(P, P)
-    mods["mul_a"] = reg.mul(A, A)
+    if not dot:
+        mods["mul_a"] = reg.mul(A, A)
     mods["mul_s"] = reg.mul(S, S)
-    mods["p_to_a"] = reg.cvt(P, A)
+    if not dot:
+        mods["p_to_a"] = reg.cvt(P, A)
     mods["a_to_s"] = reg.cvt(A, S)
     mods["s_to_p"] = reg.cvt(S, P)
     mods["recip_s"] = reg.recip(S)
@@ -786,15 +803,21 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
     iw = bw + lg  # element index {beat, lane}
     ways = spec.hw.accum_ways
     mods["acc"] = reg.ways_acc(A, ways)
-    mods["tree"] = reg.tree_acc(A, lanes, ways)
+    if not dot:  # the reduction of dy * x_hat in the backward lanes
+        mods["tree"] = reg.tree_acc(A, lanes, ways)
     # statistics: channel sums of x (and its squares for standard BN) and of dy
     for r, sq in (("x", not rng), ("dy", False)):
         f = roles[r]
         parts = STORAGE_RTL[f.kind].sums(reg, mods, r, f, A, lanes, sq)
         mods[f"sum_{r}"] = reg.design(
             f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
-            acc=mods["acc"], tree=mods["tree"], parts=parts,
+            acc=mods["acc"], tree=mods.get("tree", ""), parts=parts,
         )
+    if dot:
+        mods["xdy_dot"] = reg.bfp_dot(roles["x"], roles["dy"], A, lanes)
+        mods["sum_xdy"] = reg.design(
+            "ln_sum_xdy", "ln_dot_sum.v.j2", s=st["x"], d=st["dy"], a=fi["a"], lanes=lanes,
+            dot=mods["xdy_dot"], lat=reg.latency(mods["xdy_dot"]), acc=mods["acc"])
     if rng:
         mods["extrema"] = reg.design(
             "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
@@ -808,9 +831,10 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
     dy_exp = [("dy_exp", st["dy"].xw)] if st["dy"].xbits else []
     streams = {
         "fwd": [("x_data", lanes * st["x"].w), *x_exp, ("bmask", lanes), ("is_last", 1)],
-        "bwd": [("x_data", lanes * st["x"].w), *x_exp, ("dy_data", lanes * st["dy"].w),
-                *dy_exp, ("bmask", lanes), *([("fmax", lanes), ("fmin", lanes)] if rng else []),
-                ("is_last", 1)],
+        # (the BFP-native range BN's backward lanes do not read x: no x_hat)
+        "bwd": [*([("x_data", lanes * st["x"].w), *x_exp] if not (dot and rng) else []),
+                ("dy_data", lanes * st["dy"].w), *dy_exp, ("bmask", lanes),
+                *([("fmax", lanes), ("fmin", lanes)] if rng else []), ("is_last", 1)],
     }
     skids = {}
     for side, fields in streams.items():
@@ -828,8 +852,8 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
                "cvt": lat["a_to_s"]}
     # the backward lanes' stages 2..6: each as long as its slowest unit (docs/rtl.md); the
     # lane products leave stage 4 for the dgamma tree on their own (mul_A's latency)
-    bl = {"s2": lat["add_p"], "s3": lat["mul_p"],
-          "s4": max(lat["p_to_a"], lat["mul_p"] if not rng else 0), "s5": lat["add_p"],
+    bl = {"s2": lat["add_p"], "s3": 0 if dot and rng else lat["mul_p"],  # (no x_hat)
+          "s4": max(lat.get("p_to_a", 0), lat["mul_p"] if not rng else 0), "s5": lat["add_p"],
           "s6": lat["mul_p"]}
     # chunk tracker: (b+1)*K against (k+1)*B, both < (bmax+1)*K
     tw = bits_for((bmax + 1) * k)
@@ -848,6 +872,7 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         "kw": bits_for(max(1, k - 1)),
         "range": rng,
         "std": not rng,
+        "dot": dot,
         "nmax": nmax,
         "nw": nw,
         "bw": bw,
