@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lightnorm.backends import xls
 from lightnorm.codegen import rtl
-from lightnorm.spec import BFPFormat, FPFormat
+from lightnorm.spec import BFPFormat, FPFormat, load
 from lightnorm.tools import verilator as vlt
 from lightnorm.tools.cache import cache_root
 from lightnorm.verify import fpnum
@@ -84,9 +85,10 @@ def _dot_unit(x: BFPFormat, y: BFPFormat, a: FPFormat, lanes: int, registered: b
 
 
 def _run(x: BFPFormat, y: BFPFormat, a: FPFormat, lanes: int, registered: bool,
-         ins: np.ndarray) -> np.ndarray:
-    """``ins``: rows (efx, efy, x elements..., dy elements..., mask) -> the unit's results."""
-    name, files, lat = _dot_unit(x, y, a, lanes, registered)
+         ins: np.ndarray, unit: tuple[str, dict[str, str], int] | None = None) -> np.ndarray:
+    """``ins``: rows (efx, efy, x elements..., dy elements..., mask) -> the results of the
+    template's unit (or of ``unit``: its name, files and latency)."""
+    name, files, lat = unit or _dot_unit(x, y, a, lanes, registered)
     widths = [x.exp_bits, y.exp_bits, lanes * (x.man_bits + 1), lanes * (y.man_bits + 1), lanes]
     offs = np.concatenate([[0], np.cumsum(widths)[:-1]]).tolist()
     iw = 32 * max(3, -(-sum(widths) // 32))  # > 64 bits: a word array in Verilator
@@ -199,3 +201,18 @@ def test_the_check_can_fail() -> None:
     flipped[:, 2 + lanes:2 + 2 * lanes] &= y.max_mantissa
     assert not np.array_equal(_run(x, y, a, lanes, False, ins),
                               _reference(x, y, a, lanes, flipped))
+
+
+@pytest.mark.parametrize("preset", ["lightnorm", "lightnorm-aggressive"])
+def test_xls_dot_unit_against_exact_model(preset: str) -> None:
+    """The XLS backend's dot unit (the template module's ports around the DSLX bfp_dot, XLS
+    combinational) in the same harness."""
+    spec = load(preset)
+    x, y = spec.storage.x, spec.storage.dy
+    assert isinstance(x, BFPFormat) and isinstance(y, BFPFormat)
+    b = xls.build(spec)
+    (r,) = [r for r in b.replaced if r.module.startswith("ln_bfp_dot_")]
+    files = {f: b.files[f] for f in (f"{r.module}.v", f"{r.xls_module}.v")}
+    ins = _inputs(x, y, spec.hw.lanes, 20_000, np.random.default_rng(5))
+    got = _run(x, y, spec.accum, spec.hw.lanes, False, ins, (r.module, files, 0))
+    assert np.array_equal(got, _reference(x, y, spec.accum, spec.hw.lanes, ins))
