@@ -248,7 +248,7 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
                 todo.append((name, "beat" if kind in ("sum", "sq") else kind, fn))
     if statistics == "xls" and "xdy_dot" in roles_m:  # the BFP-native backward's beat dot
         todo.append((roles_m["xdy_dot"], "beat",
-                     reg.bfp_dot(roles["x"], roles["dy"], A, spec.hw.lanes)))
+                     reg.bfp_dot(*rtl.dot_formats(spec), A, spec.hw.lanes)))
     lane_todo: list[_LaneModule] = []
     pw = P.width
     if lanes == "xls":

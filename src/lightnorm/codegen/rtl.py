@@ -645,6 +645,14 @@ def spec_formats(spec: Spec) -> list[NumberFormat]:
     return [spec.compute, spec.accum, spec.scalar, *spec.storage.roles().values()]
 
 
+def dot_formats(spec: Spec) -> tuple[BFPFormat, BFPFormat]:
+    """The BFP formats of x and dy of a spec whose backward is BFP-native (``exact_dot``)."""
+    x, dy = spec.storage.x, spec.storage.dy
+    if not (spec.exact_dot and isinstance(x, BFPFormat) and isinstance(dy, BFPFormat)):
+        raise ValueError(f"spec {spec.name}: no BFP-native backward (x {x}, dy {dy})")
+    return x, dy
+
+
 def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
     """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9; the
     backward one in its BFP-native form when the spec's ``exact_dot``: ``p_mean`` and
@@ -814,7 +822,7 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
             acc=mods["acc"], tree=mods.get("tree", ""), parts=parts,
         )
     if dot:
-        mods["xdy_dot"] = reg.bfp_dot(roles["x"], roles["dy"], A, lanes)
+        mods["xdy_dot"] = reg.bfp_dot(*dot_formats(spec), A, lanes)
         mods["sum_xdy"] = reg.design(
             "ln_sum_xdy", "ln_dot_sum.v.j2", s=st["x"], d=st["dy"], a=fi["a"], lanes=lanes,
             dot=mods["xdy_dot"], lat=reg.latency(mods["xdy_dot"]), acc=mods["acc"])
@@ -1046,6 +1054,6 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
 
 __all__ = [
     "Modules", "Override", "TB_TOP", "TOP", "UNIT_PORTS", "UNIT_TOP", "Unit", "UnitPorts",
-    "environment", "finalize_program", "render_design", "render_rtl", "render_tb",
+    "dot_formats", "environment", "finalize_program", "render_design", "render_rtl", "render_tb",
     "render_unit_harness", "rtl_context", "spec_formats", "verilog_sources", "with_file_list",
 ]
