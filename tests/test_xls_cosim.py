@@ -80,8 +80,10 @@ def _ports(verilog: str) -> str:
 #: (template module names) + per-lane modules (ln_norm_lane, ln_dx_lane, 3 storage decoders);
 #: the two finalize pipelines, (BFP x) the beat-sum modules and (BFP y/dx) the encoders'
 #: scan and quantizer come on top (MX: the decoders only; its beat sums and encoder parts stay
-#: the template's, docs/xls.md; mxint8's x and dy decoders are one XLS module)
-COUNTS = {"lightnorm": (15, 6, 5), "lightnorm-aggressive": (15, 6, 5),
+#: the template's, docs/xls.md; mxint8's x and dy decoders are one XLS module). The BFP-native
+#: backward (lightnorm, lightnorm-aggressive: range BN, exact_dot) has no per-lane x_hat, dy -> A
+#: or A product: one operator (the S -> P copies) and a beat dot product on top of the beat sums
+COUNTS = {"lightnorm": (10, 1, 4), "lightnorm-aggressive": (10, 1, 4),
           "fp32-baseline": (7, 3, 5), "bf16-standard": (12, 8, 5),
           "lightnorm-mxfp8": (13, 6, 5), "lightnorm-mxint8": (12, 6, 5)}
 
@@ -140,7 +142,11 @@ def test_design_structure(preset: str) -> None:
     mode = "std" if spec.bn.mode == "standard" else "range"
     assert lanes["ln_norm_lane"].function.startswith("ln_norm_lane_")
     assert lanes["ln_dx_lane"].function.startswith(f"ln_dx_lane_{mode}_")
+    dot, xpath = spec.exact_dot, spec.bn.mode == "standard" or not spec.exact_dot
     for name, role in (("ln_x_to_p", "x"), ("ln_dy_to_p", "dy"), ("ln_dy_to_a", "dy")):
+        if dot and name == "ln_dy_to_a":
+            assert name not in lanes
+            continue
         assert lanes[name].kind == "decode"
         kind = roles[role].kind  # fp_cvt_, bfp_cvt_, mx_cvt_: block formats take the shared field
         assert lanes[name].function.startswith(f"{kind}_cvt_"), name
@@ -148,17 +154,19 @@ def test_design_structure(preset: str) -> None:
     fwd, bwd = files["ln_fwd_lanes.v"], files["ln_bwd_lanes.v"]
     ctx_mods = rtl.rtl_context(spec, rtl.Combinational())["ctx"]["mods"]
     assert "ln_norm_lane u_norm (" in fwd and "ln_x_to_p u_to_p (" in fwd
-    assert "ln_dx_lane u_dx (" in bwd and "ln_x_to_p u_xp (" in bwd
-    assert "ln_dy_to_p u_dp (" in bwd and "ln_dy_to_a u_da (" in bwd
+    assert "ln_dx_lane u_dx (" in bwd and ("ln_x_to_p u_xp (" in bwd) == xpath
+    assert "ln_dy_to_p u_dp (" in bwd and ("ln_dy_to_a u_da (" in bwd) == (not dot)
     # the template's lane arithmetic and decoders are not instantiated in the lanes any more
     # (add_P and mul_P stay for x - mu and x_hat in the backward lanes)
     for role in ("mul_p", "add_p", "x_unpack", "x_to_p"):
         assert f"{ctx_mods[role]} u_" not in fwd, role
     for role in ("x_unpack", "x_to_p", "dy_unpack", "dy_to_p", "dy_to_a"):
-        assert f"{ctx_mods[role]} u_" not in bwd, role
+        assert role not in ctx_mods or f"{ctx_mods[role]} u_" not in bwd, role
     ops_bwd = set(re.findall(r"^\s*fp_\w+ (u_\w+) \(", bwd, re.MULTILINE))
     assert ops_bwd <= {"u_d", "u_xh", "u_xa", "u_prod", "u_cvt"}, ops_bwd
-    assert {"u_d", "u_xh", "u_xa", "u_prod"} <= ops_bwd
+    # (BFP-native: the products are the dot unit's; x - mu and x_hat only for standard BN)
+    assert ({"u_d", "u_xh"} <= ops_bwd) == xpath
+    assert ({"u_xa", "u_prod"} <= ops_bwd) == (not dot)
     assert set(re.findall(r"^\s*fp_\w+ (u_\w+) \(", fwd, re.MULTILINE)) <= {"u_cvt"}
     # same cycle timing: the lanes' valid/last/mask register chains are the template's
     for name in ("ln_fwd_lanes.v", "ln_bwd_lanes.v"):
@@ -177,9 +185,10 @@ def test_design_structure(preset: str) -> None:
     assert not re.findall(r"^\s*fp_\w+ u_", files["ln_finalize.v"], re.MULTILINE)
     assert fin["fwd"].latency > fin["bwd"].latency
     # the statistics step of BFP storage: the template's beat-sum modules around XLS ones
-    bfp_beats = sorted(f[:-2] for f in tpl if f.startswith("ln_bfp_beat_"))
+    bfp_beats = sorted(f[:-2] for f in tpl if f.startswith(("ln_bfp_beat_", "ln_bfp_dot_")))
     assert sorted(beats) == bfp_beats
     assert bool(bfp_beats) == isinstance(roles["x"], BFPFormat)
+    assert any(b.startswith("ln_bfp_dot_") for b in bfp_beats) == dot
     # the BFP output encoders: their beat exponent scan and element quantizer from XLS
     bfp_sides = sorted(f[:-2] for f in tpl if f.startswith(("bfp_scan_", "bfp_quant_")))
     assert sorted(codec) == bfp_sides

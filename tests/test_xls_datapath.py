@@ -237,6 +237,7 @@ _FIN_VALUES = {
     "acc_smin": lambda r, n: -3 - r.random(n),
     "acc_dbeta": lambda r, n: 10 * r.standard_normal(n),
     "acc_dgamma": lambda r, n: 10 * r.standard_normal(n),
+    "acc_sxdy": lambda r, n: 10 * r.standard_normal(n),  # (BFP-native backward)
     "c_inv_n": lambda r, n: np.full(n, 1 / 100),
     "c_eps": lambda r, n: np.full(n, 1e-5),
     "c_momentum": lambda r, n: np.full(n, 0.1),
@@ -246,6 +247,8 @@ _FIN_VALUES = {
     "p_beta": lambda r, n: 0.1 * r.standard_normal(n),
     "p_run_mean": lambda r, n: 0.1 * r.standard_normal(n),
     "p_run_disp": lambda r, n: 1 + r.random(n),
+    "p_mean": lambda r, n: 0.5 * r.standard_normal(n),
+    "p_isig": lambda r, n: 1 + r.random(n),
 }
 
 

@@ -7,7 +7,8 @@ accumulators, block buffers) with these modules overridden (:class:`lightnorm.co
 a template under ``templates/rtl/xls/`` that ``extends`` the module's own and replaces blocks):
 
 * ``fp_add_*``, ``fp_mul_*`` (also the mixed-format ``fp_mul_<in>_to_<out>``) and ``fp_cvt_*``,
-  the BFP beat sums of the statistics ``ln_bfp_beat_*`` (option ``statistics``) and the BFP
+  the BFP beat sums of the statistics ``ln_bfp_beat_*`` and the beat dot products of the
+  BFP-native backward ``ln_bfp_dot_*`` (option ``statistics``) and the BFP
   encoders' exponent scan ``bfp_scan_*`` and quantizer ``bfp_quant_*`` (option ``codec``): the
   unit template with its ``body`` block an instance of XLS's **combinational** module
   (``xls_<function>``: no clock, no registers; ``xls/unit.v.j2``), so the adapter keeps the
@@ -245,6 +246,9 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
             fn = STORAGE_DSLX[st.kind].part(reg, kind, st, P, A, spec.hw.lanes)
             if fn:
                 todo.append((name, "beat" if kind in ("sum", "sq") else kind, fn))
+    if statistics == "xls" and "xdy_dot" in roles_m:  # the BFP-native backward's beat dot
+        todo.append((roles_m["xdy_dot"], "beat",
+                     reg.bfp_dot(*rtl.dot_formats(spec), A, spec.hw.lanes)))
     lane_todo: list[_LaneModule] = []
     pw = P.width
     if lanes == "xls":
@@ -265,6 +269,8 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
                                  "dy_to_a": ""}
     if lanes == "xls" and decode == "xls":
         for role, dst, tag in (("x", P, "p"), ("dy", P, "p"), ("dy", A, "a")):
+            if f"{role}_to_{tag}" not in roles_m and role == "dy":
+                continue  # (the BFP-native backward: dy is not converted into A per lane)
             f = roles[role]
             name = f"ln_{role}_to_{tag}"
             fn, widths = STORAGE_DSLX[f.kind].decoder(reg, f, dst)

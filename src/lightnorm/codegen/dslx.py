@@ -255,7 +255,18 @@ class Functions:
         what = "sq" if sq else "sum"
         return self._add(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{fi.ftag}",
                          "ln_bfp_beat.x.j2", b=bi, a=fi, L=lanes, sq=sq, w=w, iw=w + 1,
-                         rw=max(w, fi.p + 1), round=self.round(f))
+                         rw=max(w, fi.p + 1), round=self.round(f), dot=False)
+
+    def bfp_dot(self, x: BFPFormat, y: BFPFormat, f: FPFormat, lanes: int) -> str:
+        """A beat of ``lanes`` lanes of two BFP streams (x, dy: their exponent fields, their
+        elements, a lane mask) -> the exact sum of the products rounded into FP format f (the
+        beat dot product of the BFP-native backward, docs/numerics.md section 6)."""
+        xi, yi, fi = x.view, y.view, f.view
+        w = x.man_bits + y.man_bits + lanes.bit_length() - 1
+        return self._add(f"ln_bfp_dot_m{x.man_bits}e{x.exp_bits}_m{y.man_bits}e{y.exp_bits}_"
+                         f"l{lanes}_{fi.ftag}", "ln_bfp_beat.x.j2", b=xi, d=yi, a=fi, L=lanes,
+                         sq=False, w=w, iw=w + 1, rw=max(w, fi.p + 1), round=self.round(f),
+                         dot=True)
 
     def _bfp_elem(self, b: BFPFormat, f: FPFormat) -> tuple[str, str]:
         """One value of FP format f as a BFP element at a given block exponent (+ carry):

@@ -130,6 +130,7 @@ UNIT_PORTS = {
     "bfp_quant.v.j2": UnitPorts(("in", "eb"), "out"),
     "ln_bfp_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
     "mx_beat.v.j2": UnitPorts(("ef", "in_data", "in_mask"), "t"),
+    "ln_bfp_dot.v.j2": UnitPorts(("efx", "efy", "x_data", "dy_data", "in_mask"), "t"),
     "mx_scan.v.j2": UnitPorts(("in_data",), "scan"),
     "mx_quant.v.j2": UnitPorts(("in", "eb"), "out"),
 }
@@ -152,6 +153,7 @@ SECTIONS = {
     "bfp_quant.v.j2": 3,
     "ln_bfp_beat.v.j2": 0,
     "mx_beat.v.j2": 0,
+    "ln_bfp_dot.v.j2": 0,
     "mx_scan.v.j2": 0,
     "mx_quant.v.j2": 3,
 }
@@ -323,10 +325,11 @@ class Modules:
                          lzc=self.lzc(i.m), lw=bits_for(i.m))
 
     def _beat(self, name: str, template: str, view: Any, kw: int, eoff: int, a: FPFormat,
-              lanes: int, sq: bool) -> str:
+              lanes: int, sq: bool, **more: Any) -> str:
         """A beat's exact integer sum (``sq``: sum of squares) of lane terms of ``kw`` bits
         (magnitude) at 2^(ef - eoff) (squares: 2^(2(ef - eoff))), rounded into A: a pairwise tree
-        over the lanes, one section per level, then normalize and round (pipelinable)."""
+        over the lanes, one section per level, then normalize and round (pipelinable).
+        ``more``: what else the template needs."""
         lg = lanes.bit_length() - 1
         sw = kw + lg  # magnitude width of a beat sum of terms
         qw = 2 * kw + lg  # ... of a beat sum of squared terms
@@ -334,7 +337,8 @@ class Modules:
         levels = [{"i": d, "n": lanes >> d} for d in range(1, lg + 1)]
         return self._add(name, template, s=view, a=a.view, lanes=lanes, sq=sq, sw=sw, qw=qw,
                          sw_cw=bits_for(sw), qw_cw=bits_for(qw), eoff=eoff, lzc=self.lzc(w),
-                         pack=self.pack(a, w), depth=lg, levels=levels, sections=lg + 3)
+                         pack=self.pack(a, w), depth=lg, levels=levels, sections=lg + 3,
+                         **more)
 
     def bfp_beat(self, b: BFPFormat, a: FPFormat, lanes: int, sq: bool) -> str:
         """The exact integer sum (``sq``: sum of squares) of a beat of BFP elements (signed
@@ -343,6 +347,17 @@ class Modules:
         i = b.view
         return self._beat(f"ln_bfp_beat_{what}_m{b.man_bits}e{b.exp_bits}_l{lanes}_{a.view.ftag}",
                           "ln_bfp_beat.v.j2", i, b.man_bits, i.bias + i.m - 1, a, lanes, sq)
+
+    def bfp_dot(self, x: BFPFormat, y: BFPFormat, a: FPFormat, lanes: int) -> str:
+        """The beat dot product of two BFP streams (x, dy): the exact integer sum of the
+        products of their signed mantissas, at 2^((Ex - (mx - 1)) + (Ey - (my - 1))), rounded
+        into the accumulator format (docs/numerics.md section 6; pipelinable like the beat
+        sums)."""
+        xi, yi = x.view, y.view
+        return self._beat(
+            f"ln_bfp_dot_m{x.man_bits}e{x.exp_bits}_m{y.man_bits}e{y.exp_bits}_l{lanes}_"
+            f"{a.view.ftag}", "ln_bfp_dot.v.j2", xi, x.man_bits + y.man_bits,
+            (xi.bias + xi.m - 1) + (yi.bias + yi.m - 1), a, lanes, False, d=yi)
 
     def bfp_encoder(self, b: BFPFormat, p: FPFormat, lanes: int, nw: int) -> str:
         bi, pi = b.view, p.view
@@ -630,8 +645,18 @@ def spec_formats(spec: Spec) -> list[NumberFormat]:
     return [spec.compute, spec.accum, spec.scalar, *spec.storage.roles().values()]
 
 
+def dot_formats(spec: Spec) -> tuple[BFPFormat, BFPFormat]:
+    """The BFP formats of x and dy of a spec whose backward is BFP-native (``exact_dot``)."""
+    x, dy = spec.storage.x, spec.storage.dy
+    if not (spec.exact_dot and isinstance(x, BFPFormat) and isinstance(dy, BFPFormat)):
+        raise ValueError(f"spec {spec.name}: no BFP-native backward (x {x}, dy {dy})")
+    return x, dy
+
+
 def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
-    """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9).
+    """The per-channel micro-programs of the finalize unit (docs/numerics.md 8 and 9; the
+    backward one in its BFP-native form when the spec's ``exact_dot``: ``p_mean`` and
+    ``p_isig`` are the forward's mean and inv_sigma given back per channel).
 
     Each step is ``{op, dst, a, b}``: ``op`` in cvt (accumulator -> S), add, sub, mul, sqrt,
     recip, relu (max(a, 0)), zsel (+0 if a is zero, else b); operands name registers
@@ -680,9 +705,17 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
         fwd += [st("sub", "r_d2", "r_disp", "p_run_disp")]
     fwd += [st("mul", "r_e2", "c_momentum", "r_d2"),
             st("add", "r_run_disp", "p_run_disp", "r_e2")]
-    bwd = [
-        st("cvt", "r_dbeta", "acc_dbeta"),
-        st("cvt", "r_dgamma", "acc_dgamma"),
+    if spec.exact_dot:  # the BFP-native backward: dgamma = inv_sigma (sum x dy - mu sum dy)
+        bwd = [
+            st("cvt", "r_dbeta", "acc_dbeta"),
+            st("cvt", "r_sxdy", "acc_sxdy"),
+            st("mul", "r_mdot", "p_mean", "r_dbeta"),
+            st("sub", "r_cen", "r_sxdy", "r_mdot"),
+            st("mul", "r_dgamma", "p_isig", "r_cen"),
+        ]
+    else:
+        bwd = [st("cvt", "r_dbeta", "acc_dbeta"), st("cvt", "r_dgamma", "acc_dgamma")]
+    bwd += [
         st("mul", "r_mdb", "r_dbeta", "c_inv_n"),
         st("mul", "r_mdg", "r_dgamma", "c_inv_n") if std else
         st("mul", "r_cor", "r_dgamma", "c_c_k"),
@@ -742,6 +775,9 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
     bw = bits_for(bmax)  # beat counter
     k = spec.bn.chunks
     rng = spec.bn.mode == "range"
+    # the BFP-native backward (docs/numerics.md section 9): pass 1 sums x * dy per beat
+    # exactly, so the backward lanes only run the dx pass (no x_hat into A, no A products)
+    dot = spec.exact_dot
     mods: dict[str, str] = {}
 
     # storage decode and conversions into the lanes (P) and the accumulators (A)
@@ -749,14 +785,18 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         f = roles[r]
         mods[f"{r}_unpack"] = STORAGE_RTL[f.kind].decoder(reg, f)
         mods[f"{r}_to_p"] = reg.pack(P, st[r].gw)
-        mods[f"{r}_to_a"] = reg.pack(A, st[r].gw)
-    mods["add_a"] = reg.add(A)
+        if r == "x" or not dot:
+            mods[f"{r}_to_a"] = reg.pack(A, st[r].gw)
+    if not dot:
+        mods["add_a"] = reg.add(A)
     mods["add_p"] = reg.add(P)
     mods["add_s"] = reg.add(S)
     mods["mul_p"] = reg.mul(P, P)
-    mods["mul_a"] = reg.mul(A, A)
+    if not dot:
+        mods["mul_a"] = reg.mul(A, A)
     mods["mul_s"] = reg.mul(S, S)
-    mods["p_to_a"] = reg.cvt(P, A)
+    if not dot:
+        mods["p_to_a"] = reg.cvt(P, A)
     mods["a_to_s"] = reg.cvt(A, S)
     mods["s_to_p"] = reg.cvt(S, P)
     mods["recip_s"] = reg.recip(S)
@@ -771,15 +811,21 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
     iw = bw + lg  # element index {beat, lane}
     ways = spec.hw.accum_ways
     mods["acc"] = reg.ways_acc(A, ways)
-    mods["tree"] = reg.tree_acc(A, lanes, ways)
+    if not dot:  # the reduction of dy * x_hat in the backward lanes
+        mods["tree"] = reg.tree_acc(A, lanes, ways)
     # statistics: channel sums of x (and its squares for standard BN) and of dy
     for r, sq in (("x", not rng), ("dy", False)):
         f = roles[r]
         parts = STORAGE_RTL[f.kind].sums(reg, mods, r, f, A, lanes, sq)
         mods[f"sum_{r}"] = reg.design(
             f"ln_sum_{r}", "ln_beat_sum.v.j2", role=r, s=st[r], a=fi["a"], lanes=lanes, sq=sq,
-            acc=mods["acc"], tree=mods["tree"], parts=parts,
+            acc=mods["acc"], tree=mods.get("tree", ""), parts=parts,
         )
+    if dot:
+        mods["xdy_dot"] = reg.bfp_dot(*dot_formats(spec), A, lanes)
+        mods["sum_xdy"] = reg.design(
+            "ln_sum_xdy", "ln_dot_sum.v.j2", s=st["x"], d=st["dy"], a=fi["a"], lanes=lanes,
+            dot=mods["xdy_dot"], lat=reg.latency(mods["xdy_dot"]), acc=mods["acc"])
     if rng:
         mods["extrema"] = reg.design(
             "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
@@ -793,9 +839,10 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
     dy_exp = [("dy_exp", st["dy"].xw)] if st["dy"].xbits else []
     streams = {
         "fwd": [("x_data", lanes * st["x"].w), *x_exp, ("bmask", lanes), ("is_last", 1)],
-        "bwd": [("x_data", lanes * st["x"].w), *x_exp, ("dy_data", lanes * st["dy"].w),
-                *dy_exp, ("bmask", lanes), *([("fmax", lanes), ("fmin", lanes)] if rng else []),
-                ("is_last", 1)],
+        # (the BFP-native range BN's backward lanes do not read x: no x_hat)
+        "bwd": [*([("x_data", lanes * st["x"].w), *x_exp] if not (dot and rng) else []),
+                ("dy_data", lanes * st["dy"].w), *dy_exp, ("bmask", lanes),
+                *([("fmax", lanes), ("fmin", lanes)] if rng else []), ("is_last", 1)],
     }
     skids = {}
     for side, fields in streams.items():
@@ -813,8 +860,8 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
                "cvt": lat["a_to_s"]}
     # the backward lanes' stages 2..6: each as long as its slowest unit (docs/rtl.md); the
     # lane products leave stage 4 for the dgamma tree on their own (mul_A's latency)
-    bl = {"s2": lat["add_p"], "s3": lat["mul_p"],
-          "s4": max(lat["p_to_a"], lat["mul_p"] if not rng else 0), "s5": lat["add_p"],
+    bl = {"s2": lat["add_p"], "s3": 0 if dot and rng else lat["mul_p"],  # (no x_hat)
+          "s4": max(lat.get("p_to_a", 0), lat["mul_p"] if not rng else 0), "s5": lat["add_p"],
           "s6": lat["mul_p"]}
     # chunk tracker: (b+1)*K against (k+1)*B, both < (bmax+1)*K
     tw = bits_for((bmax + 1) * k)
@@ -833,6 +880,7 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         "kw": bits_for(max(1, k - 1)),
         "range": rng,
         "std": not rng,
+        "dot": dot,
         "nmax": nmax,
         "nw": nw,
         "bw": bw,
@@ -1006,6 +1054,6 @@ def render_unit_harness(units: list[Unit]) -> dict[str, str]:
 
 __all__ = [
     "Modules", "Override", "TB_TOP", "TOP", "UNIT_PORTS", "UNIT_TOP", "Unit", "UnitPorts",
-    "environment", "finalize_program", "render_design", "render_rtl", "render_tb",
+    "dot_formats", "environment", "finalize_program", "render_design", "render_rtl", "render_tb",
     "render_unit_harness", "rtl_context", "spec_formats", "verilog_sources", "with_file_list",
 ]

@@ -434,9 +434,10 @@ def classify(module: str, parent: str, parent_is_top: bool) -> str:
 
     ``bfp_*`` -> bfp_codec wherever it sits; ``ln_sum_x``/``ln_extrema`` -> statistics;
     ``ln_finalize``, ``fp_recip*``, ``fp_sqrt*`` -> finalize; ``ln_fwd_lanes`` -> normalize;
-    ``ln_bwd_lanes``/``ln_sum_dy`` -> backward. Format converters instantiated by the top itself
-    (the S -> P copies of the per-channel scalars for the lanes) count as finalize. Everything
-    else inherits its parent's block; the top's own cells are ``control``.
+    ``ln_bwd_lanes``/``ln_sum_dy``/``ln_sum_xdy`` -> backward. Format converters instantiated
+    by the top itself (the S -> P copies of the per-channel scalars for the lanes) count as
+    finalize. Everything else inherits its parent's block; the top's own cells are
+    ``control``.
     """
     if module.startswith("bfp_"):
         return "bfp_codec"
@@ -446,7 +447,7 @@ def classify(module: str, parent: str, parent_is_top: bool) -> str:
         return "finalize"
     if module == "ln_fwd_lanes":
         return "normalize"
-    if module in ("ln_bwd_lanes", "ln_sum_dy"):
+    if module in ("ln_bwd_lanes", "ln_sum_dy", "ln_sum_xdy"):
         return "backward"
     if parent_is_top and module.startswith("fp_cvt"):
         return "finalize"
