@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from lightnorm.errors import UsageError
+
 #: the random specs the calibration of :mod:`lightnorm.cost.estimate` was fitted on (with the
 #: presets); the held-out specs are drawn from the seeds after them
 CALIBRATION_SEEDS = tuple(range(100, 108))
@@ -94,6 +96,8 @@ def add_arguments(parser: Any) -> None:
                         help="comma-separated presets (default: every preset)")
     parser.add_argument("--held-out", type=int, default=len(HELD_OUT_SEEDS), metavar="N",
                         help=f"the first N held-out random specs (default {len(HELD_OUT_SEEDS)})")
+    parser.add_argument("--seeds", default=None, metavar="LIST",
+                        help="comma-separated held-out seeds instead of the first N")
     parser.add_argument("--calibration", action="store_true",
                         help="also list the calibration's random specs")
     parser.add_argument("--fit", action="store_true",
@@ -110,7 +114,12 @@ def _specs(args: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("preset", load(n)) for n in names]
     if args.calibration or args.fit:
         out += [("calibration", random_spec(s)) for s in CALIBRATION_SEEDS]
-    out += [("held-out", random_spec(s)) for s in HELD_OUT_SEEDS[:max(0, args.held_out)]]
+    seeds = ([int(v) for v in args.seeds.split(",") if v.strip()] if args.seeds
+             else HELD_OUT_SEEDS[:max(0, args.held_out)])
+    bad = [s for s in seeds if s in CALIBRATION_SEEDS]
+    if bad:
+        raise UsageError(f"--seeds {','.join(map(str, bad))}: calibration seeds, not held out")
+    out += [("held-out", random_spec(s)) for s in seeds]
     return out
 
 
