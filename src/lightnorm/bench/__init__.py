@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "train": "a training step with the golden BN vs torch; accuracy",
     "xls": "XLS backend: DSLX -> Verilog time; --synth: vs template RTL",
     "timing": "every design at the clock it was generated for: met? predicted vs measured",
+    "estimate": "lightnorm estimate vs lightnorm synth: error per spec and figure",
 }
 
 

