@@ -25,7 +25,7 @@ from lightnorm.spec import (
     preset_names,
 )
 from lightnorm.tools import verilator as vlt
-from lightnorm.verify import cosim
+from lightnorm.verify import cosim, golden
 
 from .strategies import small_spec_tables
 
@@ -92,6 +92,59 @@ def test_short_channels_and_runs_split_by_channel() -> None:
     res = cosim.compare_many(spec, cases, channels_per_run=2)
     _assert_exact(res)
     assert [r["runs"] for r in res] == [4, 2, 6]
+
+
+def _standard(name: str, x: dict[str, Any], dy: dict[str, Any]) -> dict[str, Any]:
+    """A small standard-BN spec with storage ``x`` (y like x) and ``dy`` (dx like dy)."""
+    return {
+        "name": name, "bn": {"mode": "standard"},
+        "hw": {"lanes": 4, "max_channel_elems": 256, "accum_ways": 2},
+        "storage": {"x": x, "y": x, "dy": dy, "dx": dy},
+        "compute": {"exp_bits": 6, "man_bits": 9},
+        "accum": {"exp_bits": 8, "man_bits": 15},
+        "scalar": {"exp_bits": 8, "man_bits": 15},
+    }
+
+
+FP_E5M6 = {"kind": "fp", "exp_bits": 5, "man_bits": 6}
+CONSTANT_SPECS = {
+    "fp": _standard("const-fp", FP_E5M6, {"kind": "bfp", "block": 4, "man_bits": 6,
+                                          "exp_bits": 6}),
+    "bfp": _standard("const-bfp", {"kind": "bfp", "block": 8, "man_bits": 5, "exp_bits": 6},
+                     FP_E5M6),
+    "mx": _standard("const-mx", {"kind": "mx", "element": "fp8_e4m3", "block": 8}, FP_E5M6),
+}
+
+
+@pytest.mark.parametrize("family", sorted(CONSTANT_SPECS))
+def test_standard_bn_constant_channels_bit_exact(family: str) -> None:
+    """Standard BN's constancy flag in the RTL (docs/numerics.md sections 8 and 10): constant
+    channels of several values and signs (zeros of both signs among them) get var = +0 and
+    inv_sigma = +0, next to channels that differ from the constant in one element - the
+    first, one in a later block, the last - which keep the rules of section 8; n = 29 is not a
+    multiple of the lanes or blocks (the lanes past n of the last beat hold other values)."""
+    spec = from_dict(CONSTANT_SPECS[family])
+    n = 29
+    consts = [0.0, 3.0, -0.7, 1e-2, -250.0]
+    offs = [(-0.7, 0, -0.9), (-0.7, 12, -0.5), (3.0, n - 1, 2.5), (0.0, 17, 2.0 ** -4)]
+    shape = (1, len(consts) + len(offs) + 1, 1, n)
+    d = cosim.default_data(spec, shape, 5)
+    x = np.empty(shape)
+    for c, v in enumerate(consts):
+        x[0, c, 0] = v
+    for k, (v, i, w) in enumerate(offs):
+        c = len(consts) + k
+        x[0, c, 0] = v
+        x[0, c, 0, i] = w
+    zeros = x[0, -1, 0]  # a constant channel of +0 and -0
+    zeros[:] = np.where(np.arange(n) % 3 == 1, -0.0, 0.0)
+    d["x"] = x
+    res = cosim.compare_many(spec, [cosim.Case("constant", shape, 5, "both", d)])
+    _assert_exact(res)
+    # the flag is what the golden model says: the constant channels, not the others
+    inv_sigma = golden.forward(spec, x, d["gamma"], d["beta"]).inv_sigma
+    flat = [c for c in range(shape[1]) if inv_sigma[c] == 0]
+    assert flat == [*range(len(consts)), shape[1] - 1], inv_sigma
 
 
 TINY = {

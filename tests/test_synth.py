@@ -258,6 +258,7 @@ def test_area_breakdown_walks_the_hierarchy() -> None:
     assert bd["finalize"] == 2.0 + 6.0 + 2 * 0.25
     assert bd["backward"] == 8.0 + 1.0 + 3.0
     assert classify("ln_tree_acc_l2", "statistics", False) == "statistics"
+    assert classify("ln_const", "control", True) == "statistics"  # standard BN's flag
 
 
 def test_parse_formats() -> None:

@@ -238,6 +238,8 @@ _FIN_VALUES = {
     "acc_dbeta": lambda r, n: 10 * r.standard_normal(n),
     "acc_dgamma": lambda r, n: 10 * r.standard_normal(n),
     "acc_sxdy": lambda r, n: 10 * r.standard_normal(n),  # (BFP-native backward)
+    # standard BN's constancy flag: 1.0, or +0 for a constant channel
+    "acc_nonconst": lambda r, n: np.where(r.random(n) < 0.75, 1.0, 0.0),
     "c_inv_n": lambda r, n: np.full(n, 1 / 100),
     "c_eps": lambda r, n: np.full(n, 1e-5),
     "c_momentum": lambda r, n: np.full(n, 0.1),

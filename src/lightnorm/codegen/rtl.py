@@ -517,6 +517,12 @@ class StorageRTL:
         """Registers the modules that encode lane results (format ``p``) into the stream."""
         raise NotImplementedError
 
+    @staticmethod
+    def zero_field(f: Any) -> tuple[int, int]:
+        """The bits (high, low) of a stored element that are all 0 exactly when it is zero
+        (standard BN's constancy test: zeros are equal whatever their sign and exponent)."""
+        raise NotImplementedError
+
 
 class FPStorageRTL(StorageRTL):
     """FP storage: elements unpacked one by one; each lane rounded into A (its square a
@@ -549,6 +555,10 @@ class FPStorageRTL(StorageRTL):
     def encoder(reg: Modules, mods: dict[str, str], role: str, f: FPFormat, p: FPFormat,
                 lanes: int, nw: int) -> None:
         mods[f"{role}_cvt"] = reg.cvt(p, f)
+
+    @staticmethod
+    def zero_field(f: FPFormat) -> tuple[int, int]:
+        return f.man_bits + f.exp_bits - 1, f.man_bits  # the exponent field (no subnormals)
 
 
 class BFPStorageRTL(StorageRTL):
@@ -598,6 +608,10 @@ class BFPStorageRTL(StorageRTL):
         mods[f"{role}_enc"], mods[f"{role}_enc_scan"], mods[f"{role}_enc_quant"] = \
             enc, scan, quant
 
+    @staticmethod
+    def zero_field(f: Any) -> tuple[int, int]:  # a BFPFormat
+        return f.man_bits - 1, 0  # the magnitude
+
 
 class MXStorageRTL(BFPStorageRTL):
     """MX storage: elements unpacked with their beat's E8M0 scale; a beat summed exactly as
@@ -628,6 +642,11 @@ class MXStorageRTL(BFPStorageRTL):
     def encoder_parts(reg: Modules, f: Any, p: FPFormat, lanes: int, nw: int
                       ) -> tuple[str, str, str]:
         return reg.mx_encoder(f, p, lanes, nw), reg.mx_scan(f, p, lanes), reg.mx_quant(f, p)
+
+    @staticmethod
+    def zero_field(f: Any) -> tuple[int, int]:  # an MXFormat
+        v = f.view  # INT8: the whole two's complement code; FP elements: all but the sign
+        return (v.w - 1 if v.is_int else v.w - 2), 0
 
 
 #: the template RTL's part of each storage-format family, by kind
@@ -661,7 +680,8 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
     Each step is ``{op, dst, a, b}``: ``op`` in cvt (accumulator -> S), add, sub, mul, sqrt,
     recip, relu (max(a, 0)), zsel (+0 if a is zero, else b); operands name registers
     (``r_*``), host constants (``c_*``), per-channel inputs (``p_*``) or accumulator inputs
-    (``acc_*``).
+    (``acc_*``; standard BN's ``acc_nonconst`` is the statistics' constancy flag as a value of
+    A: 1.0, or +0 when every stored x equals the first).
     """
     std = spec.bn.mode == "standard"
 
@@ -669,13 +689,15 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
         return {"op": op, "dst": dst, "a": a, "b": b}
 
     fwd = [st("cvt", "r_sum", "acc_sum"), st("mul", "r_mu", "r_sum", "c_inv_n")]
-    if std:
+    if std:  # acc_nonconst: 1.0, or +0 for a constant channel; then var = +0, inv_sigma = +0
         fwd += [
             st("cvt", "r_sumsq", "acc_sumsq"),
+            st("cvt", "r_nc", "acc_nonconst"),
             st("mul", "r_ex2", "r_sumsq", "c_inv_n"),
             st("mul", "r_mu2", "r_mu", "r_mu"),
             st("sub", "r_var0", "r_ex2", "r_mu2"),
-            st("relu", "r_disp", "r_var0"),
+            st("relu", "r_var1", "r_var0"),
+            st("zsel", "r_disp", "r_nc", "r_var1"),
             st("add", "r_vare", "r_disp", "c_eps"),
             st("sqrt", "r_den", "r_vare"),
         ]
@@ -687,10 +709,10 @@ def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
             st("mul", "r_disp", "r_rng", "c_c_k"),
             st("add", "r_den", "r_disp", "c_eps"),
         ]
-    if std:
-        fwd += [st("recip", "r_isig", "r_den")]
-    else:  # a constant channel (rng = 0): inv_sigma = +0 (docs/numerics.md section 10)
-        fwd += [st("recip", "r_isig0", "r_den"), st("zsel", "r_isig", "r_rng", "r_isig0")]
+    # a constant channel (standard: flagged; range: rng = 0): inv_sigma = +0 (docs/numerics.md
+    # section 10)
+    fwd += [st("recip", "r_isig0", "r_den"),
+            st("zsel", "r_isig", "r_nc" if std else "r_rng", "r_isig0")]
     fwd += [
         st("mul", "r_scale", "p_gamma", "r_isig"),
         st("mul", "r_ms", "r_mu", "r_scale"),
@@ -826,6 +848,10 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         mods["sum_xdy"] = reg.design(
             "ln_sum_xdy", "ln_dot_sum.v.j2", s=st["x"], d=st["dy"], a=fi["a"], lanes=lanes,
             dot=mods["xdy_dot"], lat=reg.latency(mods["xdy_dot"]), acc=mods["acc"])
+    if not rng:  # standard BN's constancy flag (docs/numerics.md sections 8, 10)
+        mods["const"] = reg.design(
+            "ln_const", "ln_const.v.j2", s=st["x"], lanes=lanes,
+            zero=STORAGE_RTL[roles["x"].kind].zero_field(roles["x"]))
     if rng:
         mods["extrema"] = reg.design(
             "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
@@ -897,6 +923,7 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
                 "cw": bits_for(max(fin_lat.values()) + 1)},
         "sw": fi["s"].w,
         "one_s": (S.bias << S.man_bits),  # pattern of 1.0 in S
+        "one_a": (A.bias << A.man_bits),  # pattern of 1.0 in A
     }
     return {"ctx": ctx, "modules": reg}
 

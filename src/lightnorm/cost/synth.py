@@ -432,16 +432,16 @@ def run_sta(d: Path, liberty: Path, netlist: Path, top: str, clock_ns: float,
 def classify(module: str, parent: str, parent_is_top: bool) -> str:
     """The block of a module instance (by module name; else its parent's block).
 
-    ``bfp_*`` -> bfp_codec wherever it sits; ``ln_sum_x``/``ln_extrema`` -> statistics;
-    ``ln_finalize``, ``fp_recip*``, ``fp_sqrt*`` -> finalize; ``ln_fwd_lanes`` -> normalize;
-    ``ln_bwd_lanes``/``ln_sum_dy``/``ln_sum_xdy`` -> backward. Format converters instantiated
-    by the top itself (the S -> P copies of the per-channel scalars for the lanes) count as
-    finalize. Everything else inherits its parent's block; the top's own cells are
-    ``control``.
+    ``bfp_*`` -> bfp_codec wherever it sits; ``ln_sum_x``/``ln_extrema``/``ln_const`` ->
+    statistics; ``ln_finalize``, ``fp_recip*``, ``fp_sqrt*`` -> finalize; ``ln_fwd_lanes`` ->
+    normalize; ``ln_bwd_lanes``/``ln_sum_dy``/``ln_sum_xdy`` -> backward. Format converters
+    instantiated by the top itself (the S -> P copies of the per-channel scalars for the
+    lanes) count as finalize. Everything else inherits its parent's block; the top's own
+    cells are ``control``.
     """
     if module.startswith("bfp_"):
         return "bfp_codec"
-    if module in ("ln_sum_x", "ln_extrema"):
+    if module in ("ln_sum_x", "ln_extrema", "ln_const"):
         return "statistics"
     if module == "ln_finalize" or module.startswith(("fp_recip", "fp_sqrt")):
         return "finalize"
