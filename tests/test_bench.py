@@ -15,7 +15,7 @@ import pytest
 from lightnorm.bench import BENCHMARKS
 from lightnorm.cli import main
 
-NAMES = ("golden", "csim", "cosim", "synth", "flow", "train", "xls", "timing")
+NAMES = ("golden", "csim", "cosim", "synth", "flow", "train", "xls", "timing", "estimate")
 
 
 def test_bench_help_lists_every_benchmark(capsys: pytest.CaptureFixture[str],

@@ -91,7 +91,12 @@ def _kill_mid_run(argv: list[str], out: Path, tmp: Path, *, want_verdicts: int,
             assert proc.poll() is None, "the run ended before it could be killed"
             ready = (out / "results.sqlite").is_file() and \
                 len(_verdicts(out)) >= want_verdicts
-            names = {p.name() for p in _tagged(tag)}
+            names = set()
+            for p in _tagged(tag):
+                try:
+                    names.add(p.name())
+                except psutil.NoSuchProcess:  # it ended since the scan (a short-lived tool)
+                    continue
             if ready and (want_tool is None or any(want_tool in n for n in names)):
                 break
             time.sleep(0.05)

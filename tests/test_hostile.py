@@ -370,6 +370,10 @@ def _cases(box: Sandbox, n: int) -> list[Case]:
         rng, {"--epochs": ["0", "-1", "x"], "--seeds": ["0", "x"], "--lr": ["nan", "-1", "0"],
               "--batch-size": ["0"], "--dataset": ["imagenet"]}), outputs=["acc"], bad=True))
 
+    # estimate: a bad option always (a good one would characterize the spec's modules)
+    makers.append(lambda: Case(["estimate", box.any_spec()[0]] + _bad_option(
+        rng, {"--clock-ns": BAD_CLOCKS, "--liberty": ["nope.lib", "userdir", "", "afile"]}),
+        bad=True))
     # quantize: never a format table and a readable array together, so nothing may be written
     makers.append(lambda: Case(["quantize", rng.choice(["specs/good.toml", "nope.toml",
                                                          "empty.toml", "sweeps/binary.toml",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import jinja2
 
@@ -667,9 +667,9 @@ def spec_formats(spec: Spec) -> list[NumberFormat]:
 def dot_formats(spec: Spec) -> tuple[BFPFormat, BFPFormat]:
     """The BFP formats of x and dy of a spec whose backward is BFP-native (``exact_dot``)."""
     x, dy = spec.storage.x, spec.storage.dy
-    if not (spec.exact_dot and isinstance(x, BFPFormat) and isinstance(dy, BFPFormat)):
+    if not spec.exact_dot:  # only BFP has integer_dot (spec.formats)
         raise ValueError(f"spec {spec.name}: no BFP-native backward (x {x}, dy {dy})")
-    return x, dy
+    return cast(BFPFormat, x), cast(BFPFormat, dy)
 
 
 def finalize_program(spec: Spec) -> dict[str, list[dict[str, str]]]:
