@@ -118,18 +118,11 @@ def _compare(spec, x, dy, g, b):  # type: ignore[no-untyped-def]
     assert np.array_equal(from_stream(fr.y_enc.vals, x.shape), fr.y)
 
 
-def _form(spec, form):  # type: ignore[no-untyped-def]
-    """``spec`` with the normalize form ``form`` (bn.normalize)."""
-    t = spec.to_dict()
-    t["bn"]["normalize"] = form
-    return from_dict(t)
-
-
 @pytest.mark.parametrize("name", preset_names())
 @pytest.mark.parametrize("kind", ["normal", "edge"])
 @pytest.mark.parametrize("form", NORMALIZE_FORMS)
 def test_presets_match_reference(name: str, kind: str, form: str) -> None:
-    spec = _form(load(name), form)
+    spec = load(name).with_normalize(form)
     # n = 2*11*13 = 286: not a multiple of any block; >= min_channel_elems (113 for K=8, L=16)
     # a seed per preset that does not change with PYTHONHASHSEED, so a failure reproduces
     x, dy, g, b = _data(spec, (2, 3, 11, 13), seed=zlib.crc32(name.encode()) % 1000, kind=kind)
@@ -262,7 +255,7 @@ def test_constant_channels_are_exact(name: str, form: str) -> None:
     magnitudes and both signs, gamma and beta random, next to channels that are not constant
     (one element off, or the constant with a tiny variance), which keep the rules of section 8.
     Both normalize forms: mul_P(anything, +0) = +0."""
-    spec = _form(load(name), form)
+    spec = load(name).with_normalize(form)
     consts = [0.0, 3.0, -0.7, 1e-3, -250.0, 0.5 * spec.storage.x.max_value]
     shape = (2, len(consts), 4, 25)  # n = 200
     rng = np.random.default_rng(11)

@@ -173,6 +173,15 @@ class Spec:
         table["hw"]["clock_ns"] = float(clock_ns)
         return build(Spec, table, "")
 
+    def with_normalize(self, form: str) -> Spec:
+        """This spec with the normalize form ``form`` (``bn.normalize``, docs/numerics.md
+        section 8), checked like any spec field (SpecError on ``bn.normalize``)."""
+        if form == self.bn.normalize:
+            return self
+        table = self.to_dict()
+        table["bn"]["normalize"] = form
+        return build(Spec, table, "")
+
     # --- derived facts --------------------------------------------------------------------
     def min_channel_elems(self) -> int:
         """Smallest n the hardware accepts: n >= 2 per chunk and at least one beat per chunk."""
