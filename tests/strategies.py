@@ -25,13 +25,13 @@ from hypothesis import strategies as st
 
 from lightnorm.spec import (
     CARRY_RULES,
+    NORMALIZE_FORMS,
     ROUNDING_MODES,
     STORAGE_ROLES,
     BFPFormat,
     BNConfig,
     FPFormat,
     HWConfig,
-    NORMALIZE_FORMS,
     Spec,
     SpecError,
     from_dict,

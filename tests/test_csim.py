@@ -273,7 +273,11 @@ EDGE_CASES = [(s, "ragged") for s in edge_specs()] + [
     (s, f"single-block-{n}") for s in edge_specs() for n in single_block_n(s)]
 
 
-@pytest.mark.parametrize("spec,case", EDGE_CASES, ids=[f"{s.name}-{s.bn.normalize}-{c}" for s, c in EDGE_CASES])
+EDGE_IDS = [f"{s.name}{'-centered' if s.bn.normalize == 'centered' else ''}-{c}"
+            for s, c in EDGE_CASES]
+
+
+@pytest.mark.parametrize("spec,case", EDGE_CASES, ids=EDGE_IDS)
 def test_edge_cases(spec: Spec, case: str) -> None:
     n = ragged_n(spec) if case == "ragged" else int(case.rsplit("-", 1)[1])
     shape = (1, 6, 1, n)

@@ -43,8 +43,8 @@ class BNConfig:
     normalize: str = param(
         Choice(*NORMALIZE_FORMS),
         "the normalize pass per element (docs/numerics.md section 8): affine = x * scale + "
-        "shift (a multiply and an add per lane; cancels when the mean is large against sigma), centered = "
-        "(x - mean) * scale + beta (one more add per lane, no cancellation)",
+        "shift (a multiply and an add per lane; cancels when the mean is large against "
+        "sigma), centered = (x - mean) * scale + beta (one more add per lane, no cancellation)",
         "affine",
     )
 

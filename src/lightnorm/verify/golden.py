@@ -605,9 +605,9 @@ def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untype
                     centered, yst, yenc, yraw, ysize, yexps, y32, groups):
     """Per channel: encode x (its family's encoder ``enc``), the statistics (sum, sumsq or
     chunk max/min and their W-way averages), finalize, and (``normalize``) the normalize
-    lanes (``centered``: that form, else the affine) encoded into y's storage, and y's values into ``y32`` (NCHW float32) unless it is
-    empty; ok[c]: channel c was finite. The host tensor x: (N, C, HW) float64 ``x64``, or
-    float32 ``x32`` when x64 is empty."""
+    lanes (``centered``: that form, else the affine) encoded into y's storage, and y's
+    values into ``y32`` (NCHW float32) unless it is empty; ok[c]: channel c was finite.
+    The host tensor x: (N, C, HW) float64 ``x64``, or float32 ``x32`` when x64 is empty."""
     beats = (n + lanes - 1) // lanes
     xpad = xraw.shape[1] // xsize
     ypad = yraw.shape[1] // ysize if normalize else 0
