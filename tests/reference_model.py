@@ -177,11 +177,16 @@ def reference(
             isig = Fr(0)
         scale = _rnd(g * isig, S)
         shift = _rnd(bt - _rnd(mu * scale, S), S)
-        scp, shp = _rnd(scale, P), _rnd(shift, P)
-        ylanes = [_rnd(_rnd(_rnd(v, P) * scp, P) + shp, P) for v in xs]
+        scp, mup = _rnd(scale, P), _rnd(mu, P)
+        if spec.bn.normalize == "centered":  # (x - mu) * scale + beta (section 8)
+            btp = _rnd(bt, P)
+            ylanes = [_rnd(_rnd(_rnd(_rnd(v, P) - mup, P) * scp, P) + btp, P) for v in xs]
+        else:  # x * scale + shift
+            shp = _rnd(shift, P)
+            ylanes = [_rnd(_rnd(_rnd(v, P) * scp, P) + shp, P) for v in xs]
         out["y"].append(quantize(ylanes, spec.storage.y))
         # backward
-        mup, isp = _rnd(mu, P), _rnd(isig, P)
+        isp = _rnd(isig, P)
         xh = [_rnd(_rnd(_rnd(v, P) - mup, P) * isp, P) for v in xs]
         dbacc = channel_sum(dys, lanes, ways, A, spec.storage.dy.exact_beat_sum, False)
         dbeta = _rnd(dbacc, S)

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from lightnorm.spec import (
     CARRY_RULES,
+    NORMALIZE_FORMS,
     ROUNDING_MODES,
     STORAGE_ROLES,
     BFPFormat,
@@ -187,6 +188,7 @@ def valid_spec_tables(draw: st.DrawFn) -> Table:
             _maybe(draw, bn, key, safe)
         else:
             bn[key] = draw(safe)
+    _maybe(draw, bn, "normalize", choices(check_of(BNConfig, "normalize")))
 
     n_lo = max(2 * chunks, (chunks - 1) * lanes + 1)
     hw: Table = {
@@ -432,7 +434,8 @@ def small_spec_tables(draw: st.DrawFn, clocks: tuple[float, ...] = (3.0, 5.0, 10
                                       max_size=6)),
         "bn": {"mode": mode, "chunks": draw(st.integers(1, 4)) if mode == "range" else 1,
                "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1])),
-               "momentum": draw(st.sampled_from([0.1, 0.5]))},
+               "momentum": draw(st.sampled_from([0.1, 0.5])),
+               "normalize": draw(st.sampled_from(NORMALIZE_FORMS))},
         "hw": {"lanes": lanes, "max_channel_elems": draw(st.sampled_from([64, 300, 4096])),
                "accum_ways": draw(st.sampled_from([1, 2, 4, 8, 16])),
                "clock_ns": draw(st.sampled_from(clocks))},

@@ -178,6 +178,19 @@ def test_validate_invalid_field_names_it(capsys: pytest.CaptureFixture[str],
         assert_one_error_line(err, "compute.man_bits = 40: expected")
 
 
+def test_validate_bad_normalize_form(capsys: pytest.CaptureFixture[str],
+                                     tmp_path: Path) -> None:
+    """A normalize form that does not exist: one line naming bn.normalize, the value and the
+    choices, exit 2."""
+    table = load("lightnorm").to_dict()
+    table["bn"]["normalize"] = "centred"
+    path = tmp_path / "form.toml"
+    path.write_text(tomli_w.dumps(table), encoding="utf-8")
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2 and out == ""
+    assert_one_error_line(err, "bn.normalize = 'centred': expected one of 'affine', 'centered'")
+
+
 def test_unknown_preset(capsys: pytest.CaptureFixture[str]) -> None:
     for cmd in ("show", "validate", "golden"):
         code, out, err = run(capsys, cmd, "no-such-preset")

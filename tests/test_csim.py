@@ -49,6 +49,10 @@ FORWARD_TENSORS = {"y", "mean", "inv_sigma", "scale", "shift", "running_mean"}
 BACKWARD_TENSORS = {"dx", "dgamma", "dbeta"}
 
 
+#: presets also checked in the centered normalize form (docs/numerics.md section 8)
+CENTERED = ("lightnorm", "bf16-standard")
+
+
 @pytest.mark.parametrize("pass_", ["forward", "backward", "both"])
 @pytest.mark.parametrize("name", preset_names())
 def test_preset(name: str, pass_: str) -> None:
@@ -67,6 +71,14 @@ def test_preset(name: str, pass_: str) -> None:
         n = 3 * 5 * 9
         pad = -(-n // spec.storage.y.block) * spec.storage.y.block
         assert res["tensors"]["y"]["elements"] == 4 * pad
+
+
+@pytest.mark.parametrize("name", CENTERED)
+def test_preset_centered(name: str) -> None:
+    """The centered normalize form (x - mu) * scale + beta, bit-exact on the presets' formats
+    (edge_specs: also its constant channels)."""
+    spec = load(name).with_normalize("centered")
+    assert_exact(csim.compare(spec, shape=(3, 4, 5, 9), seed=2, pass_="both"))
 
 
 @pytest.mark.parametrize("name", ["lightnorm", "lightnorm-aggressive"])
@@ -148,6 +160,7 @@ def test_random_specs_are_varied() -> None:
     kinds = {f.kind for s in specs for f in s.storage.roles().values()}
     assert kinds == {"fp", "bfp", "mx"}
     assert {s.compute.rounding for s in specs} == {"nearest", "truncate"}
+    assert {s.bn.normalize for s in specs} == {"affine", "centered"}
     assert len({s.hw.lanes for s in specs}) >= 3
 
 
@@ -191,7 +204,8 @@ EDGE_TABLES: dict[str, dict[str, Any]] = {
 
 
 def edge_specs() -> list[Spec]:
-    return [load(n) for n in preset_names()] + [from_dict(t) for t in EDGE_TABLES.values()]
+    return ([load(n) for n in preset_names()] + [from_dict(t) for t in EDGE_TABLES.values()]
+            + [load(n).with_normalize("centered") for n in CENTERED])
 
 
 def storage_limits(fmt: FPFormat | BFPFormat | MXFormat) -> tuple[float, float]:
@@ -259,7 +273,11 @@ EDGE_CASES = [(s, "ragged") for s in edge_specs()] + [
     (s, f"single-block-{n}") for s in edge_specs() for n in single_block_n(s)]
 
 
-@pytest.mark.parametrize("spec,case", EDGE_CASES, ids=[f"{s.name}-{c}" for s, c in EDGE_CASES])
+EDGE_IDS = [f"{s.name}{'-centered' if s.bn.normalize == 'centered' else ''}-{c}"
+            for s, c in EDGE_CASES]
+
+
+@pytest.mark.parametrize("spec,case", EDGE_CASES, ids=EDGE_IDS)
 def test_edge_cases(spec: Spec, case: str) -> None:
     n = ragged_n(spec) if case == "ragged" else int(case.rsplit("-", 1)[1])
     shape = (1, 6, 1, n)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightnorm.spec import FPFormat, SpecError, from_dict, load, preset_names
+from lightnorm.spec import NORMALIZE_FORMS, FPFormat, SpecError, from_dict, load, preset_names
 from lightnorm.spec.rounding import round_exact
 from lightnorm.verify import fpnum, golden, ideal
 from lightnorm.verify.encoding import Encoded, encode, from_stream, to_stream
@@ -55,7 +55,7 @@ def small_specs(draw):  # type: ignore[no-untyped-def]
     table = {
         "name": "rnd",
         "bn": {"mode": mode, "chunks": chunks, "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1])),
-               "momentum": 0.1},
+               "momentum": 0.1, "normalize": draw(st.sampled_from(NORMALIZE_FORMS))},
         "hw": {"lanes": lanes, "max_channel_elems": 4096,
                "accum_ways": draw(st.sampled_from([1, 2, 4, 8, 16]))},
         "storage": {r: storage() for r in ("x", "y", "dy", "dx")},
@@ -120,8 +120,9 @@ def _compare(spec, x, dy, g, b):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("name", preset_names())
 @pytest.mark.parametrize("kind", ["normal", "edge"])
-def test_presets_match_reference(name: str, kind: str) -> None:
-    spec = load(name)
+@pytest.mark.parametrize("form", NORMALIZE_FORMS)
+def test_presets_match_reference(name: str, kind: str, form: str) -> None:
+    spec = load(name).with_normalize(form)
     # n = 2*11*13 = 286: not a multiple of any block; >= min_channel_elems (113 for K=8, L=16)
     # a seed per preset that does not change with PYTHONHASHSEED, so a failure reproduces
     x, dy, g, b = _data(spec, (2, 3, 11, 13), seed=zlib.crc32(name.encode()) % 1000, kind=kind)
@@ -246,13 +247,15 @@ def test_close_to_ideal(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", preset_names())
-def test_constant_channels_are_exact(name: str) -> None:
+@pytest.mark.parametrize("form", NORMALIZE_FORMS)
+def test_constant_channels_are_exact(name: str, form: str) -> None:
     """A constant channel (numerics.md section 10; range BN: rng = 0, standard BN: the
     statistics pass's flag): inv_sigma = +0, so y is beta as the lanes round it (rnd_P, then
     into Y), dx is +0, dgamma +0 and dbeta the channel sum of dy - for constants of several
     magnitudes and both signs, gamma and beta random, next to channels that are not constant
-    (one element off, or the constant with a tiny variance), which keep the rules of section 8."""
-    spec = load(name)
+    (one element off, or the constant with a tiny variance), which keep the rules of section 8.
+    Both normalize forms: mul_P(anything, +0) = +0."""
+    spec = load(name).with_normalize(form)
     consts = [0.0, 3.0, -0.7, 1e-3, -250.0, 0.5 * spec.storage.x.max_value]
     shape = (2, len(consts), 4, 25)  # n = 200
     rng = np.random.default_rng(11)

@@ -89,6 +89,25 @@ def test_preset_hash_is_stable(name: str) -> None:
     assert dataclasses.replace(spec, description=spec.description + ".").hash != h
 
 
+def test_normalize_form_enters_the_hash_only_when_set() -> None:
+    """bn.normalize (docs/numerics.md section 8) at its default "affine" leaves the hash as it
+    was before the field existed (a pinned value: generated RTL prints it, results and caches
+    are keyed by it); "centered" is another spec. Left out of a table, it takes the default."""
+    spec = load("lightnorm")
+    assert spec.bn.normalize == "affine"
+    assert spec.hash == "828e1253756145548a1a1b432ead2483fc9890707a92c9beac8f0df8dc89be19"
+    t = spec.to_dict()
+    assert t["bn"]["normalize"] == "affine"
+    del t["bn"]["normalize"]
+    assert from_dict(t) == spec
+    c = spec.with_normalize("centered")
+    assert c.bn.normalize == "centered" and c.hash != spec.hash
+    assert loads(dumps(c)) == c and loads(dumps(c)).hash == c.hash
+    assert c.with_normalize("affine") == spec
+    with pytest.raises(SpecError, match="bn.normalize"):
+        spec.with_normalize("centred")
+
+
 def test_hash_is_the_same_in_another_process() -> None:
     code = ("import json; from lightnorm.spec import load, preset_names; "
             "print(json.dumps({n: load(n).hash for n in preset_names()}))")

@@ -21,9 +21,10 @@ a template under ``templates/rtl/xls/`` that ``extends`` the module's own and re
   iterative units' handshake (``iterative="template"`` keeps those too);
 * the lane pipelines ``ln_fwd_lanes``/``ln_bwd_lanes`` (``xls/ln_*_lanes.v.j2``): the template's
   register stages, handshakes, port lists and output encoders, whose per-lane arithmetic blocks
-  are the XLS normalize lane (``norm_lane``: ``y = add(mul(x, scale), shift)``) and dx lane
-  (``dx_lane``), and whose x/dy decoder blocks are XLS ``bfp_cvt`` (BFP storage) or ``cvt`` (FP
-  storage), each a combinational XLS module behind a generated per-lane module
+  are the XLS normalize lane (``norm_lane``: ``y = add(mul(x, scale), shift)``; in the centered
+  normalize form its ``x`` is ``x - mu`` from the template's lane stage and ``shift`` is beta)
+  and dx lane (``dx_lane``), and whose x/dy decoder blocks are XLS ``bfp_cvt`` (BFP storage)
+  or ``cvt`` (FP storage), each a combinational XLS module behind a generated per-lane module
   (``xls/lane.v.j2``: ``ln_norm_lane``, ``ln_dx_lane``, ``ln_x_to_p``, ``ln_dy_to_p``,
   ``ln_dy_to_a``). ``lanes="template"`` / ``decode="template"`` keep the template's.
 
@@ -252,9 +253,11 @@ def build(spec: Spec, *, apfloat: bool = True, iterative: str = "xls", lanes: st
     lane_todo: list[_LaneModule] = []
     pw = P.width
     if lanes == "xls":
+        # (the centered normalize form: x is the lane stage's x - mu, shift is beta)
+        form = " (centered: x - mu, beta)" if spec.bn.normalize == "centered" else ""
         lane_todo.append(_LaneModule(
             "ln_norm_lane", "norm_lane", reg.norm_lane(P),
-            f"normalize lane y = add(mul(x, scale), shift) in {P}",
+            f"normalize lane y = add(mul(x, scale), shift){form} in {P}",
             "ln_fwd_lanes: u_mul, u_add (mul_P, add_P)",
             [("x", "x", pw), ("scale", "scale", pw), ("shift", "shift", pw)], ("y", pw)))
         w_port = "xh" if std else "w"

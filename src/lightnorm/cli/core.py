@@ -186,6 +186,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     design.add_row("bn.chunks", str(bn.chunks))
     design.add_row("bn.eps", _fmt_num(bn.eps))
     design.add_row("bn.momentum", _fmt_num(bn.momentum))
+    design.add_row("bn.normalize", bn.normalize)
     design.add_row("hw.lanes", str(hw.lanes))
     design.add_row("hw.clock_ns", _fmt_num(hw.clock_ns))
     design.add_row("hw.part", hw.part)

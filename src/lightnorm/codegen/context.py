@@ -173,6 +173,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "chunks": spec.bn.chunks,
         "accum_ways": spec.hw.accum_ways,
         "exact_dot": int(spec.exact_dot),
+        "centered": int(spec.bn.normalize == "centered"),
         "max_channel_elems": spec.hw.max_channel_elems,
         "min_channel_elems": spec.min_channel_elems(),
         "roles": roles,

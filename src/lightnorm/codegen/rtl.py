@@ -907,6 +907,8 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
         "range": rng,
         "std": not rng,
         "dot": dot,
+        # the normalize pass's form (docs/numerics.md section 8): centered lanes subtract mu
+        "centered": spec.bn.normalize == "centered",
         "nmax": nmax,
         "nw": nw,
         "bw": bw,

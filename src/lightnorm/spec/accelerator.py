@@ -16,6 +16,8 @@ from .rounding import round_scalar
 from .schema import AnyText, Choice, Float, Int, Text, build, param, to_table
 
 NORM_MODES = ("standard", "range")
+#: the normalize pass's forms (docs/numerics.md section 8)
+NORMALIZE_FORMS = ("affine", "centered")
 STORAGE_ROLES = ("x", "y", "dy", "dx")
 MAX_CHANNEL_ELEMS = 1 << 26
 
@@ -38,6 +40,13 @@ class BNConfig:
     )
     eps: float = param(Float(0.0, 1.0, hi_open=True), "added to sigma (range) or variance", 1e-5)
     momentum: float = param(Float(0.0, 1.0), "running-statistics momentum (PyTorch meaning)", 0.1)
+    normalize: str = param(
+        Choice(*NORMALIZE_FORMS),
+        "the normalize pass per element (docs/numerics.md section 8): affine = x * scale + "
+        "shift (a multiply and an add per lane; cancels when the mean is large against "
+        "sigma), centered = (x - mean) * scale + beta (one more add per lane, no cancellation)",
+        "affine",
+    )
 
     def validate(self, path: str) -> None:
         if self.mode == "standard" and self.chunks != 1:
@@ -107,6 +116,11 @@ class _Name(Text):
         return name
 
 
+#: fields added after specs had hashes (section, field, default): left out of the hash at their
+#: default, so that a spec that does not set one keeps its hash, and with it its generated files
+#: (the RTL prints the hash), stored results and caches
+HASH_OMITS_DEFAULT = (("bn", "normalize", "affine"),)
+
 NAME_MAX_LEN = 64
 _NAME = _Name(
     r"[a-z][a-z0-9_-]*",
@@ -143,7 +157,11 @@ class Spec:
 
     @property
     def hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        d = self.to_dict()
+        for section, key, default in HASH_OMITS_DEFAULT:
+            if d[section][key] == default:
+                del d[section][key]
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def with_clock(self, clock_ns: float | None) -> Spec:
@@ -153,6 +171,15 @@ class Spec:
             return self
         table = self.to_dict()
         table["hw"]["clock_ns"] = float(clock_ns)
+        return build(Spec, table, "")
+
+    def with_normalize(self, form: str) -> Spec:
+        """This spec with the normalize form ``form`` (``bn.normalize``, docs/numerics.md
+        section 8), checked like any spec field (SpecError on ``bn.normalize``)."""
+        if form == self.bn.normalize:
+            return self
+        table = self.to_dict()
+        table["bn"]["normalize"] = form
         return build(Spec, table, "")
 
     # --- derived facts --------------------------------------------------------------------

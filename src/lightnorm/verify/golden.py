@@ -377,9 +377,26 @@ def _lookup(bits, exps, n, g, width, slot, tab, out):  # type: ignore[no-untyped
 
 @nb.njit(cache=True)
 def _lanes_normalize(v, m, sc, sh, fp, out):  # type: ignore[no-untyped-def]
-    """out[:m] = add_P(mul_P(cvt_P(v), scale), shift) (scale, shift in P)."""
+    """The affine form: out[:m] = add_P(mul_P(cvt_P(v), scale), shift) (scale, shift in P)."""
     for i in range(m):
         out[i] = add(mul(rnd(v[i], fp), sc, fp), sh, fp)
+
+
+@nb.njit(cache=True)
+def _lanes_centered(v, m, mu, sc, b, fp, out):  # type: ignore[no-untyped-def]
+    """The centered form: out[:m] = add_P(mul_P(sub_P(cvt_P(v), mu), scale), beta) (mu,
+    scale, beta in P)."""
+    for i in range(m):
+        out[i] = add(mul(sub(rnd(v[i], fp), mu, fp), sc, fp), b, fp)
+
+
+@nb.njit(cache=True, inline="always")
+def _normalize(v, m, centered, fin, c, fp, out):  # type: ignore[no-untyped-def]
+    """The normalize lanes of channel c in the spec's form (docs/numerics.md section 8)."""
+    if centered:
+        _lanes_centered(v, m, fin[F_MEAN_P, c], fin[F_SCALE_P, c], fin[F_BETA_P, c], fp, out)
+    else:
+        _lanes_normalize(v, m, fin[F_SCALE_P, c], fin[F_SHIFT_P, c], fp, out)
 
 
 @nb.njit(cache=True, inline="always")
@@ -483,7 +500,7 @@ def _part(blk, stride, j, size):  # type: ignore[no-untyped-def]
 # Rows of the per-channel values of the finalize unit (:func:`_finalize`): values of S, then
 # the same values converted into P for the lanes (cvt_P).
 (F_GAMMA, F_BETA, F_MEAN, F_DISP, F_INV_SIGMA, F_SCALE, F_SHIFT, F_RUN_MEAN, F_RUN_DISP,
- F_MEAN_P, F_INV_SIGMA_P, F_SCALE_P, F_SHIFT_P) = range(13)
+ F_MEAN_P, F_INV_SIGMA_P, F_SCALE_P, F_SHIFT_P, F_BETA_P) = range(14)
 # Rows of the host's per-channel inputs of :func:`_finalize`: gamma, beta, running mean,
 # running dispersion
 (H_GAMMA, H_BETA, H_RUN_MEAN, H_RUN_DISP) = range(4)
@@ -529,6 +546,7 @@ def _finalize(c, host, stats, mode, flat, rc, fs, fsn, fp, out):  # type: ignore
     out[F_INV_SIGMA_P, c] = rnd(inv_sigma, fp)
     out[F_SCALE_P, c] = rnd(scale, fp)
     out[F_SHIFT_P, c] = rnd(shift, fp)
+    out[F_BETA_P, c] = rnd(b, fp)  # (the centered normalize form)
 
 
 # Rows of the backward pass's per-channel values (:func:`_grad_scalars`): the two sums (A),
@@ -579,17 +597,17 @@ TABLES = (DECODER, INT, INT, INT, I64_2D)
 
 
 @typed(VOID(F64_3D, F32_3D, INT, *WRITE, *TABLES, INT, INT, INT, INT, INT, I64_2D, FP, FP, FP, FP,
-            RC, F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, *WRITE, F32_3D, INT),
-       parallel=True)
+            RC, F64_2D, F64_2D, F64_2D, I64_2D, I64_2D, B1D, F64_2D, INT, INT, *WRITE, F32_3D,
+            INT), parallel=True)
 def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untyped-def]
                     xexps, xdec, xg, xw, xf, xslots, rule, rule_sq, lanes, ways, mode, bounds,
-                    fa, fs, fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize, yst,
-                    yenc, yraw, ysize, yexps, y32, groups):
+                    fa, fs, fsn, fp, rc, host, stats, fin, amax, amin, ok, pw, normalize,
+                    centered, yst, yenc, yraw, ysize, yexps, y32, groups):
     """Per channel: encode x (its family's encoder ``enc``), the statistics (sum, sumsq or
     chunk max/min and their W-way averages), finalize, and (``normalize``) the normalize
-    lanes encoded into y's storage, and y's values into ``y32`` (NCHW float32) unless it is
-    empty; ok[c]: channel c was finite. The host tensor x: (N, C, HW) float64 ``x64``, or
-    float32 ``x32`` when x64 is empty."""
+    lanes (``centered``: that form, else the affine) encoded into y's storage, and y's
+    values into ``y32`` (NCHW float32) unless it is empty; ok[c]: channel c was finite.
+    The host tensor x: (N, C, HW) float64 ``x64``, or float32 ``x32`` when x64 is empty."""
     beats = (n + lanes - 1) // lanes
     xpad = xraw.shape[1] // xsize
     ypad = yraw.shape[1] // ysize if normalize else 0
@@ -618,15 +636,13 @@ def _forward_kernel(x64, x32, n, st, enc, xraw, xsize,  # type: ignore[no-untype
             _finalize(c, host, stats, mode, flat, rc, fs, fsn, fp, fin)
             if not normalize:
                 continue
-            sc = fin[F_SCALE_P, c]
-            sh = fin[F_SHIFT_P, c]
             slot = xslots[c]
             cnt = _table(xb, xexps[c], n, st, xdec, xg, xw, xf, slot, w)
             if cnt:
-                _lanes_normalize(w, cnt * xw, sc, sh, fp, tmp)
+                _normalize(w, cnt * xw, centered, fin, c, fp, tmp)
                 _lookup(xb, xexps[c], n, xg, xw, slot, tmp, buf)
             else:
-                _lanes_normalize(v, n, sc, sh, fp, buf)
+                _normalize(v, n, centered, fin, c, fp, buf)
             yb = _part(blk, stride, 5, ypad).view(np.int64)
             yenc(buf, n, yst, v, yb, yexps[c])  # y's values
             narrow(yb, ysize, yraw[c])
@@ -734,7 +750,7 @@ class Statistics:
     argmax: np.ndarray  # (C, K) first index of each chunk's max (range BN)
     argmin: np.ndarray
     raw: np.ndarray  # (C, 4) accumulator values: sum, sumsq, sum of chunk max, of chunk min
-    final: np.ndarray  # (13, C) every row of :func:`_finalize`
+    final: np.ndarray  # (14, C) every row of :func:`_finalize`
 
 
 @functools.lru_cache(maxsize=256)
@@ -869,7 +885,7 @@ def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, norm
     xo = _Output(fx, c, n)
     yo = _Output(spec.storage.y, c if normalize else 0, n)
     stats = np.zeros((c, 4), np.float64)
-    fin = np.empty((13, c), np.float64)
+    fin = np.empty((F_BETA_P + 1, c), np.float64)
     amax = np.zeros((c, k), np.int64)
     amin = np.zeros((c, k), np.int64)
     ok = np.empty(c, np.bool_)
@@ -879,7 +895,8 @@ def _forward(spec: Spec, x: np.ndarray, host: np.ndarray, rc: RunConstants, norm
                     fpnum.fp_params(spec.accum), fpnum.fp_params(spec.scalar),
                     fpnum.fp_params(spec.scalar, "nearest"), fpnum.fp_params(spec.compute),
                     rc.values, host, stats, fin, amax, amin, ok,
-                    np.empty((c, spec.hw.accum_ways)), int(normalize), *yo.args(),
+                    np.empty((c, spec.hw.accum_ways)), int(normalize),
+                    int(spec.bn.normalize == "centered"), *yo.args(),
                     _values_out(y_out, x.shape, "y_out"), _groups(c))
     _check_ok("x", ok)
     stt = Statistics(xo.encoded(), fin[F_MEAN], fin[F_DISP], fin[F_INV_SIGMA], fin[F_SCALE],
