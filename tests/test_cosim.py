@@ -63,15 +63,8 @@ def test_preset_forward_backward_bit_exact(preset: str) -> None:
     _assert_exact(cosim.compare_many(spec, _cases(spec, 11)))
 
 
-#: standard BN's constant-channel flag (docs/numerics.md section 10) is not in the RTL of this
-#: branch yet (branch s17 adds it): its edge case, whose constant channels need it, fails in
-#: either normalize form until then
-_STD_FLAG = pytest.mark.xfail(strict=True, reason="standard-BN constant flag not in the RTL yet")
-
-
 @pytest.mark.parametrize(("preset", "case"), [
-    ("lightnorm", 0), ("lightnorm", 1), ("bf16-standard", 0),
-    pytest.param("bf16-standard", 1, marks=_STD_FLAG)])
+    ("lightnorm", 0), ("lightnorm", 1), ("bf16-standard", 0), ("bf16-standard", 1)])
 def test_centered_forward_backward_bit_exact(preset: str, case: int) -> None:
     """The centered normalize form (docs/numerics.md section 8): its extra lane stage, mu and
     beta in P; case 1 (edge) holds an all-zero and a constant channel (y = beta)."""

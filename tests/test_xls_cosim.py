@@ -295,18 +295,11 @@ def test_small_specs_bit_exact(table: dict[str, Any]) -> None:
     _assert_exact(cosim.compare_many(spec, _cases(spec, 5), stress=0.5, backend="xls"))
 
 
-#: standard BN's constant-channel flag (docs/numerics.md section 10) is not in the RTL of this
-#: branch yet (branch s17 adds it): an edge case, whose constant channels need it, fails in
-#: either normalize form until then
-_STD_FLAG = pytest.mark.xfail(strict=True, reason="standard-BN constant flag not in the RTL yet")
-
-
 @pytest.mark.parametrize(("spec", "cases"), [
     (load("lightnorm").with_normalize("centered"), (0, 1, 2)),
     (from_dict(TINY_RANGE).with_normalize("centered"), (0, 1, 2)),
-    (load("bf16-standard").with_normalize("centered"), (0, 1)),
-    pytest.param(load("bf16-standard").with_normalize("centered"), (2,), marks=_STD_FLAG)],
-    ids=["lightnorm", "tiny-range", "bf16-standard", "bf16-standard-edge"])
+    (load("bf16-standard").with_normalize("centered"), (0, 1, 2))],
+    ids=["lightnorm", "tiny-range", "bf16-standard"])
 def test_centered_bit_exact(spec: Spec, cases: tuple[int, ...]) -> None:
     """The centered normalize form (docs/numerics.md section 8): x - mu in the template's lane
     stage (an XLS adder), then the XLS normalize lane with beta as its addend; lint-clean with
