@@ -74,9 +74,8 @@ def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
              f"total energy per element (pJ), layer {shape}")):
         caption = (f"{title}: sweep points (the Pareto-optimal ones connected) and the other "
                    "specs (stars, labelled); error = quality summary \"error\", log scale.")
-        omitted = unplotted(entries, metric)
-        if omitted:
-            caption += f" Not plotted (no {metric.key} or no error): " + ", ".join(omitted) + "."
+        caption += omitted_text([e for e in entries if error_and(e, metric) is None],
+                                f"no {metric.key} or no error")
 
         def draw(path: Path, metric: Metric = metric, scale: float = scale,
                  ylabel: str = ylabel, title: str = title) -> None:
@@ -164,6 +163,17 @@ def _bare_label(label: str) -> str:
     return label.split(" (", 1)[0].capitalize()
 
 
+def omitted_text(omitted: Sequence[Entry], why: str) -> str:
+    """The caption's sentence on the entries a figure leaves out: named, except the sweep
+    points that were only estimated (``lightnorm sweep --synth front``), which are counted."""
+    estimated = [e for e in omitted if e.is_point and e.stage("estimate").ok
+                 and e.stage("synth").status == "missing"]
+    named = [e.label for e in omitted if e not in estimated]
+    return ((f" Not plotted ({why}): " + ", ".join(named) + "." if named else "")
+            + (f" Not plotted: {len(estimated)} sweep points estimated but not synthesized "
+               "(Estimates and the synthesized front)." if estimated else ""))
+
+
 def clock_figure(entries: Sequence[Entry], library: str) -> Figure | None:
     """Area, energy per element, Fmax and forward latency against the target clock, one line
     per clock sweep (None when no entry is a point of one). ``library``: how the designs were
@@ -178,9 +188,7 @@ def clock_figure(entries: Sequence[Entry], library: str) -> Figure | None:
                f"({library}) and synthesized at that clock. Hollow markers: the clock is not "
                "met (Fmax below 1 / clock), so its energy and latency are at a clock the "
                "design does not reach; the dotted line in the Fmax panel is 1 / clock.")
-    omitted = [p.entry.label for p in points if p not in plotted]
-    if omitted:
-        caption += " Not plotted (no synthesis): " + ", ".join(omitted) + "."
+    caption += omitted_text([p.entry for p in points if p not in plotted], "no synthesis")
     return Figure("clock_sweep", "Clock sweeps", caption,
                   lambda path: plot_clock(plotted, path), ("clock_sweep",))
 
@@ -287,7 +295,7 @@ def plot_energy(entries: Sequence[Entry], path: Path, shape: str) -> None:
 def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, title: str,
                 path: Path) -> None:
     """Sweep points (front connected), other specs as labelled stars; entries without the
-    error or ``y`` are left out (:func:`unplotted`)."""
+    error or ``y`` are left out (the caption says which: :func:`omitted_text`)."""
     fig = new_figure(8.0, 5.5)
     ax = fig.add_subplot()
     data: list[tuple[Entry, float, float]] = []
@@ -336,11 +344,6 @@ def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, 
     else:
         ax.text(0.5, 0.5, "no spec has both values", transform=ax.transAxes, ha="center")
     fig.savefig(path, format="png")
-
-
-def unplotted(entries: Sequence[Entry], y: Metric) -> list[str]:
-    """Labels of the entries a Pareto plot of ``y`` leaves out (no error or no ``y``)."""
-    return [e.label for e in entries if error_and(e, y) is None]
 
 
 def plot_clock(points: Sequence[ClockPoint], path: Path) -> None:
