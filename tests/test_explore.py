@@ -223,3 +223,41 @@ def test_report_shows_estimates_and_the_synthesized_front(tmp_path: Path) -> Non
     html = files.html.read_text(encoding="utf-8")
     assert "Estimates and the synthesized front" in html
     assert f"{len(front)} synthesized" in html
+
+
+# --- the module library: a module shared by concurrent estimates is synthesized once ------------
+@needs_tools
+def test_concurrent_estimates_synthesize_a_shared_module_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from lightnorm.cost import estimate as est
+
+    monkeypatch.setenv("LIGHTNORM_CACHE", str(tmp_path / "cache"))
+    runs: list[str] = []
+    real = est.run_tool
+
+    def counting(cmd: Any) -> Any:
+        runs.append(cmd.purpose)
+        return real(cmd)
+
+    monkeypatch.setattr(est, "run_tool", counting)
+    shared = "module sh(input [5:0] a, b, output [6:0] s); assign s = a + b; endmodule\n"
+    own = {k: f"module {k}(input [3:0] a, b, output [7:0] p); assign p = a * b; endmodule\n"
+           for k in ("ma", "mb")}
+    got: dict[str, Any] = {}
+
+    def one(k: str) -> None:
+        got[k] = est.module_library({"sh.v": shared, f"{k}.v": own[k]}, ["sh", k])
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in own]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # one run per thread; the shared module is in exactly one of them
+    assert len(runs) == 2 and sorted(r.split("(")[1] for r in runs) == ["1 modules)",
+                                                                       "2 modules)"]
+    assert got["ma"]["sh"] == got["mb"]["sh"] and got["ma"]["sh"].area_um2 > 0
+    assert est.module_library({"sh.v": shared}, ["sh"]) == {"sh": got["ma"]["sh"]}
+    assert len(runs) == 2  # read from the library
