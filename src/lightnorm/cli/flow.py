@@ -19,7 +19,9 @@ from typing import Any
 from lightnorm.cli import args as cliargs
 from lightnorm.cli.args import parse_shape
 from lightnorm.errors import UsageError
+from lightnorm.flow import explore
 from lightnorm.flow import stages as st
+from lightnorm.flow.sweep import SYNTH_MODES
 from lightnorm.reports.metrics import Timing
 from lightnorm.spec import Spec, load, preset_names
 from lightnorm.train.accuracy import DATASETS, require_train
@@ -103,6 +105,16 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
                         "local process pool")
     p.add_argument("--list", action="store_true",
                    help="list the points (and the skipped ones with the reason), run nothing")
+    p.add_argument("--synth", choices=SYNTH_MODES, default=None,
+                   help="which points get the synthesis stages: front (default, or the sweep "
+                        "file's synth): every point is estimated (stages estimate and quality), "
+                        "then the points on the Pareto front of estimated area, energy per "
+                        "element and error, the named points and the compared presets run "
+                        "every stage; all: every point runs every stage; none: only the named "
+                        "points are synthesized")
+    p.add_argument("--synth-points", default=None, metavar="NAME,...",
+                   help="points synthesized whatever the front (their names: --list), added "
+                        "to the sweep file's synth_points")
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -451,6 +463,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lightnorm.flow.sweep import describe, load_sweep, point_jobs
 
     sweep = load_sweep(args.sweep)
+    given = tuple(n.strip() for n in (args.synth_points or "").split(",") if n.strip())
+    valid = [p.name for p in sweep.valid]
+    explore.check_named(sweep.synth_points, valid, f"{Path(args.sweep).name}: sweep.synth_points")
+    explore.check_named(given, valid, "--synth-points")
+    named = tuple(dict.fromkeys([*sweep.synth_points, *given]))
     if args.list:
         print("\n".join(describe(sweep)))
         for pt in sweep.valid:
@@ -469,13 +486,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     jobs = [Job(spec, sweep.name, preset, coords) for spec, preset, coords in point_jobs(sweep)]
     baseline = args.baseline or sweep.baseline_name(BASELINE) or (
         jobs[0].spec.name if jobs else None)
+    mode = args.synth or sweep.synth or explore.DEFAULT_SYNTH
+    two = explore.rounds(opts.stages, mode)
+    extra: dict[str, Any] = {"sweep": sweep.name, "synth": mode}
     try:
-        summaries = _run(jobs, opts, store, workers, args.json, args.scheduler)
+        if two is None:
+            summaries = _run(jobs, opts, store, workers, args.json, args.scheduler)
+        else:
+            summaries, chosen = _explore(jobs, opts, two, named, store, workers, args.json,
+                                         args.scheduler)
+            extra["synthesized"] = [{"spec": n, "why": w} for n, w in chosen.items()]
     except KeyboardInterrupt:
         return _interrupted(f"sweep {sweep.name}")
-    skipped = [{"point": p.name, "coords": p.coords, "reason": p.reason} for p in sweep.invalid]
+    extra["skipped"] = [{"point": p.name, "coords": p.coords, "reason": p.reason}
+                        for p in sweep.invalid]
     return _finish(summaries, out, baseline, f"sweep {sweep.name}", args.json, sweep.name,
-                   {"sweep": sweep.name, "skipped": skipped}, single_file=args.single_file)
+                   extra, single_file=args.single_file)
+
+
+def _explore(jobs: list[Any], opts: st.FlowOptions, two: Any, named: Sequence[str],
+             store: Any, workers: int, quiet: bool, scheduler: str | None
+             ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Estimate every point, then run every stage on the points chosen (flow/explore.py)."""
+    import dataclasses
+
+    first = _run(jobs, dataclasses.replace(opts, stages=two.explore), store, workers, quiet,
+                 scheduler)
+    chosen = explore.select(first, two.mode, named)
+    if not quiet:
+        sys.stderr.write(f"synthesizing {len(chosen)} of {len(jobs)} specs (--synth "
+                         f"{two.mode}): " + "; ".join(f"{n} ({w})" for n, w in chosen.items())
+                         + "\n")
+    picked = [j for j in jobs if j.spec.name in chosen]
+    second = _run(picked, dataclasses.replace(opts, stages=two.selected), store, workers,
+                  quiet, scheduler) if picked else []
+    done = {s["spec"]: s for s in second}
+    return [done.get(s["spec"], s) for s in first], chosen
 
 
 def cmd_report(args: argparse.Namespace) -> int:

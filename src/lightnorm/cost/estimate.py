@@ -24,6 +24,7 @@ block, Fmax, power and energy per element, cycles per element) in about a second
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -45,8 +46,10 @@ from lightnorm.cost.synth import BLOCKS, PASSES, classify, library
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, SpecError
 from lightnorm.tools.cache import cache_root
-from lightnorm.tools.eda import yosys_package_version
+from lightnorm.tools.eda import yosys_command, yosys_package_version
+from lightnorm.tools.locks import file_lock
 from lightnorm.tools.netlist import Liberty
+from lightnorm.tools.runner import run_tool
 
 #: bump when what a module's characterization measures or how changes (invalidates its cache)
 MODULE_LIBRARY_VERSION = "1"
@@ -143,23 +146,51 @@ def module_library(files: Mapping[str, str], names: Sequence[str],
     """The cost of each module of ``names`` (``files[name + '.v']`` holds its text and the
     texts of what it instantiates): cached ones read, the others synthesized in one Yosys run
     (under the machine-wide Yosys lock) and cached."""
-    from lightnorm.cost.synth import LIB_NAME, _run_yosys
-
     lib = library(liberty)
     root = cache_root("synth") / "modules" / lib.sha256[:16]
     version = yosys_package_version()
     keys = {n: _digest(MODULE_LIBRARY_VERSION, lib.sha256, version, files[f"{n}.v"])
             for n in names}
+    out = _cached_costs(root, keys)
+    if len(out) == len(names):
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    # a lock per missing module (taken in key order: no deadlock): a process that waited for
+    # one reads what the other process just cached, so a module that several specs of a sweep
+    # share is synthesized once, while runs of different modules go on in parallel
+    with contextlib.ExitStack() as held:
+        for key in sorted({keys[n] for n in names if n not in out}):
+            held.enter_context(file_lock(root / f"{key}.lock"))
+        out = _cached_costs(root, keys)
+        todo = [n for n in names if n not in out]
+        if todo:
+            out.update(_characterize(files, names, todo, sorted(out), root, keys, lib,
+                                     timeout_s))
+    return out
+
+
+def _cached_costs(root: Path, keys: Mapping[str, str]) -> dict[str, ModuleCost]:
+    """The modules of ``keys`` (name -> cache key) whose cost the library holds."""
     out: dict[str, ModuleCost] = {}
-    for n in names:
+    for n, key in keys.items():
         try:
-            data = json.loads((root / f"{keys[n]}.json").read_text())
+            data = json.loads((root / f"{key}.json").read_text())
             out[n] = ModuleCost(**{**data, "name": n})
         except (OSError, ValueError, TypeError):
             pass
-    todo = [n for n in names if n not in out]
-    if not todo:
-        return out
+    return out
+
+
+def _characterize(files: Mapping[str, str], names: Sequence[str], todo: Sequence[str],
+                  cached: Sequence[str], root: Path, keys: Mapping[str, str], lib: Any,
+                  timeout_s: float | None) -> dict[str, ModuleCost]:
+    """Synthesize ``todo`` in one Yosys run (``cached`` as black boxes) and cache them.
+
+    Not under the machine-wide lock of the syntheses (:func:`lightnorm.cost.synth._run_yosys`),
+    like the operator library's characterizations: a run of a few seconds would otherwise wait
+    minutes behind a whole design's synthesis."""
+    from lightnorm.cost.synth import LIB_NAME
+
     work = Path(tempfile.mkdtemp(prefix="lightnorm-modules-"))
     try:
         srcs = []
@@ -167,19 +198,19 @@ def module_library(files: Mapping[str, str], names: Sequence[str],
             (work / f"{n}.v").write_text(files[f"{n}.v"])
             srcs.append(f"{n}.v")
         shutil.copyfile(lib.path, work / LIB_NAME)
-        _run_yosys(work, "modules.ys", module_script(srcs, sorted(out), LIB_NAME),
-                   ("stat.json",), f"module library ({len(todo)} modules)", cache_root("synth"),
-                   timeout_s)
+        (work / "modules.ys").write_text(module_script(srcs, cached, LIB_NAME))
+        run_tool(yosys_command(work, "modules.ys", ("stat.json",),
+                               purpose=f"module library ({len(todo)} modules)",
+                               log=work / "modules.log", timeout_s=timeout_s))
         found = _costs_from_stat(json.loads((work / "stat.json").read_text()), todo,
                                  lib.liberty)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
     for n, cost in found.items():
         tmp = root / f".{keys[n]}.{uuid.uuid4().hex[:8]}"
         tmp.write_text(json.dumps(dataclasses.asdict(cost), indent=1))
         os.replace(tmp, root / f"{keys[n]}.json")
-    return {**out, **found}
+    return found
 
 
 # ---- the structural count of a spec-level module -----------------------------------------------

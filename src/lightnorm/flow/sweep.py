@@ -10,6 +10,8 @@ stages = ["csim", "quality", "synth", "energy"]   # optional; default every stag
 layer_shape = [32, 64, 28, 28]      # optional; the BN layer of the energy figures
 clock_ns = 5.0                      # optional
 accuracy = { dataset = "digits", epochs = 10, seeds = 3 }   # optional: the accuracy stage's
+synth = "front"                     # optional: front (default), all or none (flow/explore.py)
+synth_points = ["<point name>"]     # optional: points synthesized whatever the front
 
 [sweep.set]                         # applied to the base and to the compared presets
 "hw.lanes" = 4
@@ -52,7 +54,9 @@ from . import stages as st
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,26}")
 _SWEEP_KEYS = {"name", "base", "description", "compare", "stages", "layer_shape", "clock_ns",
-               "set", "tag", "accuracy"}
+               "set", "tag", "accuracy", "synth", "synth_points"}
+#: ``synth``: which points a sweep that synthesizes synthesizes (lightnorm.flow.explore)
+SYNTH_MODES = ("front", "all", "none")
 #: the settings of the accuracy stage a sweep file may give: key -> (check, what is expected)
 _ACCURACY_KEYS: dict[str, tuple[Any, str]] = {
     "dataset": (lambda v: v in DATASETS, "one of " + ", ".join(DATASETS)),
@@ -86,6 +90,10 @@ class Sweep:
     clock_ns: float | None = None
     #: the accuracy stage's settings the file gives (dataset, epochs, seeds)
     accuracy: dict[str, Any] = field(default_factory=dict)
+    #: which points get the synthesis stages (None: the command's default) and the points
+    #: named to be synthesized whatever the front
+    synth: str | None = None
+    synth_points: tuple[str, ...] = ()
 
     @property
     def valid(self) -> list[Point]:
@@ -218,6 +226,12 @@ def load_sweep(path: str | Path) -> Sweep:
     for k, v in accuracy.items():
         check, expected = _ACCURACY_KEYS[k]
         _expect(check(v), f"{w}: sweep.accuracy.{k}", v, expected)
+    synth = head.get("synth")
+    _expect(synth is None or synth in SYNTH_MODES, f"{w}: sweep.synth", synth,
+            "one of " + ", ".join(SYNTH_MODES))
+    synth_points = head.get("synth_points", [])
+    _expect(isinstance(synth_points, list) and all(isinstance(x, str) for x in synth_points),
+            f"{w}: sweep.synth_points", synth_points, "a list of point names")
     overrides = head.get("set", {})
     _expect(isinstance(overrides, dict), f"{w}: [sweep.set]", overrides,
             "a table of 'field.path' = value")
@@ -301,7 +315,7 @@ def load_sweep(path: str | Path) -> Sweep:
     return Sweep(name, p, from_dict(base_table | {"name": base.name}) if overrides else base,
                  str(head.get("description", "")), points, compared, tuple(stages),
                  tuple(shape), None if clock is None else float(clock),  # type: ignore[arg-type]
-                 dict(accuracy))
+                 dict(accuracy), synth, tuple(synth_points))
 
 
 def describe(sweep: Sweep) -> list[str]:

@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..backends import DEFAULT_BACKEND, compared_backends, get_backend
-from .figures import Figure, area_figure, clock_figure, energy_figure, pareto_figures
+from .figures import (
+    Figure,
+    area_figure,
+    clock_figure,
+    energy_figure,
+    estimate_figure,
+    pareto_figures,
+)
 from .metrics import (
     ACCURACY_STAGE,
     AREA,
     ENERGY_METRICS,
     ERROR,
+    ESTIMATE_PAIRS,
     QUALITY_METRICS,
     TOTAL_PJ,
     Reference,
@@ -23,6 +31,9 @@ from .metrics import (
     accuracy_reference,
     clock_points,
     error_and,
+    estimated_front,
+    relative_error,
+    synthesized_why,
 )
 from .model import STAGES, Entry, as_number, distinct, not_ok, run_stages, sweeps
 from .render import Section
@@ -34,6 +45,8 @@ from .tables import (
     backend_tables,
     clock_table,
     detail_tables,
+    estimate_rows,
+    estimate_table,
     overview_table,
     per_spec_table,
     quality_distributions,
@@ -42,7 +55,7 @@ from .tables import (
     synthesis_table,
     verification_table,
 )
-from .text import MISSING, acc_text, fmt_clock, fmt_ns, shape_text
+from .text import MISSING, acc_text, fmt_clock, fmt_ns, fmt_rel, shape_text
 from .trade import BYTES_ERROR, TRADES, curves_figure, trade_figure
 
 
@@ -217,6 +230,10 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
             "stars." + ("" if pareto else f" No Pareto plot: no sweep point has an "
                                           f"{ERROR.key} (the quality stage did not run).")],
             [sweep_table(name, pts) for name, pts in by_sweep.items()], pareto))
+        explore = estimate_section(entries, by_sweep, shape)
+        if explore is not None:
+            sections.append(explore)
+            figures += explore.figures
     clock_fig = clock_figure(entries, timing_library(entries))
     if clock_fig is not None:
         figures.append(clock_fig)
@@ -235,6 +252,44 @@ def compose(entries: Sequence[Entry], base: Entry | None, title: str, when: date
     tables = ([t for s in sections for t in s.tables] + [quality_distributions(entries)]
               + csv_only)
     return Page(title, header, warnings, sections, details, tables, figures)
+
+
+def estimate_section(entries: Sequence[Entry], by_sweep: Mapping[str, Sequence[Entry]],
+                     shape: str) -> Section | None:
+    """Sweeps that explore (lightnorm sweep --synth front): the estimated cloud, the points
+    synthesized and why, and estimate vs synthesis wherever both exist (None without
+    estimates)."""
+    if not any(e.stage("estimate").ok for e in entries):
+        return None
+    paras = []
+    for name, pts in by_sweep.items():
+        front = estimated_front([e for e in pts if e.is_point])
+        why = [(e, w) for e in pts if (w := synthesized_why(e, front)) is not None]
+        estimated = sum(e.stage("estimate").ok for e in pts)
+        counts = {w: sum(x == w for _, x in why) for w in dict.fromkeys(x for _, x in why)}
+        paras.append(f"Sweep {name}: {estimated} of {len(pts)} specs estimated, "
+                     f"{len(front)} points on the estimated Pareto front of (estimated area, "
+                     "estimated total energy per element, error), "
+                     f"{len(why)} synthesized" + (": " + ", ".join(
+                         f"{n} {w}" for w, n in counts.items()) if why else "") + ".")
+    rows = estimate_rows(entries)
+    if rows:
+        worst = []
+        for est, syn in ESTIMATE_PAIRS:
+            rel = [r for e in rows if (r := relative_error(e.number(est.stage, est.path),
+                                                           e.number(syn.stage, syn.path)))
+                   is not None]
+            if rel:
+                worst.append(f"{syn.header.split(' (')[0]} {fmt_rel(max(rel, key=abs))}")
+        paras.append(f"Estimate vs synthesis on the {len(rows)} specs that have both "
+                     "(relative error = estimate / synthesis - 1; docs/estimate.md has the "
+                     "estimator's validation): largest error " + ", ".join(worst) + ".")
+    else:
+        paras.append("No spec has both an estimate and a synthesis to compare.")
+    fig = estimate_figure(entries, shape)
+    return Section("estimates", "Estimates and the synthesized front", paras,
+                   [estimate_table(entries)] if rows else [],
+                   [fig] if fig is not None else [])
 
 
 #: how to run the accuracy stage, said where its results are missing

@@ -18,16 +18,20 @@ from typing import Any
 from .metrics import (
     AREA,
     DP_PJ,
+    ERROR,
+    EST_AREA,
+    EST_TOTAL_PJ,
     MEM_PJ,
     TOTAL_PJ,
     ClockPoint,
     Metric,
     clock_points,
     error_and,
+    estimated_front,
     pareto_front,
 )
 from .model import BLOCKS, Entry
-from .tables import sweep_table_name
+from .tables import ESTIMATE_TABLE, sweep_table_name
 from .text import shorten
 
 
@@ -70,9 +74,8 @@ def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
              f"total energy per element (pJ), layer {shape}")):
         caption = (f"{title}: sweep points (the Pareto-optimal ones connected) and the other "
                    "specs (stars, labelled); error = quality summary \"error\", log scale.")
-        omitted = unplotted(entries, metric)
-        if omitted:
-            caption += f" Not plotted (no {metric.key} or no error): " + ", ".join(omitted) + "."
+        caption += omitted_text([e for e in entries if error_and(e, metric) is None],
+                                f"no {metric.key} or no error")
 
         def draw(path: Path, metric: Metric = metric, scale: float = scale,
                  ylabel: str = ylabel, title: str = title) -> None:
@@ -82,6 +85,93 @@ def pareto_figures(entries: Sequence[Entry], shape: str) -> list[Figure]:
                                            if e.is_point))
         out.append(Figure(name, title, caption, draw, sweep_tables))
     return out
+
+
+#: the panels of the estimate figure: (estimated, synthesized) figure, scale, axis label
+EXPLORE_PANELS = ((EST_AREA, AREA, 1e6, "area (mm²)"),
+                  (EST_TOTAL_PJ, TOTAL_PJ, 1.0, "total energy per element (pJ)"))
+
+
+def estimate_figure(entries: Sequence[Entry], shape: str) -> Figure | None:
+    """The estimated cloud of every sweep point and what synthesis made of the points
+    synthesized (None when no sweep point has an estimate and an error)."""
+    points = [e for e in entries if e.is_point]
+    if not any(e.number(EST_AREA.stage, EST_AREA.path) is not None
+               and e.number(ERROR.stage, ERROR.path) is not None for e in points):
+        return None
+    caption = ("Every sweep point as estimated without synthesis (grey: lightnorm estimate), "
+               "the points on the Pareto front of estimated area, estimated total energy per "
+               "element and error ringed (the ones lightnorm sweep --synth front synthesizes), "
+               "and the synthesized points at what synthesis measured (blue, joined to their "
+               f"estimate by a line; the blue line: the synthesized front). Layer {shape}; "
+               "error = quality summary \"error\", log scale.")
+    return Figure("explore_estimates", "Estimated cloud and synthesized front", caption,
+                  lambda path: plot_explore(points, path),
+                  (*dict.fromkeys(sweep_table_name(str(e.sweep)) for e in points),
+                   ESTIMATE_TABLE))
+
+
+def plot_explore(points: Sequence[Entry], path: Path) -> None:
+    """Two panels (area, total energy per element) against the error."""
+    fig = new_figure(12.0, 5.0)
+    front = estimated_front(points)
+    errs = [x for e in points if (x := e.number(ERROR.stage, ERROR.path)) is not None]
+    floor = zero_floor(errs)
+    for k, (est, syn, scale, label) in enumerate(EXPLORE_PANELS):
+        ax = fig.add_subplot(1, 2, k + 1)
+        cloud, ringed, synth, links = [], [], [], []
+        for e in points:
+            err = e.number(ERROR.stage, ERROR.path)
+            if err is None:
+                continue
+            x = err if err > 0 else floor
+            ev, sv = e.number(est.stage, est.path), e.number(syn.stage, syn.path)
+            if ev is not None:
+                cloud.append((x, ev / scale))
+                if e.index in front:
+                    ringed.append((x, ev / scale))
+            if sv is not None:
+                synth.append((x, sv / scale))
+                if ev is not None:
+                    links.append(((x, x), (ev / scale, sv / scale)))
+        ax.scatter([p[0] for p in cloud], [p[1] for p in cloud], s=12, color="#999999",
+                   alpha=0.6, label=f"estimated ({len(cloud)} points)")
+        ax.scatter([p[0] for p in ringed], [p[1] for p in ringed], s=60, facecolors="none",
+                   edgecolors="black", linewidths=0.9,
+                   label=f"on the estimated front ({len(ringed)})")
+        for xs, ys in links:
+            ax.plot(xs, ys, color="#4e79a7", linewidth=0.8, alpha=0.7)
+        if synth:
+            ax.scatter([p[0] for p in synth], [p[1] for p in synth], s=30, color="#4e79a7",
+                       zorder=3, label=f"synthesized ({len(synth)})")
+            line = [synth[i] for i in pareto_front(synth)]
+            ax.plot([p[0] for p in line], [p[1] for p in line], "-", color="#4e79a7",
+                    linewidth=1.4, label="synthesized front")
+        ax.set_xscale("log")
+        heights = [p[1] for p in cloud + synth if p[1] > 0]
+        if heights and max(heights) > 4 * min(heights):
+            ax.set_yscale("log")
+            label += " (log scale)"
+        ax.set_xlabel('numerical error: quality summary["error"] (log scale)')
+        ax.set_ylabel(label)
+        ax.set_title(f"{_bare_label(label)} vs error")
+        ax.legend(fontsize=8)
+    fig.savefig(path, format="png")
+
+
+def _bare_label(label: str) -> str:
+    return label.split(" (", 1)[0].capitalize()
+
+
+def omitted_text(omitted: Sequence[Entry], why: str) -> str:
+    """The caption's sentence on the entries a figure leaves out: named, except the sweep
+    points that were only estimated (``lightnorm sweep --synth front``), which are counted."""
+    estimated = [e for e in omitted if e.is_point and e.stage("estimate").ok
+                 and e.stage("synth").status == "missing"]
+    named = [e.label for e in omitted if e not in estimated]
+    return ((f" Not plotted ({why}): " + ", ".join(named) + "." if named else "")
+            + (f" Not plotted: {len(estimated)} sweep points estimated but not synthesized "
+               "(Estimates and the synthesized front)." if estimated else ""))
 
 
 def clock_figure(entries: Sequence[Entry], library: str) -> Figure | None:
@@ -98,9 +188,7 @@ def clock_figure(entries: Sequence[Entry], library: str) -> Figure | None:
                f"({library}) and synthesized at that clock. Hollow markers: the clock is not "
                "met (Fmax below 1 / clock), so its energy and latency are at a clock the "
                "design does not reach; the dotted line in the Fmax panel is 1 / clock.")
-    omitted = [p.entry.label for p in points if p not in plotted]
-    if omitted:
-        caption += " Not plotted (no synthesis): " + ", ".join(omitted) + "."
+    caption += omitted_text([p.entry for p in points if p not in plotted], "no synthesis")
     return Figure("clock_sweep", "Clock sweeps", caption,
                   lambda path: plot_clock(plotted, path), ("clock_sweep",))
 
@@ -207,7 +295,7 @@ def plot_energy(entries: Sequence[Entry], path: Path, shape: str) -> None:
 def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, title: str,
                 path: Path) -> None:
     """Sweep points (front connected), other specs as labelled stars; entries without the
-    error or ``y`` are left out (:func:`unplotted`)."""
+    error or ``y`` are left out (the caption says which: :func:`omitted_text`)."""
     fig = new_figure(8.0, 5.5)
     ax = fig.add_subplot()
     data: list[tuple[Entry, float, float]] = []
@@ -256,11 +344,6 @@ def plot_pareto(entries: Sequence[Entry], y: Metric, scale: float, ylabel: str, 
     else:
         ax.text(0.5, 0.5, "no spec has both values", transform=ax.transAxes, ha="center")
     fig.savefig(path, format="png")
-
-
-def unplotted(entries: Sequence[Entry], y: Metric) -> list[str]:
-    """Labels of the entries a Pareto plot of ``y`` leaves out (no error or no ``y``)."""
-    return [e.label for e in entries if error_and(e, y) is None]
 
 
 def plot_clock(points: Sequence[ClockPoint], path: Path) -> None:

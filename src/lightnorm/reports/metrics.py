@@ -83,8 +83,21 @@ ACCURACY_METRICS = (
       fmt_acc),
     M("accuracy_delta_pp", "Δ accuracy vs FP32 (pp)", ACCURACY_STAGE, "delta_pp", fmt_pp),
 )
+#: what synthesis would report, predicted without it (lightnorm.cost.estimate; the flow's
+#: estimate stage); ``layer``: the energy stage's layer figures with the estimated datapath
+ESTIMATE_STAGE = "estimate"
+ESTIMATE_METRICS = (
+    M("estimated_area_um2", "area est. (mm²)", ESTIMATE_STAGE, "area_um2", fmt_mm2),
+    M("estimated_fmax_mhz", "Fmax est. (MHz)", ESTIMATE_STAGE, "fmax_mhz", fmt_mhz),
+    M("estimated_energy_forward_pj_per_element", "energy/elem fwd est. (pJ)", ESTIMATE_STAGE,
+      "energy_pj_per_element.forward", fmt_int),
+    M("estimated_energy_backward_pj_per_element", "energy/elem bwd est. (pJ)", ESTIMATE_STAGE,
+      "energy_pj_per_element.backward", fmt_int),
+    M("estimated_total_pj_per_element", "total pJ/elem est.", ESTIMATE_STAGE,
+      "layer.total_pj_per_element", fmt_int),
+)
 _BY_KEY = {m.key: m for m in SYNTH_METRICS + ENERGY_METRICS + QUALITY_METRICS
-           + ACCURACY_METRICS}
+           + ACCURACY_METRICS + ESTIMATE_METRICS}
 AREA = _BY_KEY["area_um2"]
 FMAX = _BY_KEY["fmax_mhz"]
 E_FWD = _BY_KEY["energy_forward_pj_per_element"]
@@ -97,6 +110,16 @@ ERROR = _BY_KEY["error"]
 ACC = _BY_KEY["accuracy_mean_pct"]
 ACC_STD = _BY_KEY["accuracy_std_pct"]
 ACC_DELTA = _BY_KEY["accuracy_delta_pp"]
+EST_AREA = _BY_KEY["estimated_area_um2"]
+EST_TOTAL_PJ = _BY_KEY["estimated_total_pj_per_element"]
+#: (estimated, synthesized) figure pairs of the report's estimate-vs-synthesis table
+ESTIMATE_PAIRS = tuple(zip(ESTIMATE_METRICS, (AREA, FMAX, E_FWD, E_BWD, TOTAL_PJ), strict=True))
+#: what ``lightnorm sweep --synth front`` minimises (lightnorm.flow.explore)
+FRONT_OBJECTIVES = (EST_AREA, EST_TOTAL_PJ, ERROR)
+#: why a sweep point was synthesized
+ON_FRONT = "on the estimated Pareto front"
+NAMED = "named"
+COMPARED = "compared preset"
 
 
 @dataclass(frozen=True)
@@ -282,6 +305,51 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             front.append(i)
             best = points[i][1]
     return front
+
+
+def pareto_nd(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the points no other point dominates (lower or equal in every coordinate,
+    lower in one), every coordinate minimised, in lexicographic order of the points. Equal
+    points do not dominate each other: both are kept."""
+    order = sorted(range(len(points)), key=lambda i: tuple(points[i]))
+    front: list[int] = []
+    for i in order:
+        p = points[i]
+        # a dominating point sorts before p; one that is not on the front is dominated by a
+        # front point, which then dominates p too: checking the front suffices
+        if not any(all(a <= b for a, b in zip(points[j], p, strict=True))
+                   and any(a < b for a, b in zip(points[j], p, strict=True)) for j in front):
+            front.append(i)
+    return front
+
+
+def estimated_front(entries: Sequence[Entry]) -> set[int]:
+    """Indices (Entry.index) on the Pareto front of :data:`FRONT_OBJECTIVES` among these
+    entries (those with all three figures): the front ``lightnorm sweep`` synthesizes."""
+    pts, idx = [], []
+    for e in entries:
+        vals = [e.number(m.stage, m.path) for m in FRONT_OBJECTIVES]
+        if all(v is not None and math.isfinite(v) for v in vals):
+            pts.append([float(v) for v in vals if v is not None])
+            idx.append(e.index)
+    return {idx[i] for i in pareto_nd(pts)}
+
+
+def synthesized_why(e: Entry, front: set[int]) -> str | None:
+    """Why a sweep's spec has a synthesis (None: it has none): a compared preset, on the
+    estimated front, or named (by --synth-points, the sweep file, or an earlier run)."""
+    if e.stage("synth").status == "missing":
+        return None
+    if e.preset:
+        return COMPARED
+    return ON_FRONT if e.index in front else f"{NAMED} (or synthesized by an earlier run)"
+
+
+def relative_error(estimated: float | None, measured: float | None) -> float | None:
+    """estimated / measured - 1 (None without both, or a measured 0)."""
+    if estimated is None or measured is None or measured == 0:
+        return None
+    return estimated / measured - 1.0
 
 
 def error_and(e: Entry, y: Metric) -> tuple[float, float] | None:

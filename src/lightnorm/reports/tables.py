@@ -25,7 +25,11 @@ from .metrics import (
     E_BWD,
     E_FWD,
     ERROR,
+    EST_AREA,
+    EST_TOTAL_PJ,
+    ESTIMATE_PAIRS,
     FMAX,
+    FRONT_OBJECTIVES,
     RATIOS,
     SYNTH_METRICS,
     TOTAL_PJ,
@@ -35,8 +39,11 @@ from .metrics import (
     accuracy_reference,
     clock_points,
     critical_paths,
+    estimated_front,
     front_members,
     ratio_of,
+    relative_error,
+    synthesized_why,
 )
 from .model import (
     BLOCKS,
@@ -65,6 +72,7 @@ from .text import (
     fmt_ns,
     fmt_pct,
     fmt_ratio,
+    fmt_rel,
     fmt_sig,
     fmt_us,
     one_line,
@@ -558,7 +566,74 @@ def sweep_table(sweep: str, entries: Sequence[Entry]) -> Table:
         raw.append(bad)
         rows.append(row)
         csv_rows.append(raw)
-    return Table(sweep_table_name(sweep), f"Sweep {sweep}", columns, rows, fields, csv_rows)
+    table = Table(sweep_table_name(sweep), f"Sweep {sweep}", columns, rows, fields, csv_rows)
+    if any("estimate" in e.stages for e in entries):
+        _with_estimates(table, entries, len(coords))
+    return table
+
+
+def _with_estimates(t: Table, entries: Sequence[Entry], n_coords: int) -> None:
+    """A sweep table's estimate columns: the estimated area and total energy per element,
+    whether the point is on the estimated front, and why it was synthesized."""
+    front = estimated_front([e for e in entries if e.is_point])
+    at, csv_at = 1 + n_coords, len(IDENTITY_FIELDS) + n_coords  # after the coordinates
+    t.columns[at:at] = [Column(EST_AREA.header, True), Column(EST_TOTAL_PJ.header, True),
+                        Column("estimated front"), Column("synthesized because")]
+    t.csv_fields[csv_at:csv_at] = [EST_AREA.key, EST_TOTAL_PJ.key, "on_estimated_front",
+                                   "synthesized_because"]
+    for e, row, raw in zip(entries, t.rows, t.csv_rows, strict=True):
+        cells, values = [], []
+        for m in (EST_AREA, EST_TOTAL_PJ):
+            c, r = metric_cell(e, m)
+            cells.append(c)
+            values.append(r)
+        has = all(e.number(m.stage, m.path) is not None for m in FRONT_OBJECTIVES)
+        cells.append(Cell(("yes" if e.index in front else "no") if has else MISSING,
+                          "ok" if e.index in front else "text" if has else "missing"))
+        values.append(e.index in front if has else None)
+        why = synthesized_why(e, front)
+        cells.append(Cell(why or "not synthesized", "text"))
+        values.append(why)
+        row[at:at] = cells
+        raw[csv_at:csv_at] = values
+
+
+#: the estimate-vs-synthesis table's name (and CSV file stem)
+ESTIMATE_TABLE = "estimate_vs_synthesis"
+
+
+def estimate_rows(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries with both an estimate and a synthesis that succeeded."""
+    return [e for e in entries if e.stage("estimate").ok and e.stage("synth").ok]
+
+
+def estimate_table(entries: Sequence[Entry]) -> Table:
+    """Per spec with both: each estimated figure, the synthesized one and the relative error
+    (estimate / synthesis - 1), and why a sweep point was synthesized."""
+    front = estimated_front([e for e in entries if e.is_point])
+    columns = [Column("spec"), Column("synthesized because")]
+    fields = [*IDENTITY_FIELDS, "synthesized_because"]
+    for est, syn in ESTIMATE_PAIRS:
+        columns += [Column(est.header, True), Column(syn.header, True),
+                    Column(f"error: {_bare(syn.header)}", True)]
+        fields += [est.key, syn.key, f"{syn.key}_relative_error"]
+    rows, csv_rows = [], []
+    for e in estimate_rows(entries):
+        why = synthesized_why(e, front) if e.sweep is not None else None
+        row, raw = [spec_cell(e), Cell(why or MISSING, "text" if why else "missing")], \
+            [*e.identity(), why]
+        for est, syn in ESTIMATE_PAIRS:
+            for m in (est, syn):
+                c, r = metric_cell(e, m)
+                row.append(c)
+                raw.append(r)
+            rel = relative_error(e.number(est.stage, est.path), e.number(syn.stage, syn.path))
+            row.append(Cell(MISSING, "missing", note="needs both figures") if rel is None
+                       else Cell(fmt_rel(rel), "num"))
+            raw.append(rel)
+        rows.append(row)
+        csv_rows.append(raw)
+    return Table(ESTIMATE_TABLE, "Estimate vs synthesis", columns, rows, fields, csv_rows)
 
 
 def clock_table(entries: Sequence[Entry]) -> Table:

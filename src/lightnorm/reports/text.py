@@ -113,6 +113,11 @@ def fmt_pct(value: float) -> str:
     return _finite_or_text(value) or f"{value:.1f}%"
 
 
+def fmt_rel(fraction: float) -> str:
+    """A relative error, signed, in percent with 1 decimal (``+3.3%``)."""
+    return _finite_or_text(fraction) or f"{100 * fraction:+.1f}%"
+
+
 def fmt_acc(pct: float) -> str:
     """A test accuracy in percent, 2 decimals (one test image of 360 is 0.28 %)."""
     return _finite_or_text(pct) or f"{pct:.2f}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .figures import BLOCK_COLOURS, Figure, new_figure, zero_floor
+from .figures import BLOCK_COLOURS, Figure, new_figure, omitted_text, zero_floor
 from .metrics import (
     ACC,
     ACC_STD,
@@ -110,10 +110,8 @@ def trade_figure(entries: Sequence[Entry], trade: Trade,
         caption += (f" Dashed line and band: {REFERENCE_LABEL}, "
                     f"{acc_text(reference.mean, reference.std)} % ({reference.settings()}).")
     plotted = {p.entry.index for p in points}
-    omitted = [e.label for e in entries if e.index not in plotted]
-    if omitted:
-        caption += (f" Not plotted (no {trade.x.key} or no {trade.y.key}): "
-                    + ", ".join(omitted) + ".")
+    caption += omitted_text([e for e in entries if e.index not in plotted],
+                            f"no {trade.x.key} or no {trade.y.key}")
     ref = reference if trade.maximise_y else None
     figure = Figure(trade.name, trade.title, caption,
                     lambda path: plot_trade(points, trade, ref, path), (trade.name,))
