@@ -26,7 +26,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -179,8 +178,6 @@ def _holding(store: ResultStore, key: str) -> Iterator[None]:
 _EVENTS: Any = None
 #: how long a worker whose parent died waits for a row being written before it exits anyway
 _EXIT_GRACE_S = 30.0
-#: how long a broken pool waits for this process's own pending Ctrl-C (:func:`run_specs`)
-_INTERRUPT_GRACE_S = 1.0
 
 
 def _stop(code: int) -> None:
@@ -272,14 +269,6 @@ def run_specs(jobs: Sequence[Job], opts: st.FlowOptions, store: ResultStore, wor
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for f in finished:
                 results[futs[f]] = f.result()
-    except BrokenProcessPool:
-        # Ctrl-C reaches the workers and this process together; a worker that stopped on it
-        # (exit 130) can break the pool before this process has run its own SIGINT handler
-        # (seen once on a loaded machine): a pending interrupt is raised during this pause as
-        # KeyboardInterrupt; without one, a worker really crashed
-        pool.shutdown(wait=False, cancel_futures=True)
-        time.sleep(_INTERRUPT_GRACE_S)
-        raise
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
