@@ -398,9 +398,12 @@ def test_ctrl_c_of_a_flow_is_one_line_exit_130_and_resumes(tmp_path: Path) -> No
     argv = ["flow", *specs, "-o", str(out), "--stages", "generate,csim", "--jobs", "2"]
     tag = uuid.uuid4().hex
     env = dict(os.environ, LIGHTNORM_TEST_TAG=tag, LIGHTNORM_CACHE=str(tmp_path / "cache"))
+    # as a terminal's foreground job: SIGINT at its default, whatever this test inherited (a
+    # background job of a non-interactive shell has it ignored, and the flow then ignores it)
     proc = subprocess.Popen([sys.executable, "-m", "lightnorm", *argv, "--json"], env=env,
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.monotonic()
     while not ((out / "results.sqlite").is_file() and len(_verdicts(out)) >= 5
                and ResultStore(out, check=False).leases()):  # the last stage is running
@@ -417,6 +420,29 @@ def test_ctrl_c_of_a_flow_is_one_line_exit_130_and_resumes(tmp_path: Path) -> No
     assert not _tagged(tag)
     before = _verdicts(out)
     _resume_redoes_nothing(argv, out, tmp_path, before, total=6)
+
+
+def test_a_flow_that_ignores_ctrl_c_ignores_it_in_its_workers(tmp_path: Path) -> None:
+    """Started with SIGINT ignored (a background job of a shell without job control), the flow
+    and its pool workers all ignore a SIGINT to the group: the run completes, exit 0, no
+    broken pool."""
+    specs = [str(_write_spec(tmp_path, _spec(f"bg-{i}", 2 + i))) for i in range(2)]
+    out = tmp_path / "out"
+    argv = ["flow", *specs, "-o", str(out), "--stages", "generate,csim", "--jobs", "2"]
+    env = dict(os.environ, LIGHTNORM_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "lightnorm", *argv, "--json"], env=env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    t0 = time.monotonic()
+    while not ((out / "results.sqlite").is_file() and ResultStore(out, check=False).leases()):
+        assert proc.poll() is None and time.monotonic() - t0 < 600  # a stage is running
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "BrokenProcessPool" not in err, err
+    assert len(_verdicts(out)) == 4  # generate and csim of both specs
 
 
 def test_a_tool_dies_with_the_process_that_ran_it(tmp_path: Path) -> None:

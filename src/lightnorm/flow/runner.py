@@ -199,7 +199,11 @@ def _init_worker(events: Any, parent: int) -> None:
     global _EVENTS
     _EVENTS = events
     lifetime.become_subreaper()
-    signal.signal(signal.SIGINT, _on_interrupt)
+    # a flow started where Ctrl-C is ignored (a background job of a shell without job control
+    # passes SIGINT ignored on) ignores it in every process, its workers too: a worker alone
+    # stopping on it would break the pool under a process that goes on
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _on_interrupt)
     lifetime.watch_parent(parent, functools.partial(_stop, 70))
 
 
