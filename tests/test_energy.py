@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lightnorm.cost import energy
 from lightnorm.cost.energy import (
@@ -140,3 +142,59 @@ def test_to_dict_is_plain() -> None:
     d = layer_energy(load("lightnorm"), (2, 3, 3, 5), datapath_pj_per_element=1.0).to_dict()
     assert d["shape"] == [2, 3, 3, 5] and d["spec"] == "lightnorm"
     assert d["memory_pj_per_element"] == 132600.0 / 90 and d["total_pj"] == 132690.0
+
+
+# --- the datapath carried to the layer's channel length -----------------------------------------
+# lightnorm's synthesis at 5 ns on its default workload (2 channels of 4096 elements, 16 lanes):
+# 1263 forward and 1159 backward cycles (docs/benchmarks.md)
+MEASURED = {"power_mw": {"forward": 1016.87, "backward": 1238.348}, "clock_ns": 5.0,
+            "cycles_per_element": {"forward": 1263 / 8192, "backward": 1159 / 8192},
+            "workload_shape": (1, 2, 1, 4096), "lanes": 16}
+
+
+def _at(n: int, **kw: Any) -> dict[str, Any]:
+    return energy.datapath_at_channel_length(**{**MEASURED, **kw}, elements_per_channel=n)
+
+
+def test_channel_length_overhead_by_hand() -> None:
+    at = _at(25088)
+    # overhead per channel: 1263 / 2 - 2 x 256 beats = 119.5 cycles; the layer's channel:
+    # 2 x 1568 beats + 119.5
+    assert at["overhead_cycles_per_channel"] == {"forward": 119.5, "backward": 67.5}
+    assert at["cycles_per_channel"]["forward"] == 3255.5
+    assert math.isclose(at["pj_per_element"]["forward"], 1016.87 * 5.0 * 3255.5 / 25088)
+    assert at["workload"] == {"channels": 2, "elements_per_channel": 4096}
+
+
+@given(st.integers(1, 64), st.integers(1, 1 << 14), st.integers(1, 1 << 20),
+       st.integers(0, 500))
+def test_channel_length_reproduces_the_workload_and_falls_with_length(
+        lanes: int, n_w: int, n: int, overhead: int) -> None:
+    beats_w = -(-n_w // lanes)
+    cpe = (2 * beats_w + overhead) / n_w
+    kw = {"power_mw": {"forward": 3.0, "backward": 5.0}, "clock_ns": 2.0,
+          "cycles_per_element": {"forward": cpe, "backward": cpe},
+          "workload_shape": (n_w, 3, 1, 1), "lanes": lanes}
+    same = _at(n_w, **kw)
+    for p, mw in kw["power_mw"].items():  # type: ignore[attr-defined]
+        assert math.isclose(same["pj_per_element"][p], mw * 2.0 * cpe, rel_tol=1e-12)
+        assert math.isclose(same["overhead_cycles_per_channel"][p], overhead, abs_tol=1e-6)
+    # per element, a channel of whole beats costs less the longer it is (the overhead spreads)
+    whole = lanes * max(1, n // lanes)
+    longer = _at(2 * whole, **kw)["pj_per_element"]["forward"]
+    assert longer <= _at(whole, **kw)["pj_per_element"]["forward"] * (1 + 1e-12)
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"lanes": 0}, "lanes"),
+    ({"elements_per_channel": 0}, "elements_per_channel"),
+    ({"clock_ns": -1.0}, "clock_ns"),
+    ({"power_mw": {"forward": float("inf"), "backward": 1.0}}, "power_mw['forward']"),
+    ({"workload_shape": (1, 2, 4096)}, "shape"),
+    # fewer cycles than the workload's beats: not a measurement of this design
+    ({"cycles_per_element": {"forward": 0.1, "backward": 0.2}}, "cycles_per_element['forward']"),
+])
+def test_channel_length_bad_input_names_the_field(kw: dict[str, Any], field: str) -> None:
+    with pytest.raises(SpecError) as info:
+        energy.datapath_at_channel_length(**{**MEASURED, "elements_per_channel": 100, **kw})
+    assert str(info.value).startswith(f"{field} = "), info.value

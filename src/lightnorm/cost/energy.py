@@ -62,10 +62,10 @@ def _check_shape(shape: Any) -> tuple[int, int, int, int]:
     return dims  # type: ignore[return-value]
 
 
-def _check_energy(name: str, value: Any) -> float:
+def _check_energy(name: str, value: Any, unit: str = "pJ") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value) or value < 0:
-        raise SpecError(name, value, "a finite number >= 0 (pJ)")
+        raise SpecError(name, value, f"a finite number >= 0 ({unit})")
     return float(value)
 
 
@@ -87,6 +87,58 @@ def layer_traffic_bits(spec: Spec, shape: Any) -> dict[str, dict[str, int]]:
         p: {role: times * c * channel_bits(roles[role], n) for role, times in DATAFLOW[p]}
         for p in PASSES
     }
+
+
+#: streaming passes over a channel's beats in each pass of the layer (docs/rtl.md
+#: "Throughput": a reduction pass and an elementwise pass, one beat per cycle each)
+BEAT_PASSES = 2
+
+
+def datapath_at_channel_length(
+    power_mw: Mapping[str, float],
+    clock_ns: float,
+    cycles_per_element: Mapping[str, float],
+    workload_shape: Any,
+    lanes: int,
+    elements_per_channel: int,
+) -> dict[str, Any]:
+    """The datapath's energy per element of each pass for channels of ``elements_per_channel``
+    elements, from a synthesis measured (or estimated) on ``workload_shape`` (its power per
+    pass at ``clock_ns`` and its cycles per element).
+
+    A channel takes ``BEAT_PASSES`` streams of its beats (``ceil(n / lanes)``, one per cycle)
+    plus a fixed overhead (the finalize program, the pipelines' fill and drain, the
+    handshakes): the overhead is what the measured cycles leave after the workload's beats;
+    a cycle costs the measured pass's average energy. Per element, the overhead weighs less on
+    a long channel than on the short ones a simulation can afford, so the workload's figure
+    is not the layer's."""
+    n_, c_w, h, w = _check_shape(workload_shape)
+    n_w = n_ * h * w
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise SpecError("lanes", lanes, "a positive integer")
+    if isinstance(elements_per_channel, bool) or not isinstance(elements_per_channel, int) \
+            or elements_per_channel < 1:
+        raise SpecError("elements_per_channel", elements_per_channel, "a positive integer")
+    clk = _check_energy("clock_ns", clock_ns, "ns")
+    beats_w = -(-n_w // lanes)
+    beats = -(-elements_per_channel // lanes)
+    out: dict[str, Any] = {"pj_per_element": {}, "overhead_cycles_per_channel": {},
+                           "cycles_per_channel": {}}
+    for p in PASSES:
+        per_channel = _check_energy(f"cycles_per_element[{p!r}]", cycles_per_element[p],
+                                    "cycles") * n_w
+        overhead = per_channel - BEAT_PASSES * beats_w
+        if overhead < 0:
+            raise SpecError(f"cycles_per_element[{p!r}]", cycles_per_element[p],
+                            f"at least {BEAT_PASSES} beats of {lanes} lanes per channel of "
+                            f"{n_w} elements ({BEAT_PASSES * beats_w / n_w:.6g} per element)")
+        cycles = BEAT_PASSES * beats + overhead
+        out["overhead_cycles_per_channel"][p] = overhead
+        out["cycles_per_channel"][p] = cycles
+        out["pj_per_element"][p] = (_check_energy(f"power_mw[{p!r}]", power_mw[p], "mW") * clk
+                                    * cycles / elements_per_channel)
+    out["workload"] = {"channels": c_w, "elements_per_channel": n_w}
+    return out
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,8 @@ STAGE_CODE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # the estimate renders the design (its modules and structure) and the layer's memory energy
     ESTIMATE: (("lightnorm.cost.estimate", "lightnorm.cost.energy"), ("rtl",)),
     "quality": (("lightnorm.verify.quality",), ()),
+    # the layer's memory energy and the datapath's, carried to the layer's channel length
+    "energy": (("lightnorm.cost.energy",), ()),
     # the training loop, the data sets and the model; the spec's run also the PyTorch layer
     # and through it the golden model (the package's lazy loader names the layer too, so the
     # reference's key digests it as well)
@@ -279,8 +281,8 @@ def stage_inputs(stage: str, spec: Spec, opts: FlowOptions,
                 "code": code_digest(stage)}
     if stage == "energy":
         synth = (deps or {}).get("synth", {})
-        return {**_layer_inputs(opts),
-                "datapath_pj_per_element": synth.get("energy_pj_per_element")}
+        return {**_layer_inputs(opts), "datapath": _measured_datapath(synth),
+                "code": code_digest(stage)}
     if stage == ESTIMATE:
         # what the estimate's models are (CALIBRATION, the module library's version) is data,
         # not code: digested apart from the sources
@@ -413,20 +415,44 @@ def _backend_runner(name: str) -> Callable[[Spec, FlowOptions, Mapping[str, Any]
     return run
 
 
+def _measured_datapath(m: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the layer's datapath energy is computed from in a synthesis's (or an estimate's)
+    metrics: power per pass, clock, cycles per element and the simulated workload's shape;
+    None when the metrics have no power."""
+    if not m or m.get("power_mw") is None:
+        return None
+    shape = (m.get("activity") or {}).get("workload", {}).get("shape") or m.get("workload_shape")
+    return {"power_mw": m["power_mw"], "clock_ns": m["clock_ns"],
+            "cycles_per_element": m["cycles_per_element"],
+            "workload_shape": None if shape is None else list(shape)}
+
+
 def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
-    return "ok", None, layer_metrics(spec, opts, deps["synth"].get("energy_pj_per_element"))
+    return "ok", None, layer_metrics(spec, opts, _measured_datapath(deps["synth"]))
 
 
-def layer_metrics(spec: Spec, opts: FlowOptions, dp: Any) -> dict[str, Any]:
+def layer_metrics(spec: Spec, opts: FlowOptions, dp: Mapping[str, Any] | None
+                  ) -> dict[str, Any]:
     """Off-chip bytes and the memory, datapath and total energy per element of the run's BN
-    layer, with the datapath energy per element ``dp`` (synthesized or estimated)."""
+    layer, with the datapath measured (or estimated) as ``dp`` (:func:`_measured_datapath`)
+    carried to the layer's channel length (``cost.energy.datapath_at_channel_length``)."""
     from lightnorm.cost import energy
 
+    n, _, h, w = opts.layer_shape
+    at = None if dp is None or dp["workload_shape"] is None else \
+        energy.datapath_at_channel_length(dp["power_mw"], dp["clock_ns"],
+                                          dp["cycles_per_element"], dp["workload_shape"],
+                                          spec.hw.lanes, n * h * w)
     le = energy.layer_energy(
-        spec, opts.layer_shape, dp,
+        spec, opts.layer_shape, None if at is None else at["pj_per_element"],
         opts.dram_pj_per_byte or energy.DRAM_PJ_PER_BYTE,
         opts.sram_pj_per_byte or energy.SRAM_PJ_PER_BYTE)
     d = le.to_dict()
+    if at is not None and dp is not None:
+        # the per-element figures of the simulated workload and what carried them to the layer
+        d["datapath_model"] = {**at, "workload_pj_per_element": {
+            p: dp["power_mw"][p] * dp["clock_ns"] * dp["cycles_per_element"][p]
+            for p in energy.PASSES}}
     el = le.elements
     d["offchip_bytes_per_element"] = {"forward": le.bytes_forward / el,
                                       "backward": le.bytes_backward / el,
@@ -440,10 +466,14 @@ def run_estimate(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Resu
     """What synthesis would report, predicted (lightnorm.cost.estimate), and the BN layer's
     figures with the predicted datapath energy under ``layer`` (as the energy stage has them)."""
     from lightnorm.cost.estimate import estimate
+    from lightnorm.cost.synth import ActivityConfig
 
     e = estimate(spec, opts.clock_ns, opts.liberty)
     metrics = json_safe(e.to_dict())
-    metrics["layer"] = layer_metrics(spec, opts, e.energy_pj_per_element)
+    # the estimate predicts synthesis on its default workload
+    shape = ActivityConfig().resolve(spec).shape
+    metrics["layer"] = layer_metrics(spec, opts, _measured_datapath(
+        {**metrics, "workload_shape": None if shape is None else list(shape)}))
     return "ok", None, metrics
 
 
