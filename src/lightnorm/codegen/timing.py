@@ -31,7 +31,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,14 @@ from lightnorm.tools.cache import cache_root
 from lightnorm.tools.eda import characterize, find_osu018_liberty, sta_version
 from lightnorm.tools.eda import yosys_package_version as yosys_version
 from lightnorm.tools.locks import file_lock
+from lightnorm.tools.netlist import canonical_module
 
 from .pipe import balanced_cuts, group_delays
 
 #: bump when what a characterization measures or how changes (invalidates the cache)
-LIBRARY_VERSION = "5"  # 5: synth -noabc, ABC balance + dch; the stall enable is not timed
+#: (5: synth -noabc, ABC balance + dch; the stall enable is not timed. 6: the unit synthesized
+#: under a fixed name, keyed by its text without comments)
+LIBRARY_VERSION = "6"
 #: added to every predicted stage: what a module alone does not see in a design (wiring,
 #: fan-out buffers, the multiplexers around a unit). Calibrated on the presets' timing
 #: netlists: docs/timing.md
@@ -51,6 +54,8 @@ MARGIN_NS = 0.5
 #: ABC's delay target when characterizing (ns): far below any stage, so that every section is
 #: mapped for speed and its delay is what the library can do, not what a loose target allows
 CHAR_TARGET_NS = 1.0
+#: the name a unit is characterized under
+CHAR_UNIT = "char_unit"
 #: characterizations run in parallel (each is one Yosys and one OpenSTA process)
 JOBS = max(1, min(4, os.cpu_count() or 1))
 _PORT = re.compile(r"^\s*(input|output)\s+(?:wire|reg)\s+(signed\s+)?(?:\[(\d+):0\]\s*)?(\w+)",
@@ -183,7 +188,13 @@ def request(unit: str, top: str, sections: int, files: Mapping[str, str],
     """The characterization of module ``top`` (rendered with every cut registered; its
     registers and their cuts from :meth:`lightnorm.codegen.pipe.Pipe.register_cuts`)."""
     ports = module_ports(files[f"{top}.v"])
-    all_files = {**files, "char_top.v": wrapper(top, ports)}
+    # the unit is characterized under a fixed name (and keyed by its text without comments):
+    # units that differ only in name and description - a scan named and described after its
+    # block size and the next block's - are one characterization, whichever asks first
+    own = re.compile(rf"(?<![\w$\\]){re.escape(top)}(?![\w$])")
+    all_files = {own.sub(CHAR_UNIT, name): own.sub(CHAR_UNIT, text)
+                 for name, text in files.items()}
+    all_files["char_top.v"] = wrapper(CHAR_UNIT, ports)
     groups: dict[str, list[str]] = {"probe": ["probe_b"]}
     for cut in range(1, sections):
         groups[f"s{cut - 1}"] = [re.escape(r) for r, c in register_cuts.items() if c == cut]
@@ -194,7 +205,8 @@ def request(unit: str, top: str, sections: int, files: Mapping[str, str],
                  str(sta_version()), json.dumps(groups, sort_keys=True)):
         h.update(part.encode() + b"\0")
     for name in sorted(all_files):
-        h.update(name.encode() + b"\0" + all_files[name].encode() + b"\0")
+        h.update(name.encode() + b"\0" + canonical_module(all_files[name], CHAR_UNIT).encode()
+                 + b"\0")
     del liberty
     return Request(unit, top, sections, all_files, groups, h.hexdigest()[:32], clock_ns)
 
@@ -207,7 +219,8 @@ def lookup(req: Request, lib_sha: str) -> UnitTiming | None:
     """The cached characterization of a request (None: not characterized, or unreadable)."""
     try:
         data = json.loads((_root(lib_sha) / f"{req.key}.json").read_text())
-        return UnitTiming(**{**data, "logic_ns": tuple(data["logic_ns"])})
+        # (another unit of the same text may have written it: the name is the request's)
+        return UnitTiming(**{**data, "unit": req.unit, "logic_ns": tuple(data["logic_ns"])})
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
@@ -240,12 +253,14 @@ def measure(req: Request, liberty: Path, lib_sha: str) -> UnitTiming:
 def measure_all(reqs: Iterable[Request], liberty: Path, lib_sha: str, jobs: int = JOBS
                 ) -> dict[str, UnitTiming]:
     """Characterize the requests not in the cache, ``jobs`` at a time; unit -> timing."""
+    reqs = list(reqs)
     todo = list({r.key: r for r in reqs}.values())
     if not todo:
         return {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        done = list(pool.map(lambda r: measure(r, liberty, lib_sha), todo))
-    return {t.unit: t for t in done}
+        done = {t.key: t for t in pool.map(lambda r: measure(r, liberty, lib_sha), todo)}
+    # units of one text share a characterization, each under its own name
+    return {r.unit: replace(done[r.key], unit=r.unit) for r in reqs}
 
 
 # ---- the plan --------------------------------------------------------------------------------

@@ -48,11 +48,11 @@ from lightnorm.spec import Spec, SpecError
 from lightnorm.tools.cache import cache_root
 from lightnorm.tools.eda import yosys_command, yosys_package_version
 from lightnorm.tools.locks import file_lock
-from lightnorm.tools.netlist import Liberty
+from lightnorm.tools.netlist import Liberty, canonical_module
 from lightnorm.tools.runner import run_tool
 
 #: bump when what a module's characterization measures or how changes (invalidates its cache)
-MODULE_LIBRARY_VERSION = "1"
+MODULE_LIBRARY_VERSION = "2"  # 2: keyed by the canonical text
 #: the modules the registry does not hold: rendered once per spec from the design templates
 SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
 #: the calibrated constants of the models (fitted by :func:`fit`; docs/estimate.md says on
@@ -149,8 +149,10 @@ def module_library(files: Mapping[str, str], names: Sequence[str],
     lib = library(liberty)
     root = cache_root("synth") / "modules" / lib.sha256[:16]
     version = yosys_package_version()
-    keys = {n: _digest(MODULE_LIBRARY_VERSION, lib.sha256, version, files[f"{n}.v"])
-            for n in names}
+    # keyed by the canonical text: modules that differ only in comments or in their own name
+    # (submodules black-boxed: a module's own cost is its own text's) are characterized once
+    keys = {n: _digest(MODULE_LIBRARY_VERSION, lib.sha256, version,
+                       canonical_module(files[f"{n}.v"], n)) for n in names}
     out = _cached_costs(root, keys)
     if len(out) == len(names):
         return out
@@ -191,21 +193,36 @@ def _characterize(files: Mapping[str, str], names: Sequence[str], todo: Sequence
     minutes behind a whole design's synthesis."""
     from lightnorm.cost.synth import LIB_NAME
 
+    # every module synthesized under a name made from its key, so that its cost is a function
+    # of its canonical text alone (ABC's result moves by ~0.2 % with a module's name): the
+    # modules that share a text are one module of the run
+    alias = {n: f"m_{keys[n]}" for n in names}
+    first = {a: n for n, a in reversed(alias.items())}
+    word = re.compile(r"(?<![\w$\\])(" + "|".join(
+        re.escape(n) for n in sorted(alias, key=len, reverse=True)) + r")(?![\w$])")
     work = Path(tempfile.mkdtemp(prefix="lightnorm-modules-"))
     try:
         srcs = []
-        for n in names:
-            (work / f"{n}.v").write_text(files[f"{n}.v"])
-            srcs.append(f"{n}.v")
+        for a, n in first.items():
+            (work / f"{a}.v").write_text(word.sub(lambda m: alias[m.group(1)], files[f"{n}.v"]))
+            srcs.append(f"{a}.v")
         shutil.copyfile(lib.path, work / LIB_NAME)
-        (work / "modules.ys").write_text(module_script(srcs, cached, LIB_NAME))
+        boxes = sorted({alias[n] for n in cached} - {alias[n] for n in todo})
+        (work / "modules.ys").write_text(module_script(srcs, boxes, LIB_NAME))
         run_tool(yosys_command(work, "modules.ys", ("stat.json",),
                                purpose=f"module library ({len(todo)} modules)",
                                log=work / "modules.log", timeout_s=timeout_s))
-        found = _costs_from_stat(json.loads((work / "stat.json").read_text()), todo,
-                                 lib.liberty)
+        by_alias = _costs_from_stat(json.loads((work / "stat.json").read_text()),
+                                    sorted({alias[n] for n in todo}), lib.liberty)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    found = {}
+    for n in todo:
+        c = by_alias[alias[n]]
+        # each submodule under the name this module's text instantiates
+        named = {alias[m.group(1)]: m.group(1) for m in word.finditer(files[f"{n}.v"])}
+        found[n] = dataclasses.replace(c, name=n, submodules={
+            named.get(s, first.get(s, s)): k for s, k in c.submodules.items()})
     for n, cost in found.items():
         tmp = root / f".{keys[n]}.{uuid.uuid4().hex[:8]}"
         tmp.write_text(json.dumps(dataclasses.asdict(cost), indent=1))

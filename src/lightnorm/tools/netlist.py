@@ -120,6 +120,24 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"//[^\n]*", " ", text)
 
 
+def canonical_module(text: str, name: str) -> str:
+    """The Verilog text of module ``name`` as far as a tool's result depends on it: comments
+    dropped (strings kept as they are), blank lines and trailing spaces gone, the module's own
+    name replaced by a placeholder. Two modules that differ only in their descriptions or their
+    names (a beat sum described for another block size, an exponent scan named after its
+    block) synthesize alike, so a cache keyed by this text characterizes them once."""
+    token = re.compile(r'("(?:\\.|[^"\\\n])*")|//[^\n]*|/\*.*?\*/'
+                       rf"|(?<![\w$\\]){re.escape(name)}(?![\w$])", re.S)
+
+    def keep(m: re.Match[str]) -> str:
+        if m.group(1):
+            return m.group(1)
+        return " " if m.group(0).startswith("/") else "\x00"
+
+    code = token.sub(keep, text)
+    return "\n".join(line.rstrip() for line in code.splitlines() if line.strip())
+
+
 def read_liberty(path: str | Path) -> Liberty:
     """Cells of a liberty file: area, input and output pins, output functions, sequential."""
     text = _strip_comments(Path(path).read_text(encoding="utf-8", errors="replace"))
