@@ -81,6 +81,15 @@ def test_bad_input_is_one_line_and_exit_2(argv: tuple[str, ...]) -> None:
     assert p.stdout == ""
 
 
+@pytest.mark.parametrize("argv", [("--seeds", "100"), ("--fresh", "200")])
+def test_bench_refuses_seeds_of_another_set(argv: tuple[str, ...]) -> None:
+    """A calibration seed is not held out, a held-out seed is not fresh (before any synthesis)."""
+    p = run_cli("bench", "estimate", "--presets", "lightnorm", *argv)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and argv[1] in lines[0], p.stderr
+
+
 @needs_tools
 @pytest.mark.parametrize("seed", SMALL_HELD_OUT)
 def test_held_out_spec_within_ten_percent(tmp_path: Path, seed: int) -> None:

@@ -1,7 +1,7 @@
 """Estimates against synthesis (issue 18, docs/estimate.md): ``lightnorm estimate`` next to
 ``lightnorm synth`` on every preset and on random specs the calibration never saw.
 
-    lightnorm bench estimate [--presets LIST] [--held-out N | --seeds LIST] [--fresh]
+    lightnorm bench estimate [--presets LIST] [--held-out N | --seeds LIST] [--fresh [LIST]]
                              [--calibration] [--fit] [--json]
 
 Per spec and figure (area, each block's area, Fmax, forward and backward energy per element):
@@ -106,9 +106,9 @@ def add_arguments(parser: Any) -> None:
                         help=f"the first N held-out random specs (default {len(HELD_OUT_SEEDS)})")
     parser.add_argument("--seeds", default=None, metavar="LIST",
                         help="comma-separated held-out seeds instead of the first N")
-    parser.add_argument("--fresh", action="store_true",
+    parser.add_argument("--fresh", nargs="?", const="", default=None, metavar="LIST",
                         help=f"also the fresh random specs (seeds {FRESH_SEEDS[0]}-"
-                             f"{FRESH_SEEDS[-1]})")
+                             f"{FRESH_SEEDS[-1]}, or those of LIST)")
     parser.add_argument("--calibration", action="store_true",
                         help="also list the calibration's random specs")
     parser.add_argument("--fit", action="store_true",
@@ -131,8 +131,14 @@ def _specs(args: Any) -> list[tuple[str, Any]]:
     if bad:
         raise UsageError(f"--seeds {','.join(map(str, bad))}: calibration seeds, not held out")
     out += [("held-out", random_spec(s)) for s in seeds]
-    if args.fresh:
-        out += [("fresh", random_spec(s)) for s in FRESH_SEEDS if s not in seeds]
+    if args.fresh is not None:
+        fresh = ([int(v) for v in args.fresh.split(",") if v.strip()] if args.fresh
+                 else list(FRESH_SEEDS))
+        bad = [s for s in fresh if s not in FRESH_SEEDS]
+        if bad:
+            raise UsageError(f"--fresh {','.join(map(str, bad))}: not fresh seeds (expected "
+                             f"{FRESH_SEEDS[0]}-{FRESH_SEEDS[-1]})")
+        out += [("fresh", random_spec(s)) for s in fresh if s not in seeds]
     return out
 
 
