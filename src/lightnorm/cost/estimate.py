@@ -58,19 +58,23 @@ SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
 #: the calibrated constants of the models (fitted by :func:`fit`; docs/estimate.md says on
 #: what and how well): per spec-level module, its own area per declared register bit and a
 #: constant (um^2); flip-flops per declared register bit of those modules; the critical path
-#: (ns) as ``a + b * predicted slowest stage + c * clock``; per pass, energy per cycle (pJ) per
-#: flip-flop and per um^2 of logic; per pass, the cycles per channel beyond the beats
+#: (ns) from :func:`critical_features`; per pass, energy per cycle (pJ) per feature of
+#: :func:`energy_features`; per pass, the cycles per channel beyond the beats
 CALIBRATION: dict[str, Any] = {
-    "area_per_reg_bit": {"ln_finalize": 145.283, "ln_fwd_lanes": 163.271,
-                         "ln_bwd_lanes": 153.551, "lightnorm_top": 228.952},
-    "area_const": {"ln_finalize": -7173.27, "ln_fwd_lanes": 291.933, "ln_bwd_lanes": 1496.89,
-                   "lightnorm_top": -17690.1},
-    "ff_per_reg_bit": 0.962295,
-    "registry_scale": 0.994795,
-    "critical": [-0.254512, 1.02949, 0.0],
-    "cycles": {"forward": [9.74952, 1.147, 2.05609, 1.17215],
-               "backward": [67.9126, -0.535125, 0.635504, 2.57875]},
-    "energy": {"forward": [0.242732, 0.000277818], "backward": [0.219541, 0.00074466]},
+    "area_per_reg_bit": {"ln_finalize": 132.996, "ln_fwd_lanes": 163.686, "ln_bwd_lanes": 155.136,
+        "lightnorm_top": 178.13},
+    "area_const": {"ln_finalize": 2408.66, "ln_fwd_lanes": 281.606, "ln_bwd_lanes": 756.384,
+        "lightnorm_top": 9531.95},
+    "ff_per_reg_bit": 0.950911,
+    "registry_scale": 0.998611,
+    "critical": [0.846331, 0.0, 0.64841, 0.778157],
+    "cycles": {"forward": [10.8971, 1.21657, -0.33171, 3.15295],
+        "backward": [47.491, -0.647635, 3.81574, 1.47955]},
+    "energy": {
+        "forward": [0.154285, 0.000649862, 0.0, 0.000560957, 0.000881696, 0.000220943, 0.000608419,
+                    0.0, 0.0, 0.000141881],
+        "backward": [0.135429, 0.0, 0.0, 0.000815533, 0.00033644, 0.000796175, 0.00170838,
+                     0.00021474, 0.0, 0.000589171]},
 }
 
 
@@ -300,8 +304,8 @@ class Count:
     #: (module, block) -> instances of the module in that block (cost.synth.classify)
     placed: dict[tuple[str, str], int]
     timing_plan: dict[str, Any]
-    #: per pass: beats of a channel in the simulated workload, channels, elements, and the
-    #: latency features of :func:`cycle_features`
+    #: per pass: beats of a channel in the simulated workload, channels, elements, the lanes'
+    #: significand bits, and the latency features of :func:`cycle_features`
     workload: dict[str, Any]
 
 
@@ -380,7 +384,8 @@ def count(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None 
     assert cfg.shape is not None
     n = cfg.shape[0] * cfg.shape[2] * cfg.shape[3]
     workload = {"channels": cfg.shape[1], "elements": cfg.shape[1] * n,
-                "beats": -(-n // spec.hw.lanes), **cycle_features(c["ctx"], spec)}
+                "beats": -(-n // spec.hw.lanes), "significand_bits": spec.compute.man_bits + 1,
+                **cycle_features(c["ctx"], spec)}
     return Count(clk, inst, area, ffs, regs, placed, plan.summary(), workload)
 
 
@@ -429,37 +434,51 @@ def cycles_per_channel(c: Count, p: str, cal: Mapping[str, Any]) -> float:
 
 
 def critical_features(pred: float, clock_ns: float) -> list[float]:
-    """What the critical path is calibrated on: the slowest planned stage up to the clock, and
-    how far it overshoots the clock (a unit whose loop allows too few registers; ABC maps
-    such a stage harder than the library's characterization did, so it lands nearer the
-    clock than predicted)."""
-    return [1.0, min(pred, clock_ns), max(0.0, pred - clock_ns)]
+    """What the critical path is calibrated on: a constant, the slowest planned stage up to
+    the clock, how far it overshoots the clock (a unit whose loop allows too few registers:
+    ABC maps the merged sections of such a stage shorter than the sum the library
+    characterized them as), and the clock itself (ABC maps every stage to a delay target set
+    by the clock and trades the slack of a shorter one for area, and the glue around the units
+    that the plan does not see - conversions into the lanes' registers - is mapped up to that
+    target too)."""
+    return [1.0, min(pred, clock_ns), max(0.0, pred - clock_ns), clock_ns]
 
 
-#: the blocks whose logic works in each pass (the others' flip-flops still clock)
-ACTIVE = {"forward": ("statistics", "finalize", "normalize", "bfp_codec", "control"),
-          "backward": ("finalize", "backward", "bfp_codec", "control")}
-
-
-def energy_features(c: Count, p: str) -> list[float]:
-    """Flip-flops (each clocked every cycle) and the area of the blocks working in pass ``p``."""
-    blocks: dict[str, float] = {}
+def block_areas(c: Count) -> dict[str, float]:
+    """The area of each block (cost.synth.BLOCKS) of a counted design."""
+    blocks = {b: 0.0 for b in BLOCKS}
     for (m, block), n in c.placed.items():
         blocks[block] = blocks.get(block, 0.0) + n * c.area_um2[m]
-    return [_ffs_total(c), sum(blocks.get(b, 0.0) for b in ACTIVE[p])]
+    return blocks
+
+
+#: the blocks of arithmetic on the data, whose energy per um^2 grows with the operands' width
+DATAPATH = ("statistics", "normalize", "backward")
+
+
+def energy_features(c: Count) -> list[float]:
+    """Flip-flops (each clocked every cycle: their clock power is most of a cycle's energy),
+    the area of each block (how much of a block's logic switches differs by block and pass:
+    the backward lanes idle in the forward pass, the statistics' and the backward datapaths
+    see different data), and the area of each datapath block times the lanes' significand
+    width over 24 (a wider multiplier or adder is deeper, and a deeper array glitches more
+    per gate: in the backward pass, fp32-baseline burns 1.8x the combinational energy per um^2
+    of bf16-standard)."""
+    blocks = block_areas(c)
+    width = c.workload["significand_bits"] / 24
+    return [_ffs_total(c), *(blocks[b] for b in BLOCKS), *(blocks[b] * width for b in DATAPATH)]
 
 
 def energy_per_cycle(c: Count, p: str, cal: Mapping[str, Any]) -> float:
-    """Energy of one cycle of pass ``p`` (pJ): per flip-flop and per um^2 of working logic."""
-    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c, p), strict=True))
+    """Energy of one cycle of pass ``p`` (pJ): per flip-flop, per um^2 of each block and per
+    um^2 x width of each datapath block."""
+    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c), strict=True))
 
 
 def from_count(spec: Spec, c: Count, cal: Mapping[str, Any], seconds: float = 0.0) -> Estimate:
     """The estimate of a counted design under calibration ``cal``."""
     c = calibrated(c, cal)
-    blocks = {b: 0.0 for b in BLOCKS}
-    for (m, block), n in c.placed.items():
-        blocks[block] = blocks.get(block, 0.0) + n * c.area_um2[m]
+    blocks = block_areas(c)
     pred = float(c.timing_plan["predicted_critical_ns"])
     crit = sum(k * f for k, f in zip(cal["critical"], critical_features(pred, c.clock_ns),
                                      strict=True))
@@ -521,14 +540,25 @@ def measured(spec: Spec, clock_ns: float | None = None, liberty: str | Path | No
     return Measured(count(spec, clk, liberty), res, area, ffs)
 
 
-def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float]) -> list[float]:
-    """Least squares of relative errors: each row scaled by 1 / its target."""
+def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float],
+           nonnegative: bool = False) -> list[float]:
+    """Least squares of relative errors: each row scaled by 1 / its target. ``nonnegative``:
+    a coefficient the solution makes negative is dropped (0) and the rest refitted, until
+    none is (an energy per flip-flop or per um^2, or a path's share of a delay, is not
+    negative; a negative one only fits the calibration's noise)."""
     import numpy as np
 
     t = np.asarray(target, dtype=float)
     a = np.asarray(rows, dtype=float) / t[:, None]
-    sol, *_ = np.linalg.lstsq(a, np.ones_like(t), rcond=None)
-    return [float(v) for v in sol]
+    keep = list(range(a.shape[1]))
+    out = np.zeros(a.shape[1])
+    while keep:
+        sol, *_ = np.linalg.lstsq(a[:, keep], np.ones_like(t), rcond=None)
+        if not nonnegative or (sol >= 0).all():
+            out[keep] = sol
+            break
+        keep.pop(int(np.argmin(sol)))
+    return [float(v) for v in out]
 
 
 def fit(data: Sequence[Measured]) -> dict[str, Any]:
@@ -547,7 +577,7 @@ def fit(data: Sequence[Measured]) -> dict[str, Any]:
     counts = [calibrated(d.count, cal) for d in data]
     cal["critical"] = _lstsq([critical_features(float(c.timing_plan["predicted_critical_ns"]),
                                                 c.clock_ns) for c in counts],
-                             [d.result.critical_ns for d in data])
+                             [d.result.critical_ns for d in data], nonnegative=True)
     cal["cycles"], cal["energy"] = {}, {}
     for p in PASSES:
         rows, target = [], []
@@ -560,6 +590,7 @@ def fit(data: Sequence[Measured]) -> dict[str, Any]:
 
         sol, *_ = np.linalg.lstsq(np.asarray(rows), np.asarray(target), rcond=None)
         cal["cycles"][p] = [float(v) for v in sol]
-        cal["energy"][p] = _lstsq([energy_features(c, p) for c in counts],
-                                  [d.result.power_mw[p] * d.result.clock_ns for d in data])
+        cal["energy"][p] = _lstsq([energy_features(c) for c in counts],
+                                  [d.result.power_mw[p] * d.result.clock_ns for d in data],
+                                  nonnegative=True)
     return cal
