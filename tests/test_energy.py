@@ -198,3 +198,25 @@ def test_channel_length_bad_input_names_the_field(kw: dict[str, Any], field: str
     with pytest.raises(SpecError) as info:
         energy.datapath_at_channel_length(**{**MEASURED, "elements_per_channel": 100, **kw})
     assert str(info.value).startswith(f"{field} = "), info.value
+
+
+def test_energy_stage_carries_the_synthesis_to_the_layer() -> None:
+    """The flow's energy stage: the synthesis's per-pass power, clock, cycles and workload give
+    the layer's datapath energy at its channel length; a synthesis record with power but no
+    workload shape is refused in one line rather than taken at the wrong length."""
+    from lightnorm.errors import ToolError
+    from lightnorm.flow import stages as st
+
+    synth = {"power_mw": MEASURED["power_mw"], "clock_ns": 5.0,
+             "cycles_per_element": MEASURED["cycles_per_element"],
+             "activity": {"workload": {"shape": [1, 2, 1, 4096]}}}
+    opts = st.FlowOptions(layer_shape=(32, 64, 28, 28))
+    d = st.layer_metrics(load("lightnorm"), opts, st._measured_datapath(synth))
+    fwd = 1016.87 * 5.0 * (2 * 1568 + 119.5) / 25088
+    assert math.isclose(d["datapath_model"]["pj_per_element"]["forward"], fwd)
+    assert math.isclose(d["datapath_pj_forward"], fwd * 32 * 64 * 28 * 28)
+    assert math.isclose(d["datapath_model"]["workload_pj_per_element"]["forward"],
+                        1016.87 * 5.0 * 1263 / 8192)
+    with pytest.raises(ToolError, match="activity.workload.shape"):
+        st._measured_datapath({**synth, "activity": {}})
+    assert st._measured_datapath({"energy_pj_per_element": {"forward": 1.0}}) is None

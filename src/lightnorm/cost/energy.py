@@ -128,10 +128,11 @@ def datapath_at_channel_length(
         per_channel = _check_energy(f"cycles_per_element[{p!r}]", cycles_per_element[p],
                                     "cycles") * n_w
         overhead = per_channel - BEAT_PASSES * beats_w
-        if overhead < 0:
+        if overhead < -1e-9 * per_channel:  # (a cycles-per-element figure's rounding)
             raise SpecError(f"cycles_per_element[{p!r}]", cycles_per_element[p],
                             f"at least {BEAT_PASSES} beats of {lanes} lanes per channel of "
                             f"{n_w} elements ({BEAT_PASSES * beats_w / n_w:.6g} per element)")
+        overhead = max(0.0, overhead)
         cycles = BEAT_PASSES * beats + overhead
         out["overhead_cycles_per_channel"][p] = overhead
         out["cycles_per_channel"][p] = cycles

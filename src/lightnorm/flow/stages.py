@@ -419,12 +419,18 @@ def _measured_datapath(m: Mapping[str, Any]) -> dict[str, Any] | None:
     """What the layer's datapath energy is computed from in a synthesis's (or an estimate's)
     metrics: power per pass, clock, cycles per element and the simulated workload's shape;
     None when the metrics have no power."""
+    from ..errors import ToolError
+
     if not m or m.get("power_mw") is None:
         return None
     shape = (m.get("activity") or {}).get("workload", {}).get("shape") or m.get("workload_shape")
+    if shape is None:
+        raise ToolError("synthesis metrics: power without the simulated workload's shape "
+                        "(activity.workload.shape): the datapath energy cannot be carried to "
+                        "the layer")
     return {"power_mw": m["power_mw"], "clock_ns": m["clock_ns"],
             "cycles_per_element": m["cycles_per_element"],
-            "workload_shape": None if shape is None else list(shape)}
+            "workload_shape": list(shape)}
 
 
 def run_energy(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Result:
@@ -439,7 +445,7 @@ def layer_metrics(spec: Spec, opts: FlowOptions, dp: Mapping[str, Any] | None
     from lightnorm.cost import energy
 
     n, _, h, w = opts.layer_shape
-    at = None if dp is None or dp["workload_shape"] is None else \
+    at = None if dp is None else \
         energy.datapath_at_channel_length(dp["power_mw"], dp["clock_ns"],
                                           dp["cycles_per_element"], dp["workload_shape"],
                                           spec.hw.lanes, n * h * w)
@@ -473,7 +479,7 @@ def run_estimate(spec: Spec, opts: FlowOptions, deps: Mapping[str, Any]) -> Resu
     # the estimate predicts synthesis on its default workload
     shape = ActivityConfig().resolve(spec).shape
     metrics["layer"] = layer_metrics(spec, opts, _measured_datapath(
-        {**metrics, "workload_shape": None if shape is None else list(shape)}))
+        {**metrics, "workload_shape": shape}))
     return "ok", None, metrics
 
 
