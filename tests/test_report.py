@@ -1049,3 +1049,37 @@ if __name__ == "__main__":  # rewrite the pinned copies (review the diff before 
             for rel, text in _text_outputs(Path(tmp) / "r").items():
                 (PINNED / name / rel).parent.mkdir(parents=True, exist_ok=True)
                 (PINNED / name / rel).write_text(text, encoding="utf-8")
+
+
+def test_flow_report_is_kept_when_nothing_it_shows_changed(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached flow rerun does not redraw its report (seconds of figures): the report is
+    rebuilt when the results, the options or a file of it change, kept otherwise."""
+    from lightnorm.cli import flow as cli_flow
+    from lightnorm.reports import report as rep
+
+    built: list[Path] = []
+    real = rep.build_report
+
+    def counting(*args: Any, **kw: Any) -> ReportFiles:
+        built.append(args[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rep, "build_report", counting)
+    out = tmp_path / "report"
+    summaries = clean_summaries()
+    first = cli_flow._write_report(summaries, out, "fp32-baseline", "t")
+    assert len(built) == 1 and Path(first["html"]).is_file()
+    assert cli_flow._write_report(summaries, out, "fp32-baseline", "t") == first
+    assert len(built) == 1
+    changed = copy.deepcopy(summaries)
+    changed[0]["stages"]["synth"]["metrics"]["area_um2"] *= 1.5
+    cli_flow._write_report(changed, out, "fp32-baseline", "t")
+    assert len(built) == 2
+    cli_flow._write_report(changed, out, "fp32-baseline", "another title")
+    assert len(built) == 3
+    (out / "report.md").unlink()
+    cli_flow._write_report(changed, out, "fp32-baseline", "another title")
+    assert len(built) == 4 and (out / "report.md").is_file()
+    cli_flow._write_report(changed, out, "fp32-baseline", "another title")
+    assert len(built) == 4

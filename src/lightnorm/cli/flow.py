@@ -375,17 +375,48 @@ def _report_paths(files: Any) -> dict[str, Any]:
             "markdown": None if files.markdown is None else str(files.markdown)}
 
 
+#: the digest of what the report in a folder was built from (written last, after the report)
+REPORT_KEY = ".lightnorm-report-key"
+
+
+def _report_key(summaries: Sequence[Mapping[str, Any]], baseline: str, title: str,
+                single_file: bool) -> str:
+    """What a flow's report depends on: the summaries it shows, its options and the sources
+    and templates of the report package."""
+    import hashlib
+    import json
+
+    from lightnorm.flow.sources import sources_digest
+
+    blob = json.dumps([list(summaries), baseline, title, single_file,
+                       sources_digest(["lightnorm.reports.report"], ["report"])],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def _write_report(summaries: Sequence[Mapping[str, Any]], out: Path, baseline: str | None,
                   title: str, single_file: bool = False) -> dict[str, Any]:
-    from lightnorm.reports.report import ReportError, build_report
+    """The flow's report in ``out``; a rerun whose results, options and report code are those
+    the report there was built from keeps it (its figures take seconds to draw)."""
+    from lightnorm.reports.report import ReportError, ReportFiles, build_report
 
     if baseline is None:
         return {"error": "no baseline"}
+    key = _report_key(summaries, baseline, title, single_file)
+    stamp = out / REPORT_KEY
+    html, md = out / "report.html", None if single_file else out / "report.md"
+    try:
+        if stamp.read_text() == key and html.is_file() and (md is None or md.is_file()):
+            return _report_paths(ReportFiles(html, md, [], []))
+    except OSError:
+        pass
+    stamp.unlink(missing_ok=True)
     try:
         files = build_report(summaries, out, baseline=baseline, title=title,
                              single_file=single_file)
     except ReportError as exc:  # e.g. the baseline's synthesis failed or did not run
         return {"error": str(exc)}
+    stamp.write_text(key)
     return _report_paths(files)
 
 
