@@ -1066,7 +1066,7 @@ def test_flow_report_is_kept_when_nothing_it_shows_changed(tmp_path: Path,
         return real(*args, **kw)
 
     monkeypatch.setattr(rep, "build_report", counting)
-    out = tmp_path / "report"
+    out = tmp_path / "run" / "report"
     summaries = clean_summaries()
     first = cli_flow._write_report(summaries, out, "fp32-baseline", "t")
     assert len(built) == 1 and Path(first["html"]).is_file()

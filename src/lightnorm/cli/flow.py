@@ -375,7 +375,8 @@ def _report_paths(files: Any) -> dict[str, Any]:
             "markdown": None if files.markdown is None else str(files.markdown)}
 
 
-#: the digest of what the report in a folder was built from (written last, after the report)
+#: the digest of what the report was built from, beside the results store (written after the
+#: report; not in the report's folder, which --single-file keeps to report.html alone)
 REPORT_KEY = ".lightnorm-report-key"
 
 
@@ -403,7 +404,7 @@ def _write_report(summaries: Sequence[Mapping[str, Any]], out: Path, baseline: s
     if baseline is None:
         return {"error": "no baseline"}
     key = _report_key(summaries, baseline, title, single_file)
-    stamp = out / REPORT_KEY
+    stamp = out.parent / REPORT_KEY
     html, md = out / "report.html", None if single_file else out / "report.md"
     try:
         if stamp.read_text() == key and html.is_file() and (md is None or md.is_file()):
