@@ -208,3 +208,29 @@ def test_random_specs_bit_exact(table: dict[str, Any]) -> None:
     spec = from_dict(table)
     assert "%Warning" not in vlt.lint(rtl.render_rtl(spec), rtl.TOP)
     _assert_exact(cosim.compare_many(spec, _cases(spec, 7)))
+
+
+def test_models_of_two_environments_do_not_replace_each_other(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone's virtual environment and a checkout's share the tool cache: each builds its
+    own model of a spec (the key names the environment's cocotb library) in its own folder,
+    and a build never removes the other's binary, which another process may be running."""
+    import cocotb_tools.config as ccfg
+
+    from lightnorm.spec import load
+
+    monkeypatch.setattr(cosim, "model_dir", lambda *a, **k: tmp_path / "model")
+    builds: list[Path] = []
+
+    def fake_build(argv: Any, mdir: Path, *args: Any) -> None:
+        builds.append(mdir)
+        (mdir / "lightnorm_tb").write_text("binary")
+
+    monkeypatch.setattr(vlt, "verilate_and_make", fake_build)
+    spec = load("lightnorm")
+    first = cosim.build_model(spec)
+    assert cosim.build_model(spec) == first and len(builds) == 1  # built once
+    monkeypatch.setattr(ccfg, "libs_dir", Path("/another/venv/cocotb/libs"))
+    second = cosim.build_model(spec)
+    assert second != first and second.parent == first.parent and len(builds) == 2
+    assert (first / "lightnorm_tb").is_file() and (second / "lightnorm_tb").is_file()

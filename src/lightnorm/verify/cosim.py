@@ -233,16 +233,19 @@ def build_model(spec: Spec, waves: bool = False, cflags: str = vlt.TEST_CFLAGS,
     key = vlt.digest(files, *flags, vlt.tool_env()["CXXFLAGS"], str(ccfg.libs_dir),
                   *([tag] if tag else []))
     d = model_dir(spec, waves, cflags, backend)
-    bdir = d / "build"
+    # one build folder per key: processes of other environments or source trees sharing the
+    # cache (a fresh clone's virtual environment beside a checkout's) build their own model
+    # instead of replacing one that another process is about to run
+    bdir = d / f"build-{key[:16]}"
     exe = bdir / rtl.TB_TOP
     with file_lock(d.parent / f"{d.name}.lock"):
-        stamp = d / "stamp"
+        stamp = bdir / "stamp"
         if exe.exists() and stamp.exists() and stamp.read_text() == key:
             return bdir
-        for sub in (bdir, d / "src"):
-            if sub.exists():
+        src = d / f"src-{key[:16]}"
+        for sub in (bdir, src):
+            if sub.exists():  # an interrupted build of this key
                 shutil.rmtree(sub)
-        src = d / "src"
         vlt.write_tree(src, files)
         main_cpp = Path(ccfg.share_dir) / "lib" / "verilator" / "verilator.cpp"
         libs = ccfg.libs_dir
