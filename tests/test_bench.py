@@ -9,13 +9,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lightnorm.bench import BENCHMARKS
 from lightnorm.cli import main
 
-NAMES = ("golden", "csim", "cosim", "synth", "flow", "train", "xls", "timing", "estimate")
+NAMES = ("golden", "csim", "cosim", "synth", "flow", "main", "train", "xls", "timing",
+         "estimate")
 
 
 def test_bench_help_lists_every_benchmark(capsys: pytest.CaptureFixture[str],
@@ -48,6 +50,9 @@ def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[st
     (["bench", "cosim", "--stress", "2"], "--stress = 2.0"),
     (["bench", "xls", "--clock-ns", "-1"], "--clock-ns = -1.0"),
     (["bench", "synth", "--lightnorm", "no-such-spec"], "no-such-spec"),
+    (["bench", "main", "no-such-spec"], "no-such-spec"),
+    (["bench", "main", "lightnorm", "--stages", "csim,nope"], "--stages = 'csim,nope'"),
+    (["bench", "main", "--jobs", "0"], "--jobs: '0'"),
     (["bench", "timing", "--sweeps", "no/such.toml"], "--sweeps: no/such.toml is not a file"),
     (["bench", "timing", "--sweeps", "", "--presets", "no-such-spec"], "no-such-spec"),
 ])
@@ -69,6 +74,22 @@ def test_csim_benchmark_on_a_tiny_shape(capsys: pytest.CaptureFixture[str]) -> N
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("spec lightnorm, shape (2, 2, 8, 8), 256 elements, best of 1")
     assert [ln.split()[0] for ln in lines[1:]] == ["pass", "forward", "backward"]
+
+
+def test_main_job_benchmark_cold_then_cached(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    """Two real flow runs into a kept folder: the cold one fills the new tool cache, the second
+    finds every verdict in the store; the breakdown is read from the cold run's store."""
+    argv = ["bench", "main", "lightnorm", "--stages", "generate,csim", "--jobs", "1",
+            "--keep", str(tmp_path)]
+    assert main([*argv, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["specs"] == ["lightnorm"] and res["stages"] == "generate,csim"
+    assert set(res["stage_s"]) == {"generate", "csim"}
+    assert res["spec_stage_s"]["lightnorm"]["csim"] == res["stage_s"]["csim"] > 0
+    assert res["cached_s"] < res["cold_s"]
+    assert any((tmp_path / "cache" / "csim").iterdir())  # the cold run's own tool cache
+    assert (tmp_path / "flow-cold.log").is_file() and (tmp_path / "flow-cached.log").is_file()
 
 
 @pytest.mark.torch

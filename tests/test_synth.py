@@ -20,10 +20,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightnorm.cli.units import parse_format, parse_formats
 from lightnorm.cost.activity import ActivityConfig, PassActivity, match_net
-from lightnorm.cost.activity.netlist import annotation_lines, propagate, read_netlist, truth_table
+from lightnorm.cost.activity.netlist import (
+    Propagation,
+    annotation_lines,
+    annotation_names,
+    propagate,
+    read_netlist,
+    truth_table,
+)
 from lightnorm.cost.activity.vcd import read_vcd
 from lightnorm.cost.synth import BLOCKS, area_breakdown, classify
 from lightnorm.errors import UsageError
@@ -202,6 +211,27 @@ def test_propagate_exact_under_independence() -> None:
     assert {"a", "b", "n1", "q", "y", "z", "w.x[0]_1_"} <= names
     z = next(ln for ln in lines if ln.startswith("z\t"))
     assert z.split("\t")[1] == "0.5"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=6, max_size=6),
+       st.sampled_from([0, 1, 3]))
+def test_one_propagation_serves_several_passes(vals: list[tuple[float, float]],
+                                               iterations: int) -> None:
+    """The levels computed once (synthesis runs a forward and a backward pass on them) give
+    what a fresh propagation gives for each pass's sources; nothing carries over."""
+    nl = read_netlist(sta_compatible(TOY))
+    lib = _toy_lib()
+    shared = Propagation(nl, lib)
+    passes = [{"a": vals[0], "b": vals[1], "q": vals[2]}, {"a": vals[3], "b": vals[4]}, {}]
+    names = annotation_names(nl)
+    for src in passes:
+        got = shared.run(src, default=vals[5], d_to_q_iterations=iterations)
+        fresh = propagate(read_netlist(sta_compatible(TOY)), lib, src, default=vals[5],
+                          d_to_q_iterations=iterations)
+        assert (got.act, got.duty, got.ff_annotated, got.undriven) == \
+            (fresh.act, fresh.duty, fresh.ff_annotated, fresh.undriven)
+        assert annotation_lines(nl, got, names) == annotation_lines(nl, fresh)
 
 
 def test_buffer_fanout_limits_every_net() -> None:

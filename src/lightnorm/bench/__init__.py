@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "cosim": "cocotb co-simulation next to a bare Verilator harness",
     "synth": "lightnorm vs the FP32 baseline, same library and clock",
     "flow": "a sweep with --jobs 1, --jobs 2 and cached: wall times",
+    "main": "the main job (lightnorm flow) cold and cached: wall times, where they go",
     "train": "a training step with the golden BN vs torch; accuracy",
     "xls": "XLS backend: DSLX -> Verilog time; --synth: vs template RTL",
     "timing": "every design at the clock it was generated for: met? predicted vs measured",

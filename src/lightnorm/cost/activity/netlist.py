@@ -206,6 +206,7 @@ def read_netlist(text: str) -> Netlist:
     n = len(lines)
     inst_head = re.compile(r"^\s*([A-Za-z_][\w$]*)\s+(" + _ID + r")\s*\(\s*$")
     pin_rx = re.compile(r"^\s*\.(\w+)\((.*)\),?\s*$")
+    simple_rx = re.compile(r"[A-Za-z_][\w$]*(?:\[\d+\])?")
     while i < n:
         line = lines[i]
         s = line.strip()
@@ -233,7 +234,9 @@ def read_netlist(text: str) -> Netlist:
                     pm = pin_rx.match(lines[i])
                     if pm:
                         conn = pm.group(2).strip()
-                        if conn:
+                        if simple_rx.fullmatch(conn):  # most pins: one net, as it is named
+                            pins[pm.group(1)] = conn
+                        elif conn:
                             conn_bits = _bits(_tokens(conn))
                             if len(conn_bits) == 1:
                                 pins[pm.group(1)] = conn_bits[0]
@@ -271,6 +274,213 @@ def _clamp(a: float, p: float) -> float:
     return max(0.0, min(a, 2.0 * min(p, 1.0 - p)))
 
 
+class Propagation:
+    """A netlist prepared for :meth:`run`: its nets numbered, its combinational cells levelized
+    and grouped by (level, cell, output pin) with the numbers of their input nets.
+
+    None of that depends on the activities, so it is done once per netlist and each pass
+    (forward, backward) only gathers, evaluates and scatters arrays: the same arithmetic, in
+    the same order, as a cell-by-cell evaluation.
+    """
+
+    def __init__(self, netlist: Netlist, lib: Liberty, clocks: Iterable[str] = ("clk",)) -> None:
+        self.netlist = netlist
+        rep = netlist.rep
+        clocks = set(clocks)
+        self.ids: dict[str, int] = {"1'b0": 0, "1'b1": 1}
+        ids = self.ids
+
+        def nid(net: str) -> int:
+            r = rep(net)
+            i = ids.get(r)
+            if i is None:
+                i = ids[r] = len(ids)
+            return i
+
+        self.inputs = [p for p in netlist.inputs if p not in clocks]
+        self.input_ids = [nid(p) for p in self.inputs]
+        # sequential outputs, in netlist order (a later source of the same net wins)
+        self.ff_out: list[tuple[Instance, str, str]] = []
+        comb: list[Instance] = []
+        for inst in netlist.instances:
+            cell = lib.cells.get(inst.cell)
+            if cell is None:
+                raise ValueError(f"cell {inst.cell} of instance {inst.name} is not in "
+                                 f"{lib.path}")
+            if cell.sequential:
+                for pin in cell.outputs:
+                    if pin in inst.pins:
+                        self.ff_out.append((inst, pin, inst.pins[pin]))
+            else:
+                comb.append(inst)
+        self.ff_ids = [nid(net) for _inst, _pin, net in self.ff_out]
+        for inst, _pin, _net in self.ff_out:  # read by run(d_to_q_iterations > 0)
+            if "D" in inst.pins:
+                nid(inst.pins["D"])
+        known = {0, 1, *self.input_ids, *self.ff_ids}
+
+        tables: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray]] = {}
+        driver: dict[int, tuple[Instance, str]] = {}
+        for inst in comb:
+            cell = lib.cells[inst.cell]
+            for pin, fn in cell.outputs.items():
+                if pin in inst.pins and fn and not cell.three_state:
+                    driver[nid(inst.pins[pin])] = (inst, pin)
+                    if (inst.cell, pin) not in tables:
+                        tables[(inst.cell, pin)] = truth_table(fn, cell.inputs)
+        #: per driven net: its cell's input nets in truth-table order; a pin the cell does
+        #: not connect reads (0, 0), the constant 0's net (number 0)
+        ins: dict[int, list[int]] = {}
+        for net, (inst, pin) in driver.items():
+            pins = inst.pins
+            ins[net] = [nid(pins[i]) if i in pins else 0 for i in tables[(inst.cell, pin)][0]]
+        unconnected = {net for net, (inst, pin) in driver.items()
+                       if any(i not in inst.pins for i in tables[(inst.cell, pin)][0])}
+
+        def inputs_of(net: int) -> list[int]:
+            got = ins[net]
+            if net not in unconnected:
+                return got
+            inst, pin = driver[net]
+            order = tables[(inst.cell, pin)][0]
+            return [i for i, p in zip(got, order, strict=True) if p in inst.pins]
+
+        level: dict[int, int] = {}
+        for start in driver:
+            # iterative depth-first search: the level of a net is 1 + the deepest of its inputs
+            stack = [(start, False)]
+            on_path: set[int] = set()
+            while stack:
+                cur, expanded = stack.pop()
+                if cur in level:
+                    continue
+                if cur in known or cur not in driver:
+                    level[cur] = 0
+                    continue
+                if expanded:
+                    level[cur] = 1 + max((level[i] for i in inputs_of(cur)), default=0)
+                    on_path.discard(cur)
+                    continue
+                if cur in on_path:
+                    raise ValueError(f"combinational loop through net {self._name(cur)}")
+                on_path.add(cur)
+                stack.append((cur, True))
+                for i in inputs_of(cur):
+                    if i not in level:
+                        if i in on_path:
+                            raise ValueError(f"combinational loop through net {self._name(i)}")
+                        stack.append((i, False))
+        by_level: dict[int, dict[tuple[str, str], list[int]]] = \
+            defaultdict(lambda: defaultdict(list))
+        for net, (inst, pin) in driver.items():
+            if net not in known:
+                by_level[level[net]][(inst.cell, pin)].append(net)
+        #: per level (ascending), per (cell, pin): the truth table, the output nets and an
+        #: (outputs x inputs) array of input nets
+        self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        inputs_seen: set[int] = set()
+        for lv in sorted(by_level):
+            for (cname, pin), nets in by_level[lv].items():
+                order, tt = tables[(cname, pin)]
+                idx = np.array([ins[n] for n in nets], dtype=np.int64).reshape(len(nets),
+                                                                                len(order))
+                inputs_seen.update(idx.ravel().tolist())
+                self.groups.append((tt, np.array(nets, dtype=np.int64), idx))
+        self.driven = known | set(driver)
+        #: inputs of evaluated cells that nothing drives: read as the default, counted once
+        self.undriven = sorted(inputs_seen - self.driven)
+        self.names = list(ids)
+
+    def _name(self, net: int) -> str:
+        return next(k for k, v in self.ids.items() if v == net)
+
+    def run(self, sources: Mapping[str, tuple[float, float]],
+            default: tuple[float, float] = (0.1, 0.5), d_to_q_iterations: int = 0) -> Activity:
+        """Activity and duty of every net from ``sources`` (see :func:`propagate`)."""
+        n = len(self.ids)
+        act = np.zeros(n)
+        duty = np.zeros(n)
+        is_set = np.zeros(n, dtype=bool)
+        duty[1] = 1.0
+        is_set[:2] = True
+
+        def set_src(i: int, a: float, d: float) -> None:
+            d = min(1.0, max(0.0, d))
+            act[i], duty[i] = _clamp(a, d), d
+            is_set[i] = True
+
+        n_in_ann = 0
+        for p, i in zip(self.inputs, self.input_ids, strict=True):
+            if p in sources:
+                n_in_ann += 1
+                set_src(i, *sources[p])
+            else:
+                set_src(i, *default)
+        n_ff_ann = 0
+        unannotated: list[tuple[Instance, str, str]] = []
+        for (inst, pin, net), i in zip(self.ff_out, self.ff_ids, strict=True):
+            if net in sources:
+                n_ff_ann += 1
+                set_src(i, *sources[net])
+            else:
+                set_src(i, *default)
+                unannotated.append((inst, pin, net))
+        undriven = len(self.undriven)
+        if undriven:
+            u = np.array(self.undriven, dtype=np.int64)
+            act[u], duty[u] = default[0], default[1]
+            is_set[u] = True
+        self._evaluate(act, duty, is_set)
+        if d_to_q_iterations and unannotated:
+            for _ in range(d_to_q_iterations):
+                for inst, _pin, net in unannotated:
+                    d_net = inst.pins.get("D")
+                    if d_net is None:
+                        continue
+                    di = self.ids[self.netlist.rep(d_net)]
+                    if not is_set[di]:  # nothing drives it: read as the default
+                        act[di], duty[di], is_set[di] = default[0], default[1], True
+                        undriven += 1
+                    qi = self.ids[self.netlist.rep(net)]
+                    act[qi], duty[qi] = act[di], duty[di]
+                self._evaluate(act, duty, is_set)
+        keep = np.flatnonzero(is_set).tolist()
+        names = self.names
+        a_list, d_list = act.tolist(), duty.tolist()
+        return Activity({names[i]: a_list[i] for i in keep}, {names[i]: d_list[i] for i in keep},
+                        len(self.ff_out), n_ff_ann, len(self.inputs), n_in_ann, undriven)
+
+    def _evaluate(self, act: np.ndarray, duty: np.ndarray, is_set: np.ndarray) -> None:
+        for tt, outs, idx in self.groups:
+            m, k = idx.shape
+            is_set[outs] = True
+            if k == 0:
+                act[outs], duty[outs] = 0.0, float(tt[0])
+                continue
+            pa, pd = act[idx], duty[idx]
+            # per input: P(prev, cur) for (0,0), (0,1), (1,0), (1,1)
+            half = pa / 2.0
+            joint = (np.clip(1.0 - pd - half, 0.0, 1.0), half, half,
+                     np.clip(pd - half, 0.0, 1.0))
+            out_p = np.zeros(m)
+            out_t = np.zeros(m)
+            for combo in itertools.product(range(4), repeat=k):
+                prob = np.ones(m)
+                prev_idx = cur_idx = 0
+                for i, c in enumerate(combo):
+                    prob = prob * joint[c][:, i]
+                    prev_idx |= (c >> 1) << i
+                    cur_idx |= (c & 1) << i
+                fp, fc = tt[prev_idx], tt[cur_idx]
+                if fc:
+                    out_p += prob
+                if fp != fc:
+                    out_t += prob
+            d = np.minimum(1.0, np.maximum(0.0, out_p))
+            act[outs] = np.maximum(0.0, np.minimum(out_t, 2.0 * np.minimum(d, 1.0 - d)))
+            duty[outs] = d
+
+
 def propagate(netlist: Netlist, lib: Liberty, sources: Mapping[str, tuple[float, float]],
               default: tuple[float, float] = (0.1, 0.5), d_to_q_iterations: int = 0,
               clocks: Iterable[str] = ("clk",)) -> Activity:
@@ -279,181 +489,32 @@ def propagate(netlist: Netlist, lib: Liberty, sources: Mapping[str, tuple[float,
     ``sources`` should cover the top-level inputs and the sequential cell outputs (OpenSTA net
     names). A source that is missing gets ``default``. With ``d_to_q_iterations > 0``,
     flip-flop outputs that are not in ``sources`` take the activity of their D net, iterated
-    that many times (a vectorless estimate, used for the arithmetic units).
+    that many times (a vectorless estimate, used for the arithmetic units). Several passes
+    over one netlist: :class:`Propagation` once, then its ``run`` per pass.
     """
-    clocks = set(clocks)
-    act: dict[str, float] = {}
-    duty: dict[str, float] = {}
-    rep = netlist.rep
-    for c, v in (("1'b0", 0.0), ("1'b1", 1.0)):
-        act[c], duty[c] = 0.0, v
-
-    def set_src(net: str, a: float, d: float) -> None:
-        r = rep(net)
-        d = min(1.0, max(0.0, d))
-        act[r], duty[r] = _clamp(a, d), d
-
-    n_in = n_in_ann = 0
-    for p in netlist.inputs:
-        if p in clocks:
-            continue
-        n_in += 1
-        if p in sources:
-            n_in_ann += 1
-            set_src(p, *sources[p])
-        else:
-            set_src(p, *default)
-    # sequential outputs
-    seq = lib.sequential_cells
-    ff_out: list[tuple[Instance, str, str]] = []  # (inst, pin, net)
-    comb: list[Instance] = []
-    for inst in netlist.instances:
-        cell = lib.cells.get(inst.cell)
-        if cell is None:
-            raise ValueError(f"cell {inst.cell} of instance {inst.name} is not in {lib.path}")
-        if cell.sequential:
-            for pin in cell.outputs:
-                if pin in inst.pins:
-                    ff_out.append((inst, pin, inst.pins[pin]))
-        else:
-            comb.append(inst)
-    n_ff_ann = 0
-    unannotated: list[tuple[Instance, str, str]] = []
-    for inst, pin, net in ff_out:
-        if net in sources:
-            n_ff_ann += 1
-            set_src(net, *sources[net])
-        else:
-            set_src(net, *default)
-            unannotated.append((inst, pin, net))
-    del seq
-
-    # combinational cells: levelize, then evaluate level by level, grouped by (cell, pin)
-    tables: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray]] = {}
-    driver: dict[str, tuple[Instance, str]] = {}
-    for inst in comb:
-        cell = lib.cells[inst.cell]
-        for pin, fn in cell.outputs.items():
-            if pin in inst.pins and fn and not cell.three_state:
-                driver[rep(inst.pins[pin])] = (inst, pin)
-                if (inst.cell, pin) not in tables:
-                    tables[(inst.cell, pin)] = truth_table(fn, cell.inputs)
-    known = set(act)
-    level: dict[str, int] = {}
-
-    def inputs_of(net: str) -> list[str]:
-        inst, pin = driver[net]
-        order, _ = tables[(inst.cell, pin)]
-        return [rep(inst.pins[i]) for i in order if i in inst.pins]
-
-    def lvl(start: str) -> None:
-        # iterative depth-first search: the level of a net is 1 + the deepest of its inputs
-        stack = [(start, False)]
-        on_path: set[str] = set()
-        while stack:
-            cur, expanded = stack.pop()
-            if cur in level:
-                continue
-            if cur in known or cur not in driver:
-                level[cur] = 0
-                continue
-            if expanded:
-                level[cur] = 1 + max((level[i] for i in inputs_of(cur)), default=0)
-                on_path.discard(cur)
-                continue
-            if cur in on_path:
-                raise ValueError(f"combinational loop through net {cur}")
-            on_path.add(cur)
-            stack.append((cur, True))
-            for i in inputs_of(cur):
-                if i not in level:
-                    if i in on_path:
-                        raise ValueError(f"combinational loop through net {i}")
-                    stack.append((i, False))
-
-    for net in driver:
-        lvl(net)
-    by_level: dict[int, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
-    for net, (inst, pin) in driver.items():
-        if net in known:
-            continue
-        by_level[level[net]][(inst.cell, pin)].append(net)
-
-    undriven = 0
-
-    def value(net: str) -> tuple[float, float]:
-        nonlocal undriven
-        r = rep(net)
-        if r not in act:
-            undriven += 1
-            act[r], duty[r] = default[0], default[1]
-        return act[r], duty[r]
-
-    def evaluate(levels: dict[int, dict[tuple[str, str], list[str]]]) -> None:
-        for lv in sorted(levels):
-            for (cname, pin), nets in levels[lv].items():
-                order, tt = tables[(cname, pin)]
-                k = len(order)
-                if k == 0:
-                    for net in nets:
-                        act[net], duty[net] = 0.0, float(tt[0])
-                    continue
-                pa = np.empty((len(nets), k))
-                pd = np.empty((len(nets), k))
-                for j, net in enumerate(nets):
-                    inst, _ = driver[net]
-                    for i, ip in enumerate(order):
-                        a, d = value(inst.pins[ip]) if ip in inst.pins else (0.0, 0.0)
-                        pa[j, i], pd[j, i] = a, d
-                # per input: P(prev, cur) for (0,0), (0,1), (1,0), (1,1)
-                half = pa / 2.0
-                p00 = np.clip(1.0 - pd - half, 0.0, 1.0)
-                p01 = half
-                p10 = half
-                p11 = np.clip(pd - half, 0.0, 1.0)
-                joint = (p00, p01, p10, p11)
-                out_p = np.zeros(len(nets))
-                out_t = np.zeros(len(nets))
-                for combo in itertools.product(range(4), repeat=k):
-                    prob = np.ones(len(nets))
-                    prev_idx = cur_idx = 0
-                    for i, c in enumerate(combo):
-                        prob = prob * joint[c][:, i]
-                        prev_idx |= (c >> 1) << i
-                        cur_idx |= (c & 1) << i
-                    fp, fc = tt[prev_idx], tt[cur_idx]
-                    if fc:
-                        out_p += prob
-                    if fp != fc:
-                        out_t += prob
-                for j, net in enumerate(nets):
-                    d = float(min(1.0, max(0.0, out_p[j])))
-                    act[net], duty[net] = _clamp(float(out_t[j]), d), d
-
-    evaluate(by_level)
-    if d_to_q_iterations and unannotated:
-        for _ in range(d_to_q_iterations):
-            for inst, _pin, net in unannotated:
-                d_net = inst.pins.get("D")
-                if d_net is not None:
-                    a, d = value(d_net)
-                    act[rep(net)], duty[rep(net)] = a, d
-            evaluate(by_level)
-    return Activity(act, duty, len(ff_out), n_ff_ann, n_in, n_in_ann, undriven)
+    return Propagation(netlist, lib, clocks).run(sources, default, d_to_q_iterations)
 
 
-def annotation_lines(netlist: Netlist, activity: Activity) -> list[str]:
-    """``name<TAB>activity<TAB>duty`` for every net name of the netlist (aliases included)."""
+def annotation_names(netlist: Netlist) -> list[tuple[str, str]]:
+    """(name, representative net) of every net name of the netlist (aliases included) but the
+    constants, sorted by name: what :func:`annotation_lines` writes a line for."""
     names: set[str] = set(netlist.inputs) | set(netlist.outputs) | set(netlist.alias)
     for inst in netlist.instances:
         names.update(inst.pins.values())
+    rep = netlist.rep
+    return [(nm, rep(nm)) for nm in sorted(names) if not nm.startswith("1'b")]
+
+
+def annotation_lines(netlist: Netlist, activity: Activity,
+                     names: list[tuple[str, str]] | None = None) -> list[str]:
+    """``name<TAB>activity<TAB>duty`` for every net name of the netlist (aliases included);
+    ``names``: :func:`annotation_names` of the netlist, when several passes share it."""
+    act, duty = activity.act, activity.duty
     out = []
-    for nm in sorted(names):
-        if nm.startswith("1'b"):
-            continue
-        r = netlist.rep(nm)
-        if r in activity.act:
-            a, d = activity.act[r], _snap(activity.duty[r])
+    for nm, r in annotation_names(netlist) if names is None else names:
+        a = act.get(r)
+        if a is not None:
+            d = _snap(duty[r])
             a = 0.0 if a < 1e-9 else a
             out.append(f"{nm}\t{a:.6g}\t{d:.6g}")
     return out
