@@ -305,3 +305,59 @@ def test_canonical_module_drops_comments_and_its_own_name_only() -> None:
     assert "\\scan_g16 " in got and "\n\n" not in got
     other = text.replace("scan_g16", "scan_g32").replace("after its block", "for 32")
     assert canonical_module(other, "scan_g32") == got.replace("scan_g16", "scan_g32")
+
+
+def _hold_slot(base: str, slots: int, hold_s: float, out: str) -> None:
+    """A process that takes one of ``slots`` lock files for ``hold_s`` seconds and records
+    when it held which slot."""
+    import time as _t
+
+    from lightnorm.tools.locks import slot_lock
+
+    with slot_lock(Path(base), slots, poll_s=0.02) as i:
+        t0 = _t.monotonic()
+        _t.sleep(hold_s)
+        Path(out).write_text(f"{i} {t0} {_t.monotonic()}")
+
+
+def test_slot_lock_admits_at_most_n_holders(tmp_path: Path) -> None:
+    """Three processes, two slots: two hold a slot at once, on different files; the third
+    starts only after one of them let go."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    base = str(tmp_path / "locks" / "yosys.lock")
+    procs = [ctx.Process(target=_hold_slot, args=(base, 2, 1.0, str(tmp_path / f"p{k}")))
+             for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    spans = sorted(tuple(float(v) for v in (tmp_path / f"p{k}").read_text().split())
+                   for k in range(3))
+    assert {int(s[0]) for s in spans} == {0, 1}
+    by_start = sorted(spans, key=lambda s: s[1])
+    first, second, third = by_start
+    assert first[0] != second[0] and second[1] < first[2]  # the first two overlapped
+    assert third[1] >= min(first[2], second[2]) - 0.01  # the third waited for a free slot
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_bad_yosys_slots_is_one_line(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightnorm.cost.synth import SLOTS_ENV, yosys_slots
+    from lightnorm.errors import UsageError
+
+    monkeypatch.setenv(SLOTS_ENV, value)
+    with pytest.raises(UsageError, match=f"LIGHTNORM_SYNTH_SLOTS = '{value}': expected a "
+                                         "positive integer"):
+        yosys_slots()
+
+
+def test_yosys_slots_default_one_per_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightnorm.cost.synth import SLOTS_ENV, yosys_slots
+
+    monkeypatch.delenv(SLOTS_ENV, raising=False)
+    assert yosys_slots() == (os.cpu_count() or 1)
+    monkeypatch.setenv(SLOTS_ENV, "3")
+    assert yosys_slots() == 3

@@ -192,9 +192,9 @@ def _characterize(files: Mapping[str, str], names: Sequence[str], todo: Sequence
                   timeout_s: float | None) -> dict[str, ModuleCost]:
     """Synthesize ``todo`` in one Yosys run (``cached`` as black boxes) and cache them.
 
-    Not under the machine-wide lock of the syntheses (:func:`lightnorm.cost.synth._run_yosys`),
-    like the operator library's characterizations: a run of a few seconds would otherwise wait
-    minutes behind a whole design's synthesis."""
+    Not under the machine-wide Yosys slots of the syntheses
+    (:func:`lightnorm.cost.synth._run_yosys`), like the operator library's characterizations: a
+    run of a few seconds would otherwise wait minutes behind whole designs' syntheses."""
     from lightnorm.cost.synth import LIB_NAME
 
     # every module synthesized under a name made from its key, so that its cost is a function

@@ -25,8 +25,8 @@
 
 Every stage is cached under ``$LIGHTNORM_CACHE/synth`` (default ``~/.cache/lightnorm/synth``),
 keyed by what it depends on (RTL text, liberty file hash, clock, tool versions,
-:data:`SCRIPT_VERSION`); the whole result too. Yosys runs one at a time on the machine (a lock
-file, :func:`yosys_lock_path`), since CPU is scarce.
+:data:`SCRIPT_VERSION`); the whole result too. At most one Yosys run per CPU runs at a time on
+the machine (lock files, :func:`yosys_lock_path`, :func:`yosys_slots`), since CPU is scarce.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from lightnorm.cost.activity.netlist import (
     annotation_names,
     read_netlist,
 )
-from lightnorm.errors import ToolError
+from lightnorm.errors import ToolError, UsageError
 from lightnorm.spec import Spec, SpecError, check_channel_elems
 from lightnorm.tools.cache import cache_root
 from lightnorm.tools.eda import (
@@ -69,7 +69,7 @@ from lightnorm.tools.eda import (
     yosys_command,
     yosys_package_version,
 )
-from lightnorm.tools.locks import file_lock
+from lightnorm.tools.locks import file_lock, slot_lock
 from lightnorm.tools.netlist import (
     Liberty,
     buffer_fanout,
@@ -139,9 +139,13 @@ def _write_sources(d: Path, files: Mapping[str, str], liberty: Path) -> list[str
     return srcs
 
 
+#: how many Yosys runs may run at once on this machine (default: one per CPU)
+SLOTS_ENV = "LIGHTNORM_SYNTH_SLOTS"
+
+
 def yosys_lock_path(cache: Path) -> Path:
-    """The lock that serializes Yosys runs: machine-wide (in the temporary directory) unless
-    ``LIGHTNORM_SYNTH_LOCK`` names another file; CPU is scarce, one synthesis at a time."""
+    """The base name of the lock files that bound the Yosys runs on the machine (in the
+    temporary directory) unless ``LIGHTNORM_SYNTH_LOCK`` names another."""
     import os
     import tempfile
 
@@ -152,11 +156,30 @@ def yosys_lock_path(cache: Path) -> Path:
     return Path(tempfile.gettempdir()) / "lightnorm-yosys.lock"
 
 
+def yosys_slots() -> int:
+    """At most this many Yosys runs at once: ``LIGHTNORM_SYNTH_SLOTS``, default one per CPU.
+    (One at a time left a core idle whenever both flow workers reached Yosys together; each
+    Yosys run is single-threaded.)"""
+    import os
+
+    env = os.environ.get(SLOTS_ENV)
+    if env is None or not env.strip():
+        return max(1, os.cpu_count() or 1)
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"{SLOTS_ENV} = {env!r}: expected a positive integer (Yosys runs at "
+                         "once)")
+    return n
+
+
 def _run_yosys(d: Path, script_name: str, script: str, outputs: Sequence[str], purpose: str,
                cache: Path, timeout_s: float | None) -> float:
     (d / script_name).write_text(script)
     t0 = time.perf_counter()
-    with file_lock(yosys_lock_path(cache)):  # one synthesis at a time on this machine
+    with slot_lock(yosys_lock_path(cache), yosys_slots()):  # CPU is scarce: a bounded number
         run_tool(yosys_command(d, script_name, outputs, purpose=purpose,
                                log=d / (Path(script_name).stem + ".log"), timeout_s=timeout_s))
     return time.perf_counter() - t0
