@@ -53,6 +53,7 @@ def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[st
     (["bench", "main", "no-such-spec"], "no-such-spec"),
     (["bench", "main", "lightnorm", "--stages", "csim,nope"], "--stages = 'csim,nope'"),
     (["bench", "main", "--jobs", "0"], "--jobs: '0'"),
+    (["bench", "main", "--keep", str(Path(__file__).parent)], "not a new or empty folder"),
     (["bench", "timing", "--sweeps", "no/such.toml"], "--sweeps: no/such.toml is not a file"),
     (["bench", "timing", "--sweeps", "", "--presets", "no-such-spec"], "no-such-spec"),
 ])

@@ -27,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from lightnorm.errors import UsageError
 from lightnorm.tools.runner import ToolCommand, run_tool
 
 from . import positive_int
@@ -105,6 +106,10 @@ def _check(args: argparse.Namespace) -> None:
 
     for name in args.specs:
         load(name)
+    if args.keep and Path(args.keep).exists() and (
+            not Path(args.keep).is_dir() or any(Path(args.keep).iterdir())):
+        raise UsageError(f"--keep {args.keep}: not a new or empty folder (the cold run needs "
+                         "a new results folder and tool cache)")
     if args.stages is not None:
         STAGES_ARG(args.stages)  # UsageError naming --stages
 

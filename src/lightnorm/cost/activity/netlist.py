@@ -386,9 +386,8 @@ class Propagation:
                                                                                 len(order))
                 inputs_seen.update(idx.ravel().tolist())
                 self.groups.append((tt, np.array(nets, dtype=np.int64), idx))
-        self.driven = known | set(driver)
         #: inputs of evaluated cells that nothing drives: read as the default, counted once
-        self.undriven = sorted(inputs_seen - self.driven)
+        self.undriven = sorted(inputs_seen - known - set(driver))
         self.names = list(ids)
 
     def _name(self, net: int) -> str:
