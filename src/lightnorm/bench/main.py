@@ -100,8 +100,8 @@ def _report(res: dict[str, Any]) -> str:
 
 
 def _check(args: argparse.Namespace) -> None:
-    """Bad specs or stages: the flow's own one-line error, before a cold run starts."""
-    from lightnorm.cli.flow import STAGES_ARG
+    """Bad specs, stages or folder: one line, before a cold run starts."""
+    from lightnorm.flow.stages import ALL_STAGES
     from lightnorm.spec import load
 
     for name in args.specs:
@@ -111,7 +111,10 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--keep {args.keep}: not a new or empty folder (the cold run needs "
                          "a new results folder and tool cache)")
     if args.stages is not None:
-        STAGES_ARG(args.stages)  # UsageError naming --stages
+        bad = [v for v in args.stages.split(",") if v.strip() not in ALL_STAGES]
+        if bad or not args.stages.strip():
+            raise UsageError(f"--stages = {args.stages!r}: expected a non-empty comma-separated "
+                             f"list of {', '.join(ALL_STAGES)}")
 
 
 def execute(args: argparse.Namespace) -> int:
