@@ -329,21 +329,13 @@ class Propagation:
                     if (inst.cell, pin) not in tables:
                         tables[(inst.cell, pin)] = truth_table(fn, cell.inputs)
         #: per driven net: its cell's input nets in truth-table order; a pin the cell does
-        #: not connect reads (0, 0), the constant 0's net (number 0)
+        #: not connect reads (0, 0), the constant 0's net (number 0: level 0, so it does not
+        #: move a level either)
         ins: dict[int, list[int]] = {}
         for net, (inst, pin) in driver.items():
             pins = inst.pins
             ins[net] = [nid(pins[i]) if i in pins else 0 for i in tables[(inst.cell, pin)][0]]
-        unconnected = {net for net, (inst, pin) in driver.items()
-                       if any(i not in inst.pins for i in tables[(inst.cell, pin)][0])}
-
-        def inputs_of(net: int) -> list[int]:
-            got = ins[net]
-            if net not in unconnected:
-                return got
-            inst, pin = driver[net]
-            order = tables[(inst.cell, pin)][0]
-            return [i for i, p in zip(got, order, strict=True) if p in inst.pins]
+        inputs_of = ins.__getitem__
 
         level: dict[int, int] = {}
         for start in driver:
