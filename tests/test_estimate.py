@@ -9,10 +9,14 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightnorm.bench.estimate import CALIBRATION_SEEDS, FRESH_SEEDS, HELD_OUT_SEEDS, random_spec
-from lightnorm.cost.estimate import CALIBRATION, SPEC_MODULES, structure
+from lightnorm.cost.activity import ActivityConfig
+from lightnorm.cost.estimate import CALIBRATION, SPEC_MODULES, data_rates, structure, toggle_rate
 from lightnorm.cost.synth import BLOCKS
 from lightnorm.tools.runner import find_executable
 
@@ -68,6 +72,44 @@ def test_seeds_are_disjoint_and_specs_valid() -> None:
     assert len(SMALL_HELD_OUT) >= 3
     assert {random_spec(s).bn.mode for s in SMALL_HELD_OUT} == {"standard", "range"}
     assert set(CALIBRATION["area_per_reg_bit"]) == set(SPEC_MODULES)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 12), st.integers(0, 2**32 - 1))
+def test_toggle_rate_counts_each_lanes_flips(channels: int, lanes: int, width: int,
+                                             seed: int) -> None:
+    """Element k follows element k - lanes in its lane's register: the rate is the flipped bits
+    of those pairs over (pairs x width), counted here pattern by pattern."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    bits = rng.integers(0, 2**width, size=(channels, n), dtype=np.uint64)
+    pairs = [(int(row[k]), int(row[k - lanes])) for row in bits for k in range(lanes, n)]
+    want = (sum(bin(a ^ b).count("1") for a, b in pairs) / (len(pairs) * width)) if pairs else 0.0
+    assert toggle_rate(bits, lanes, width) == pytest.approx(want)
+
+
+def test_toggle_rate_extremes() -> None:
+    ones = np.uint64(0xFF)
+    alternating = np.array([[0, ones, 0, ones, 0]], dtype=np.uint64)
+    assert toggle_rate(alternating, 1, 8) == 1.0
+    assert toggle_rate(alternating, 2, 8) == 0.0  # each lane sees a constant
+    assert toggle_rate(np.zeros((2, 9), dtype=np.uint64), 3, 8) == 0.0
+
+
+@pytest.mark.parametrize("preset", ["bf16-standard", "lightnorm", "lightnorm-mxint8"])
+def test_data_rates_of_a_workload(preset: str) -> None:
+    """Random data toggles a fair share of the compute format's bits; a dy below every value
+    the storage holds is stored as zeros, and the backward lanes' operands then never toggle."""
+    from lightnorm.spec import load
+
+    spec = load(preset)
+    rates = data_rates(spec, ActivityConfig().resolve(spec))
+    assert set(rates) == {"x", "x_hat", "dy", "dy_x_hat"}
+    assert all(0.05 < v < 0.6 for v in rates.values()), rates
+    assert data_rates(spec, ActivityConfig().resolve(spec)) == rates  # one seeded workload
+    quiet = data_rates(spec, ActivityConfig(dy_std=1e-60).resolve(spec))
+    assert quiet["dy"] == quiet["dy_x_hat"] == 0.0
+    assert quiet["x"] == rates["x"] and quiet["x_hat"] == rates["x_hat"]
 
 
 @pytest.mark.parametrize("argv", [("lightnorm", "--clock-ns", "0"),

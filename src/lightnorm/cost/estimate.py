@@ -61,20 +61,21 @@ SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
 #: (ns) from :func:`critical_features`; per pass, energy per cycle (pJ) per feature of
 #: :func:`energy_features`; per pass, the cycles per channel beyond the beats
 CALIBRATION: dict[str, Any] = {
-    "area_per_reg_bit": {"ln_finalize": 132.996, "ln_fwd_lanes": 163.686, "ln_bwd_lanes": 155.136,
-        "lightnorm_top": 178.13},
-    "area_const": {"ln_finalize": 2408.66, "ln_fwd_lanes": 281.606, "ln_bwd_lanes": 756.384,
-        "lightnorm_top": 9531.95},
-    "ff_per_reg_bit": 0.950911,
-    "registry_scale": 1.00294,
-    "critical": [0.846331, 0.0, 0.64841, 0.778157],
-    "cycles": {"forward": [10.8971, 1.21657, -0.33171, 3.15295],
-        "backward": [47.491, -0.647635, 3.81574, 1.47955]},
+    "area_per_reg_bit": {"ln_finalize": 131.143, "ln_fwd_lanes": 163.74, "ln_bwd_lanes": 155.064,
+        "lightnorm_top": 200.856},
+    "area_const": {"ln_finalize": 3968.72, "ln_fwd_lanes": 278.974, "ln_bwd_lanes": 879.113,
+        "lightnorm_top": -5326.55},
+    "ff_per_reg_bit": 0.943244,
+    "registry_scale": 1.00287,
+    "critical": [0.633031, 0.0, 0.631872, 0.820269],
+    "cycles": {"forward": [19.7908, 1.05351, 0.311947, 3.19368],
+        "backward": [33.3368, -0.0138312, 3.93571, 2.76712]},
     "energy": {
-        "forward": [0.153789, 0.0006934, 0.0, 0.000541408, 0.000878011, 0.000219768, 0.000536117,
-                    0.0, 0.0, 0.000154555],
-        "backward": [0.130274, 0.0, 0.0, 0.000816069, 0.000330895, 0.000816726, 0.00163995,
-                     0.000390831, 0.0, 0.000571654]},
+        "forward": [0.190685, 0.000366985, 8.38977e-05, 0.0, 0.000594094, 0.0001906,
+                    0.0, 0.0, 0.000254757, 0.0, 0.000483218, 0.00194194, 0.0],
+        "backward": [0.106673, 0.0, 0.0, 0.000872685, 3.39162e-05, 0.000506655,
+                     0.0024359, 0.0, 0.0, 0.000489961, 0.000897533, 0.000819756,
+                     0.000482311]},
 }
 
 
@@ -385,8 +386,56 @@ def count(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None 
     n = cfg.shape[0] * cfg.shape[2] * cfg.shape[3]
     workload = {"channels": cfg.shape[1], "elements": cfg.shape[1] * n,
                 "beats": -(-n // spec.hw.lanes), "significand_bits": spec.compute.man_bits + 1,
-                **cycle_features(c["ctx"], spec)}
+                **cycle_features(c["ctx"], spec), "rates": data_rates(spec, cfg)}
     return Count(clk, inst, area, ffs, regs, placed, plan.summary(), workload)
+
+
+def toggle_rate(bits: Any, lanes: int, width: int) -> float:
+    """Toggles per bit per beat of (C, n) patterns of ``width`` bits streamed ``lanes`` at a
+    time: lane j holds elements j, j + lanes, ... of a channel, so element k follows k - lanes
+    in its register."""
+    import numpy as np
+
+    if bits.shape[1] <= lanes:
+        return 0.0
+    flips = np.bitwise_count(bits[:, lanes:] ^ bits[:, :-lanes])
+    return float(flips.mean()) / width
+
+
+def data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
+    """How often the bits of the data the lanes compute on toggle in the simulated workload
+    (``cfg``: the activity simulation's tensors), each in the compute format, per bit and beat:
+    x and dy as stored and read into the lanes; x normalized to zero mean and unit variance
+    (``x_hat``; also for range BN: the scale only shifts the exponents); and ``dy_x_hat``, their
+    product. How much of a datapath block switches follows them: a dy stored with few
+    exponent bits is mostly flushed to zero, and the backward lanes then multiply zeros; a
+    narrow storage format leaves the compute format's low fraction bits at zero."""
+    import numpy as np
+
+    from lightnorm.cost.activity import workload_data
+    from lightnorm.verify.encoding import encode
+
+    assert cfg.shape is not None
+    data = workload_data(cfg)
+    c = cfg.shape[1]
+    fmt = spec.compute
+    lanes = spec.hw.lanes
+
+    def compute(a: Any) -> Any:  # values already in the compute format, as patterns
+        return encode(np.ascontiguousarray(a), fmt)
+
+    def stored(name: str, fmt_s: Any) -> Any:
+        nchw = data[name]
+        stream = nchw.transpose(1, 0, 2, 3).reshape(c, -1)
+        return compute(encode(stream, fmt_s).vals)
+
+    x = stored("x", spec.storage.x)
+    dy = stored("dy", spec.storage.dy)
+    sd = x.vals.std(axis=1, keepdims=True)
+    x_hat = compute((x.vals - x.vals.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0))
+    prod = compute(dy.vals * x_hat.vals)
+    return {k: toggle_rate(v.bits[:, :v.n], lanes, fmt.width)
+            for k, v in (("x", x), ("x_hat", x_hat), ("dy", dy), ("dy_x_hat", prod))}
 
 
 # ---- the estimate ------------------------------------------------------------------------------
@@ -454,25 +503,33 @@ def block_areas(c: Count) -> dict[str, float]:
 
 #: the blocks of arithmetic on the data, whose energy per um^2 grows with the operands' width
 DATAPATH = ("statistics", "normalize", "backward")
+#: per pass, the (block, data rate) pairs whose product is a feature of the energy: the
+#: statistics read x in both passes (range BN reads it again in the backward pass); the
+#: forward lanes normalize x into x_hat; the backward lanes multiply dy by x_hat
+RATED = {"forward": (("statistics", "x"), ("normalize", "x"), ("normalize", "x_hat")),
+         "backward": (("statistics", "x"), ("backward", "dy"), ("backward", "dy_x_hat"))}
 
 
-def energy_features(c: Count) -> list[float]:
-    """Flip-flops (each clocked every cycle: their clock power is most of a cycle's energy),
-    the area of each block (how much of a block's logic switches differs by block and pass:
-    the backward lanes idle in the forward pass, the statistics' and the backward datapaths
-    see different data), and the area of each datapath block times the lanes' significand
-    width over 24 (a wider multiplier or adder is deeper, and a deeper array glitches more
-    per gate: in the backward pass, fp32-baseline burns 1.8x the combinational energy per um^2
-    of bf16-standard)."""
+def energy_features(c: Count, p: str) -> list[float]:
+    """What the energy of a cycle of pass ``p`` is calibrated on: the flip-flops (each clocked
+    every cycle: their clock power is most of a cycle's energy); the area of each block (how
+    much of a block's logic switches differs by block and pass: the backward lanes idle in the
+    forward pass); the area of each datapath block times the lanes' significand width over 24
+    (a wider multiplier or adder is deeper, and a deeper array glitches more per gate: in the
+    backward pass, fp32-baseline burns 1.8x the combinational energy per um^2 of
+    bf16-standard); and the area of each datapath block times the toggle rate of the data it
+    computes on in the pass (:data:`RATED`, :func:`data_rates`: a block whose operands are
+    mostly zero, or use few of the compute format's bits, switches less)."""
     blocks = block_areas(c)
     width = c.workload["significand_bits"] / 24
-    return [_ffs_total(c), *(blocks[b] for b in BLOCKS), *(blocks[b] * width for b in DATAPATH)]
+    rates = c.workload["rates"]
+    return [_ffs_total(c), *(blocks[b] for b in BLOCKS), *(blocks[b] * width for b in DATAPATH),
+            *(blocks[b] * rates[r] for b, r in RATED[p])]
 
 
 def energy_per_cycle(c: Count, p: str, cal: Mapping[str, Any]) -> float:
-    """Energy of one cycle of pass ``p`` (pJ): per flip-flop, per um^2 of each block and per
-    um^2 x width of each datapath block."""
-    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c), strict=True))
+    """Energy of one cycle of pass ``p`` (pJ): per feature of :func:`energy_features`."""
+    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c, p), strict=True))
 
 
 def from_count(spec: Spec, c: Count, cal: Mapping[str, Any], seconds: float = 0.0) -> Estimate:
@@ -590,7 +647,7 @@ def fit(data: Sequence[Measured]) -> dict[str, Any]:
 
         sol, *_ = np.linalg.lstsq(np.asarray(rows), np.asarray(target), rcond=None)
         cal["cycles"][p] = [float(v) for v in sol]
-        cal["energy"][p] = _lstsq([energy_features(c) for c in counts],
+        cal["energy"][p] = _lstsq([energy_features(c, p) for c in counts],
                                   [d.result.power_mw[p] * d.result.clock_ns for d in data],
                                   nonnegative=True)
     return cal

@@ -165,6 +165,17 @@ def simulate(spec: Spec, config: ActivityConfig | None = None, cache: Path | Non
         return _simulate(spec, cfg, files, root, build_key, out_dir)
 
 
+def workload_data(cfg: ActivityConfig) -> dict[str, np.ndarray]:
+    """The simulated tensors x and dy (NCHW of ``cfg.shape``, a resolved config), drawn from
+    ``cfg.seed``: what the activity simulation streams through the design, and what the cost
+    estimate measures the data's toggle rates on."""
+    if cfg.shape is None:
+        raise ValueError("workload_data needs a resolved ActivityConfig (a shape)")
+    rng = np.random.default_rng(cfg.seed)
+    return {"x": cfg.x_std * rng.standard_normal(cfg.shape),
+            "dy": cfg.dy_std * rng.standard_normal(cfg.shape)}
+
+
 def _simulate(spec: Spec, cfg: ActivityConfig, files: dict[str, str], root: Path,
               build_key: str, out_dir: Path) -> SimulatedActivity:
     import time
@@ -181,10 +192,8 @@ def _simulate(spec: Spec, cfg: ActivityConfig, files: dict[str, str], root: Path
                         opt=VERILATOR_OPT, cflags=ACTIVITY_CFLAGS)
     t1 = time.perf_counter()
 
-    rng = np.random.default_rng(cfg.seed)
     shape = tuple(cfg.shape)  # type: ignore[arg-type]
-    data = {"x": cfg.x_std * rng.standard_normal(shape),
-            "dy": cfg.dy_std * rng.standard_normal(shape)}
+    data = workload_data(cfg)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     work = out_dir / "work"
