@@ -5,9 +5,11 @@ is measured by ``lightnorm bench estimate``, not here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +18,20 @@ from hypothesis import strategies as st
 
 from lightnorm.bench.estimate import CALIBRATION_SEEDS, FRESH_SEEDS, HELD_OUT_SEEDS, random_spec
 from lightnorm.cost.activity import ActivityConfig
-from lightnorm.cost.estimate import CALIBRATION, SPEC_MODULES, data_rates, structure, toggle_rate
+from lightnorm.cost.estimate import (
+    CALIBRATION,
+    PASSES,
+    SPEC_MODULES,
+    Count,
+    Measured,
+    calibrated,
+    cross_validate_energy,
+    data_rates,
+    energy_features,
+    fit,
+    structure,
+    toggle_rate,
+)
 from lightnorm.cost.synth import BLOCKS
 from lightnorm.tools.runner import find_executable
 
@@ -110,6 +125,51 @@ def test_data_rates_of_a_workload(preset: str) -> None:
     quiet = data_rates(spec, ActivityConfig(dy_std=1e-60).resolve(spec))
     assert quiet["dy"] == quiet["dy_x_hat"] == 0.0
     assert quiet["x"] == rates["x"] and quiet["x_hat"] == rates["x_hat"]
+
+
+def _design(rng: np.random.Generator) -> Measured:
+    """A made-up counted design (one registry module per block, random instances, areas,
+    register bits and data rates) whose synthesis result is filled in by the caller."""
+    mods = {f"m_{b}": b for b in BLOCKS}
+    inst = {**{m: int(rng.integers(1, 17)) for m in mods}, **{m: 1 for m in SPEC_MODULES}}
+    count = Count(
+        clock_ns=float(rng.choice([4.0, 5.0, 7.0, 10.0])), instances=inst,
+        area_um2={m: float(rng.uniform(1e3, 5e4)) for m in mods},
+        flip_flops={m: float(rng.integers(10, 400)) for m in mods},
+        reg_bits={m: int(rng.integers(50, 3000)) for m in SPEC_MODULES},
+        placed={**{(m, b): inst[m] for m, b in mods.items()},
+                **{(m, "control"): 1 for m in SPEC_MODULES}},
+        timing_plan={"predicted_critical_ns": float(rng.uniform(3, 9))},
+        workload={"channels": 2, "elements": 8192, "beats": 512, "significand_bits": 8,
+                  "fin_forward": 20.0, "fin_backward": 30.0, "lane_depth": 9.0,
+                  "acc_ways": 2.0, "rates": {k: float(rng.uniform(0.05, 0.5))
+                                             for k in ("x", "x_hat", "dy", "dy_x_hat")}})
+    local = {m: 150.0 * count.reg_bits[m] + 900.0 for m in SPEC_MODULES}
+    result = SimpleNamespace(area_um2=sum(local.values()) + sum(
+        inst[m] * count.area_um2[m] for m in mods), critical_ns=5.0, clock_ns=count.clock_ns,
+        activity={p: {"cycles": 2 * (2 * 512 + 40)} for p in PASSES}, power_mw={})
+    return Measured(count, result, local, {m: count.reg_bits[m] for m in SPEC_MODULES})
+
+
+def test_cross_validation_recovers_an_energy_made_of_its_features() -> None:
+    """Energies made exactly of the model's features (non-negative constants, the data-rate
+    ones large): left out one at a time, every design is predicted from the others; without
+    the data-rate terms, they are not."""
+    rng = np.random.default_rng(7)
+    data = [_design(rng) for _ in range(24)]
+    cal = fit([dataclasses.replace(d, result=SimpleNamespace(
+        **{**vars(d.result), "power_mw": {p: 1.0 for p in PASSES}})) for d in data])
+    for d in data:
+        c = calibrated(d.count, cal)
+        for p in PASSES:
+            f = energy_features(c, p)
+            k = [0.2] + [1e-4] * (len(f) - 4) + [3e-3] * 3
+            d.result.power_mw[p] = sum(a * b for a, b in zip(k, f, strict=True)) / c.clock_ns
+    with_rates = cross_validate_energy(data)
+    without = cross_validate_energy(data, rated=False)
+    for p in PASSES:
+        assert max(abs(e) for e in with_rates[p]) < 1e-6, p
+        assert max(abs(e) for e in without[p]) > 0.01, p
 
 
 @pytest.mark.parametrize("argv", [("lightnorm", "--clock-ns", "0"),

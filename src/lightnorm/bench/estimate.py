@@ -2,7 +2,7 @@
 ``lightnorm synth`` on every preset and on random specs the calibration never saw.
 
     lightnorm bench estimate [--presets LIST] [--held-out N | --seeds LIST] [--fresh [LIST]]
-                             [--calibration] [--fit] [--json]
+                             [--calibration] [--fit] [--cross-validate] [--json]
 
 Per spec and figure (area, each block's area, Fmax, forward and backward energy per element):
 the estimate, the synthesized figure and the relative error, then the largest error per figure.
@@ -116,6 +116,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--fit", action="store_true",
                         help="fit the calibration on the presets and the calibration specs and "
                              "print it (the constants of lightnorm.cost.estimate.CALIBRATION)")
+    parser.add_argument("--cross-validate", action="store_true",
+                        help="leave-one-out error of the energy model over the presets and the "
+                             "calibration specs, with and without its data-rate terms")
     parser.add_argument("--json", action="store_true", help="rows as JSON")
 
 
@@ -125,7 +128,7 @@ def _specs(args: Any) -> list[tuple[str, Any]]:
     names = ([n.strip() for n in args.presets.split(",") if n.strip()] if args.presets
              else preset_names())
     out: list[tuple[str, Any]] = [("preset", load(n)) for n in names]
-    if args.calibration or args.fit:
+    if args.calibration or args.fit or args.cross_validate:
         out += [("calibration", random_spec(s)) for s in CALIBRATION_SEEDS]
     seeds = ([int(v) for v in args.seeds.split(",") if v.strip()] if args.seeds
              else HELD_OUT_SEEDS[:max(0, args.held_out)])
@@ -173,10 +176,33 @@ def compare(kind: str, spec: Any, cal: Any = None) -> dict[str, Any]:
     return row
 
 
+def _cross_validate(specs: list[Any]) -> int:
+    """Print the energy model's leave-one-out errors (docs/estimate.md)."""
+    import math
+
+    from lightnorm.cost.estimate import cross_validate_energy, measured
+
+    data = [measured(s) for s in specs]
+    print(f"leave-one-out over {len(data)} designs (presets and calibration specs), "
+          "energy per cycle")
+    for rated, label in ((False, "without data rates"), (True, "with data rates")):
+        for p, errs in cross_validate_energy(data, rated).items():
+            worst = max(range(len(errs)), key=lambda i: abs(errs[i]))
+            out = [specs[i].name for i, e in enumerate(errs) if abs(e) > TOLERANCE]
+            rms = math.sqrt(sum(e * e for e in errs) / len(errs))
+            print(f"  {label:<19} {p:<8} rms {100 * rms:4.1f}%  largest "
+                  f"{100 * abs(errs[worst]):4.1f}% ({specs[worst].name})  "
+                  f"outside {100 * TOLERANCE:.0f}%: {len(out)}"
+                  + (f" ({', '.join(out)})" if out else ""))
+    return 0
+
+
 def execute(args: Any) -> int:
     import json
 
     specs = _specs(args)
+    if args.cross_validate:
+        return _cross_validate([s for kind, s in specs if kind in ("preset", "calibration")])
     if args.fit:
         from lightnorm.cost.estimate import fit, measured
 

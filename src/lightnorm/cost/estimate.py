@@ -18,7 +18,9 @@ block, Fmax, power and energy per element, cycles per element) in about a second
 3. **calibrated models** (:data:`CALIBRATION`, fitted by :func:`fit` on the presets and the
    calibration specs of :mod:`lightnorm.bench.estimate`): the critical path from the timing
    plan's slowest predicted stage; energy per cycle of each pass from the flip-flops (every
-   flip-flop is clocked every cycle: no clock gating) and the logic area; cycles per element
+   flip-flop is clocked every cycle: no clock gating), the logic area of each block and how
+   often the bits of the data each datapath block computes on toggle in the simulated
+   workload (:func:`data_rates`: the golden encoders, no simulation); cycles per element
    from the beats of a channel and the pipeline latencies.
 """
 
@@ -651,3 +653,28 @@ def fit(data: Sequence[Measured]) -> dict[str, Any]:
                                   [d.result.power_mw[p] * d.result.clock_ns for d in data],
                                   nonnegative=True)
     return cal
+
+
+def cross_validate_energy(data: Sequence[Measured], rated: bool = True
+                          ) -> dict[str, list[float]]:
+    """Leave-one-out relative errors of the energy per cycle of each pass over ``data``: each
+    design's energy predicted by the energy constants fitted on the others (every other
+    constant fitted on all of them). ``rated`` False: without the data-rate terms of
+    :data:`RATED`, the model before them (what they are measured against)."""
+    import numpy as np
+
+    cal = fit(data)
+    counts = [calibrated(d.count, cal) for d in data]
+    out: dict[str, list[float]] = {}
+    for p in PASSES:
+        keep = None if rated else -len(RATED[p])
+        rows = np.asarray([energy_features(c, p)[:keep] for c in counts])
+        target = np.asarray([d.result.power_mw[p] * d.result.clock_ns for d in data])
+        errs = []
+        for i in range(len(data)):
+            rest = [j for j in range(len(data)) if j != i]
+            k = np.asarray(_lstsq(rows[rest].tolist(), target[rest].tolist(), nonnegative=True))
+            errs.append(float((rows[i] @ k - target[i]) / target[i]))
+        out[p] = errs
+    return out
+
