@@ -48,8 +48,9 @@ needs_tools = pytest.mark.skipif(
 #: are checked against what was measured, and a change that makes them worse fails here
 HELD_OUT_LIMITS = {"area": 0.10, "fmax": 0.15, "energy forward": 0.125,
                    "energy backward": 0.10}
-#: the held-out specs the test synthesizes: those of one lane (both modes, 4 to 7 ns)
-SMALL_HELD_OUT = tuple(s for s in HELD_OUT_SEEDS if random_spec(s).hw.lanes == 1)
+#: the held-out specs the test synthesizes: the first four of one lane (both modes, 4 to 7 ns;
+#: chosen before their errors were seen)
+SMALL_HELD_OUT = tuple(s for s in HELD_OUT_SEEDS if random_spec(s).hw.lanes == 1)[:4]
 
 TEXT = """module m (input clk);
     reg [7:0] a, b;
@@ -148,8 +149,9 @@ def _design(rng: np.random.Generator) -> Measured:
         timing_plan={"predicted_critical_ns": float(rng.uniform(3, 9))},
         workload={"channels": 2, "elements": 8192, "beats": 512, "significand_bits": 8,
                   "fin_forward": 20.0, "fin_backward": 30.0, "lane_depth": 9.0,
-                  "acc_ways": 2.0, "rates": {k: float(rng.uniform(0.05, 0.5))
-                                             for k in ("x", "x_hat", "dy", "dy_x_hat")}})
+                  "acc_ways": 2.0, "standard_bn": float(rng.integers(0, 2)),
+                  "rates": {k: float(rng.uniform(0.05, 0.5))
+                            for k in ("x", "x_hat", "dy", "dy_x_hat")}})
     local = {m: 150.0 * count.reg_bits[m] + 900.0 for m in SPEC_MODULES}
     result = SimpleNamespace(area_um2=sum(local.values()) + sum(
         inst[m] * count.area_um2[m] for m in mods), critical_ns=5.0, clock_ns=count.clock_ns,

@@ -63,21 +63,20 @@ SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
 #: (ns) from :func:`critical_features`; per pass, energy per cycle (pJ) per feature of
 #: :func:`energy_features`; per pass, the cycles per channel beyond the beats
 CALIBRATION: dict[str, Any] = {
-    "area_per_reg_bit": {"ln_finalize": 131.143, "ln_fwd_lanes": 163.74, "ln_bwd_lanes": 155.064,
-        "lightnorm_top": 200.856},
-    "area_const": {"ln_finalize": 3968.72, "ln_fwd_lanes": 278.974, "ln_bwd_lanes": 879.113,
-        "lightnorm_top": -5326.55},
-    "ff_per_reg_bit": 0.943244,
-    "registry_scale": 1.00287,
-    "critical": [0.633031, 0.0, 0.631872, 0.820269],
-    "cycles": {"forward": [19.7908, 1.05351, 0.311947, 3.19368],
-        "backward": [33.3368, -0.0138312, 3.93571, 2.76712]},
+    "area_per_reg_bit": {"ln_finalize": 130.529, "ln_fwd_lanes": 163.774, "ln_bwd_lanes": 155.305,
+        "lightnorm_top": 191.623},
+    "area_const": {"ln_finalize": 4270.98, "ln_fwd_lanes": 274.832, "ln_bwd_lanes": 854.808,
+        "lightnorm_top": -1662.15},
+    "ff_per_reg_bit": 0.942668,
+    "registry_scale": 1.00221,
+    "critical": [0.434125, 0.0, 0.623283, 0.855001],
+    "cycles": {"forward": [19.8043, 1.04204, 0.571549, 2.80085],
+        "backward": [29.8907, 0.302963, 3.85686, 2.64715]},
     "energy": {
-        "forward": [0.190685, 0.000366985, 8.38977e-05, 0.0, 0.000594094, 0.0001906,
-                    0.0, 0.0, 0.000254757, 0.0, 0.000483218, 0.00194194, 0.0],
-        "backward": [0.106673, 0.0, 0.0, 0.000872685, 3.39162e-05, 0.000506655,
-                     0.0024359, 0.0, 0.0, 0.000489961, 0.000897533, 0.000819756,
-                     0.000482311]},
+        "forward": [0.1868, 0.00023517, 0.0, 0.0, 0.00053646, 0.000155653, 0.000408997,
+                    3.17427e-05, 0.0, 0.0, 0.000320655, 0.000927363, 0.00115966, 0.000830076],
+        "backward": [0.104807, 0.0, 0.0, 0.000699651, 0.000159031, 0.000571277, 0.00268441, 0.0,
+                     0.0, 0.000542894, 0.000376316, 0.000741184, 0.000501177]},
 }
 
 
@@ -388,7 +387,8 @@ def count(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None 
     n = cfg.shape[0] * cfg.shape[2] * cfg.shape[3]
     workload = {"channels": cfg.shape[1], "elements": cfg.shape[1] * n,
                 "beats": -(-n // spec.hw.lanes), "significand_bits": spec.compute.man_bits + 1,
-                **cycle_features(c["ctx"], spec), "rates": data_rates(spec, cfg)}
+                **cycle_features(c["ctx"], spec), "rates": data_rates(spec, cfg),
+                "standard_bn": 1.0 if spec.bn.mode == "standard" else 0.0}
     return Count(clk, inst, area, ffs, regs, placed, plan.summary(), workload)
 
 
@@ -505,6 +505,9 @@ def block_areas(c: Count) -> dict[str, float]:
 
 #: the blocks of arithmetic on the data, whose energy per um^2 grows with the operands' width
 DATAPATH = ("statistics", "normalize", "backward")
+#: per pass, the blocks whose energy per um^2 differs with the BN mode: in the forward pass,
+#: standard BN's statistics square every x and sum the squares, range BN's compare it
+MODAL = {"forward": ("statistics",), "backward": ()}
 #: per pass, the (block, data rate) pairs whose product is a feature of the energy: the
 #: statistics read x in both passes (range BN reads it again in the backward pass); the
 #: forward lanes normalize x into x_hat; the backward lanes multiply dy by x_hat
@@ -519,13 +522,16 @@ def energy_features(c: Count, p: str) -> list[float]:
     forward pass); the area of each datapath block times the lanes' significand width over 24
     (a wider multiplier or adder is deeper, and a deeper array glitches more per gate: in the
     backward pass, fp32-baseline burns 1.8x the combinational energy per um^2 of
-    bf16-standard); and the area of each datapath block times the toggle rate of the data it
+    bf16-standard); the area of the blocks of :data:`MODAL` in a standard-BN design (0 in a
+    range-BN one); and the area of each datapath block times the toggle rate of the data it
     computes on in the pass (:data:`RATED`, :func:`data_rates`: a block whose operands are
-    mostly zero, or use few of the compute format's bits, switches less)."""
+    mostly zero, or use few of the compute format's bits, switches less). The data-rate terms
+    come last (:func:`cross_validate_energy` drops them to compare)."""
     blocks = block_areas(c)
     width = c.workload["significand_bits"] / 24
     rates = c.workload["rates"]
     return [_ffs_total(c), *(blocks[b] for b in BLOCKS), *(blocks[b] * width for b in DATAPATH),
+            *(blocks[b] * c.workload["standard_bn"] for b in MODAL[p]),
             *(blocks[b] * rates[r] for b, r in RATED[p])]
 
 
