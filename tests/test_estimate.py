@@ -24,6 +24,7 @@ from lightnorm.cost.estimate import (
     SPEC_MODULES,
     Count,
     Measured,
+    cached_data_rates,
     calibrated,
     cross_validate_energy,
     data_rates,
@@ -178,6 +179,27 @@ def test_cross_validation_recovers_an_energy_made_of_its_features() -> None:
     for p in PASSES:
         assert max(abs(e) for e in with_rates[p]) < 1e-6, p
         assert max(abs(e) for e in without[p]) > 0.01, p
+
+
+def test_data_rates_are_cached_and_a_damaged_entry_recomputed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightnorm.spec import load
+
+    monkeypatch.setenv("LIGHTNORM_CACHE", str(tmp_path))
+    spec = load("lightnorm")
+    cfg = ActivityConfig().resolve(spec)
+    want = data_rates(spec, cfg)
+    assert cached_data_rates(spec, cfg) == want
+    (entry,) = (tmp_path / "synth" / "rates").glob("*.json")
+    assert json.loads(entry.read_text()) == want
+    for damage in ("{", "[1, 2]", '{"x": 0.5}'):
+        entry.write_text(damage)
+        assert cached_data_rates(spec, cfg) == want
+        assert json.loads(entry.read_text()) == want
+    other = load("lightnorm-mxint8")  # other storage formats: another entry
+    cached_data_rates(other, ActivityConfig().resolve(other))
+    assert len(list((tmp_path / "synth" / "rates").glob("*.json"))) == 2
+    assert not list((tmp_path / "synth" / "rates").glob("*.tmp"))
 
 
 @pytest.mark.parametrize("argv", [("lightnorm", "--clock-ns", "0"),

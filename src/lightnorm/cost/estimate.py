@@ -387,7 +387,7 @@ def count(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None 
     n = cfg.shape[0] * cfg.shape[2] * cfg.shape[3]
     workload = {"channels": cfg.shape[1], "elements": cfg.shape[1] * n,
                 "beats": -(-n // spec.hw.lanes), "significand_bits": spec.compute.man_bits + 1,
-                **cycle_features(c["ctx"], spec), "rates": data_rates(spec, cfg),
+                **cycle_features(c["ctx"], spec), "rates": cached_data_rates(spec, cfg),
                 "standard_bn": 1.0 if spec.bn.mode == "standard" else 0.0}
     return Count(clk, inst, area, ffs, regs, placed, plan.summary(), workload)
 
@@ -402,6 +402,10 @@ def toggle_rate(bits: Any, lanes: int, width: int) -> float:
         return 0.0
     flips = np.bitwise_count(bits[:, lanes:] ^ bits[:, :-lanes])
     return float(flips.mean()) / width
+
+
+#: the data rates of :func:`data_rates`
+RATE_NAMES = ("x", "x_hat", "dy", "dy_x_hat")
 
 
 def data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
@@ -437,7 +441,33 @@ def data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
     x_hat = compute((x.vals - x.vals.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0))
     prod = compute(dy.vals * x_hat.vals)
     return {k: toggle_rate(v.bits[:, :v.n], lanes, fmt.width)
-            for k, v in (("x", x), ("x_hat", x_hat), ("dy", dy), ("dy_x_hat", prod))}
+            for k, v in zip(RATE_NAMES, (x, x_hat, dy, prod), strict=True)}
+
+
+#: bump when :func:`data_rates` changes (invalidates the cached rates)
+RATES_VERSION = "1"
+
+
+def cached_data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
+    """:func:`data_rates`, kept under ``$LIGHTNORM_CACHE/synth/rates`` by all they depend on
+    (the x and dy storage formats, the compute format, the lanes, the workload): a fresh
+    process that finds them does not load the golden encoders' compiled code (half a
+    second, as long as the rest of an estimate)."""
+    key = _digest("rates", RATES_VERSION, spec.storage.x, spec.storage.dy, spec.compute,
+                  spec.hw.lanes, json.dumps(cfg.to_dict(), sort_keys=True))
+    path = cache_root("synth") / "rates" / f"{key}.json"
+    try:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and set(data) == set(RATE_NAMES):
+            return {k: float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError):
+        pass  # not computed yet, or damaged: compute again
+    rates = data_rates(spec, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{key}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(rates))
+    os.replace(tmp, path)
+    return rates
 
 
 # ---- the estimate ------------------------------------------------------------------------------
