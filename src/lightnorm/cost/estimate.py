@@ -412,10 +412,11 @@ def data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
     """How often the bits of the data the lanes compute on toggle in the simulated workload
     (``cfg``: the activity simulation's tensors), each in the compute format, per bit and beat:
     x and dy as stored and read into the lanes; x normalized to zero mean and unit variance
-    (``x_hat``; also for range BN: the scale only shifts the exponents); and ``dy_x_hat``, their
-    product. How much of a datapath block switches follows them: a dy stored with few
-    exponent bits is mostly flushed to zero, and the backward lanes then multiply zeros; a
-    narrow storage format leaves the compute format's low fraction bits at zero."""
+    (``x_hat``; range BN scales by C(n) x (max - min) instead of sigma, a constant factor apart
+    that is not modelled); and ``dy_x_hat``, their product. How much of a datapath block
+    switches follows them: a dy stored with few exponent bits is mostly flushed to zero, and
+    the backward lanes then multiply zeros; a narrow storage format leaves the compute
+    format's low fraction bits at zero."""
     import numpy as np
 
     from lightnorm.cost.activity import workload_data
@@ -703,8 +704,9 @@ def cross_validate_energy(data: Sequence[Measured], rated: bool = True
     counts = [calibrated(d.count, cal) for d in data]
     out: dict[str, list[float]] = {}
     for p in PASSES:
-        keep = None if rated else -len(RATED[p])
-        rows = np.asarray([energy_features(c, p)[:keep] for c in counts])
+        rows = np.asarray([energy_features(c, p) for c in counts])
+        if not rated:
+            rows = rows[:, :rows.shape[1] - len(RATED[p])]
         target = np.asarray([d.result.power_mw[p] * d.result.clock_ns for d in data])
         errs = []
         for i in range(len(data)):
