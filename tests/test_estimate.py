@@ -21,6 +21,7 @@ from lightnorm.cost.activity import ActivityConfig
 from lightnorm.cost.estimate import (
     CALIBRATION,
     PASSES,
+    RATED,
     SPEC_MODULES,
     Count,
     Measured,
@@ -172,7 +173,8 @@ def test_cross_validation_recovers_an_energy_made_of_its_features() -> None:
         c = calibrated(d.count, cal)
         for p in PASSES:
             f = energy_features(c, p)
-            k = [0.2] + [1e-4] * (len(f) - 4) + [3e-3] * 3
+            n = len(RATED[p])
+            k = [0.2] + [1e-4] * (len(f) - 1 - n) + [3e-3] * n
             d.result.power_mw[p] = sum(a * b for a, b in zip(k, f, strict=True)) / c.clock_ns
     with_rates = cross_validate_energy(data)
     without = cross_validate_energy(data, rated=False)
