@@ -20,6 +20,7 @@ import pytest
 
 from lightnorm.errors import ToolError
 from lightnorm.tools import eda
+from lightnorm.tools.cache import write_entry
 from lightnorm.tools.eda import find_osu018_liberty, sta_command, tool_versions, yosys_command
 from lightnorm.tools.parsers import parse_file
 from lightnorm.tools.runner import CompletedRun, ToolCommand, find_executable, run_tool
@@ -361,3 +362,11 @@ def test_yosys_slots_default_one_per_cpu(monkeypatch: pytest.MonkeyPatch) -> Non
     assert yosys_slots() == (os.cpu_count() or 1)
     monkeypatch.setenv(SLOTS_ENV, "3")
     assert yosys_slots() == 3
+
+
+def test_write_entry_replaces_an_entry_whole(tmp_path: Path) -> None:
+    entry = tmp_path / "k.json"
+    write_entry(entry, '{"a": 1}')
+    write_entry(entry, '{"a": 2}')
+    assert entry.read_text() == '{"a": 2}'
+    assert [p.name for p in tmp_path.iterdir()] == ["k.json"]  # no temporary file left

@@ -28,14 +28,13 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lightnorm.tools.cache import cache_root
+from lightnorm.tools.cache import cache_root, write_entry
 from lightnorm.tools.eda import characterize, find_osu018_liberty, sta_version
 from lightnorm.tools.eda import yosys_package_version as yosys_version
 from lightnorm.tools.locks import file_lock
@@ -244,9 +243,7 @@ def measure(req: Request, liberty: Path, lib_sha: str) -> UnitTiming:
         t = UnitTiming(req.unit, req.sections, logic, over, res.area_um2, res.flip_flops,
                        req.clock_ns, req.key, res.power_w * req.clock_ns * 1e3)
         root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".{req.key}.{uuid.uuid4().hex[:8]}"
-        tmp.write_text(json.dumps({**asdict(t), "logic_ns": list(logic)}, indent=1))
-        os.replace(tmp, path)
+        write_entry(path, json.dumps({**asdict(t), "logic_ns": list(logic)}, indent=1))
         return t
 
 

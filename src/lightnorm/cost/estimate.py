@@ -31,12 +31,10 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +45,7 @@ from lightnorm.cost.activity import ActivityConfig
 from lightnorm.cost.synth import BLOCKS, PASSES, classify, library
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, SpecError
-from lightnorm.tools.cache import cache_root
+from lightnorm.tools.cache import cache_root, write_entry
 from lightnorm.tools.eda import yosys_command, yosys_package_version
 from lightnorm.tools.locks import file_lock
 from lightnorm.tools.netlist import Liberty, canonical_module
@@ -230,9 +228,7 @@ def _characterize(files: Mapping[str, str], names: Sequence[str], todo: Sequence
         found[n] = dataclasses.replace(c, name=n, submodules={
             named.get(s, first.get(s, s)): k for s, k in c.submodules.items()})
     for n, cost in found.items():
-        tmp = root / f".{keys[n]}.{uuid.uuid4().hex[:8]}"
-        tmp.write_text(json.dumps(dataclasses.asdict(cost), indent=1))
-        os.replace(tmp, root / f"{keys[n]}.json")
+        write_entry(root / f"{keys[n]}.json", json.dumps(dataclasses.asdict(cost), indent=1))
     return found
 
 
@@ -465,9 +461,7 @@ def cached_data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
         pass  # not computed yet, or damaged: compute again
     rates = data_rates(spec, cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{key}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(rates))
-    os.replace(tmp, path)
+    write_entry(path, json.dumps(rates))
     return rates
 
 

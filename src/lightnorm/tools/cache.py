@@ -9,6 +9,7 @@ Every entry is keyed by the content that made it, so deleting the root is always
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 ENV = "LIGHTNORM_CACHE"
@@ -26,3 +27,12 @@ def cache_root(kind: str) -> Path:
     if kind not in KINDS:
         raise ValueError(f"cache kind {kind!r}: expected one of {', '.join(KINDS)}")
     return cache_base() / kind
+
+
+def write_entry(path: Path, text: str) -> None:
+    """Write one cache entry whole: into a hidden file beside it, then renamed over it, so a
+    concurrent reader (another process of a sweep) sees the old entry or the new one, never
+    half of one."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
