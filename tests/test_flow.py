@@ -306,10 +306,11 @@ def test_malformed_sweep_files(tmp_path: Path, text: str, message: str,
     assert not (tmp_path / "out").exists()
 
 
-def _verdicts(d: Path) -> dict[tuple[str, str], Any]:
-    store = ResultStore(d, create=False)
+def _verdicts(d: Path, rows: Any = None) -> dict[tuple[str, str], Any]:
+    """(spec, stage) -> metrics of every verdict in the store at ``d`` (or of ``rows`` read
+    from it already)."""
     out: dict[tuple[str, str], Any] = {}
-    for r in store.rows():
+    for r in rows if rows is not None else ResultStore(d, create=False).rows():
         if r.status in ("ok", "failed"):
             key = (r.spec_name, r.stage)
             assert key not in out, f"{key} recorded twice"
@@ -340,11 +341,13 @@ def test_sweep_killed_then_resumed_matches_an_uninterrupted_run(tmp_path: Path) 
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(60)
-    # open the store for writing first: a writer killed between writing its WAL and indexing
-    # it leaves a commit that only a connection able to run SQLite's recovery sees; before
-    # and ids_before must come from the same state (they once differed by one verdict)
-    ids_before = {r.id for r in ResultStore(cut_dir).rows()}
-    before = _verdicts(cut_dir)
+    # open the store for writing: a writer killed between writing its WAL and indexing it
+    # leaves a commit that only a connection able to run SQLite's recovery sees; before and
+    # ids_before come from one read, the same state (two reads once differed by one verdict,
+    # twice, in fresh-clone runs: a verdict written between them)
+    rows_before = ResultStore(cut_dir).rows()
+    ids_before = {r.id for r in rows_before}
+    before = _verdicts(cut_dir, rows_before)
     assert 4 <= len(before) < 9, "the sweep should have been killed mid-way"
 
     subprocess.run([*cli, "-o", str(cut_dir)], check=True, capture_output=True, timeout=900)
