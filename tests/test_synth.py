@@ -369,6 +369,44 @@ def test_synthesize_cache_hit_is_fast(tiny_result: Any) -> None:
 
 
 @needs_tools
+def test_a_cached_result_carries_todays_timing_plan(tiny_result: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measurement is cached; the plan is a prediction for the same registers, and a
+    cache hit shows the one the library makes now, its notes in place of the old ones."""
+    from lightnorm.backends.template import TemplateBackend
+    from lightnorm.cost.synth import PLAN_NOTE, synthesize
+
+    first, _ = tiny_result
+    late = {**(first.timing_plan or {}), "predicted_critical_ns": 99.0, "units": [
+        {"unit": "fp_add_acc1_e5m4_rne", "cuts": [], "latency": 0, "stage_ns": [99.0],
+         "fits": False, "max_latency": 0, "why": "its loop allows at most 0 register(s)",
+         "stages_characterized_as_placed": True}]}
+    monkeypatch.setattr(TemplateBackend, "timing", lambda self, spec, **kw: late)
+    again = synthesize(from_dict(TINY), activity=TINY_ACTIVITY)
+    assert again.cached and again.timing_plan == late and again.predicted_critical_ns == 99.0
+    assert (again.area_um2, again.power_mw, again.fmax_mhz) == \
+        (first.area_um2, first.power_mw, first.fmax_mhz)
+    plan_notes = [n for n in again.notes if n.startswith(PLAN_NOTE)]
+    assert plan_notes == [f"{PLAN_NOTE}fp_add_acc1_e5m4_rne does not fit {first.clock_ns:g} ns "
+                          "(stages 99.00 ns): its loop allows at most 0 register(s)"]
+    assert [n for n in again.notes if not n.startswith(PLAN_NOTE)] == \
+        [n for n in first.notes if not n.startswith(PLAN_NOTE)]
+
+
+def test_plan_notes_replace_the_old_ones_in_place() -> None:
+    from lightnorm.cost.synth import PLAN_NOTE, _with_plan_notes
+
+    old = ["hier note", f"{PLAN_NOTE}a does not fit", f"{PLAN_NOTE}b does not fit",
+           "timing not met at 5 ns"]
+    assert _with_plan_notes(old, [f"{PLAN_NOTE}c"]) == \
+        ["hier note", f"{PLAN_NOTE}c", "timing not met at 5 ns"]
+    assert _with_plan_notes(old, []) == ["hier note", "timing not met at 5 ns"]
+    assert _with_plan_notes(["hier note", "timing not met at 5 ns"], [f"{PLAN_NOTE}c"]) == \
+        ["hier note", f"{PLAN_NOTE}c", "timing not met at 5 ns"]
+    assert _with_plan_notes(["x"], [f"{PLAN_NOTE}c"]) == ["x", f"{PLAN_NOTE}c"]
+
+
+@needs_tools
 def test_cmd_synth_json(tiny_result: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                         ) -> None:
     from lightnorm.cli.synth import cmd_synth

@@ -123,17 +123,23 @@ def test_delays_are_registers_enabled_by_the_pipeline() -> None:
 
 
 # --- the library -----------------------------------------------------------------------------
-def test_library_is_cached_and_keyed_by_what_it_measured(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A new library cache; the harness top of each characterization run, in order."""
     monkeypatch.setenv("LIGHTNORM_CACHE", str(tmp_path))
-    calls: list[str] = []
+    made: list[str] = []
     real = timing.characterize
 
     def counting(*args: object, **kw: object) -> object:
-        calls.append(str(args[1]))
+        made.append(str(args[1]))
         return real(*args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(timing, "characterize", counting)
+    return made
+
+
+def test_library_is_cached_and_keyed_by_what_it_measured(tmp_path: Path,
+                                                         calls: list[str]) -> None:
 
     def build(plan: rtl.TimingPlan) -> rtl.Modules:
         reg = rtl.Modules(12, plan)
@@ -154,6 +160,40 @@ def test_library_is_cached_and_keyed_by_what_it_measured(tmp_path: Path,
     assert len(calls) == 2
     reg = build(p2)
     assert reg.latency(reg.units["fp_add_e5m4_rne"]) == len(p2.choices["fp_add_e5m4_rne"].cuts)
+
+
+def test_a_loop_that_does_not_fit_is_characterized_as_placed(calls: list[str]) -> None:
+    """An accumulator's adder whose loop allows fewer registers than the clock needs: its
+    stages are measured with the registers where they go (merged sections map shorter than
+    the sum of the sections' delays), once; the registers are the chooser's all the same."""
+
+    def build(plan: rtl.TimingPlan) -> rtl.Modules:
+        reg = rtl.Modules(12, plan)
+        reg.add(FPFormat(5, 4), 1)  # no register allowed: one stage
+        reg.add(FPFormat(5, 6), 2)  # at most one
+        reg.add(FPFormat(6, 4))  # no loop: summed as before
+        return reg
+
+    plan = timing.plan_for(build, 2.0)
+    assert len(calls) == 3 + 2  # every cut of the three, then the two loops as placed
+    build(plan)
+    loops = {"fp_add_acc1_e5m4_rne": 0, "fp_add_acc2_e5m6_rne": 1}
+    assert set(plan.placed) == set(loops)
+    for unit, most in loops.items():
+        c, t = plan.choices[unit], plan.timings[unit]
+        cuts, placed = plan.placed[unit]
+        assert c.placed and c.cuts == cuts and len(cuts) == most == c.max_latency
+        assert placed.sections == len(c.stage_ns) == most + 1
+        assert c.stage_ns == [d + placed.overhead_ns + plan.margin_ns for d in placed.logic_ns]
+        summed = t.stage_ns(cuts, plan.margin_ns)
+        assert max(c.stage_ns) < max(summed) and not c.fits
+        assert c.to_dict()["stages_characterized_as_placed"] is True
+    plain = plan.choices["fp_add_e6m4_rne"]
+    assert not plain.placed and "stages_characterized_as_placed" not in plain.to_dict()
+    assert plain.stage_ns == plan.timings[plain.unit].stage_ns(plain.cuts, plan.margin_ns)
+    again = timing.plan_for(build, 2.0)  # lookups: no tool runs
+    assert len(calls) == 5 and again.placed == plan.placed
+    assert timing.plan_for(build, 50.0).placed == {}  # every loop fits a slow clock
 
 
 def test_units_that_differ_in_name_and_comments_are_one_characterization(
@@ -228,7 +268,12 @@ def test_random_specs_at_two_clocks(table: dict[str, Any]) -> None:
         for c in plan.choices.values():  # the chooser's minimum for each module
             t = plan.timings[c.unit]
             assert c.cuts == t.choose(clock, plan.margin_ns, c.max_latency)
-            assert c.fits == (max(t.stage_ns(c.cuts, plan.margin_ns)) <= clock)
+            # a loop that does not fit is predicted as placed, anything else by its sections
+            assert c.placed == (c.unit in plan.placed)
+            stages = (t.stage_ns(c.cuts, plan.margin_ns) if not c.placed
+                      else [d + plan.placed[c.unit][1].overhead_ns + plan.margin_ns
+                            for d in plan.placed[c.unit][1].logic_ns])
+            assert c.stage_ns == stages and c.fits == (max(stages) <= clock)
         latency[clock] = sum(len(c.cuts) for c in plan.choices.values())
         res = cosim.compare_many(spec, [cosim.Case("random", cosim.default_shape(spec), 1,
                                                    "both")])

@@ -134,15 +134,19 @@ def cmd_library(args: argparse.Namespace) -> int:
         table.add_row(r["unit"], " ".join(f"{x:.2f}" for x in r["section_logic_ns"]),
                       f"{r['area_um2_every_cut']:,.0f}", str(r["flip_flops_every_cut"]),
                       f"{r['energy_pj_per_op']:.2f}", ",".join(map(str, r["cuts"])) or "-",
-                      " ".join(f"{x:.2f}" for x in r["stage_ns"]),
+                      " ".join(f"{x:.2f}" for x in r["stage_ns"])
+                      + (" *" if r.get("stages_characterized_as_placed") else ""),
                       "yes" if r["fits"] else "NO")
     console = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=160)
     console.print(table)
+    placed = any(r.get("stages_characterized_as_placed") for r in rows)
     sys.stdout.write(
         f"stage = its sections' logic + {summary['stage_overhead_ns']:.2f} ns register overhead "
-        f"+ {plan.margin_ns:g} ns margin; predicted critical stage "
-        f"{summary['predicted_critical_ns']:.3f} ns. Area, flip-flops and energy with every cut "
-        "registered. docs/timing.md\n")
+        f"+ {plan.margin_ns:g} ns margin"
+        + ("; * a loop that does not fit: each stage characterized with the registers where "
+           "they go, + overhead + margin" if placed else "")
+        + f"; predicted critical stage {summary['predicted_critical_ns']:.3f} ns. Area, "
+        "flip-flops and energy with every cut registered. docs/timing.md\n")
     return 0
 
 

@@ -106,6 +106,9 @@ class Choice:
     fits: bool
     #: at most this many registers: the unit closes a loop (None: no limit)
     max_latency: int | None = None
+    #: the stages were characterized as placed (a loop's merged sections), not summed from
+    #: the sections'
+    placed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = {"unit": self.unit, "template": self.template, "cuts": sorted(self.cuts),
@@ -113,6 +116,8 @@ class Choice:
              "fits": self.fits}
         if self.max_latency is not None:
             d["max_latency"] = self.max_latency
+        if self.placed:
+            d["stages_characterized_as_placed"] = True
         if not self.fits:
             d["why"] = (f"its loop allows at most {self.max_latency} register(s) "
                         "(hw.accum_ways - 1 for an accumulator)"
@@ -186,6 +191,17 @@ def request(unit: str, top: str, sections: int, files: Mapping[str, str],
             lib_sha: str) -> Request:
     """The characterization of module ``top`` (rendered with every cut registered; its
     registers and their cuts from :meth:`lightnorm.codegen.pipe.Pipe.register_cuts`)."""
+    return placed_request(unit, top, frozenset(range(1, sections)), files, register_cuts,
+                          clock_ns, liberty, lib_sha)
+
+
+def placed_request(unit: str, top: str, cuts: frozenset[int], files: Mapping[str, str],
+                   register_cuts: Mapping[str, int], clock_ns: float, liberty: Path,
+                   lib_sha: str) -> Request:
+    """The characterization of module ``top`` rendered with registers at ``cuts`` (its
+    registers and their cuts from :meth:`lightnorm.codegen.pipe.Pipe.register_cuts`): one
+    stage per group of sections between registers. With every cut point registered, each
+    stage is one section (:func:`request`)."""
     ports = module_ports(files[f"{top}.v"])
     # the unit is characterized under a fixed name (and keyed by its text without comments):
     # units that differ only in name and description - a scan named and described after its
@@ -195,9 +211,10 @@ def request(unit: str, top: str, sections: int, files: Mapping[str, str],
                  for name, text in files.items()}
     all_files["char_top.v"] = wrapper(CHAR_UNIT, ports)
     groups: dict[str, list[str]] = {"probe": ["probe_b"]}
-    for cut in range(1, sections):
-        groups[f"s{cut - 1}"] = [re.escape(r) for r, c in register_cuts.items() if c == cut]
-    groups[f"s{sections - 1}"] = ["r_out_\\w+"]
+    placed = sorted(cuts)
+    for k, cut in enumerate(placed):
+        groups[f"s{k}"] = [re.escape(r) for r, c in register_cuts.items() if c == cut]
+    groups[f"s{len(placed)}"] = ["r_out_\\w+"]
     h = hashlib.sha256()
     for part in (LIBRARY_VERSION, lib_sha, f"{clock_ns:.6g}", f"{CHAR_TARGET_NS:.6g}",
                  str(yosys_version()),
@@ -207,7 +224,7 @@ def request(unit: str, top: str, sections: int, files: Mapping[str, str],
         h.update(name.encode() + b"\0" + canonical_module(all_files[name], CHAR_UNIT).encode()
                  + b"\0")
     del liberty
-    return Request(unit, top, sections, all_files, groups, h.hexdigest()[:32], clock_ns)
+    return Request(unit, top, len(placed) + 1, all_files, groups, h.hexdigest()[:32], clock_ns)
 
 
 def _root(lib_sha: str) -> Path:
@@ -275,6 +292,10 @@ class LibraryPlan:
     liberty: str = ""
     liberty_sha256: str = ""
     choices: dict[str, Choice] = field(default_factory=dict)
+    #: unit -> (cut points, its characterization with registers there: one entry of
+    #: ``logic_ns`` per stage): loops whose allowed registers leave sections merged
+    #: (:func:`placed_loops`)
+    placed: Mapping[str, tuple[frozenset[int], UnitTiming]] = field(default_factory=dict)
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any,
              max_latency: int | None = None) -> frozenset[int]:
@@ -284,8 +305,13 @@ class LibraryPlan:
             raise KeyError(f"{unit}: not characterized (lightnorm.codegen.timing.plan_for)")
         cuts = t.choose(self.clock_ns, self.margin_ns, max_latency)
         stages = t.stage_ns(cuts, self.margin_ns)
+        placed = self.placed.get(unit)
+        as_placed = placed is not None and placed[0] == cuts
+        if placed is not None and as_placed:
+            pt = placed[1]
+            stages = [d + pt.overhead_ns + self.margin_ns for d in pt.logic_ns]
         self.choices[unit] = Choice(unit, template, cuts, stages,
-                                    max(stages) <= self.clock_ns, max_latency)
+                                    max(stages) <= self.clock_ns, max_latency, as_placed)
         return cuts
 
     @property
@@ -320,14 +346,44 @@ class _Collector:
     def __init__(self, clock_ns: float, liberty: Path, lib_sha: str) -> None:
         self.clock_ns, self.liberty, self.lib_sha = clock_ns, liberty, lib_sha
         self.requests: list[Request] = []
+        #: unit -> (max_latency, variant) of the units that close a loop
+        self.loops: dict[str, tuple[int, Any]] = {}
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any,
              max_latency: int | None = None) -> frozenset[int]:
-        del max_latency  # the library measures every cut point
+        # the library measures every cut point; a loop's placement may be measured later
         top, files, regs = variant(frozenset(range(1, sections)))
         self.requests.append(request(unit, top, sections, files, regs, self.clock_ns,
                                      self.liberty, self.lib_sha))
+        if max_latency is not None:
+            self.loops[unit] = (max_latency, variant)
         return frozenset()
+
+
+def placed_loops(timings: Mapping[str, UnitTiming], loops: Mapping[str, tuple[int, Any]],
+                 clock_ns: float, margin_ns: float, liberty: Path, lib_sha: str,
+                 jobs: int = JOBS) -> dict[str, tuple[frozenset[int], UnitTiming]]:
+    """The loops whose allowed registers do not fit ``clock_ns`` by the sum of their sections,
+    characterized with the registers where the chooser puts them: unit -> (cuts, timing with
+    one entry of ``logic_ns`` per stage).
+
+    A stage of merged sections is shorter than the sum of its sections' delays (ABC maps
+    across their boundaries: an accumulator loop with no register came out at 0.85 of the sum
+    in the designs synthesized for docs/estimate.md), and such a loop limits the design's
+    clock, so the plan's prediction of that clock is measured instead of summed. The registers
+    stay where the chooser puts them (the most the loop allows); only the prediction changes.
+    A unit whose every cut point is registered is already measured stage by stage."""
+    reqs: list[tuple[str, frozenset[int], Request]] = []
+    for unit, (max_latency, variant) in loops.items():
+        t = timings[unit]
+        cuts = t.choose(clock_ns, margin_ns, max_latency)
+        if len(cuts) == t.sections - 1 or max(t.stage_ns(cuts, margin_ns)) <= clock_ns:
+            continue
+        top, files, regs = variant(cuts)
+        reqs.append((unit, cuts, placed_request(unit, top, cuts, files, regs, clock_ns,
+                                                liberty, lib_sha)))
+    done = measure_all([r for _, _, r in reqs], liberty, lib_sha, jobs)
+    return {unit: (cuts, done[unit]) for unit, cuts, _ in reqs}
 
 
 def plan_for(build: Any, clock_ns: float, liberty: str | Path | None = None,
@@ -340,9 +396,10 @@ def plan_for(build: Any, clock_ns: float, liberty: str | Path | None = None,
     col = _Collector(clock_ns, path, sha)
     build(col)
     timings = measure_all(col.requests, path, sha, jobs)
-    return LibraryPlan(clock_ns, timings, margin_ns, str(path), sha)
+    placed = placed_loops(timings, col.loops, clock_ns, margin_ns, path, sha, jobs)
+    return LibraryPlan(clock_ns, timings, margin_ns, str(path), sha, placed=placed)
 
 
 __all__ = ["Choice", "LIBRARY_VERSION", "LibraryPlan", "MARGIN_NS", "Request", "UnitTiming",
-           "liberty_of", "measure", "measure_all", "module_ports", "plan_for", "request",
-           "wrapper"]
+           "liberty_of", "measure", "measure_all", "module_ports", "placed_loops",
+           "placed_request", "plan_for", "request", "wrapper"]

@@ -665,6 +665,28 @@ def map_target_ns(spec: Spec, clock_ns: float, liberty: str | Path | None = None
     return round(max(0.1 * clock_ns, clock_ns - plan.overhead_ns - plan.margin_ns), 3)
 
 
+#: how a note on the timing plan begins (:func:`_plan_notes`)
+PLAN_NOTE = "the timing library predicts that "
+
+
+def _plan_notes(plan: Mapping[str, Any] | None, clock_ns: float) -> list[str]:
+    """A note per unit the backend's timing plan predicts not to fit the clock."""
+    return [f"{PLAN_NOTE}{u['unit']} does not fit {clock_ns:g} ns "
+            f"(stages {', '.join(f'{x:.2f}' for x in u['stage_ns'])} ns): "
+            f"{u.get('why', 'every cut point is registered')}"
+            for u in (plan or {}).get("units", []) if not u.get("fits", True)]
+
+
+def _with_plan_notes(notes: Sequence[str], plan_notes: Sequence[str]) -> list[str]:
+    """``notes`` with its notes on the timing plan replaced by ``plan_notes``, in their place
+    (before the note that the clock is not met)."""
+    at = next((i for i, n in enumerate(notes) if n.startswith((PLAN_NOTE, "timing not met"))),
+              len(notes))
+    rest = [n for n in notes if not n.startswith(PLAN_NOTE)]
+    at = min(at, len(rest))
+    return [*rest[:at], *plan_notes, *rest[at:]]
+
+
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
                activity: ActivityConfig | None = None, *, flow: str = "hier",
                use_cache: bool = True, cache: Path | None = None,
@@ -713,10 +735,16 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     result_file = cache / "results" / f"{key[:32]}.json"
     if use_cache and result_file.is_file():
         try:
-            data = json.loads(result_file.read_text())
-            return dataclasses.replace(SynthResult.from_dict(data), cached=True)
+            cached = SynthResult.from_dict(json.loads(result_file.read_text()))
         except (ValueError, TypeError):
             pass  # a damaged or outdated cache entry: recompute
+        else:
+            # the measurement is the cached one; the plan is a prediction for the same RTL
+            # (same registers), made by today's library: a better prediction (a loop
+            # characterized as placed) replaces the one made when it was synthesized
+            return dataclasses.replace(
+                cached, cached=True, timing_plan=plan,
+                notes=_with_plan_notes(cached.notes, _plan_notes(plan, clk)))
 
     notes: list[str] = []
     hier = synth_hierarchical(files, TOP, lib.path, lib.sha256, cache, timeout_s)
@@ -791,11 +819,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     worst = sta.checks.worst("max")
     period_used = clk - worst.slack
     fmax = 1000.0 / period_used if period_used > 0 else math.inf
-    for u in (plan or {}).get("units", []):
-        if not u.get("fits", True):
-            notes.append(f"the timing library predicts that {u['unit']} does not fit {clk:g} ns "
-                         f"(stages {', '.join(f'{x:.2f}' for x in u['stage_ns'])} ns): "
-                         f"{u.get('why', 'every cut point is registered')}")
+    notes += _plan_notes(plan, clk)
     if not worst.met:
         notes.append(f"timing not met at {clk:g} ns (worst slack {worst.slack:.3f} ns): power "
                      f"and energy are at the {clk:g} ns clock, which this netlist does not reach")
