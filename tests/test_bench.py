@@ -56,12 +56,23 @@ def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[st
     (["bench", "main", "--keep", str(Path(__file__).parent)], "not a new or empty folder"),
     (["bench", "timing", "--sweeps", "no/such.toml"], "--sweeps: no/such.toml is not a file"),
     (["bench", "timing", "--sweeps", "", "--presets", "no-such-spec"], "no-such-spec"),
+    (["bench", "timing", "--seeds", "100,x"], "--seeds: 'x': expected a seed or a range"),
+    (["bench", "timing", "--seeds", "121-100"], "--seeds: '121-100': an empty range"),
+    (["bench", "estimate", "--seeds", "-3"], "--seeds: '-3': expected a seed or a range"),
+    (["bench", "estimate", "--fresh", "272,1.5"], "--fresh: '1.5': expected a seed"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("lightnorm: error: ") and err.count("\n") == 1 and message in err
+
+
+def test_seed_lists_take_seeds_and_ranges() -> None:
+    from lightnorm.bench import seed_list
+
+    assert seed_list("100, 103-105,7") == (100, 103, 104, 105, 7)
+    assert seed_list("") == () and seed_list("5-5") == (5,)
 
 
 def test_csim_benchmark_on_a_tiny_shape(capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,6 +62,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """Comma-separated non-negative seeds or ranges of them: ``100,103-105``."""
+    out: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        lo, sep, hi = part.partition("-")
+        if not (lo.strip().isdigit() and (not sep or hi.strip().isdigit())):
+            raise argparse.ArgumentTypeError(f"{part!r}: expected a seed or a range of seeds "
+                                             "(100-121)")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise argparse.ArgumentTypeError(f"{part!r}: an empty range of seeds")
+        out += range(first, last + 1)
+    return tuple(out)
+
+
 def require(*modules: str, extra: str) -> None:
     """A :class:`ToolError` naming the pip extra when an optional module is not installed."""
     missing = [m for m in modules if importlib.util.find_spec(m) is None]

@@ -19,6 +19,8 @@ from typing import Any
 
 from lightnorm.errors import UsageError
 
+from . import seed_list
+
 #: the random specs the calibration of :mod:`lightnorm.cost.estimate` is fitted on (with the
 #: presets): 100-121 but those not synthesized in the first calibration's time (103-105, of 16
 #: and 32 lanes; 110, 111, 113, 115, 119); 200-231, the held-out and fresh specs of the first
@@ -107,9 +109,11 @@ def add_arguments(parser: Any) -> None:
                         help="comma-separated presets (default: every preset)")
     parser.add_argument("--held-out", type=int, default=len(HELD_OUT_SEEDS), metavar="N",
                         help=f"the first N held-out random specs (default {len(HELD_OUT_SEEDS)})")
-    parser.add_argument("--seeds", default=None, metavar="LIST",
-                        help="comma-separated held-out seeds instead of the first N")
-    parser.add_argument("--fresh", nargs="?", const="", default=None, metavar="LIST",
+    parser.add_argument("--seeds", type=seed_list, default=None, metavar="LIST",
+                        help="held-out seeds instead of the first N (comma-separated seeds or "
+                             "ranges: 256-259)")
+    parser.add_argument("--fresh", nargs="?", type=seed_list, const=(), default=None,
+                        metavar="LIST",
                         help=f"also the fresh random specs (seeds {FRESH_SEEDS[0]}-"
                              f"{FRESH_SEEDS[-1]}, or those of LIST)")
     parser.add_argument("--calibration", action="store_true",
@@ -131,15 +135,13 @@ def _specs(args: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("preset", load(n)) for n in names]
     if args.calibration or args.fit or args.cross_validate:
         out += [("calibration", random_spec(s)) for s in CALIBRATION_SEEDS]
-    seeds = ([int(v) for v in args.seeds.split(",") if v.strip()] if args.seeds
-             else HELD_OUT_SEEDS[:max(0, args.held_out)])
+    seeds = list(args.seeds) if args.seeds else list(HELD_OUT_SEEDS[:max(0, args.held_out)])
     bad = [s for s in seeds if s in CALIBRATION_SEEDS]
     if bad:
         raise UsageError(f"--seeds {','.join(map(str, bad))}: calibration seeds, not held out")
     out += [("held-out", random_spec(s)) for s in seeds]
     if args.fresh is not None:
-        fresh = ([int(v) for v in args.fresh.split(",") if v.strip()] if args.fresh
-                 else list(FRESH_SEEDS))
+        fresh = list(args.fresh) or list(FRESH_SEEDS)
         bad = [s for s in fresh if s not in FRESH_SEEDS]
         if bad:
             raise UsageError(f"--fresh {','.join(map(str, bad))}: not fresh seeds (expected "

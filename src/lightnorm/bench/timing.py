@@ -1,10 +1,13 @@
 """Timing-driven generation (docs/timing.md): does every design meet the clock it was generated
 for, and how close is the timing library's prediction to the measured critical path?
 
-    lightnorm bench timing [-o RESULTS_DIR] [--presets LIST] [--sweeps FILES] [--jobs N]
-                           [--liberty PATH] [--json]
+    lightnorm bench timing [-o RESULTS_DIR] [--presets LIST] [--sweeps FILES] [--seeds LIST]
+                           [--jobs N] [--liberty PATH] [--json]
 
-Every preset at its own ``hw.clock_ns``, and the points of the clock sweeps (default the shipped
+Every preset at its own ``hw.clock_ns``, the random specs of ``--seeds`` (those of
+:func:`lightnorm.bench.estimate.random_spec`: formats, lanes, BN modes, accumulator ways and
+clocks drawn at random; an accumulator loop at a short clock is common there), and the points
+of the clock sweeps (default the shipped
 ``specs/sweeps/clock-lightnorm.toml`` and ``clock-fp32-baseline.toml``: run from the repository
 root): each design generated for its clock, synthesized and timed at it by the flow's ``synth``
 stage, in a results store (``-o``, default ``runs/bench-timing``: a directory where the sweeps
@@ -27,7 +30,7 @@ from typing import Any
 from lightnorm.errors import ToolError, UsageError
 from lightnorm.spec import load, preset_names
 
-from . import positive_int
+from . import positive_int, seed_list
 
 #: largest |predicted - measured| / measured of the critical path (the issue's target)
 PREDICTION_TOLERANCE = 0.15
@@ -54,6 +57,8 @@ def row(name: str, res: Any) -> dict[str, Any]:
         "prediction_error": err,
         "within_tolerance": None if err is None else abs(err) <= PREDICTION_TOLERANCE,
         "plan_fits": plan.get("fits"),
+        "loop_placed": any(u.get("stages_characterized_as_placed")
+                           for u in plan.get("units", [])),
         "unit_registers": sum(u.get("latency", 0) for u in plan.get("units", [])),
         "critical_path": res.critical_path, "area_um2": res.area_um2,
         "area_flat_um2": res.area_flat_um2, "flip_flops": res.flip_flops,
@@ -64,7 +69,8 @@ def row(name: str, res: Any) -> dict[str, Any]:
 
 
 def run(presets: tuple[str, ...], sweeps: tuple[Path, ...], out: Path, jobs: int = 1,
-        liberty: str | None = None, log: Any = None) -> dict[str, Any]:
+        liberty: str | None = None, log: Any = None, seeds: tuple[int, ...] = ()
+        ) -> dict[str, Any]:
     from lightnorm.cost.synth import SynthResult
     from lightnorm.flow import stages as st
     from lightnorm.flow.runner import Job, run_specs
@@ -75,7 +81,10 @@ def run(presets: tuple[str, ...], sweeps: tuple[Path, ...], out: Path, jobs: int
         if not path.is_file():
             raise UsageError(f"--sweeps: {path} is not a file (the shipped clock sweeps are in "
                              "specs/sweeps/ of the repository: run from its root)")
+    from .estimate import random_spec
+
     jobs_ = [Job(load(p), "flow", True) for p in presets]
+    jobs_ += [Job(random_spec(seed), "flow", False) for seed in seeds]
     for path in sweeps:
         sw = load_sweep(path)
         jobs_ += [Job(spec, sw.name, preset, coords) for spec, preset, coords in point_jobs(sw)]
@@ -116,6 +125,12 @@ def report(res: dict[str, Any]) -> str:
                    f"{e['forward']:>9.0f} {e['backward']:>9.0f} {r['forward_cycles']:>8}")
     tol = 100 * res["tolerance"]
     out.append("")
+    placed = [r["prediction_error"] for r in res["rows"]
+              if r["loop_placed"] and r["prediction_error"] is not None]
+    if placed:
+        out.append(f"designs with a loop that does not fit, its stages characterized as "
+                   f"placed: {len(placed)}, prediction error {100 * min(placed):+.1f} % to "
+                   f"{100 * max(placed):+.1f} % (mean {100 * sum(placed) / len(placed):+.1f} %)")
     out.append(f"every design meets its clock: {'yes' if res['all_met'] else 'NO'}; every "
                f"predicted critical path within {tol:.0f} % of the measured one: "
                f"{'yes' if res['all_within_tolerance'] else 'NO'}")
@@ -135,6 +150,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweeps", type=_paths, default=DEFAULT_SWEEPS, metavar="FILES",
                         help="comma-separated sweep files (default "
                              f"{','.join(str(p) for p in DEFAULT_SWEEPS)})")
+    parser.add_argument("--seeds", type=seed_list, default=(), metavar="LIST",
+                        help="also these random specs (lightnorm.bench.estimate.random_spec), "
+                             "each at its own clock: comma-separated seeds or ranges (100-121)")
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="designs synthesized at once (default 1)")
     parser.add_argument("--liberty", default=None, metavar="PATH",
@@ -144,7 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     res = run(args.presets, args.sweeps, Path(args.out), args.jobs, args.liberty,
-              log=sys.stderr)
+              log=sys.stderr, seeds=args.seeds)
     if args.json:
         sys.stdout.write(json.dumps(res, indent=1, default=str) + "\n")
     else:

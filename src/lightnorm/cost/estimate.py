@@ -67,7 +67,7 @@ CALIBRATION: dict[str, Any] = {
         "lightnorm_top": -1662.15},
     "ff_per_reg_bit": 0.942668,
     "registry_scale": 1.00221,
-    "critical": [0.434125, 0.0, 0.623283, 0.855001],
+    "critical": [0.361197, 0.250857, 0.964788, 0.637406],
     "cycles": {"forward": [19.8043, 1.04204, 0.571549, 2.80085],
         "backward": [29.8907, 0.302963, 3.85686, 2.64715]},
     "energy": {
@@ -511,9 +511,9 @@ def cycles_per_channel(c: Count, p: str, cal: Mapping[str, Any]) -> float:
 
 def critical_features(pred: float, clock_ns: float) -> list[float]:
     """What the critical path is calibrated on: a constant, the slowest planned stage up to
-    the clock, how far it overshoots the clock (a unit whose loop allows too few registers:
-    ABC maps the merged sections of such a stage shorter than the sum the library
-    characterized them as), and the clock itself (ABC maps every stage to a delay target set
+    the clock, how far it overshoots the clock (a unit whose loop allows too few registers,
+    whose stages the plan measured as placed: weighted about 1 by the fit), and the clock
+    itself (ABC maps every stage to a delay target set
     by the clock and trades the slack of a shorter one for area, and the glue around the units
     that the plan does not see - conversions into the lanes' registers - is mapped up to that
     target too)."""
