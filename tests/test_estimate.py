@@ -183,6 +183,32 @@ def test_cross_validation_recovers_an_energy_made_of_its_features() -> None:
         assert max(abs(e) for e in without[p]) > 0.01, p
 
 
+def test_an_estimate_notes_what_the_plan_and_its_critical_path_say() -> None:
+    """The estimate carries synthesis's notes: each unit the plan predicts not to fit, and a
+    clock the estimated critical path does not meet (with its slack)."""
+    from lightnorm.cost.estimate import CALIBRATION, from_count
+    from lightnorm.cost.synth import PLAN_NOTE
+    from lightnorm.spec import load
+
+    spec = load("lightnorm")
+    d = _design(np.random.default_rng(3))
+    loop = {"unit": "fp_add_acc1_e8m15_rne", "cuts": [], "latency": 0, "stage_ns": [9.5],
+            "fits": False, "max_latency": 0, "why": "its loop allows at most 0 register(s)"}
+    for pred, units, met in ((4.0, [], True), (9.5, [loop], False)):
+        count = dataclasses.replace(d.count, clock_ns=5.0, timing_plan={
+            "predicted_critical_ns": pred, "units": units})
+        est = from_count(spec, count, CALIBRATION)
+        assert est.timing_met is met and est.timing_met == (est.worst_slack_ns >= 0)
+        assert est.worst_slack_ns == pytest.approx(5.0 - est.critical_ns)
+        assert [n.startswith(PLAN_NOTE) for n in est.notes] == [True] * len(units) + \
+            [False] * (not met)
+        if not met:
+            assert est.notes[0].startswith(f"{PLAN_NOTE}fp_add_acc1_e8m15_rne does not fit 5 ns")
+            assert est.notes[-1].startswith("timing not met at 5 ns (worst slack -")
+            assert "estimated not to reach" in est.notes[-1]
+        assert json.loads(json.dumps(est.to_dict()))["notes"] == est.notes
+
+
 def test_data_rates_are_cached_and_a_damaged_entry_recomputed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lightnorm.spec import load

@@ -50,6 +50,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     for p in ("forward", "backward"):
         out.append(f"  {p:<9} {est.power_mw[p]:10.2f} mW  {est.energy_pj_per_element[p]:10.2f} "
                    f"pJ/element  {est.cycles_per_element[p]:.4f} cycles/element")
+    out += [f"  note: {n}" for n in est.notes]
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 

@@ -42,7 +42,14 @@ from typing import Any
 
 from lightnorm.codegen.rtl import TOP, design_files
 from lightnorm.cost.activity import ActivityConfig
-from lightnorm.cost.synth import BLOCKS, PASSES, classify, library
+from lightnorm.cost.synth import (
+    BLOCKS,
+    PASSES,
+    classify,
+    library,
+    plan_notes,
+    timing_not_met_note,
+)
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, SpecError
 from lightnorm.tools.cache import cache_root, write_entry
@@ -487,6 +494,12 @@ class Estimate:
     #: the timing plan's slowest predicted stage (ns), which the critical path is calibrated on
     predicted_stage_ns: float
     seconds: float
+    #: the estimated critical path meets the clock (worst slack = clock - critical path)
+    timing_met: bool = True
+    worst_slack_ns: float = 0.0
+    #: as synthesis notes them: the units the timing plan predicts not to fit the clock, and a
+    #: clock the estimated critical path does not meet
+    notes: list[str] = dataclasses.field(default_factory=list)
     estimated: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -579,9 +592,14 @@ def from_count(spec: Spec, c: Count, cal: Mapping[str, Any], seconds: float = 0.
         power[p] = e_cyc / c.clock_ns
         energy[p] = e_cyc * cyc / c.workload["elements"]
         cpe[p] = cyc / c.workload["elements"]
+    slack = c.clock_ns - crit
+    notes = plan_notes(c.timing_plan, c.clock_ns)
+    if slack < 0:
+        notes.append(timing_not_met_note(
+            c.clock_ns, slack, "which this design is estimated not to reach"))
     return Estimate(spec.name, spec.hash, c.clock_ns, sum(blocks.values()), blocks,
                     int(round(_ffs_total(c))), 1000.0 / crit, crit, power, energy, cpe, pred,
-                    seconds)
+                    seconds, slack >= 0, slack, notes)
 
 
 def estimate(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None = None,

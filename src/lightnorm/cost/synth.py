@@ -665,11 +665,11 @@ def map_target_ns(spec: Spec, clock_ns: float, liberty: str | Path | None = None
     return round(max(0.1 * clock_ns, clock_ns - plan.overhead_ns - plan.margin_ns), 3)
 
 
-#: how a note on the timing plan begins (:func:`_plan_notes`)
+#: how a note on the timing plan begins (:func:`plan_notes`)
 PLAN_NOTE = "the timing library predicts that "
 
 
-def _plan_notes(plan: Mapping[str, Any] | None, clock_ns: float) -> list[str]:
+def plan_notes(plan: Mapping[str, Any] | None, clock_ns: float) -> list[str]:
     """A note per unit the backend's timing plan predicts not to fit the clock."""
     return [f"{PLAN_NOTE}{u['unit']} does not fit {clock_ns:g} ns "
             f"(stages {', '.join(f'{x:.2f}' for x in u['stage_ns'])} ns): "
@@ -677,14 +677,21 @@ def _plan_notes(plan: Mapping[str, Any] | None, clock_ns: float) -> list[str]:
             for u in (plan or {}).get("units", []) if not u.get("fits", True)]
 
 
-def _with_plan_notes(notes: Sequence[str], plan_notes: Sequence[str]) -> list[str]:
-    """``notes`` with its notes on the timing plan replaced by ``plan_notes``, in their place
+def timing_not_met_note(clock_ns: float, slack_ns: float,
+                        reach: str = "which this netlist does not reach") -> str:
+    """The note on a design that does not meet its clock (negative ``slack_ns``)."""
+    return (f"timing not met at {clock_ns:g} ns (worst slack {slack_ns:.3f} ns): power and "
+            f"energy are at the {clock_ns:g} ns clock, {reach}")
+
+
+def _with_plan_notes(notes: Sequence[str], new: Sequence[str]) -> list[str]:
+    """``notes`` with its notes on the timing plan replaced by ``new``, in their place
     (before the note that the clock is not met)."""
     at = next((i for i, n in enumerate(notes) if n.startswith((PLAN_NOTE, "timing not met"))),
               len(notes))
     rest = [n for n in notes if not n.startswith(PLAN_NOTE)]
     at = min(at, len(rest))
-    return [*rest[:at], *plan_notes, *rest[at:]]
+    return [*rest[:at], *new, *rest[at:]]
 
 
 def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | None = None,
@@ -744,7 +751,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
             # characterized as placed) replaces the one made when it was synthesized
             return dataclasses.replace(
                 cached, cached=True, timing_plan=plan,
-                notes=_with_plan_notes(cached.notes, _plan_notes(plan, clk)))
+                notes=_with_plan_notes(cached.notes, plan_notes(plan, clk)))
 
     notes: list[str] = []
     hier = synth_hierarchical(files, TOP, lib.path, lib.sha256, cache, timeout_s)
@@ -819,10 +826,9 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     worst = sta.checks.worst("max")
     period_used = clk - worst.slack
     fmax = 1000.0 / period_used if period_used > 0 else math.inf
-    notes += _plan_notes(plan, clk)
+    notes += plan_notes(plan, clk)
     if not worst.met:
-        notes.append(f"timing not met at {clk:g} ns (worst slack {worst.slack:.3f} ns): power "
-                     f"and energy are at the {clk:g} ns clock, which this netlist does not reach")
+        notes.append(timing_not_met_note(clk, worst.slack))
     power = {p: sta.power[p].total.total_w * 1e3 for p in PASSES}
     detail = {p: {"internal": sta.power[p].total.internal_w * 1e3,
                   "switching": sta.power[p].total.switching_w * 1e3,
@@ -880,6 +886,6 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     return result
 
 
-__all__ = ["BLOCKS", "SCRIPT_VERSION", "ActivityConfig", "SynthResult", "area_breakdown",
-           "classify", "library", "run_sta", "synth_flat", "synth_hierarchical",
-           "synthesize"]
+__all__ = ["BLOCKS", "PLAN_NOTE", "SCRIPT_VERSION", "ActivityConfig", "SynthResult",
+           "area_breakdown", "classify", "library", "plan_notes", "run_sta", "synth_flat",
+           "synth_hierarchical", "synthesize", "timing_not_met_note"]
