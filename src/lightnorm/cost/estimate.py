@@ -63,25 +63,28 @@ MODULE_LIBRARY_VERSION = "2"  # 2: keyed by the canonical text
 #: the modules the registry does not hold: rendered once per spec from the design templates
 SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
 #: the calibrated constants of the models (fitted by :func:`fit`; docs/estimate.md says on
-#: what and how well): per spec-level module, its own area per declared register bit and a
-#: constant (um^2); flip-flops per declared register bit of those modules; the critical path
-#: (ns) from :func:`critical_features`; per pass, energy per cycle (pJ) per feature of
+#: what and how well): per spec-level module, its own area per declared register bit, in a
+#: range-BN design (the controller's chunk and extrema bookkeeping), and a constant (um^2);
+#: flip-flops per declared register bit of those modules; the critical path (ns) from
+#: :func:`critical_features`; per pass, energy per cycle (pJ) per feature of
 #: :func:`energy_features`; per pass, the cycles per channel beyond the beats
 CALIBRATION: dict[str, Any] = {
-    "area_per_reg_bit": {"ln_finalize": 130.529, "ln_fwd_lanes": 163.774, "ln_bwd_lanes": 155.305,
-        "lightnorm_top": 191.623},
-    "area_const": {"ln_finalize": 4270.98, "ln_fwd_lanes": 274.832, "ln_bwd_lanes": 854.808,
-        "lightnorm_top": -1662.15},
+    "area_per_reg_bit": {"ln_finalize": 132.065, "ln_fwd_lanes": 163.755, "ln_bwd_lanes": 155.191,
+        "lightnorm_top": 164.519},
+    "area_range_bn": {"ln_finalize": 948.271, "ln_fwd_lanes": -26.5567, "ln_bwd_lanes": -633.352,
+        "lightnorm_top": 11234.6},
+    "area_const": {"ln_finalize": 2378.94, "ln_fwd_lanes": 292.125, "ln_bwd_lanes": 1314.23,
+        "lightnorm_top": 7725.52},
     "ff_per_reg_bit": 0.942668,
     "registry_scale": 1.00221,
     "critical": [0.361197, 0.250857, 0.964788, 0.637406],
     "cycles": {"forward": [19.8043, 1.04204, 0.571549, 2.80085],
         "backward": [29.8907, 0.302963, 3.85686, 2.64715]},
     "energy": {
-        "forward": [0.1868, 0.00023517, 0.0, 0.0, 0.00053646, 0.000155653, 0.000408997,
-                    3.17427e-05, 0.0, 0.0, 0.000320655, 0.000927363, 0.00115966, 0.000830076],
-        "backward": [0.104807, 0.0, 0.0, 0.000699651, 0.000159031, 0.000571277, 0.00268441, 0.0,
-                     0.0, 0.000542894, 0.000376316, 0.000741184, 0.000501177]},
+        "forward": [0.187127, 0.00023177, 0.0, 0.0, 0.000537773, 0.000155372, 0.000389394,
+                    3.4945e-05, 0.0, 0.0, 0.000331255, 0.000913991, 0.00116928, 0.000826409],
+        "backward": [0.104849, 0.0, 0.0, 0.000683742, 0.000173478, 0.000581037, 0.00264017, 0.0,
+                     0.0, 0.000553006, 0.000312899, 0.000762542, 0.000477003]},
 }
 
 
@@ -346,7 +349,8 @@ def calibrated(c: Count, cal: Mapping[str, Any]) -> Count:
     them a few percent larger among the rest of the design than alone)."""
     k = cal["registry_scale"]
     return dataclasses.replace(c, area_um2={**{m: k * a for m, a in c.area_um2.items()}, **{
-        m: cal["area_per_reg_bit"][m] * c.reg_bits[m] + cal["area_const"][m]
+        m: cal["area_per_reg_bit"][m] * c.reg_bits[m]
+        + cal["area_range_bn"][m] * (1.0 - c.workload["standard_bn"]) + cal["area_const"][m]
         for m in SPEC_MODULES}}, flip_flops={**c.flip_flops, **{
             m: cal["ff_per_reg_bit"] * c.reg_bits[m] for m in SPEC_MODULES}})
 
@@ -671,11 +675,11 @@ def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float],
 
 def fit(data: Sequence[Measured]) -> dict[str, Any]:
     """The calibration constants that fit ``data`` best (least squares of relative errors)."""
-    cal: dict[str, Any] = {"area_per_reg_bit": {}, "area_const": {}}
+    cal: dict[str, Any] = {"area_per_reg_bit": {}, "area_range_bn": {}, "area_const": {}}
     for m in SPEC_MODULES:
-        k, b = _lstsq([[d.count.reg_bits[m], 1.0] for d in data],
-                      [max(1.0, d.local_area[m]) for d in data])
-        cal["area_per_reg_bit"][m], cal["area_const"][m] = k, b
+        k, r, b = _lstsq([[d.count.reg_bits[m], 1.0 - d.count.workload["standard_bn"], 1.0]
+                          for d in data], [max(1.0, d.local_area[m]) for d in data])
+        cal["area_per_reg_bit"][m], cal["area_range_bn"][m], cal["area_const"][m] = k, r, b
     cal["ff_per_reg_bit"] = (sum(sum(d.local_flip_flops.values()) for d in data)
                              / sum(sum(d.count.reg_bits.values()) for d in data))
     own = [sum(d.count.instances.get(m, 0) * a for m, a in d.count.area_um2.items())
