@@ -530,10 +530,9 @@ def critical_features(pred: float, clock_ns: float) -> list[float]:
     """What the critical path is calibrated on: a constant, the slowest planned stage up to
     the clock, how far it overshoots the clock (a unit whose loop allows too few registers,
     whose stages the plan measured as placed: weighted about 1 by the fit), and the clock
-    itself (ABC maps every stage to a delay target set
-    by the clock and trades the slack of a shorter one for area, and the glue around the units
-    that the plan does not see - conversions into the lanes' registers - is mapped up to that
-    target too)."""
+    itself (ABC maps every stage to a delay target set by the clock and trades the slack of a
+    shorter one for area, and the glue around the units that the plan does not see -
+    conversions into the lanes' registers - is mapped up to that target too)."""
     return [1.0, min(pred, clock_ns), max(0.0, pred - clock_ns), clock_ns]
 
 
