@@ -370,3 +370,6 @@ def test_write_entry_replaces_an_entry_whole(tmp_path: Path) -> None:
     write_entry(entry, '{"a": 2}')
     assert entry.read_text() == '{"a": 2}'
     assert [p.name for p in tmp_path.iterdir()] == ["k.json"]  # no temporary file left
+    deep = tmp_path / "new" / "folder" / "k.json"  # its folder made when missing
+    write_entry(deep, "x")
+    assert deep.read_text() == "x"

@@ -259,7 +259,6 @@ def measure(req: Request, liberty: Path, lib_sha: str) -> UnitTiming:
         logic = tuple(max(0.0, res.periods[f"s{k}"] - over) for k in range(req.sections))
         t = UnitTiming(req.unit, req.sections, logic, over, res.area_um2, res.flip_flops,
                        req.clock_ns, req.key, res.power_w * req.clock_ns * 1e3)
-        root.mkdir(parents=True, exist_ok=True)
         write_entry(path, json.dumps({**asdict(t), "logic_ns": list(logic)}, indent=1))
         return t
 
@@ -306,9 +305,9 @@ class LibraryPlan:
         cuts = t.choose(self.clock_ns, self.margin_ns, max_latency)
         stages = t.stage_ns(cuts, self.margin_ns)
         placed = self.placed.get(unit)
-        as_placed = placed is not None and placed[0] == cuts
-        if placed is not None and as_placed:
-            pt = placed[1]
+        as_placed = False
+        if placed is not None and placed[0] == cuts:
+            as_placed, pt = True, placed[1]
             stages = [d + pt.overhead_ns + self.margin_ns for d in pt.logic_ns]
         self.choices[unit] = Choice(unit, template, cuts, stages,
                                     max(stages) <= self.clock_ns, max_latency, as_placed)

@@ -471,7 +471,6 @@ def cached_data_rates(spec: Spec, cfg: ActivityConfig) -> dict[str, float]:
     except (OSError, ValueError, TypeError):
         pass  # not computed yet, or damaged: compute again
     rates = data_rates(spec, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_entry(path, json.dumps(rates))
     return rates
 

@@ -56,7 +56,7 @@ from lightnorm.cost.activity.netlist import (
 )
 from lightnorm.errors import ToolError, UsageError
 from lightnorm.spec import Spec, SpecError, check_channel_elems
-from lightnorm.tools.cache import cache_root
+from lightnorm.tools.cache import cache_root, write_entry
 from lightnorm.tools.eda import (
     ABC_SCRIPT,
     MAX_FANOUT,
@@ -879,10 +879,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
         notes=notes, cache_key=key[:32], backend=b.name, xls_area_um2=generated_area,
         map_clock_ns=map_clk if map_clk != clk else None, timing_plan=plan,
     )
-    result_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = result_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=1, allow_nan=True))
-    tmp.replace(result_file)
+    write_entry(result_file, json.dumps(result.to_dict(), indent=1, allow_nan=True))
     return result
 
 

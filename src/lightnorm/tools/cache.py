@@ -32,7 +32,8 @@ def cache_root(kind: str) -> Path:
 def write_entry(path: Path, text: str) -> None:
     """Write one cache entry whole: into a hidden file beside it, then renamed over it, so a
     concurrent reader (another process of a sweep) sees the old entry or the new one, never
-    half of one."""
+    half of one. Its folder is made when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
