@@ -267,11 +267,15 @@ def test_random_specs_at_two_clocks(table: dict[str, Any]) -> None:
         rtl.render_rtl(spec)  # the plan's choices fill in
         for c in plan.choices.values():  # the chooser's minimum for each module
             t = plan.timings[c.unit]
-            assert c.cuts == t.choose(clock, plan.margin_ns, c.max_latency)
+            # (the extrema's first compare has a margin of its own: tests/test_extrema_key.py)
+            margin = plan.margin_ns + c.context_ns
+            assert c.context_ns == (rtl.EXTREMA_KEY_CONTEXT_NS
+                                    if c.template == "ln_extrema_key.v.j2" else 0.0)
+            assert c.cuts == t.choose(clock, margin, c.max_latency)
             # a loop that does not fit is predicted as placed, anything else by its sections
             assert c.placed == (c.unit in plan.placed)
-            stages = (t.stage_ns(c.cuts, plan.margin_ns) if not c.placed
-                      else [d + plan.placed[c.unit][1].overhead_ns + plan.margin_ns
+            stages = (t.stage_ns(c.cuts, margin) if not c.placed
+                      else [d + plan.placed[c.unit][1].overhead_ns + margin
                             for d in plan.placed[c.unit][1].logic_ns])
             assert c.stage_ns == stages and c.fits == (max(stages) <= clock)
         latency[clock] = sum(len(c.cuts) for c in plan.choices.values())

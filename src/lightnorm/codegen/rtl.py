@@ -157,6 +157,11 @@ SECTIONS = {
     "mx_scan.v.j2": 0,
     "mx_quant.v.j2": 3,
 }
+#: the extrema's first compare in the design takes longer than its sections characterized
+#: alone and the plan's margin say: on the five synthesized designs (of 118) whose critical
+#: path it was (rnd-248, 265, 286, 289, 290 at 4 ns, unregistered), by 0.04-0.57 ns, 0.27 ns
+#: on average (docs/timing.md, section 6)
+EXTREMA_KEY_CONTEXT_NS = 0.3
 #: width of the pieces of b in a registered multiplier's partial products (a 24 x 4-bit
 #: product leaves room for its register in a 5 ns stage in OSU 0.18 um)
 MUL_PIECE = 4
@@ -172,10 +177,12 @@ class TimingPlan(Protocol):
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], Variant],
-             max_latency: int | None = None) -> frozenset[int]:
+             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
         """The cut points of module ``unit`` (its name without suffix) of ``template``;
         ``variant(cuts)`` renders it with other cut points (for characterization);
-        ``max_latency``: at most this many (the unit closes a loop that allows no more)."""
+        ``max_latency``: at most this many (the unit closes a loop that allows no more);
+        ``context_ns``: added to the unit's predicted stages on top of the plan's margin (what
+        its context in the design adds beyond what the margin covers)."""
         ...
 
 
@@ -184,8 +191,8 @@ class Combinational:
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], Variant],
-             max_latency: int | None = None) -> frozenset[int]:
-        del unit, template, sections, variant, max_latency
+             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
+        del unit, template, sections, variant, max_latency, context_ns
         return frozenset()
 
 
@@ -463,6 +470,23 @@ class Modules:
         return self._add(f"ln_tree_acc_l{lanes}_w{ways}_{i.ftag}", "ln_tree_acc.v.j2", a=i,
                          lanes=lanes, depth=depth, levels=levels, add=add,
                          lat=self.latency(add), ways=ways, acc=self.ways_acc(f, ways))
+
+    def extrema_key_register(self, s: Any, unpack: str, lanes: int, lg: int) -> tuple[str, bool]:
+        """Whether ln_extrema registers a beat's keys before its first compare, and the name
+        of the timing unit that decides it: the path from the beat's register through every
+        lane's unpack and key to the first compare of two keys (characterized from
+        ``ln_extrema_key.v.j2``, a module of its own that the design does not instantiate),
+        predicted with :data:`EXTREMA_KEY_CONTEXT_NS` more than other units. One lane has no
+        compare there."""
+        name = f"ln_extrema_key_{unpack}_l{lanes}"
+        if lanes < 2:
+            return name, False
+        template = "ln_extrema_key.v.j2"
+        ctx = {"eu": self.eu, "xw": self.xw, "s": s, "unpack": unpack, "lanes": lanes, "lg": lg}
+        cuts = self.plan.cuts(name, template, 2,
+                              lambda c: self._variant(name, template, ctx, 2, c),
+                              context_ns=EXTREMA_KEY_CONTEXT_NS)
+        return name, bool(cuts)
 
     def skid(self, w: int) -> str:
         """A w-bit stream register whose ready is a flip-flop (two-entry skid buffer)."""
@@ -853,8 +877,10 @@ def rtl_context(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float |
             "ln_const", "ln_const.v.j2", s=st["x"], lanes=lanes,
             zero=STORAGE_RTL[roles["x"].kind].zero_field(roles["x"]))
     if rng:
+        key_unit, key_reg = reg.extrema_key_register(st["x"], mods["x_unpack"], lanes, lg)
         mods["extrema"] = reg.design(
             "ln_extrema", "ln_extrema.v.j2", s=st["x"], a=fi["a"], lanes=lanes, lg=lg, bw=bw,
+            key_reg=key_reg, key_unit=key_unit,
             iw=iw, chunks=k, kcw=bits_for(k), kw_idx=bits_for(max(1, k - 1)),
             tree=[{"i": d, "n": lanes >> d} for d in range(1, lg + 1)],
             unpack=mods["x_unpack"], to_a=mods["x_to_a"], acc=mods["acc"],
@@ -1040,8 +1066,8 @@ class FixedPlan:
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], Variant],
-             max_latency: int | None = None) -> frozenset[int]:
-        del template, sections, variant
+             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
+        del template, sections, variant, context_ns
         cuts = frozenset(self.cuts_of.get(unit, frozenset()))
         if max_latency is not None and len(cuts) > max_latency:
             raise ValueError(f"{unit}: {len(cuts)} cuts, more than the {max_latency} its loop "

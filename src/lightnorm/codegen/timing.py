@@ -109,6 +109,8 @@ class Choice:
     #: the stages were characterized as placed (a loop's merged sections), not summed from
     #: the sections'
     placed: bool = False
+    #: added to each stage on top of the plan's margin (what the unit's context adds)
+    context_ns: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = {"unit": self.unit, "template": self.template, "cuts": sorted(self.cuts),
@@ -118,6 +120,8 @@ class Choice:
             d["max_latency"] = self.max_latency
         if self.placed:
             d["stages_characterized_as_placed"] = True
+        if self.context_ns:
+            d["context_ns"] = self.context_ns
         if not self.fits:
             d["why"] = (f"its loop allows at most {self.max_latency} register(s) "
                         "(hw.accum_ways - 1 for an accumulator)"
@@ -297,20 +301,22 @@ class LibraryPlan:
     placed: Mapping[str, tuple[frozenset[int], UnitTiming]] = field(default_factory=dict)
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any,
-             max_latency: int | None = None) -> frozenset[int]:
+             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
         del variant
         t = self.timings.get(unit)
         if t is None:
             raise KeyError(f"{unit}: not characterized (lightnorm.codegen.timing.plan_for)")
-        cuts = t.choose(self.clock_ns, self.margin_ns, max_latency)
-        stages = t.stage_ns(cuts, self.margin_ns)
+        margin = self.margin_ns + context_ns
+        cuts = t.choose(self.clock_ns, margin, max_latency)
+        stages = t.stage_ns(cuts, margin)
         placed = self.placed.get(unit)
         as_placed = False
         if placed is not None and placed[0] == cuts:
             as_placed, pt = True, placed[1]
-            stages = [d + pt.overhead_ns + self.margin_ns for d in pt.logic_ns]
+            stages = [d + pt.overhead_ns + margin for d in pt.logic_ns]
         self.choices[unit] = Choice(unit, template, cuts, stages,
-                                    max(stages) <= self.clock_ns, max_latency, as_placed)
+                                    max(stages) <= self.clock_ns, max_latency, as_placed,
+                                    context_ns)
         return cuts
 
     @property
@@ -349,7 +355,8 @@ class _Collector:
         self.loops: dict[str, tuple[int, Any]] = {}
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any,
-             max_latency: int | None = None) -> frozenset[int]:
+             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
+        del context_ns
         # the library measures every cut point; a loop's placement may be measured later
         top, files, regs = variant(frozenset(range(1, sections)))
         self.requests.append(request(unit, top, sections, files, regs, self.clock_ns,
