@@ -312,6 +312,9 @@ def test_units_spec_shows_the_library_and_the_choice(capsys: pytest.CaptureFixtu
     assert main(["units", "--spec", "lightnorm"]) == 0
     text = capsys.readouterr().out
     assert "fp_add_e8m15_rne" in text and "predicted critical stage" in text
+    # the range-BN extrema's first compare, with its context margin
+    key = f"+{rtl.EXTREMA_KEY_CONTEXT_NS:g}"
+    assert "ln_extrema_key_bfp_unpack_m7e8_l16" in text and key in text and "+C: C ns" in text
 
 
 def test_generate_for_another_clock(tmp_path: Path) -> None:

@@ -135,7 +135,8 @@ def cmd_library(args: argparse.Namespace) -> int:
                       f"{r['area_um2_every_cut']:,.0f}", str(r["flip_flops_every_cut"]),
                       f"{r['energy_pj_per_op']:.2f}", ",".join(map(str, r["cuts"])) or "-",
                       " ".join(f"{x:.2f}" for x in r["stage_ns"])
-                      + (" *" if r.get("stages_characterized_as_placed") else ""),
+                      + (" *" if r.get("stages_characterized_as_placed") else "")
+                      + (f" +{r['context_ns']:g}" if r.get("context_ns") else ""),
                       "yes" if r["fits"] else "NO")
     console = Console(file=sys.stdout, highlight=False, soft_wrap=False, width=160)
     console.print(table)
@@ -145,6 +146,8 @@ def cmd_library(args: argparse.Namespace) -> int:
         f"+ {plan.margin_ns:g} ns margin"
         + ("; * a loop that does not fit: each stage characterized with the registers where "
            "they go, + overhead + margin" if placed else "")
+        + ("; +C: C ns more for what the unit's context in the design adds"
+           if any(r.get("context_ns") for r in rows) else "")
         + f"; predicted critical stage {summary['predicted_critical_ns']:.3f} ns. Area, "
         "flip-flops and energy with every cut registered. docs/timing.md\n")
     return 0
