@@ -56,8 +56,9 @@ class KeysRegistered:
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], rtl.Variant],
-             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
-        del max_latency
+             max_latency: int | None = None, context_ns: float = 0.0,
+             instantiated: bool = True) -> frozenset[int]:
+        del max_latency, instantiated
         self.asked.append((unit, template, sections, context_ns))
         if template != KEY_TEMPLATE:
             return frozenset()
@@ -158,3 +159,16 @@ def test_one_lane_has_no_first_compare() -> None:
     plan = KeysRegistered()
     text = rtl.render_rtl(spec, plan)["ln_extrema.v"]
     assert not [a for a in plan.asked if a[1] == KEY_TEMPLATE] and "keys_r" not in text
+
+
+def test_the_key_unit_does_not_move_the_synthesis_target() -> None:
+    """The key unit is characterized but not instantiated: the register overhead the
+    synthesis's ABC target is set from (``cost.synth.map_target_ns``) is the mean over the units
+    the design instantiates, so adding the decision left every other design's target as it
+    was."""
+    spec = from_dict(BFP_RANGE)
+    plan = timing.plan_for(lambda p: rtl.rtl_context(spec, p), 4.0)
+    [key] = [u for u in plan.timings if u.startswith("ln_extrema_key")]
+    assert plan.not_instantiated == {key}
+    rest = [t.overhead_ns for u, t in plan.timings.items() if u != key]
+    assert plan.overhead_ns == pytest.approx(sum(rest) / len(rest))

@@ -177,12 +177,14 @@ class TimingPlan(Protocol):
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], Variant],
-             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
+             max_latency: int | None = None, context_ns: float = 0.0,
+             instantiated: bool = True) -> frozenset[int]:
         """The cut points of module ``unit`` (its name without suffix) of ``template``;
         ``variant(cuts)`` renders it with other cut points (for characterization);
         ``max_latency``: at most this many (the unit closes a loop that allows no more);
         ``context_ns``: added to the unit's predicted stages on top of the plan's margin (what
-        its context in the design adds beyond what the margin covers)."""
+        its context in the design adds beyond what the margin covers); ``instantiated``: False
+        for a unit characterized only to decide a register of a module that is not a unit."""
         ...
 
 
@@ -191,8 +193,9 @@ class Combinational:
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], Variant],
-             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
-        del unit, template, sections, variant, max_latency, context_ns
+             max_latency: int | None = None, context_ns: float = 0.0,
+             instantiated: bool = True) -> frozenset[int]:
+        del unit, template, sections, variant, max_latency, context_ns, instantiated
         return frozenset()
 
 
@@ -485,7 +488,7 @@ class Modules:
         ctx = {"eu": self.eu, "xw": self.xw, "s": s, "unpack": unpack, "lanes": lanes, "lg": lg}
         cuts = self.plan.cuts(name, template, 2,
                               lambda c: self._variant(name, template, ctx, 2, c),
-                              context_ns=EXTREMA_KEY_CONTEXT_NS)
+                              context_ns=EXTREMA_KEY_CONTEXT_NS, instantiated=False)
         return name, bool(cuts)
 
     def skid(self, w: int) -> str:
@@ -1066,8 +1069,9 @@ class FixedPlan:
 
     def cuts(self, unit: str, template: str, sections: int,
              variant: Callable[[frozenset[int]], Variant],
-             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
-        del template, sections, variant, context_ns
+             max_latency: int | None = None, context_ns: float = 0.0,
+             instantiated: bool = True) -> frozenset[int]:
+        del template, sections, variant, context_ns, instantiated
         cuts = frozenset(self.cuts_of.get(unit, frozenset()))
         if max_latency is not None and len(cuts) > max_latency:
             raise ValueError(f"{unit}: {len(cuts)} cuts, more than the {max_latency} its loop "

@@ -299,10 +299,14 @@ class LibraryPlan:
     #: ``logic_ns`` per stage): loops whose allowed registers leave sections merged
     #: (:func:`placed_loops`)
     placed: Mapping[str, tuple[frozenset[int], UnitTiming]] = field(default_factory=dict)
+    #: units characterized for a decision but not instantiated by the design (a path of a
+    #: module that is not a unit): not in :attr:`overhead_ns`
+    not_instantiated: frozenset[str] = frozenset()
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any,
-             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
-        del variant
+             max_latency: int | None = None, context_ns: float = 0.0,
+             instantiated: bool = True) -> frozenset[int]:
+        del variant, instantiated
         t = self.timings.get(unit)
         if t is None:
             raise KeyError(f"{unit}: not characterized (lightnorm.codegen.timing.plan_for)")
@@ -321,8 +325,9 @@ class LibraryPlan:
 
     @property
     def overhead_ns(self) -> float:
-        """A register stage's overhead (clock-to-Q, enable, setup): the units' mean."""
-        over = [t.overhead_ns for t in self.timings.values()]
+        """A register stage's overhead (clock-to-Q, enable, setup): the mean over the units the
+        design instantiates."""
+        over = [t.overhead_ns for u, t in self.timings.items() if u not in self.not_instantiated]
         return sum(over) / len(over) if over else 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -353,10 +358,14 @@ class _Collector:
         self.requests: list[Request] = []
         #: unit -> (max_latency, variant) of the units that close a loop
         self.loops: dict[str, tuple[int, Any]] = {}
+        self.not_instantiated: set[str] = set()
 
     def cuts(self, unit: str, template: str, sections: int, variant: Any,
-             max_latency: int | None = None, context_ns: float = 0.0) -> frozenset[int]:
+             max_latency: int | None = None, context_ns: float = 0.0,
+             instantiated: bool = True) -> frozenset[int]:
         del context_ns
+        if not instantiated:
+            self.not_instantiated.add(unit)
         # the library measures every cut point; a loop's placement may be measured later
         top, files, regs = variant(frozenset(range(1, sections)))
         self.requests.append(request(unit, top, sections, files, regs, self.clock_ns,
@@ -403,7 +412,8 @@ def plan_for(build: Any, clock_ns: float, liberty: str | Path | None = None,
     build(col)
     timings = measure_all(col.requests, path, sha, jobs)
     placed = placed_loops(timings, col.loops, clock_ns, margin_ns, path, sha, jobs)
-    return LibraryPlan(clock_ns, timings, margin_ns, str(path), sha, placed=placed)
+    return LibraryPlan(clock_ns, timings, margin_ns, str(path), sha, placed=placed,
+                       not_instantiated=frozenset(col.not_instantiated))
 
 
 __all__ = ["Choice", "LIBRARY_VERSION", "LibraryPlan", "MARGIN_NS", "Request", "UnitTiming",
