@@ -409,6 +409,11 @@ class StaResult:
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def plain_instance(netlist: Netlist) -> str | None:
+    """The first instance of ``netlist`` with a plain name (``run_sta``'s ``propagate_on``)."""
+    return next((i.name for i in netlist.instances if _PLAIN_NAME.fullmatch(i.name)), None)
+
+
 def run_sta(d: Path, liberty: Path, netlist: Path, top: str, clock_ns: float,
             clock_port: str | None, annotations: Mapping[str, Sequence[str]],
             timeout_s: float | None = None, propagate_on: str | None = None) -> StaResult:
@@ -833,9 +838,8 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
                          "rule": "mean activity of the simulated flip-flops of this pass, "
                                  "duty 0.5" if ff_acts else "0.1, duty 0.5"},
         }
-    plain = next((i.name for i in netlist.instances if _PLAIN_NAME.fullmatch(i.name)), None)
     sta = run_sta(_stage_dir("sta", key, cache), lib.path, flat.netlist_path, TOP, clk, "clk",
-                  annotations, timeout_s, propagate_on=plain)
+                  annotations, timeout_s, propagate_on=plain_instance(netlist))
     sta_secs = time.perf_counter() - t_sta
     for p in PASSES:
         act_info[p]["pins_annotated"], act_info[p]["pins_left"] = sta.pins_annotated[p]
@@ -901,5 +905,6 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
 
 
 __all__ = ["BLOCKS", "PLAN_NOTE", "SCRIPT_VERSION", "ActivityConfig", "SynthResult",
-           "area_breakdown", "classify", "library", "plan_notes", "run_sta", "synth_flat",
+           "area_breakdown", "classify", "library", "plain_instance", "plan_notes", "run_sta",
+           "synth_flat",
            "synth_hierarchical", "synthesize", "timing_not_met_note"]

@@ -38,7 +38,7 @@ DECODER = types.FunctionType(DECODE)
 
 _FIRST_CLASS: dict[tuple[Any, Any], CompileResultWAP] = {}
 #: every :func:`typed` kernel as (dispatcher, signature), in definition order (for
-#: :func:`lightnorm.verify.kernels.compile_all`)
+#: :func:`lightnorm.verify.golden.compile_kernels`)
 TYPED: list[tuple[Any, Any]] = []
 
 
