@@ -304,6 +304,108 @@ def test_parse_formats() -> None:
         parse_format("int8")
 
 
+TRACE_DESIGN = {
+    "top.v": """module top (
+    input  wire clk,
+    input  wire [3:0] a,
+    output wire [3:0] o
+);
+    wire [3:0] mid;  // combinational: not traced
+    reg [3:0] r;
+    wire [3:0] long_one = {a[0], a[1],
+                           a[2], a[3]};
+    wire [3:0] x = a, y = a;  // two initialized names in one statement: left as it is
+    genvar i;
+    generate
+        for (i = 0; i < 2; i = i + 1) begin : g
+            wire [3:0] q;
+            wire [3:0] unused_w;
+            sub u_s (.clk(clk), .a(a ^ i[3:0]), .q(q));
+        end
+    endgenerate
+    always @(posedge clk) r <= g[0].q;
+    assign mid = r ^ g[1].q;
+    assign o = mid;
+    generate
+        for (i = 0; i < 1; i = i + 1) begin : h
+            other u_s (.clk(clk));  // a second module under the name u_s
+        end
+    endgenerate
+    wire m1; wire m2;  // two statements on one line: left as it is
+endmodule
+""",
+    "other.v": """module other (
+    input  wire clk
+);
+    reg [1:0] r;
+    reg [1:0] t;
+    always @(posedge clk) begin
+        r <= r + 2'd1;
+        t <= r;
+    end
+endmodule
+""",
+    "sub.v": """module sub (
+    input  wire clk,
+    input  wire [3:0] a,
+    output reg [3:0] q
+);
+    wire [3:0] w = a + 4'd1;
+    reg [3:0] r;
+    always @(posedge clk) begin
+        r <= w;
+        q <= r;
+    end
+endmodule
+""",
+    "tb.v": """module tb;
+    reg clk;
+    reg [3:0] a;
+    wire [3:0] o;
+    top u_dut (.clk(clk), .a(a), .o(o));
+endmodule
+"""}
+
+
+def _off_lines(control: str) -> set[tuple[str, str]]:
+    import re
+
+    return {(m.group(1), m.group(2)) for m in
+            re.finditer(r'^tracing_off -file "\*/(\S+)" -lines (\S+)$', control, re.M)}
+
+
+def test_trace_control_keeps_the_declarations_a_netlist_can_match() -> None:
+    from lightnorm.cost.activity import traced_variables
+    from lightnorm.cost.activity.tracing import trace_control
+
+    # a netlist's flip-flop outputs and inputs: top's r, the q register of the sub instances
+    # (one named after the wire of the generate block g it drives, one after sub's port), sub's
+    # r in one instance only, and a Yosys net
+    nets = ["a_0_", "a_3_", "r_2_", "g[0].q_1_", "g[1].u_s.q_0_", "g[1].u_s.r_3_", "_0042_"]
+    names = traced_variables(nets)
+    assert "r" in names and "g[1].u_s.r" in names and not any(n.startswith("_") for n in names)
+    control = trace_control(TRACE_DESIGN, "top", names)
+    assert control.startswith("`verilator_config\n")
+    off = _off_lines(control)
+    # top: mid, the two-line long_one (its whole statement), g's unused_w; its clk and o ports
+    assert {("top.v", "6"), ("top.v", "8-9"), ("top.v", "15"), ("top.v", "2"),
+            ("top.v", "4")} <= off
+    # kept: top's port a, r, q in the generate block, the statement it cannot read (x, y)
+    for kept in ("3", "7", "10", "14"):
+        assert ("top.v", kept) not in off
+    # sub: its combinational w and its clk port are off; q (a port) and r stay, in every
+    # instance (one module text)
+    assert ("sub.v", "6") in off and ("sub.v", "2") in off
+    assert ("sub.v", "4") not in off and ("sub.v", "7") not in off
+    # u_s names instances of sub and of other: r is kept in both, other's t is off
+    assert ("other.v", "4") not in off and ("other.v", "5") in off
+    assert ("top.v", "27") not in off
+    # the harness module holds none of them: all its declarations are off
+    assert {("tb.v", "2"), ("tb.v", "3"), ("tb.v", "4")} <= off
+    # a name whose module cannot be told is kept wherever it is declared
+    assert ("sub.v", "6") not in _off_lines(trace_control(TRACE_DESIGN, "nowhere", ["w"]))
+
+
 # ==================================================================================================
 # real runs on a tiny spec
 # ==================================================================================================
@@ -396,6 +498,39 @@ def test_propagation_triggered_by_one_instance_gives_the_same_power(
     with pytest.raises(ValueError, match="plain instance name"):
         run_sta(tmp_path / "bad", lib.path, netlist, res.top, res.clock_ns, "clk", ann,
                 propagate_on="u_a.b[0]")
+
+
+def check_traced_activity(res: Any, synth_cache: Path, design: dict[str, str] | None = None
+                          ) -> None:
+    """The activity of a synthesized design, simulated with only what its netlist matches
+    traced (as ``synthesize`` does), is that of the fully traced model on every matched
+    flip-flop and input port, with fewer signals traced."""
+    import re
+
+    from lightnorm.cost.activity import PASSES, simulate, sources_for, traced_variables
+    from lightnorm.cost.activity.netlist import read_netlist
+    from lightnorm.cost.synth import _ff_nets, library
+
+    (sta_dir,) = (synth_cache / "sta").glob(f"{res.cache_key[:24]}*")
+    path = re.search(r"^read_verilog (\S+)$", (sta_dir / "sta.tcl").read_text(), re.M)
+    netlist = read_netlist(Path(path.group(1)).read_text())  # type: ignore[union-attr]
+    nets = [q for q in netlist.inputs if q != "clk"] + _ff_nets(netlist, library().liberty)
+    spec = from_dict(TINY)
+    traced = simulate(spec, TINY_ACTIVITY, cache=synth_cache, design=design,
+                      trace=traced_variables(nets))
+    full = simulate(spec, TINY_ACTIVITY, cache=synth_cache, design=design)
+    for p in PASSES:
+        a, b = traced.passes[p], full.passes[p]
+        assert (a.cycles, a.window, a.elements) == (b.cycles, b.window, b.elements)
+        matched = sources_for(a, nets)
+        assert len(matched) > 0.9 * len(nets)
+        assert matched == sources_for(b, nets)
+        assert len(a.signals) < len(b.signals)
+
+
+@needs_tools
+def test_traced_activity_equals_the_fully_traced(tiny_result: Any, synth_cache: Path) -> None:
+    check_traced_activity(tiny_result[0], synth_cache)
 
 
 @needs_tools

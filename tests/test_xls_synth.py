@@ -14,7 +14,7 @@ from lightnorm.backends import xls as backend
 from lightnorm.cost import backend_compare as bc
 from lightnorm.cost.synth import BLOCKS, synthesize
 from lightnorm.spec import SpecError, from_dict, save
-from tests.test_synth import TINY, TINY_ACTIVITY, needs_tools
+from tests.test_synth import TINY, TINY_ACTIVITY, check_traced_activity, needs_tools
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,17 @@ def test_xls_backend_synthesizes(results: dict[str, Any]) -> None:
     again = synthesize(from_dict(TINY), activity=TINY_ACTIVITY, cache=results["cache"],
                        backend="xls")
     assert again.cached and again.area_um2 == x.area_um2
+
+
+@needs_tools
+def test_xls_design_traced_activity_equals_the_fully_traced(results: dict[str, Any]) -> None:
+    """The XLS backend's Verilog goes through the same reading of declarations
+    (lightnorm.cost.activity.tracing) as the template's: what it turns off is never matched."""
+    from lightnorm.backends import get_backend
+
+    spec = from_dict(TINY)
+    design = get_backend("xls").render(spec, clock_ns=spec.hw.clock_ns, liberty=None)
+    check_traced_activity(results["xls"], results["cache"], design=design)
 
 
 @needs_tools

@@ -30,6 +30,8 @@ VLT_OPT = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-W
 TEST_CFLAGS = "-O0"  # the tests' models: compile time matters, simulated cycles are few
 BENCH_CFLAGS = "-O1"
 VERILOG_SUFFIXES = (".v", ".sv")
+#: the name :func:`build_cpp` gives a control file
+CONTROL_FILE = "control.vlt"
 
 
 def verilator_root() -> Path:
@@ -188,9 +190,15 @@ def verilate_and_make(argv: Sequence[str], mdir: Path, prefix: str, log_dir: Pat
 
 
 def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
-              opt: Sequence[str] = VLT_OPT, cflags: str = TEST_CFLAGS) -> Path:
-    """Build a plain Verilator C++ harness (cached by the content of its sources)."""
-    key = digest({**files, "main.cpp": main_cpp}, top, " ".join(opt), cflags,
+              opt: Sequence[str] = VLT_OPT, cflags: str = TEST_CFLAGS,
+              control: str | None = None) -> Path:
+    """Build a plain Verilator C++ harness (cached by the content of its sources).
+
+    ``control``: the text of a Verilator control file (```verilator_config``), given to
+    Verilator before the sources.
+    """
+    extra = {CONTROL_FILE: control} if control is not None else {}
+    key = digest({**files, **extra, "main.cpp": main_cpp}, top, " ".join(opt), cflags,
                  tool_env()["CXXFLAGS"])
     exe = build_dir / "obj" / f"V{top}"
     stamp = build_dir / "stamp"
@@ -200,8 +208,8 @@ def build_cpp(files: dict[str, str], top: str, main_cpp: str, build_dir: Path,
         if build_dir.exists():
             shutil.rmtree(build_dir)
         src = build_dir / "src"
-        write_tree(src, {**files, "main.cpp": main_cpp})
-        srcs = [str(src / f) for f in verilog_sources(files)]
+        write_tree(src, {**files, **extra, "main.cpp": main_cpp})
+        srcs = [str(src / f) for f in [*extra, *verilog_sources(files)]]
         verilate_and_make(
             ["verilator", "--cc", "--exe", *opt, "--top-module", top, "-CFLAGS", cflags,
              "-Mdir", str(build_dir / "obj"), "-o", f"V{top}", *srcs, str(src / "main.cpp")],

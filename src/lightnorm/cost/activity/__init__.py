@@ -4,8 +4,8 @@
 with Verilator ``--trace`` and the C++ driver of :mod:`.harness`, streams one forward and one
 backward run of representative data through it (x ~ N(0, 1), dy ~ N(0, 0.01^2), the stimulus
 files and constants made by :func:`lightnorm.verify.cosim.prepare_runs`), writes one VCD per
-run and counts, per bit of every signal of ``lightnorm_top``, the toggles and the cycles it was
-high (:mod:`.vcd`). :func:`sources_for` turns those into (activity, duty) of the flat netlist's
+run and counts, per bit of every traced signal of ``lightnorm_top`` (every signal, or those a
+netlist can match: :mod:`.tracing`), the toggles and the cycles it was high (:mod:`.vcd`). :func:`sources_for` turns those into (activity, duty) of the flat netlist's
 flip-flop outputs and input ports, matched by name (:func:`match_net`);
 :mod:`.netlist` propagates them through the combinational cells.
 """
@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lightnorm.cost.activity.harness import HARNESS_CPP
+from lightnorm.cost.activity.tracing import trace_control
 from lightnorm.cost.activity.vcd import VcdActivity, read_vcd
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, check_channel_elems
@@ -129,14 +130,18 @@ def _merge(acc: dict[str, tuple[int, int, np.ndarray, np.ndarray]], vcd: VcdActi
 
 
 def simulate(spec: Spec, config: ActivityConfig | None = None, cache: Path | None = None,
-             use_cache: bool = True, design: dict[str, str] | None = None
-             ) -> SimulatedActivity:
-    """Simulate one forward and one backward run; toggle counts of every signal of the DUT.
+             use_cache: bool = True, design: dict[str, str] | None = None,
+             trace: Iterable[str] | None = None) -> SimulatedActivity:
+    """Simulate one forward and one backward run; toggle counts of the DUT's signals.
 
     ``design``: the files under ``lightnorm_top`` (default: the template RTL of ``spec``; the
     XLS backend passes its own design, so its activity and cycle counts are its own).
-    Cached under ``cache/activity`` by the design and harness sources, the Verilator version
-    and the workload (``config``).
+    ``trace``: the variables whose counts are wanted (paths below ``lightnorm_top``, as
+    :func:`traced_variables` gives them for a netlist's nets); only the declarations that may
+    hold them are traced (:mod:`.tracing`), the others may be missing from the result.
+    Default: every signal.
+    Cached under ``cache/activity`` by the design and harness sources, what is traced, the
+    Verilator version and the workload (``config``).
     """
     from lightnorm.codegen import rtl
     from lightnorm.verify import cosim
@@ -153,8 +158,10 @@ def simulate(spec: Spec, config: ActivityConfig | None = None, cache: Path | Non
     depth_ch = _pow2(per)
     files = {**(rtl.render_rtl(spec) if design is None else design),
              **rtl.render_tb(spec, depth_beats, depth_ch)}
+    control = None if trace is None else trace_control(files, rtl.TOP, trace)
     build_key = _digest(*(f"{k}\0{v}" for k, v in sorted(files.items())), HARNESS_CPP,
-                        " ".join(VERILATOR_OPT), str(vlt.verilator_version()))[:24]
+                        " ".join(VERILATOR_OPT), str(vlt.verilator_version()),
+                        *([control] if control is not None else []))[:24]
     run_key = _digest(build_key, json.dumps(cfg.to_dict(), sort_keys=True),
                       ACTIVITY_VERSION)[:24]
     out_dir = root / f"run-{run_key}"
@@ -162,7 +169,7 @@ def simulate(spec: Spec, config: ActivityConfig | None = None, cache: Path | Non
         result_file = out_dir / "activity.json"
         if use_cache and result_file.is_file():
             return _load(result_file)
-        return _simulate(spec, cfg, files, root, build_key, out_dir)
+        return _simulate(spec, cfg, files, root, build_key, out_dir, control)
 
 
 def workload_data(cfg: ActivityConfig) -> dict[str, np.ndarray]:
@@ -177,7 +184,7 @@ def workload_data(cfg: ActivityConfig) -> dict[str, np.ndarray]:
 
 
 def _simulate(spec: Spec, cfg: ActivityConfig, files: dict[str, str], root: Path,
-              build_key: str, out_dir: Path) -> SimulatedActivity:
+              build_key: str, out_dir: Path, control: str | None) -> SimulatedActivity:
     import time
 
     from lightnorm.codegen import rtl
@@ -189,7 +196,7 @@ def _simulate(spec: Spec, cfg: ActivityConfig, files: dict[str, str], root: Path
     # -O0: fp32-baseline's model compiles in 20 s instead of 32 s at -O1 and simulates in 10 s
     # instead of 9 s (same counts); the models are built once and run once
     exe = vlt.build_cpp(files, rtl.TB_TOP, HARNESS_CPP, root / f"build-{build_key}",
-                        opt=VERILATOR_OPT, cflags=ACTIVITY_CFLAGS)
+                        opt=VERILATOR_OPT, cflags=ACTIVITY_CFLAGS, control=control)
     t1 = time.perf_counter()
 
     shape = tuple(cfg.shape)  # type: ignore[arg-type]
@@ -294,6 +301,25 @@ def match_net(activity: PassActivity, net: str) -> tuple[float, float] | None:
     return activity.lookup(net, None)
 
 
+_ELEMENT = re.compile(r"(\[\d+\])+$")
+
+
+def traced_variables(nets: Iterable[str]) -> list[str]:
+    """The RTL variables (paths below ``lightnorm_top``) :func:`match_net` may look up for
+    ``nets``: per net its name without the ``_<bit>_`` suffix and the name itself, without a
+    trailing element index (``u_enc.mem[1]_3_`` -> ``u_enc.mem``: an array is one variable).
+    Names whose last part starts with ``_`` (Yosys's own nets) are left out: Verilator does
+    not trace such names."""
+    out: set[str] = set()
+    for net in nets:
+        m = _SPLIT.match(net)
+        for name in ((m.group(1), net) if m else (net,)):
+            name = _ELEMENT.sub("", name)
+            if name and not name.rsplit(".", 1)[-1].startswith("_"):
+                out.add(name)
+    return sorted(out)
+
+
 def sources_for(activity: PassActivity, nets: Mapping[str, None] | list[str]
                 ) -> dict[str, tuple[float, float]]:
     """Simulated (activity, duty) of those ``nets`` whose names match a simulated signal bit."""
@@ -306,4 +332,4 @@ def sources_for(activity: PassActivity, nets: Mapping[str, None] | list[str]
 
 
 __all__ = ["ActivityConfig", "PassActivity", "SimulatedActivity", "match_net", "simulate",
-           "sources_for"]
+           "sources_for", "traced_variables"]
