@@ -19,7 +19,7 @@ traced, so the matched activities are the same as with everything traced
 design; docs/synthesis.md gives the figures).
 
 (Not ``tracing_on -scope`` per variable: Verilator 5.48 resolved 1,074 such rules for
-fp32-baseline in 72 s and 3.8 GB, 4,606 in 400 s and 16 GB.)
+fp32-baseline in 72 s and 3.8 GB, 4,606 in 399 s and 16 GB.)
 """
 
 from __future__ import annotations
