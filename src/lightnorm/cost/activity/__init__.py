@@ -5,9 +5,10 @@ with Verilator ``--trace`` and the C++ driver of :mod:`.harness`, streams one fo
 backward run of representative data through it (x ~ N(0, 1), dy ~ N(0, 0.01^2), the stimulus
 files and constants made by :func:`lightnorm.verify.cosim.prepare_runs`), writes one VCD per
 run and counts, per bit of every traced signal of ``lightnorm_top`` (every signal, or those a
-netlist can match: :mod:`.tracing`), the toggles and the cycles it was high (:mod:`.vcd`). :func:`sources_for` turns those into (activity, duty) of the flat netlist's
-flip-flop outputs and input ports, matched by name (:func:`match_net`);
-:mod:`.netlist` propagates them through the combinational cells.
+netlist can match: :mod:`.tracing`), the toggles and the cycles it was high (:mod:`.vcd`).
+:func:`sources_for` turns those into (activity, duty) of the flat netlist's flip-flop outputs
+and input ports, matched by name (:func:`match_net`); :mod:`.netlist` propagates them through
+the combinational cells.
 """
 
 from __future__ import annotations
