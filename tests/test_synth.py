@@ -402,8 +402,12 @@ def test_trace_control_keeps_the_declarations_a_netlist_can_match() -> None:
     assert ("top.v", "27") not in off
     # the harness module holds none of them: all its declarations are off
     assert {("tb.v", "2"), ("tb.v", "3"), ("tb.v", "4")} <= off
-    # a name whose module cannot be told is kept wherever it is declared
+    # a name whose module cannot be told is kept wherever it is declared: below a top that is
+    # not in the design, or below a component that is neither an instance nor a named block
+    # this reading found (an instance written over several lines)
     assert ("sub.v", "6") not in _off_lines(trace_control(TRACE_DESIGN, "nowhere", ["w"]))
+    assert ("sub.v", "6") not in _off_lines(trace_control(TRACE_DESIGN, "top", ["u_x.w"]))
+    assert ("sub.v", "6") in _off_lines(trace_control(TRACE_DESIGN, "top", ["g[0].w"]))
 
 
 # ==================================================================================================

@@ -36,6 +36,7 @@ _DECL = re.compile(r"^\s*(wire|reg|logic|integer)\b")
 _WORDS = {"input", "output", "inout", "wire", "reg", "logic", "integer", "signed", "unsigned"}
 _IDENT = re.compile(r"^[A-Za-z_]\w*$")
 _INDEX = re.compile(r"\[\d+\]$")
+_BLOCK = re.compile(r"\bbegin\s*:\s*([A-Za-z_]\w*)")
 _NEXT_ASSIGN = re.compile(r",\s*[A-Za-z_]\w*\s*(\[[^\]]*\]\s*)*=(?!=)")
 
 
@@ -46,6 +47,8 @@ class _Module:
     #: instance name -> module types (of modules defined in the design; two generate blocks
     #: may give one name to instances of two modules)
     instances: dict[str, set[str]] = field(default_factory=dict)
+    #: labels of its named blocks (generate loops: ``begin : g_lane``)
+    blocks: set[str] = field(default_factory=set)
     #: (first line, last line, declared names or None when not read)
     decls: list[tuple[int, int, list[str] | None]] = field(default_factory=list)
 
@@ -131,12 +134,14 @@ def _parse(files: Mapping[str, str]) -> dict[str, _Module]:
         m = _INSTANCE.match(code)
         if m and m.group(1) in modules:
             mod.instances.setdefault(m.group(2), set()).add(m.group(1))
+        mod.blocks.update(_BLOCK.findall(code))
     return modules
 
 
 def _modules_of(modules: Mapping[str, _Module], top: str, scope: list[str]) -> set[str] | None:
     """The modules that may declare a variable in ``scope`` (components below ``top``), or
-    None when the path leaves the design."""
+    None when a component is neither an instance nor a named block this reading found (an
+    instance written over several lines, say: its variables are then kept everywhere)."""
     cur = {top}
     for comp in scope:
         name = comp
@@ -147,8 +152,12 @@ def _modules_of(modules: Mapping[str, _Module], top: str, scope: list[str]) -> s
             mod = modules.get(m)
             if mod is None:
                 return None
-            # an instance, or a generate block (g_lane[3]) whose variables m's text declares
-            nxt |= mod.instances.get(name, {m})
+            if name in mod.instances:
+                nxt |= mod.instances[name]
+            elif name in mod.blocks:  # a generate block (g_lane[3]): declared in m's text
+                nxt.add(m)
+            else:
+                return None
         cur = nxt
     return cur if all(m in modules for m in cur) else None
 
