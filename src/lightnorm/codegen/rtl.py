@@ -25,7 +25,8 @@ module's own and replaces some of its Jinja blocks - the unit templates' ``descr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -1028,6 +1029,16 @@ def render_rtl(spec: Spec, plan: TimingPlan | None = None, *, clock_ns: float | 
 def verilog_sources(files: dict[str, str]) -> list[str]:
     """The Verilog file names of a rendered design (no file lists)."""
     return [f for f in sorted(files) if f.endswith(".v")]
+
+
+_INSTANCE = re.compile(r"^\s*(\w+)\s+(?:#\s*\(.*?\)\s*)?(\w+)\s*\(")
+
+
+def instance_on(line: str, modules: Container[str]) -> tuple[str, str] | None:
+    """(module, instance name) of an instantiation of one of ``modules`` that starts on
+    ``line`` of a generated design's text (``fp_add_e8m23 u_add (...``), else None."""
+    m = _INSTANCE.match(line)
+    return (m.group(1), m.group(2)) if m and m.group(1) in modules else None
 
 
 # ---- verification harnesses (not part of the design) ---------------------------------------

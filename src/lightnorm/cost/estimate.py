@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightnorm.codegen.rtl import TOP, design_files
+from lightnorm.codegen.rtl import TOP, design_files, instance_on
 from lightnorm.cost.activity import ActivityConfig
 from lightnorm.cost.synth import (
     BLOCKS,
@@ -248,7 +248,6 @@ _TOKEN = re.compile(r"\bfor\s*\(\s*\w+\s*=\s*(\d+)\s*;\s*\w+\s*<\s*(\d+)\s*;[^)]
                     r"|\bbegin\b|\bend\b")
 _REG = re.compile(r"^\s*reg\s+(?:signed\s+)?(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([^;]+);")
 _ARRAY = re.compile(r"\[\s*(\d+)\s*:\s*(\d+)\s*\]")
-_INSTANCE = re.compile(r"^\s*(\w+)\s+(?:#\s*\(.*?\)\s*)?(\w+)\s*\(")
 
 
 @dataclass(frozen=True)
@@ -279,9 +278,9 @@ def structure(text: str, modules: Iterable[str]) -> Structure:
                 for lo, hi in _ARRAY.findall(name):
                     depth *= abs(int(hi) - int(lo)) + 1
                 bits += mult * w * depth
-        m = _INSTANCE.match(code)
-        if m and m.group(1) in known:
-            inst[m.group(1)] = inst.get(m.group(1), 0) + mult
+        found = instance_on(code, known)
+        if found:
+            inst[found[0]] = inst.get(found[0], 0) + mult
         for t in _TOKEN.finditer(code):
             if t.group(0).startswith("for"):
                 n = max(0, int(t.group(2)) - int(t.group(1)))

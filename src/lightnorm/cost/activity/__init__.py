@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lightnorm.cost.activity.harness import HARNESS_CPP
-from lightnorm.cost.activity.tracing import trace_control
+from lightnorm.cost.activity.tracing import trace_control, without_index
 from lightnorm.cost.activity.vcd import VcdActivity, read_vcd
 from lightnorm.errors import ToolError
 from lightnorm.spec import Spec, check_channel_elems
@@ -302,9 +302,6 @@ def match_net(activity: PassActivity, net: str) -> tuple[float, float] | None:
     return activity.lookup(net, None)
 
 
-_ELEMENT = re.compile(r"(\[\d+\])+$")
-
-
 def traced_variables(nets: Iterable[str]) -> list[str]:
     """The RTL variables (paths below ``lightnorm_top``) :func:`match_net` may look up for
     ``nets``: per net its name without the ``_<bit>_`` suffix and the name itself, without a
@@ -315,7 +312,7 @@ def traced_variables(nets: Iterable[str]) -> list[str]:
     for net in nets:
         m = _SPLIT.match(net)
         for name in ((m.group(1), net) if m else (net,)):
-            name = _ELEMENT.sub("", name)
+            name = without_index(name)
             if name and not name.rsplit(".", 1)[-1].startswith("_"):
                 out.add(name)
     return sorted(out)

@@ -28,14 +28,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lightnorm.codegen.rtl import instance_on
+
 _MODULE = re.compile(r"^\s*module\s+([A-Za-z_]\w*)")
 _ENDMODULE = re.compile(r"^\s*endmodule\b")
-_INSTANCE = re.compile(r"^\s*([A-Za-z_]\w*)\s+(?:#\s*\(.*?\)\s*)?([A-Za-z_]\w*)\s*\(")
 _PORT = re.compile(r"^\s*(input|output|inout)\b")
 _DECL = re.compile(r"^\s*(wire|reg|logic|integer)\b")
 _WORDS = {"input", "output", "inout", "wire", "reg", "logic", "integer", "signed", "unsigned"}
 _IDENT = re.compile(r"^[A-Za-z_]\w*$")
-_INDEX = re.compile(r"\[\d+\]$")
+_INDEX = re.compile(r"(\[\d+\])+$")
+_DIMS = re.compile(r"(\s*\[[^\]]*\])+\s*$")
 _BLOCK = re.compile(r"\bbegin\s*:\s*([A-Za-z_]\w*)")
 _NEXT_ASSIGN = re.compile(r",\s*[A-Za-z_]\w*\s*(\[[^\]]*\]\s*)*=(?!=)")
 
@@ -51,6 +53,12 @@ class _Module:
     blocks: set[str] = field(default_factory=set)
     #: (first line, last line, declared names or None when not read)
     decls: list[tuple[int, int, list[str] | None]] = field(default_factory=list)
+
+
+def without_index(name: str) -> str:
+    """``name`` without its trailing element or generate-block indices (``mem[1]`` -> ``mem``,
+    ``g_lane[3]`` -> ``g_lane``)."""
+    return _INDEX.sub("", name)
 
 
 def _code(line: str) -> str:
@@ -79,9 +87,7 @@ def _names(text: str) -> list[str] | None:
         return None  # "wire a = x, b = y": not read
     out = []
     for piece in lhs.split(","):
-        name = re.sub(r"\s*\[[^\]]*\]\s*$", "", piece.strip().rstrip(")").strip())
-        while re.search(r"\[[^\]]*\]\s*$", name):  # unpacked dimensions
-            name = re.sub(r"\s*\[[^\]]*\]\s*$", "", name)
+        name = _DIMS.sub("", piece.strip().rstrip(")").strip())  # unpacked dimensions
         if not _IDENT.match(name):
             return None
         out.append(name)
@@ -90,7 +96,7 @@ def _names(text: str) -> list[str] | None:
 
 def _parse(files: Mapping[str, str]) -> dict[str, _Module]:
     modules: dict[str, _Module] = {}
-    pending: list[tuple[_Module, int, str]] = []  # instance lines, resolved once all are known
+    pending: list[tuple[_Module, str]] = []  # instance lines, resolved once all are known
     for fname in sorted(files):
         if not fname.endswith((".v", ".sv")):
             continue
@@ -128,12 +134,12 @@ def _parse(files: Mapping[str, str]) -> dict[str, _Module]:
                                   _names(stmt) if semi and not rest.strip() else None))
                 i += 1
                 continue
-            pending.append((cur, i, code))
+            pending.append((cur, code))
             i += 1
-    for mod, _i, code in pending:
-        m = _INSTANCE.match(code)
-        if m and m.group(1) in modules:
-            mod.instances.setdefault(m.group(2), set()).add(m.group(1))
+    for mod, code in pending:
+        found = instance_on(code, modules)
+        if found:
+            mod.instances.setdefault(found[1], set()).add(found[0])
         mod.blocks.update(_BLOCK.findall(code))
     return modules
 
@@ -144,9 +150,7 @@ def _modules_of(modules: Mapping[str, _Module], top: str, scope: list[str]) -> s
     instance written over several lines, say: its variables are then kept everywhere)."""
     cur = {top}
     for comp in scope:
-        name = comp
-        while _INDEX.search(name):
-            name = _INDEX.sub("", name)
+        name = without_index(comp)
         nxt: set[str] = set()
         for m in cur:
             mod = modules.get(m)
@@ -187,4 +191,4 @@ def trace_control(files: Mapping[str, str], top: str, variables: Iterable[str]) 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["trace_control"]
+__all__ = ["trace_control", "without_index"]
