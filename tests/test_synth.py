@@ -474,20 +474,26 @@ def test_synthesize_cache_hit_is_fast(tiny_result: Any) -> None:
     assert again.power_mw == first.power_mw
 
 
+def sta_run_of(res: Any, synth_cache: Path) -> tuple[Path, Path]:
+    """The STA folder of a synthesis result and the netlist its script read."""
+    import re
+
+    (sta_dir,) = (synth_cache / "sta").glob(f"{res.cache_key[:24]}*")
+    m = re.search(r"^read_verilog (\S+)$", (sta_dir / "sta.tcl").read_text(), re.M)
+    assert m is not None
+    return sta_dir, Path(m.group(1))
+
+
 @needs_tools
 def test_propagation_triggered_by_one_instance_gives_the_same_power(
         tiny_result: Any, synth_cache: Path, tmp_path: Path) -> None:
     """OpenSTA's own activity propagation, triggered by the power of one instance instead of
     the whole design's, leaves every annotated power figure as it was."""
-    import re
-
     from lightnorm.cost.activity.netlist import read_netlist
     from lightnorm.cost.synth import library, plain_instance, run_sta
 
     res, _ = tiny_result
-    (sta_dir,) = (synth_cache / "sta").glob(f"{res.cache_key[:24]}*")
-    netlist = Path(re.search(r"^read_verilog (\S+)$", (sta_dir / "sta.tcl").read_text(),
-                             re.M).group(1))  # type: ignore[union-attr]
+    sta_dir, netlist = sta_run_of(res, synth_cache)
     ann = {p: (sta_dir / f"act_{p}.txt").read_text().splitlines() for p in ("forward", "backward")}
     name = plain_instance(read_netlist(netlist.read_text()))
     assert name is not None
@@ -509,15 +515,11 @@ def check_traced_activity(res: Any, synth_cache: Path, design: dict[str, str] | 
     """The activity of a synthesized design, simulated with only what its netlist matches
     traced (as ``synthesize`` does), is that of the fully traced model on every matched
     flip-flop and input port, with fewer signals traced."""
-    import re
-
     from lightnorm.cost.activity import PASSES, simulate, sources_for, traced_variables
     from lightnorm.cost.activity.netlist import read_netlist
     from lightnorm.cost.synth import _ff_nets, library
 
-    (sta_dir,) = (synth_cache / "sta").glob(f"{res.cache_key[:24]}*")
-    path = re.search(r"^read_verilog (\S+)$", (sta_dir / "sta.tcl").read_text(), re.M)
-    netlist = read_netlist(Path(path.group(1)).read_text())  # type: ignore[union-attr]
+    netlist = read_netlist(sta_run_of(res, synth_cache)[1].read_text())
     nets = [q for q in netlist.inputs if q != "clk"] + _ff_nets(netlist, library().liberty)
     spec = from_dict(TINY)
     traced = simulate(spec, TINY_ACTIVITY, cache=synth_cache, design=design,
