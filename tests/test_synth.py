@@ -539,6 +539,36 @@ def test_traced_activity_equals_the_fully_traced(tiny_result: Any, synth_cache: 
     check_traced_activity(tiny_result[0], synth_cache)
 
 
+#: one lane and MX blocks of 32: each encoder holds two blocks, a memory of 64 beats
+MX_ONE_LANE = {
+    "name": "mx-one-lane",
+    "bn": {"mode": "standard", "eps": 1e-2},
+    "hw": {"lanes": 1, "max_channel_elems": 128},
+    "storage": {r: {"kind": "mx", "element": "fp4_e2m1", "block": 32}
+                for r in ("x", "y", "dy", "dx")},
+    "compute": {"exp_bits": 4, "man_bits": 3},
+    "accum": {"exp_bits": 5, "man_bits": 6},
+    "scalar": {"exp_bits": 5, "man_bits": 6},
+}
+
+
+@needs_tools
+def test_memories_deeper_than_32_entries_are_simulated(synth_cache: Path) -> None:
+    """Every entry of an encoder's 64-beat memory has simulated activity (Verilator traces an
+    unpacked array of more than 32 elements only when told to: its flip-flops got the
+    fallback activity before), and the forward encoder's second block does switch."""
+    from lightnorm.cost.activity import simulate
+
+    sim = simulate(from_dict(MX_ONE_LANE), ActivityConfig(shape=(1, 2, 1, 64)),
+                   cache=synth_cache)
+    for p, pa in sim.passes.items():
+        for enc in ("u_fwd.u_enc", "u_bwd.u_enc"):
+            mem = sorted(k for k in pa.signals if k.startswith(f"{enc}.mem["))
+            assert mem == sorted(f"{enc}.mem[{i}]" for i in range(64)), (p, enc, mem[-3:])
+    fwd = sim.passes["forward"].signals
+    assert sum(sum(fwd[f"u_fwd.u_enc.mem[{i}]"][2]) for i in range(32, 64)) > 0
+
+
 @needs_tools
 def test_a_cached_result_carries_todays_timing_plan(tiny_result: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:

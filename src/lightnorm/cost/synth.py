@@ -47,6 +47,8 @@ from typing import Any
 from lightnorm.backends import DEFAULT_BACKEND, get_backend
 from lightnorm.codegen.rtl import TOP, verilog_sources
 from lightnorm.cost.activity import (
+    ACTIVITY_VERSION,
+    VERILATOR_OPT,
     ActivityConfig,
     PassActivity,
     simulate,
@@ -765,7 +767,9 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     key = _digest("result", spec.hash, rtl_hash, lib.sha256, clk, yosys_package_version(),
                   sta_version(), verilator_version(), cfg.to_dict(), SCRIPT_VERSION,
                   RESULT_VERSION, BUFFER_VERSION, flow, *backend_key,
-                  *(("map", map_clk) if map_clk != clk else ()))
+                  *(("map", map_clk) if map_clk != clk else ()),
+                  # how the activity is simulated (what a traced array may hold, say)
+                  "activity", ACTIVITY_VERSION, *VERILATOR_OPT)
     result_file = cache / "results" / f"{key[:32]}.json"
     if use_cache and result_file.is_file():
         try:

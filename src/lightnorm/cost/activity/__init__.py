@@ -38,7 +38,12 @@ ACTIVITY_VERSION = "1"
 PASSES = ("forward", "backward")
 #: the C++ compiler's optimization of the activity model (the counts do not depend on it)
 ACTIVITY_CFLAGS = "-O0"
-VERILATOR_OPT = ["-O3", "--trace", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+#: Verilator traces an unpacked array only up to this many elements (its default, 32, left the
+#: flip-flops of an encoder's memory of 64 beats - a 1-lane design with MX storage - to the
+#: fallback activity); no design synthesizes a memory of flip-flops this deep
+TRACE_MAX_ARRAY = 1 << 20
+VERILATOR_OPT = ["-O3", "--trace", "--trace-max-array", str(TRACE_MAX_ARRAY),
+                 "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                  "-Wno-fatal", "-Wno-lint", "-Wno-style"]
 
 
