@@ -60,10 +60,28 @@ def test_each_benchmark_has_its_help(name: str, capsys: pytest.CaptureFixture[st
     (["bench", "timing", "--seeds", "121-100"], "--seeds: '121-100': an empty range"),
     (["bench", "estimate", "--seeds", "-3"], "--seeds: '-3': expected a seed or a range"),
     (["bench", "estimate", "--fresh", "272,1.5"], "--fresh: '1.5': expected a seed"),
+    (["bench", "estimate", "--records", "no/such.json"], "--records no/such.json: No such file"),
+    (["bench", "estimate", "--records", __file__], f"--records {__file__}: not JSON"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lightnorm: error: ") and err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"results": []}, "expected a JSON object with format 'lightnorm synthesis results'"),
+    ({"format": "lightnorm synthesis results", "version": 1, "results": [{"spec": "x"}]},
+     "result 0: not a synthesis result"),
+])
+def test_bad_records_are_one_line_and_exit_2(content: dict[str, object], message: str,
+                                             tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(content))
+    assert main(["bench", "estimate", "--held-out", "0", "--presets", "lightnorm",
+                 "--records", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lightnorm: error: ") and err.count("\n") == 1 and message in err
 

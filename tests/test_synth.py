@@ -539,6 +539,44 @@ def test_traced_activity_equals_the_fully_traced(tiny_result: Any, synth_cache: 
     check_traced_activity(tiny_result[0], synth_cache)
 
 
+@needs_tools
+def test_saved_results_serve_synthesize_again(tiny_result: Any, synth_cache: Path,
+                                              tmp_path: Path) -> None:
+    """A result written to a records file and read back into a cache that lost it is what
+    ``synthesize`` returns, from the cache, under the key it computes itself; the result
+    carries the spec-level modules' own area and flip-flops the calibration fits on."""
+    from lightnorm.bench.estimate import read_records, write_records
+    from lightnorm.cost.estimate import SPEC_MODULES
+    from lightnorm.cost.synth import import_results, synthesize
+
+    res, _ = tiny_result
+    assert res.module_area_um2 is not None and res.module_flip_flops is not None
+    assert set(SPEC_MODULES) <= set(res.module_area_um2)
+    assert all(res.module_area_um2[m] > 0 for m in SPEC_MODULES)
+    assert sum(res.module_flip_flops[m] for m in SPEC_MODULES) > 0
+    path = tmp_path / "records.json"
+    write_records(str(path), [res])
+    records = read_records(str(path))
+    entry = synth_cache / "results" / f"{res.cache_key}.json"
+    saved = entry.read_text()
+    entry.unlink()
+    try:
+        assert import_results(records) == 1
+        assert import_results(records) == 0  # already there
+        again = synthesize(from_dict(TINY), activity=TINY_ACTIVITY)
+        assert again.cached
+        assert again.to_dict() == {**res.to_dict(), "cached": True,
+                                   "timing_plan": again.timing_plan, "notes": again.notes}
+    finally:
+        if not entry.is_file():
+            entry.write_text(saved)
+    with pytest.raises(ValueError, match=r"result 0 \(tiny-synth\): cache_key 'zz'"):
+        import_results([{**res.to_dict(), "cache_key": "zz"}], cache=tmp_path)
+    with pytest.raises(ValueError, match="result 1: not a synthesis result"):
+        import_results([res.to_dict(), [1, 2]], cache=tmp_path)
+    assert not (tmp_path / "results").exists()  # nothing written when one is bad
+
+
 #: one lane and MX blocks of 32: each encoder holds two blocks, a memory of 64 beats
 MX_ONE_LANE = {
     "name": "mx-one-lane",

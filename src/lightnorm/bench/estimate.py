@@ -3,6 +3,7 @@
 
     lightnorm bench estimate [--presets LIST] [--held-out N | --seeds LIST] [--fresh [LIST]]
                              [--calibration] [--fit] [--cross-validate] [--json]
+                             [--records FILE] [--save-records FILE]
 
 Per spec and figure (area, each block's area, Fmax, forward and backward energy per element):
 the estimate, the synthesized figure and the relative error, then the largest error per figure.
@@ -10,6 +11,11 @@ Random specs come from :func:`random_spec` with fixed seeds: the held-out seeds
 (:data:`HELD_OUT_SEEDS`) never took part in the calibration (:data:`CALIBRATION_SEEDS` did,
 with the presets); the fresh seeds (:data:`FRESH_SEEDS`) were not looked at before the model
 was frozen. A first run synthesizes every spec (minutes each on 2 cores; cached after).
+``--save-records`` writes the synthesis results of the run's specs to a file, ``--records``
+reads such a file into the synthesis cache first: a result is used only under the key
+today's code computes for its spec (:func:`lightnorm.cost.synth.import_results`), so
+calibrating and validating again on another machine costs no synthesis while the generator,
+the synthesis scripts and the tools are the same, and re-synthesizes what they changed.
 """
 
 from __future__ import annotations
@@ -127,6 +133,51 @@ def add_arguments(parser: Any) -> None:
                         help="leave-one-out error of the energy model over the presets and the "
                              "calibration specs, with and without its data-rate terms")
     parser.add_argument("--json", action="store_true", help="rows as JSON")
+    parser.add_argument("--records", default=None, metavar="FILE",
+                        help="synthesis results saved by --save-records: each one still valid "
+                             "for today's code is used instead of synthesizing its spec")
+    parser.add_argument("--save-records", default=None, metavar="FILE",
+                        help="write the synthesis results of every spec of this run to FILE")
+
+
+#: what a records file says it is (``--save-records``)
+RECORDS_FORMAT = "lightnorm synthesis results"
+RECORDS_VERSION = 1
+
+
+def read_records(path: str) -> list[dict[str, Any]]:
+    """The results of a records file (:data:`RECORDS_FORMAT`); a file that is not one is a
+    :class:`~lightnorm.errors.UsageError` naming it."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UsageError(f"--records {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--records {path}: not JSON ({exc})") from None
+    if not (isinstance(data, dict) and data.get("format") == RECORDS_FORMAT
+            and data.get("version") == RECORDS_VERSION and isinstance(data.get("results"), list)):
+        raise UsageError(f"--records {path}: expected a JSON object with format "
+                         f"{RECORDS_FORMAT!r}, version {RECORDS_VERSION} and a list of results "
+                         "(written by --save-records)")
+    return data["results"]
+
+
+def write_records(path: str, results: list[Any]) -> None:
+    """Write synthesis results as a records file, whole or not at all."""
+    import json
+    from pathlib import Path
+
+    from lightnorm.tools.cache import write_entry
+
+    text = json.dumps({"format": RECORDS_FORMAT, "version": RECORDS_VERSION,
+                       "results": [r.to_dict() for r in results]}, indent=1, allow_nan=True)
+    try:
+        write_entry(Path(path), text)
+    except OSError as exc:
+        raise UsageError(f"--save-records {path}: {exc.strerror or exc}") from None
 
 
 def _specs(args: Any) -> list[tuple[str, Any]]:
@@ -203,9 +254,34 @@ def _cross_validate(specs: list[Any]) -> int:
 
 
 def execute(args: Any) -> int:
+    specs = _specs(args)
+    if args.records:
+        import sys
+
+        from lightnorm.cost.synth import import_results
+
+        results = read_records(args.records)
+        try:
+            new = import_results(results)
+        except ValueError as exc:
+            raise UsageError(f"--records {args.records}: {exc}") from None
+        print(f"records: {args.records}: {len(results)} results, {new} new to the cache",
+              file=sys.stderr)
+    status = _execute(args, specs)
+    if args.save_records:
+        import sys
+
+        from lightnorm.cost.synth import synthesize
+
+        write_records(args.save_records, [synthesize(s) for _kind, s in specs])
+        print(f"records: {len(specs)} synthesis results written to {args.save_records}",
+              file=sys.stderr)
+    return status
+
+
+def _execute(args: Any, specs: list[tuple[str, Any]]) -> int:
     import json
 
-    specs = _specs(args)
     if args.cross_validate:
         return _cross_validate([s for kind, s in specs if kind in ("preset", "calibration")])
     if args.fit:

@@ -631,22 +631,22 @@ class Measured:
 
 def measured(spec: Spec, clock_ns: float | None = None, liberty: str | Path | None = None
              ) -> Measured:
-    """The synthesis of ``spec`` (run now unless cached) with what the calibration needs."""
+    """The synthesis of ``spec`` (run now unless cached) with what the calibration needs: the
+    own area and flip-flops of the spec-level modules come with the result (from the hierarchical
+    synthesis itself for a result cached before results carried them)."""
     from lightnorm.codegen.rtl import render_rtl
-    from lightnorm.cost.synth import synth_hierarchical, synthesize
+    from lightnorm.cost.synth import module_costs, synth_hierarchical, synthesize
 
     clk = _period(clock_ns, spec.hw.clock_ns)
     res = synthesize(spec, liberty, clk)
-    lib = library(liberty)
-    files = render_rtl(spec, clock_ns=clk, liberty=liberty)
-    hier = synth_hierarchical(files, TOP, lib.path, lib.sha256, cache_root("synth"))
-    seq = lib.liberty.sequential_cells
-    area, ffs = {}, {}
-    for m in SPEC_MODULES:
-        mod = hier.stat.modules[m]
-        area[m] = float(mod.area or 0.0)
-        ffs[m] = sum(n for t, n in mod.cell_types.items() if t in seq)
-    return Measured(count(spec, clk, liberty), res, area, ffs)
+    own_area, own_ffs = res.module_area_um2, res.module_flip_flops
+    if own_area is None or own_ffs is None:
+        lib = library(liberty)
+        files = render_rtl(spec, clock_ns=clk, liberty=liberty)
+        hier = synth_hierarchical(files, TOP, lib.path, lib.sha256, cache_root("synth"))
+        own_area, own_ffs = module_costs(hier.stat, lib.liberty)
+    return Measured(count(spec, clk, liberty), res, {m: own_area[m] for m in SPEC_MODULES},
+                    {m: own_ffs[m] for m in SPEC_MODULES})
 
 
 def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float],

@@ -613,6 +613,11 @@ class SynthResult:
     #: each pipelined unit's registers and stage delays, ``predicted_critical_ns``); None for
     #: a backend without a prediction on this liberty
     timing_plan: dict[str, Any] | None = None
+    #: each module's own area (um^2) and flip-flops in the hierarchical synthesis, without its
+    #: submodules' (what the estimate's calibration fits the spec-level modules on); None in
+    #: results cached before they were recorded
+    module_area_um2: dict[str, float] | None = None
+    module_flip_flops: dict[str, int] | None = None
 
     @property
     def predicted_critical_ns(self) -> float | None:
@@ -881,6 +886,7 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
     versions["verilator"] = verilator_version()
     versions["sta"] = versions.get("sta") or sta_version()
     flat_area = flat.area
+    own = module_costs(hier.stat, lib.liberty)
     result = SynthResult(
         spec=spec.name, spec_hash=spec.hash, rtl_sha256=rtl_hash, top=TOP,
         liberty=str(lib.path), liberty_sha256=lib.sha256, clock_ns=clk,
@@ -913,12 +919,51 @@ def synthesize(spec: Spec, liberty: str | Path | None = None, clock_ns: float | 
                  "sta": sta_secs, "total_this_call": time.perf_counter() - t_start},
         notes=notes, cache_key=key[:32], backend=b.name, xls_area_um2=generated_area,
         map_clock_ns=map_clk if map_clk != clk else None, timing_plan=plan,
+        module_area_um2=own[0], module_flip_flops=own[1],
     )
     write_entry(result_file, json.dumps(result.to_dict(), indent=1, allow_nan=True))
     return result
 
 
+def module_costs(stat: YosysStat, liberty: Liberty) -> tuple[dict[str, float], dict[str, int]]:
+    """Each module's own area (um^2) and flip-flops in a hierarchical stat (not its
+    submodules')."""
+    seq = liberty.sequential_cells
+    return ({m: float(s.area or 0.0) for m, s in stat.modules.items()},
+            {m: sum(n for c, n in s.cell_types.items() if c in seq)
+             for m, s in stat.modules.items()})
+
+
+def import_results(results: Sequence[Mapping[str, Any]], cache: Path | None = None) -> int:
+    """Put synthesis results (``SynthResult.to_dict()``, from another machine or an earlier
+    cache) into the results cache under their own keys; returns how many were new. Nothing is
+    trusted beyond the key: :func:`synthesize` reads a result only under the key it computes for
+    today's spec, RTL, liberty, tools and scripts, so a result of other code is never used.
+    Raises :class:`ValueError` naming the first result that is not one (nothing written)."""
+    cache = Path(cache) if cache is not None else cache_root("synth")
+    checked: list[tuple[str, SynthResult]] = []
+    for i, data in enumerate(results):
+        try:
+            res = SynthResult.from_dict(data)
+        except (TypeError, AttributeError) as exc:
+            raise ValueError(f"result {i}: not a synthesis result ({exc})") from None
+        key = res.cache_key
+        if not (isinstance(key, str) and re.fullmatch(r"[0-9a-f]{32}", key)):
+            raise ValueError(f"result {i} ({res.spec}): cache_key {key!r}, expected 32 "
+                             "hexadecimal digits")
+        checked.append((key, res))
+    new = 0
+    for key, res in checked:
+        path = cache / "results" / f"{key}.json"
+        if path.is_file():
+            continue
+        data = dataclasses.replace(res, cached=False).to_dict()
+        write_entry(path, json.dumps(data, indent=1, allow_nan=True))
+        new += 1
+    return new
+
+
 __all__ = ["BLOCKS", "PLAN_NOTE", "SCRIPT_VERSION", "ActivityConfig", "SynthResult",
-           "area_breakdown", "classify", "library", "plain_instance", "plan_notes", "run_sta",
-           "synth_flat",
-           "synth_hierarchical", "synthesize", "timing_not_met_note"]
+           "area_breakdown", "classify", "import_results", "library", "module_costs",
+           "plain_instance", "plan_notes", "run_sta", "synth_flat", "synth_hierarchical",
+           "synthesize", "timing_not_met_note"]
