@@ -273,8 +273,11 @@ def execute(args: Any) -> int:
 
         from lightnorm.cost.synth import synthesize
 
-        write_records(args.save_records, [synthesize(s) for _kind, s in specs])
-        print(f"records: {len(specs)} synthesis results written to {args.save_records}",
+        # the specs this run measured: --fit and --cross-validate read the calibration's only
+        used = [s for kind, s in specs
+                if kind in ("preset", "calibration") or not (args.fit or args.cross_validate)]
+        write_records(args.save_records, [synthesize(s) for s in used])
+        print(f"records: {len(used)} synthesis results written to {args.save_records}",
               file=sys.stderr)
     return status
 
