@@ -14,8 +14,9 @@ was frozen. A first run synthesizes every spec (minutes each on 2 cores; cached 
 ``--save-records`` writes the synthesis results of the run's specs to a file, ``--records``
 reads such a file into the synthesis cache first: a result is used only under the key
 today's code computes for its spec (:func:`lightnorm.cost.synth.import_results`), so
-calibrating and validating again on another machine costs no synthesis while the generator,
-the synthesis scripts and the tools are the same, and re-synthesizes what they changed.
+calibrating and validating again on another machine synthesizes no whole design while the
+generator, the synthesis scripts and the tools are the same (the operator and module libraries
+are still characterized), and re-synthesizes what they changed.
 """
 
 from __future__ import annotations
