@@ -59,7 +59,7 @@ from lightnorm.tools.netlist import Liberty, canonical_module
 from lightnorm.tools.runner import run_tool
 
 #: bump when what a module's characterization measures or how changes (invalidates its cache)
-MODULE_LIBRARY_VERSION = "2"  # 2: keyed by the canonical text
+MODULE_LIBRARY_VERSION = "3"  # 2: keyed by the canonical text; 3: one Yosys run per module
 #: the modules the registry does not hold: rendered once per spec from the design templates
 SPEC_MODULES = tuple(name[:-2] for name in design_files().values())
 #: the calibrated constants of the models (fitted by :func:`fit`; docs/estimate.md says on
@@ -110,13 +110,13 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()[:32]
 
 
-def module_script(srcs: Sequence[str], cached: Sequence[str], lib_name: str) -> str:
-    """Every module of ``srcs`` synthesized as the hierarchical synthesis does (its passes
-    after the hierarchy check, then the liberty mapping), those in ``cached`` left as black
-    boxes (their areas are known)."""
+def module_script(src: str, boxes: Sequence[str], lib_name: str) -> str:
+    """The module of ``src`` synthesized as the hierarchical synthesis does (its passes after
+    the hierarchy check, then the liberty mapping), the modules it instantiates read from
+    ``boxes`` as black boxes (their ports only)."""
     return "\n".join([
-        "read_verilog " + " ".join(srcs),
-        *([f"blackbox {' '.join(cached)}"] if cached else []),
+        *([f"read_verilog -lib {' '.join(boxes)}"] if boxes else []),
+        f"read_verilog {src}",
         "hierarchy -check",
         "synth -run coarse:",
         f"dfflibmap -liberty {lib_name}",
@@ -158,8 +158,8 @@ def module_library(files: Mapping[str, str], names: Sequence[str],
                    liberty: str | Path | None = None, timeout_s: float | None = None
                    ) -> dict[str, ModuleCost]:
     """The cost of each module of ``names`` (``files[name + '.v']`` holds its text and the
-    texts of what it instantiates): cached ones read, the others synthesized in one Yosys run
-    (under the machine-wide Yosys lock) and cached."""
+    texts of what it instantiates): cached ones read, the others synthesized, each in a Yosys
+    run of its own, and cached."""
     lib = library(liberty)
     root = cache_root("synth") / "modules" / lib.sha256[:16]
     version = yosys_package_version()
@@ -180,8 +180,7 @@ def module_library(files: Mapping[str, str], names: Sequence[str],
         out = _cached_costs(root, keys)
         todo = [n for n in names if n not in out]
         if todo:
-            out.update(_characterize(files, names, todo, sorted(out), root, keys, lib,
-                                     timeout_s))
+            out.update(_characterize(files, names, todo, root, keys, lib, timeout_s))
     return out
 
 
@@ -198,38 +197,64 @@ def _cached_costs(root: Path, keys: Mapping[str, str]) -> dict[str, ModuleCost]:
 
 
 def _characterize(files: Mapping[str, str], names: Sequence[str], todo: Sequence[str],
-                  cached: Sequence[str], root: Path, keys: Mapping[str, str], lib: Any,
-                  timeout_s: float | None) -> dict[str, ModuleCost]:
-    """Synthesize ``todo`` in one Yosys run (``cached`` as black boxes) and cache them.
+                  root: Path, keys: Mapping[str, str], lib: Any, timeout_s: float | None
+                  ) -> dict[str, ModuleCost]:
+    """Synthesize each module of ``todo`` in a Yosys run of its own (what it instantiates as
+    black boxes: its own cost is its own logic) and cache them; up to one run per CPU at once.
 
+    One run for all of them made a module's cost depend on the others: ABC mapped 13 of
+    lightnorm-aggressive's 37 modules differently (by up to 4.9 %) in one run than alone
+    (docs/estimate.md), likely because Yosys numbers its automatic names over the whole run.
     Not under the machine-wide Yosys slots of the syntheses
     (:func:`lightnorm.cost.synth._run_yosys`), like the operator library's characterizations: a
     run of a few seconds would otherwise wait minutes behind whole designs' syntheses."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from lightnorm.cost.synth import LIB_NAME
 
     # every module synthesized under a name made from its key, so that its cost is a function
     # of its canonical text alone (ABC's result moves by ~0.2 % with a module's name): the
-    # modules that share a text are one module of the run
+    # modules that share a text are one module
     alias = {n: f"m_{keys[n]}" for n in names}
     first = {a: n for n, a in reversed(alias.items())}
     word = re.compile(r"(?<![\w$\\])(" + "|".join(
         re.escape(n) for n in sorted(alias, key=len, reverse=True)) + r")(?![\w$])")
-    work = Path(tempfile.mkdtemp(prefix="lightnorm-modules-"))
-    try:
-        srcs = []
-        for a, n in first.items():
-            (work / f"{a}.v").write_text(word.sub(lambda m: alias[m.group(1)], files[f"{n}.v"]))
-            srcs.append(f"{a}.v")
-        shutil.copyfile(lib.path, work / LIB_NAME)
-        boxes = sorted({alias[n] for n in cached} - {alias[n] for n in todo})
-        (work / "modules.ys").write_text(module_script(srcs, boxes, LIB_NAME))
-        run_tool(yosys_command(work, "modules.ys", ("stat.json",),
-                               purpose=f"module library ({len(todo)} modules)",
-                               log=work / "modules.log", timeout_s=timeout_s))
-        by_alias = _costs_from_stat(json.loads((work / "stat.json").read_text()),
-                                    sorted({alias[n] for n in todo}), lib.liberty)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+    def below(n: str) -> set[str]:
+        """The modules ``n`` instantiates, and theirs."""
+        out: set[str] = set()
+        todo_ = [n]
+        while todo_:
+            for m in word.finditer(files[f"{todo_.pop()}.v"]):
+                s = m.group(1)
+                if s != n and s not in out:
+                    out.add(s)
+                    todo_.append(s)
+        return out
+
+    def one(a: str) -> ModuleCost:
+        n = first[a]
+        work = Path(tempfile.mkdtemp(prefix="lightnorm-module-"))
+        try:
+            boxes = sorted({alias[s] for s in below(n)} - {a})
+            for b in [a, *boxes]:
+                (work / f"{b}.v").write_text(
+                    word.sub(lambda m: alias[m.group(1)], files[f"{first[b]}.v"]))
+            shutil.copyfile(lib.path, work / LIB_NAME)
+            (work / "modules.ys").write_text(
+                module_script(f"{a}.v", [f"{b}.v" for b in boxes], LIB_NAME))
+            run_tool(yosys_command(work, "modules.ys", ("stat.json",),
+                                   purpose=f"module library ({n})",
+                                   log=work / "modules.log", timeout_s=timeout_s))
+            return _costs_from_stat(json.loads((work / "stat.json").read_text()), [a],
+                                    lib.liberty)[a]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    runs = sorted({alias[n] for n in todo})
+    with ThreadPoolExecutor(max_workers=max(1, min(len(runs), os.cpu_count() or 1))) as pool:
+        by_alias = dict(zip(runs, pool.map(one, runs), strict=True))
     found = {}
     for n in todo:
         c = by_alias[alias[n]]
