@@ -254,11 +254,19 @@ def _cross_validate(specs: list[Any]) -> int:
     return 0
 
 
+def _measured(args: Any, specs: list[tuple[str, Any]]) -> list[Any]:
+    """The specs whose synthesis this run reads: the calibration's (presets and calibration
+    specs) for --fit and --cross-validate, every spec otherwise."""
+    if args.fit or args.cross_validate:
+        return [s for kind, s in specs if kind in ("preset", "calibration")]
+    return [s for _kind, s in specs]
+
+
 def execute(args: Any) -> int:
+    import sys
+
     specs = _specs(args)
     if args.records:
-        import sys
-
         from lightnorm.cost.synth import import_results
 
         results = read_records(args.records)
@@ -270,13 +278,9 @@ def execute(args: Any) -> int:
               file=sys.stderr)
     status = _execute(args, specs)
     if args.save_records:
-        import sys
-
         from lightnorm.cost.synth import synthesize
 
-        # the specs this run measured: --fit and --cross-validate read the calibration's only
-        used = [s for kind, s in specs
-                if kind in ("preset", "calibration") or not (args.fit or args.cross_validate)]
+        used = _measured(args, specs)
         write_records(args.save_records, [synthesize(s) for s in used])
         print(f"records: {len(used)} synthesis results written to {args.save_records}",
               file=sys.stderr)
@@ -287,11 +291,11 @@ def _execute(args: Any, specs: list[tuple[str, Any]]) -> int:
     import json
 
     if args.cross_validate:
-        return _cross_validate([s for kind, s in specs if kind in ("preset", "calibration")])
+        return _cross_validate(_measured(args, specs))
     if args.fit:
         from lightnorm.cost.estimate import fit, measured
 
-        cal = fit([measured(s) for kind, s in specs if kind in ("preset", "calibration")])
+        cal = fit([measured(s) for s in _measured(args, specs)])
         print(json.dumps(cal, indent=1))
         return 0
     rows = [compare(kind, s) for kind, s in specs]
