@@ -81,11 +81,10 @@ CALIBRATION: dict[str, Any] = {
     "cycles": {"forward": [19.8142, 1.04032, 0.611657, 2.80776],
         "backward": [29.8907, 0.302963, 3.85686, 2.64715]},
     "energy": {
-        "forward": [0.187072, 0.000251277, 6.09616e-06, 0.0, 0.000548136, 0.000160084,
-                    0.000349171, 1.36129e-05, 0.0, 0.0, 0.000334565, 0.000855074, 0.00120799,
-                    0.00077978],
-        "backward": [0.107054, 0.0, 0.0, 0.000598139, 0.000237064, 0.000636868, 0.00248578, 0.0,
-                     0.0, 0.000550308, 0.00019729, 0.000784665, 0.00039055]},
+        "forward": [0.197425, 0.000260074, 4.41864e-05, 0.0, 0.000631377, 0.000163678, 0.0,
+                   0.000129738, 0.0, 0.0, 0.000523478, 0.000963421, 0.00166492, 0.000869919],
+        "backward": [0.139033, 0.0, 0.0, 0.000522594, 0.000214165, 0.000620893, 0.0017598, 0.0,
+                    0.0, 0.000681191, 0.000332056, 0.000854019, 0.000466063]},
 }
 
 
@@ -580,9 +579,19 @@ RATED = {"forward": (("statistics", "x"), ("normalize", "x"), ("normalize", "x_h
          "backward": (("statistics", "x"), ("backward", "dy"), ("backward", "dy_x_hat"))}
 
 
-def energy_features(c: Count, p: str) -> list[float]:
+def busy_fraction(c: Count, cycles_per_channel: float) -> float:
+    """The share of a pass's cycles that move data: a channel's beats twice (the reduction
+    and the elementwise pass) over all its cycles (the rest fill the pipelines and run the
+    finalize program)."""
+    return min(1.0, 2 * c.workload["beats"] / cycles_per_channel)
+
+
+def energy_features(c: Count, p: str, busy: float) -> list[float]:
     """What the energy of a cycle of pass ``p`` is calibrated on: the flip-flops (each clocked
-    every cycle: their clock power is most of a cycle's energy); the area of each block (how
+    every cycle: their clock power is most of a cycle's energy); the logic terms below, each
+    times ``busy`` (:func:`busy_fraction`: the logic switches in the cycles that move data, the
+    clock in every cycle; the simulated workloads spend 6-36 % of a pass's cycles on fill
+    and finalize); the area of each block (how
     much of a block's logic switches differs by block and pass: the backward lanes idle in the
     forward pass); the area of each datapath block times the lanes' significand width over 24
     (a wider multiplier or adder is deeper, and a deeper array glitches more per gate: in the
@@ -595,14 +604,16 @@ def energy_features(c: Count, p: str) -> list[float]:
     blocks = block_areas(c)
     width = c.workload["significand_bits"] / 24
     rates = c.workload["rates"]
-    return [_ffs_total(c), *(blocks[b] for b in BLOCKS), *(blocks[b] * width for b in DATAPATH),
-            *(blocks[b] * c.workload["standard_bn"] for b in MODAL[p]),
-            *(blocks[b] * rates[r] for b, r in RATED[p])]
+    logic = [*(blocks[b] for b in BLOCKS), *(blocks[b] * width for b in DATAPATH),
+             *(blocks[b] * c.workload["standard_bn"] for b in MODAL[p]),
+             *(blocks[b] * rates[r] for b, r in RATED[p])]
+    return [_ffs_total(c), *(busy * f for f in logic)]
 
 
-def energy_per_cycle(c: Count, p: str, cal: Mapping[str, Any]) -> float:
+def energy_per_cycle(c: Count, p: str, cal: Mapping[str, Any], busy: float) -> float:
     """Energy of one cycle of pass ``p`` (pJ): per feature of :func:`energy_features`."""
-    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c, p), strict=True))
+    return sum(k * f for k, f in zip(cal["energy"][p], energy_features(c, p, busy),
+                                     strict=True))
 
 
 def from_count(spec: Spec, c: Count, cal: Mapping[str, Any], seconds: float = 0.0) -> Estimate:
@@ -614,8 +625,9 @@ def from_count(spec: Spec, c: Count, cal: Mapping[str, Any], seconds: float = 0.
                                      strict=True))
     power, energy, cpe = {}, {}, {}
     for p in PASSES:
-        cyc = c.workload["channels"] * cycles_per_channel(c, p, cal)
-        e_cyc = energy_per_cycle(c, p, cal)
+        per_channel = cycles_per_channel(c, p, cal)
+        cyc = c.workload["channels"] * per_channel
+        e_cyc = energy_per_cycle(c, p, cal, busy_fraction(c, per_channel))
         power[p] = e_cyc / c.clock_ns
         energy[p] = e_cyc * cyc / c.workload["elements"]
         cpe[p] = cyc / c.workload["elements"]
@@ -696,6 +708,11 @@ def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float],
     return [float(v) for v in out]
 
 
+def _measured_busy(c: Count, d: Measured, p: str) -> float:
+    """The busy fraction of pass ``p`` as the design's simulation counted its cycles."""
+    return busy_fraction(c, d.result.activity[p]["cycles"] / c.workload["channels"])
+
+
 def fit(data: Sequence[Measured]) -> dict[str, Any]:
     """The calibration constants that fit ``data`` best (least squares of relative errors)."""
     cal: dict[str, Any] = {"area_per_reg_bit": {}, "area_range_bn": {}, "area_const": {}}
@@ -725,7 +742,8 @@ def fit(data: Sequence[Measured]) -> dict[str, Any]:
 
         sol, *_ = np.linalg.lstsq(np.asarray(rows), np.asarray(target), rcond=None)
         cal["cycles"][p] = [float(v) for v in sol]
-        cal["energy"][p] = _lstsq([energy_features(c, p) for c in counts],
+        cal["energy"][p] = _lstsq([energy_features(c, p, _measured_busy(c, d, p))
+                                   for c, d in zip(counts, data, strict=True)],
                                   [d.result.power_mw[p] * d.result.clock_ns for d in data],
                                   nonnegative=True)
     return cal
@@ -743,7 +761,8 @@ def cross_validate_energy(data: Sequence[Measured], rated: bool = True
     counts = [calibrated(d.count, cal) for d in data]
     out: dict[str, list[float]] = {}
     for p in PASSES:
-        rows = np.asarray([energy_features(c, p) for c in counts])
+        rows = np.asarray([energy_features(c, p, _measured_busy(c, d, p))
+                           for c, d in zip(counts, data, strict=True)])
         if not rated:
             rows = rows[:, :rows.shape[1] - len(RATED[p])]
         target = np.asarray([d.result.power_mw[p] * d.result.clock_ns for d in data])
