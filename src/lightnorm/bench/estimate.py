@@ -39,10 +39,11 @@ CALIBRATION_SEEDS = (100, 101, 102, 106, 107, 108, 109, 112, 114, 116, 117, 118,
 #: the random specs held out of the calibration: synthesized before a model was frozen and
 #: compared with it only after (docs/estimate.md): 256-271 with d1af96c, 272-287 with
 #: 223db87, 288-303 with dd5737c, 304-319 with dd5737c's constants on the generator that
-#: registers the extrema's keys, 320-335 with 477792a's refit (each the fresh seeds of its day)
-HELD_OUT_SEEDS = tuple(range(256, 336))
+#: registers the extrema's keys, 320-335 with 477792a's refit, 336-351 with 91fd897's busy
+#: fraction (each the fresh seeds of its day)
+HELD_OUT_SEEDS = tuple(range(256, 352))
 #: random specs for the next model's validation: not looked at
-FRESH_SEEDS = tuple(range(336, 352))
+FRESH_SEEDS = tuple(range(352, 368))
 LANES = (1, 2, 4, 8, 16, 32)
 CLOCKS = (4.0, 5.0, 7.0, 10.0)
 
