@@ -118,8 +118,26 @@ def test_main_job_benchmark_cold_then_cached(capsys: pytest.CaptureFixture[str],
     assert set(res["stage_s"]) == {"generate", "csim"}
     assert res["spec_stage_s"]["lightnorm"]["csim"] == res["stage_s"]["csim"] > 0
     assert res["cached_s"] < res["cold_s"]
+    assert res["cold_cpu_s"] > res["cached_cpu_s"] > 0  # the flows' own CPU, children included
+    # no synthesis ran: every stage is outside the timing netlists
+    assert res["outside_timing_netlist_s"] == pytest.approx(sum(res["stage_s"].values()))
     assert any((tmp_path / "cache" / "csim").iterdir())  # the cold run's own tool cache
     assert (tmp_path / "flow-cold.log").is_file() and (tmp_path / "flow-cached.log").is_file()
+
+
+def test_main_job_report_states_the_work_outside_the_timing_netlists() -> None:
+    """The text report gives the CPU times and the stage seconds that composing the lanes
+    would leave (everything but the timing netlist's Yosys run and OpenSTA), over the CPUs."""
+    from lightnorm.bench.main import _report
+
+    res = {"specs": [], "stages": None, "jobs": 2, "cpus": 2, "cold_s": 400.0,
+           "cached_s": 2.5, "cold_cpu_s": 780.0, "cached_cpu_s": 3.0,
+           "stage_s": {"generate": 40.0, "synth": 700.0},
+           "synth_parts_s": {"a": {"flat_synthesis": 150.0, "sta": 250.0, "hierarchical": 100.0}},
+           "outside_timing_netlist_s": 340.0}
+    text = _report(res)
+    assert "CPU (user + sys):           780.0 s cold, 3.0 s cached" in text
+    assert "outside the timing netlists and OpenSTA: 340.0 s, 170.0 s over 2 CPUs" in text
 
 
 @pytest.mark.torch
