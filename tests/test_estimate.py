@@ -25,13 +25,13 @@ from lightnorm.cost.estimate import (
     SPEC_MODULES,
     Count,
     Measured,
-    busy_fraction,
     cached_data_rates,
     calibrated,
     cross_validate_energy,
     data_rates,
     energy_features,
     fit,
+    measured_busy,
     structure,
     toggle_rate,
 )
@@ -177,8 +177,7 @@ def test_cross_validation_recovers_an_energy_made_of_its_features() -> None:
     for d in data:
         c = calibrated(d.count, cal)
         for p in PASSES:
-            f = energy_features(c, p, busy_fraction(
-                c, d.result.activity[p]["cycles"] / c.workload["channels"]))
+            f = energy_features(c, p, measured_busy(c, d, p))
             n = len(RATED[p])
             k = [0.2] + [1e-4] * (len(f) - 1 - n) + [3e-3] * n
             d.result.power_mw[p] = sum(a * b for a, b in zip(k, f, strict=True)) / c.clock_ns

@@ -708,7 +708,7 @@ def _lstsq(rows: Sequence[Sequence[float]], target: Sequence[float],
     return [float(v) for v in out]
 
 
-def _measured_busy(c: Count, d: Measured, p: str) -> float:
+def measured_busy(c: Count, d: Measured, p: str) -> float:
     """The busy fraction of pass ``p`` as the design's simulation counted its cycles."""
     return busy_fraction(c, d.result.activity[p]["cycles"] / c.workload["channels"])
 
@@ -742,7 +742,7 @@ def fit(data: Sequence[Measured]) -> dict[str, Any]:
 
         sol, *_ = np.linalg.lstsq(np.asarray(rows), np.asarray(target), rcond=None)
         cal["cycles"][p] = [float(v) for v in sol]
-        cal["energy"][p] = _lstsq([energy_features(c, p, _measured_busy(c, d, p))
+        cal["energy"][p] = _lstsq([energy_features(c, p, measured_busy(c, d, p))
                                    for c, d in zip(counts, data, strict=True)],
                                   [d.result.power_mw[p] * d.result.clock_ns for d in data],
                                   nonnegative=True)
@@ -761,7 +761,7 @@ def cross_validate_energy(data: Sequence[Measured], rated: bool = True
     counts = [calibrated(d.count, cal) for d in data]
     out: dict[str, list[float]] = {}
     for p in PASSES:
-        rows = np.asarray([energy_features(c, p, _measured_busy(c, d, p))
+        rows = np.asarray([energy_features(c, p, measured_busy(c, d, p))
                            for c, d in zip(counts, data, strict=True)])
         if not rated:
             rows = rows[:, :rows.shape[1] - len(RATED[p])]
